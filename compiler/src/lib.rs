@@ -1,0 +1,317 @@
+//! `auftrag-compiler`: reads a definitions folder (`workflow.xml`,
+//! `actions.xml`, `checks.xml`, `orders.xml`), validates it with precise,
+//! rustc-style diagnostics, and emits Rust source that builds the static
+//! tables of `auftrag_engine::defs`.
+//!
+//! ```no_run
+//! let compiled = auftrag_compiler::compile_dir(std::path::Path::new("definitions"))
+//!     .unwrap_or_else(|diags| {
+//!         for d in &diags {
+//!             eprintln!("{d}");
+//!         }
+//!         std::process::exit(1)
+//!     });
+//! for input in &compiled.inputs {
+//!     println!("cargo:rerun-if-changed={}", input.display());
+//! }
+//! std::fs::write("defs.rs", &compiled.rust).unwrap();
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+mod cond;
+mod emit;
+pub mod model;
+mod parse;
+mod validate;
+mod xml;
+
+pub use model::Model;
+
+/// The four files of a definitions folder, in the order they are read.
+pub const FILES: [&str; 4] = ["workflow.xml", "actions.xml", "checks.xml", "orders.xml"];
+
+/// A compiled definitions folder.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The generated Rust source, formatted with prettyplease.
+    pub rust: String,
+    /// The files read, for `cargo:rerun-if-changed`.
+    pub inputs: Vec<PathBuf>,
+    /// The validated, resolved model.
+    pub model: Model,
+}
+
+/// An error in the definitions, at a position in one of its files.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Compiles the definitions in `dir`; diagnostics name files as `dir.join(file)`.
+pub fn compile_dir(dir: &Path) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_dir_as(dir, dir)
+}
+
+/// Compiles the definitions in `dir`; diagnostics name files as
+/// `display_dir.join(file)` (e.g. the path as the user wrote it).
+pub fn compile_dir_as(dir: &Path, display_dir: &Path) -> Result<Compiled, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut inputs = Vec::new();
+    let mut load_file = |name: &'static str| {
+        let path = dir.join(name);
+        inputs.push(path.clone());
+        Source::load(&path, name, display_dir.join(name), &mut diags)
+    };
+    let wf_src = load_file("workflow.xml");
+    let ac_src = load_file("actions.xml");
+    let ck_src = load_file("checks.xml");
+    let od_src = load_file("orders.xml");
+
+    let wf = wf_src.and_then(|s| s.parse::<parse::XWorkflow>(&xml::WORKFLOW, &mut diags));
+    let ac = ac_src.and_then(|s| s.parse::<parse::XActions>(&xml::ACTIONS, &mut diags));
+    let ck = ck_src.and_then(|s| s.parse::<parse::XConfig>(&xml::CHECKS, &mut diags));
+    let od = od_src.and_then(|s| s.parse::<parse::XOrders>(&xml::ORDERS, &mut diags));
+
+    let model = validate::build(wf.as_ref(), ac.as_ref(), ck.as_ref(), od.as_ref(), &mut diags);
+    match model {
+        Some(model) if diags.is_empty() => Ok(Compiled {
+            rust: emit::emit(&model),
+            inputs,
+            model,
+        }),
+        _ => {
+            let order = |d: &Diagnostic| {
+                let pos = FILES
+                    .iter()
+                    .position(|f| d.file.file_name().is_some_and(|n| n == *f))
+                    .unwrap_or(FILES.len());
+                (pos, d.line, d.col)
+            };
+            diags.sort_by_key(order);
+            diags.dedup();
+            Err(diags)
+        }
+    }
+}
+
+/// One definitions file: its text and position index.
+pub(crate) struct Source {
+    pub display: PathBuf,
+    pub text: String,
+    pub idx: xml::SpanIndex,
+}
+
+impl Source {
+    /// Reads and scans a file; reports a missing file or malformed XML.
+    fn load(path: &Path, name: &str, display: PathBuf, diags: &mut Vec<Diagnostic>) -> Option<Source> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let message = if e.kind() == std::io::ErrorKind::NotFound {
+                    format!("missing required file `{name}`")
+                } else {
+                    format!("cannot read `{name}`: {e}")
+                };
+                diags.push(Diagnostic {
+                    file: display,
+                    line: 1,
+                    col: 1,
+                    message,
+                    help: Some(format!(
+                        "a definitions folder holds {}",
+                        FILES.map(|f| format!("`{f}`")).join(", ")
+                    )),
+                });
+                return None;
+            }
+        };
+        match xml::scan(&text) {
+            Ok(idx) => Some(Source { display, text, idx }),
+            Err((offset, message)) => {
+                let mut src = Source {
+                    display,
+                    text,
+                    idx: Default::default(),
+                };
+                let d = src.diag(offset, format!("malformed XML: {message}"), None);
+                src.text.clear();
+                diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// A diagnostic at byte `offset` of this file.
+    pub fn diag(&self, offset: usize, message: impl Into<String>, help: Option<String>) -> Diagnostic {
+        let (line, col) = xml::line_col(&self.text, offset);
+        Diagnostic {
+            file: self.display.clone(),
+            line,
+            col,
+            message: message.into(),
+            help,
+        }
+    }
+
+    pub fn line_of(&self, offset: usize) -> usize {
+        xml::line_col(&self.text, offset).0
+    }
+
+    /// Checks the file against its schema, then deserializes it.
+    fn parse<T: DeserializeOwned>(self, schema: &xml::Schema, diags: &mut Vec<Diagnostic>) -> Option<(Source, T)> {
+        let before = diags.len();
+        self.check_schema(schema, diags);
+        if diags.len() > before {
+            return None;
+        }
+        match quick_xml::de::from_str::<T>(&self.text) {
+            Ok(x) => Some((self, x)),
+            Err(e) => {
+                diags.push(self.serde_diag(schema, &e.to_string()));
+                None
+            }
+        }
+    }
+
+    fn check_schema(&self, schema: &xml::Schema, diags: &mut Vec<Diagnostic>) {
+        let idx = &self.idx;
+        let root = &idx.elems[0];
+        if root.tag != schema.root {
+            diags.push(self.diag(
+                root.pos,
+                format!("expected root element `<{}>`, found `<{}>`", schema.root, root.tag),
+                None,
+            ));
+            return;
+        }
+        let mut todo = vec![0usize];
+        while let Some(i) = todo.pop() {
+            let e = &idx.elems[i];
+            let Some(spec) = schema.spec(&e.tag) else { continue };
+            for a in &e.attrs {
+                if a.name.starts_with("xmlns") || spec.required.contains(&a.name.as_str()) || spec.optional.contains(&a.name.as_str()) {
+                    continue;
+                }
+                let allowed: Vec<&str> = spec.required.iter().chain(spec.optional).copied().collect();
+                let help = suggest(&a.name, allowed.iter().copied()).or_else(|| {
+                    Some(if allowed.is_empty() {
+                        format!("`<{}>` takes no attributes", e.tag)
+                    } else {
+                        format!("`<{}>` takes {}", e.tag, list(&allowed))
+                    })
+                });
+                diags.push(self.diag(a.name_pos, format!("unknown attribute `{}` on `<{}>`", a.name, e.tag), help));
+            }
+            for r in spec.required {
+                if e.attr(r).is_none() {
+                    diags.push(self.diag(e.pos, format!("`<{}>` lacks the required attribute `{r}`", e.tag), None));
+                }
+            }
+            if !spec.text && !e.text.is_empty() {
+                diags.push(self.diag(e.text_pos(), format!("unexpected text in `<{}>`", e.tag), None));
+            }
+            for &c in e.children.iter().rev() {
+                let child = &idx.elems[c];
+                if spec.children.contains(&child.tag.as_str()) {
+                    todo.push(c);
+                } else {
+                    let help = suggest(&child.tag, spec.children.iter().copied()).or_else(|| {
+                        Some(if spec.children.is_empty() {
+                            format!("`<{}>` has no child elements", e.tag)
+                        } else {
+                            format!("`<{}>` contains {}", e.tag, list(spec.children))
+                        })
+                    });
+                    diags.push(self.diag(child.pos, format!("unknown element `<{}>` in `<{}>`", child.tag, e.tag), help));
+                }
+            }
+        }
+    }
+
+    /// Locates a serde error (which has no position) as well as possible.
+    fn serde_diag(&self, schema: &xml::Schema, msg: &str) -> Diagnostic {
+        let msg = msg.strip_prefix("custom error: ").unwrap_or(msg);
+        let quoted = msg.split('`').nth(1).unwrap_or("");
+        let name = quoted.trim_start_matches('@');
+        let idx = &self.idx;
+        if msg.starts_with("unknown field") {
+            for e in &idx.elems {
+                if let Some(a) = e.attr(name) {
+                    return self.diag(a.name_pos, format!("unknown attribute `{name}` on `<{}>`", e.tag), None);
+                }
+            }
+            if let Some(e) = idx.elems.iter().skip(1).find(|e| e.tag == name) {
+                return self.diag(e.pos, format!("unknown element `<{name}>`"), None);
+            }
+        }
+        if msg.starts_with("missing field") {
+            for (i, e) in idx.elems.iter().enumerate() {
+                let Some(spec) = schema.spec(&e.tag) else { continue };
+                if quoted.starts_with('@') {
+                    if spec.required.contains(&name) && e.attr(name).is_none() {
+                        return self.diag(e.pos, format!("`<{}>` lacks the required attribute `{name}`", e.tag), None);
+                    }
+                } else if spec.children.contains(&name) && idx.children(i, name).is_empty() {
+                    return self.diag(e.pos, format!("`<{}>` lacks the required element `<{name}>`", e.tag), None);
+                }
+            }
+        }
+        if msg.starts_with("duplicate field") {
+            // a list interrupted by another element
+            if let Some(e) = idx.elems.iter().skip(1).filter(|e| e.tag == name).nth(1) {
+                return self.diag(
+                    e.pos,
+                    format!("`<{name}>` elements must be next to each other"),
+                    Some("another element sits between them".into()),
+                );
+            }
+        }
+        self.diag(0, msg.to_owned(), None)
+    }
+}
+
+fn list(items: &[&str]) -> String {
+    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// "did you mean `x`?" for the candidate closest to `name`, if close enough.
+pub(crate) fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        if c == name {
+            continue;
+        }
+        let score = strsim::jaro_winkler(&name.to_lowercase(), &c.to_lowercase());
+        if score >= 0.8 && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| format!("did you mean `{c}`?"))
+}

@@ -1,0 +1,113 @@
+//! Actions every workflow can bind in `actions.xml`
+//! (`auftrag_engine::builtin::…`). Domain actions such as executing an order
+//! live with the domain.
+
+use crate::checks::run_checks;
+use crate::context::{ActionCtx, Finding};
+use crate::defs::{Actor, Stage};
+use crate::error::HandlerError;
+
+/// The Perl Workflow `null` action: does nothing; used where a state only
+/// decides where to go next.
+pub async fn null(_ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    Ok(())
+}
+
+/// Runs the engine-stage checks and stores their errors and warnings in the
+/// context, replacing those of an earlier run. Accepted warnings are not
+/// raised again.
+pub async fn check_request(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    let report = run_checks(ctx.conn, ctx.defs, ctx.order, Stage::Engine).await?;
+    ctx.order.errors = report.errors;
+    ctx.order.warnings = report.warnings;
+    Ok(())
+}
+
+fn summary(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| match &f.field {
+            Some(field) => format!("{field}: {}", f.message),
+            None => f.message.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Records the errors as the comment of the resulting state (ABORTED), the
+/// reason the requester is told.
+pub async fn handle_err(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    ctx.comment = Some(summary(&ctx.order.errors));
+    Ok(())
+}
+
+/// Records the warnings as the comment of the resulting state (WAITING): why
+/// a person has to look at the order.
+pub async fn handle_warn(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    ctx.comment = Some(summary(&ctx.order.warnings));
+    Ok(())
+}
+
+fn who(ctx: &ActionCtx<'_>) -> String {
+    match ctx.actor {
+        Some(p) => format!("{} {}", ctx.role.map_or("", role_name), p.person)
+            .trim()
+            .to_owned(),
+        None => "the engine".to_owned(),
+    }
+}
+
+fn role_name(role: Actor) -> &'static str {
+    match role {
+        Actor::Requester => "requester",
+        Actor::Staff => "staff",
+    }
+}
+
+fn with_comment(ctx: &ActionCtx<'_>, what: String) -> String {
+    match ctx.input.comment.as_deref().filter(|c| !c.trim().is_empty()) {
+        Some(c) => format!("{what}: {c}"),
+        None => what,
+    }
+}
+
+/// Stops the order: withdrawn by its requester or rejected by staff.
+pub async fn abort(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    let what = match ctx.role {
+        Some(Actor::Requester) => format!("withdrawn by {}", who(ctx)),
+        _ => format!("rejected by {}", who(ctx)),
+    };
+    ctx.comment = Some(with_comment(ctx, what));
+    Ok(())
+}
+
+/// Staff accept the current warnings; the following check does not raise
+/// them again.
+pub async fn accept(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    let accepted = std::mem::take(&mut ctx.order.warnings);
+    let what = format!("warnings accepted by {}: {}", who(ctx), summary(&accepted));
+    ctx.order.accepted.extend(accepted);
+    ctx.comment = Some(with_comment(ctx, what));
+    Ok(())
+}
+
+/// Staff change field values (validated by the caller); the order is checked again.
+pub async fn change_field(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    let Some(fields) = &ctx.input.fields else {
+        return Err(HandlerError::Failed("change_field needs new field values".into()));
+    };
+    let mut changed = Vec::new();
+    for (name, value) in fields {
+        let old = ctx.order.fields.insert(name.clone(), value.clone());
+        if old.as_ref() != Some(value) {
+            changed.push(format!(
+                "{name} {} → {}",
+                old.map_or("(empty)".to_owned(), |v| v.to_string()),
+                value
+            ));
+        }
+    }
+    let what = format!("fields changed by {}: {}", who(ctx), changed.join(", "));
+    ctx.comment = Some(with_comment(ctx, what));
+    Ok(())
+}

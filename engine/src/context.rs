@@ -1,0 +1,171 @@
+//! The typed context that actions, checks and conditions work on (the
+//! thesis's workflow context: the order, its errors, warnings and the warnings
+//! staff accepted).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+
+use crate::defs::{Actor, Definitions, OrderTypeDef, Stage};
+
+/// Field values of an order as submitted: field name → JSON value (a string,
+/// or null for an emptied optional field).
+pub type Fields = BTreeMap<String, serde_json::Value>;
+
+/// One error or warning found by a check.
+///
+/// A warning staff accepted is not raised again on a later check of the same
+/// order; identity is check, field and message, so the same check raising a
+/// different problem (another device with that MAC) is raised anew.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub check: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// The person on whose behalf a request is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `PERS_KEY` of the person.
+    pub person: String,
+    /// Member of IP-management staff.
+    pub staff: bool,
+}
+
+/// An order as actions and checks see it.
+#[derive(Debug, Clone)]
+pub struct OrderData {
+    /// `None` while validating in the portal stage (nothing is stored).
+    pub id: Option<i64>,
+    pub order_type: &'static OrderTypeDef,
+    /// `PERS_KEY` of the person who submitted the order.
+    pub requester: String,
+    pub fields: Fields,
+    pub errors: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    pub accepted: Vec<Finding>,
+    /// What the order changed: field → `[old, new]` (thesis Listing 5.3).
+    pub changes: BTreeMap<String, [serde_json::Value; 2]>,
+}
+
+impl OrderData {
+    /// The value of a filled text field. Empty strings and nulls count as not filled.
+    pub fn text(&self, field: &str) -> Option<&str> {
+        self.fields
+            .get(field)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Whether the field has a value, i.e. whether its field checks run.
+    pub fn is_filled(&self, field: &str) -> bool {
+        self.text(field).is_some()
+    }
+
+    /// The value of the order type's key field (the object the order is about).
+    pub fn key(&self) -> Option<&str> {
+        self.order_type.key_field.and_then(|k| self.text(k))
+    }
+
+    /// Records that the order changed `field` from `old` to `new`.
+    pub fn record_change(
+        &mut self,
+        field: &str,
+        old: impl Into<serde_json::Value>,
+        new: impl Into<serde_json::Value>,
+    ) {
+        self.changes
+            .insert(field.to_owned(), [old.into(), new.into()]);
+    }
+}
+
+/// Input that an API call hands to the action it triggers.
+#[derive(Debug, Clone, Default)]
+pub struct ActionInput {
+    pub comment: Option<String>,
+    /// New field values (`change_field`).
+    pub fields: Option<Fields>,
+}
+
+/// What an action handler gets.
+pub struct ActionCtx<'a> {
+    /// The transaction that also records the state change and history.
+    pub conn: &'a mut AnyConnection,
+    pub defs: &'static Definitions,
+    pub order: &'a mut OrderData,
+    /// Who triggered the action; `None` when the engine runs it (autorun).
+    pub actor: Option<&'a Principal>,
+    /// The role in which the actor triggered the action.
+    pub role: Option<Actor>,
+    pub input: &'a ActionInput,
+    /// Comment recorded with the resulting state in the history.
+    pub comment: Option<String>,
+}
+
+/// What a check function gets.
+pub struct CheckCtx<'a> {
+    /// Read access to the database, inside the order's transaction.
+    pub conn: &'a mut AnyConnection,
+    pub order: &'a OrderData,
+    /// The field this check runs for; `None` for a global check.
+    pub field: Option<&'static str>,
+    pub stage: Stage,
+    pub(crate) findings: Vec<(Option<String>, String)>,
+}
+
+impl<'a> CheckCtx<'a> {
+    pub fn new(
+        conn: &'a mut AnyConnection,
+        order: &'a OrderData,
+        field: Option<&'static str>,
+        stage: Stage,
+    ) -> Self {
+        Self {
+            conn,
+            order,
+            field,
+            stage,
+            findings: Vec::new(),
+        }
+    }
+
+    /// The value of the field this check runs for.
+    pub fn value(&self) -> Option<&str> {
+        self.field.and_then(|f| self.order.text(f))
+    }
+
+    /// Reports a problem with the checked field (or the whole order for a
+    /// global check). Whether it is an error or a warning is the binding's
+    /// severity at the current stage, as `checks.xml` says.
+    pub fn report(&mut self, message: impl Into<String>) {
+        self.findings
+            .push((self.field.map(str::to_owned), message.into()));
+    }
+
+    /// Reports a problem with another field than the one checked.
+    pub fn report_field(&mut self, field: &str, message: impl Into<String>) {
+        self.findings.push((Some(field.to_owned()), message.into()));
+    }
+
+    pub fn into_findings(self) -> Vec<(Option<String>, String)> {
+        self.findings
+    }
+}
+
+/// What a workflow condition sees.
+pub struct CondCtx<'a> {
+    pub order: &'a OrderData,
+}
+
+impl CondCtx<'_> {
+    pub fn has_errors(&self) -> bool {
+        !self.order.errors.is_empty()
+    }
+
+    pub fn has_warnings(&self) -> bool {
+        !self.order.warnings.is_empty()
+    }
+}

@@ -1,0 +1,237 @@
+//! Compiled definitions: the static tables that `auftrag-compiler` emits from
+//! the XML in `definitions/` and that the engine runs.
+//!
+//! Everything here is plain data with `'static` lifetime, so the generated code
+//! is a handful of `static` items and the engine stays free of generics: an
+//! edit to a definition recompiles the small generated module and its
+//! handlers, never the engine.
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use crate::context::{ActionCtx, CheckCtx, CondCtx};
+use crate::error::HandlerError;
+
+/// Index of a state in [`WorkflowDef::states`].
+pub type StateId = u16;
+/// Index of an action in [`Definitions::actions`].
+pub type ActionId = u16;
+/// Index of a check in [`Definitions::checks`].
+pub type CheckId = u16;
+
+/// A Rust action handler, as bound in `actions.xml`.
+pub type ActionFn = for<'a, 'b> fn(&'a mut ActionCtx<'b>) -> BoxFuture<'a, Result<(), HandlerError>>;
+/// A Rust check function, as named in `checks.xml`.
+pub type CheckFn = for<'a, 'b> fn(&'a mut CheckCtx<'b>) -> BoxFuture<'a, Result<(), HandlerError>>;
+/// A compiled workflow condition.
+pub type ConditionFn = fn(&CondCtx<'_>) -> bool;
+
+/// All definitions of one deployment.
+#[derive(Debug)]
+pub struct Definitions {
+    pub workflows: &'static [WorkflowDef],
+    pub actions: &'static [ActionDef],
+    pub checks: &'static [CheckDef],
+    pub check_bindings: &'static [CheckBinding],
+    pub order_types: &'static [OrderTypeDef],
+}
+
+/// One state machine (`workflow.xml`).
+#[derive(Debug)]
+pub struct WorkflowDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub initial: StateId,
+    pub states: &'static [StateDef],
+}
+
+#[derive(Debug)]
+pub struct StateDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Runs its first applicable action at once instead of waiting for a person.
+    pub autorun: bool,
+    /// Actions leaving this state, in definition order. Empty for a final state.
+    pub transitions: &'static [TransitionDef],
+}
+
+#[derive(Debug)]
+pub struct TransitionDef {
+    pub action: ActionId,
+    pub condition: Option<ConditionDef>,
+    pub resulting_state: StateId,
+}
+
+pub struct ConditionDef {
+    /// The condition as written in the XML, for diagrams and explanations.
+    pub source: &'static str,
+    pub eval: ConditionFn,
+}
+
+impl std::fmt::Debug for ConditionDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ConditionDef").field(&self.source).finish()
+    }
+}
+
+/// Who may trigger an action through the API. Actions reached only by
+/// autorun or by the engine itself allow nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    /// The person who submitted the order.
+    Requester,
+    /// IP-management staff (the engine's operators).
+    Staff,
+}
+
+pub struct ActionDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The Rust path named in `actions.xml`.
+    pub handler_path: &'static str,
+    pub handler: ActionFn,
+    pub allowed: &'static [Actor],
+}
+
+impl std::fmt::Debug for ActionDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionDef")
+            .field("name", &self.name)
+            .field("handler", &self.handler_path)
+            .field("allowed", &self.allowed)
+            .finish()
+    }
+}
+
+pub struct CheckDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub handler_path: &'static str,
+    pub handler: CheckFn,
+}
+
+impl std::fmt::Debug for CheckDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckDef")
+            .field("name", &self.name)
+            .field("handler", &self.handler_path)
+            .finish()
+    }
+}
+
+/// Where a check runs: the portal's pre-submit validation, or the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Portal,
+    Engine,
+}
+
+/// What a finding of a check means at a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    /// The check does not run at this stage.
+    Off,
+}
+
+/// One line of `checks.xml`: run `check` globally (`field: None`) or when
+/// `field` is filled, with a severity per stage.
+#[derive(Debug)]
+pub struct CheckBinding {
+    pub check: CheckId,
+    pub field: Option<&'static str>,
+    /// Order types this binding applies to; empty means all.
+    pub order_types: &'static [&'static str],
+    pub portal: Severity,
+    pub engine: Severity,
+}
+
+impl CheckBinding {
+    pub fn severity(&self, stage: Stage) -> Severity {
+        match stage {
+            Stage::Portal => self.portal,
+            Stage::Engine => self.engine,
+        }
+    }
+
+    pub fn applies_to(&self, order_type: &str) -> bool {
+        self.order_types.is_empty() || self.order_types.contains(&order_type)
+    }
+}
+
+#[derive(Debug)]
+pub struct OrderTypeDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Index into [`Definitions::workflows`].
+    pub workflow: u16,
+    /// The field that names the object the order is about (the thesis's
+    /// `host_id`); it is indexed in the history.
+    pub key_field: Option<&'static str>,
+    pub fields: &'static [FieldDef],
+}
+
+#[derive(Debug)]
+pub struct FieldDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub ty: FieldType,
+    pub required: bool,
+}
+
+/// The value type of a field. Values arrive as JSON strings; the syntax of
+/// each type is judged by the checks named in `checks.xml`, so a malformed
+/// value becomes a recorded, explained error of the order instead of a lost
+/// request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    String,
+    Hostname,
+    Mac,
+    Ipv4,
+}
+
+impl Definitions {
+    pub fn order_type(&self, name: &str) -> Option<&'static OrderTypeDef> {
+        self.order_types.iter().find(|o| o.name == name)
+    }
+
+    pub fn action_id(&self, name: &str) -> Option<ActionId> {
+        self.actions.iter().position(|a| a.name == name).map(|i| i as ActionId)
+    }
+
+    pub fn action(&self, id: ActionId) -> &'static ActionDef {
+        &self.actions[usize::from(id)]
+    }
+
+    pub fn workflow_of(&self, order_type: &OrderTypeDef) -> &'static WorkflowDef {
+        &self.workflows[usize::from(order_type.workflow)]
+    }
+}
+
+impl WorkflowDef {
+    pub fn state(&self, id: StateId) -> &'static StateDef {
+        &self.states[usize::from(id)]
+    }
+
+    pub fn state_id(&self, name: &str) -> Option<StateId> {
+        self.states.iter().position(|s| s.name == name).map(|i| i as StateId)
+    }
+}
+
+impl StateDef {
+    pub fn is_final(&self) -> bool {
+        self.transitions.is_empty()
+    }
+}
+
+impl OrderTypeDef {
+    pub fn field(&self, name: &str) -> Option<&'static FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}

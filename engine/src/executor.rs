@@ -1,0 +1,360 @@
+//! The workflow executor. It stores new orders and moves orders through their
+//! workflow: the action a person triggers, then every autorun state as a
+//! bounded loop, all in one transaction together with the history append and
+//! whatever the actions write to the domain's tables.
+
+use serde::Serialize;
+use tracing::{info, instrument, warn};
+
+use crate::context::{ActionCtx, ActionInput, CondCtx, Fields, Finding, OrderData, Principal};
+use crate::defs::{Actor, Definitions, OrderTypeDef, StateId, TransitionDef, WorkflowDef};
+use crate::error::{EngineError, FieldProblem};
+use crate::history::{INSERTED, StateEntry, now};
+use crate::server::Engine;
+use crate::store::{self, StoredOrder};
+
+/// A workflow that has not come to rest after this many steps has a cycle of
+/// autorun states; the order is left where it was and the error reported.
+pub const MAX_STEPS: usize = 64;
+
+/// Where an order stands after a request: `POST /api/v1/orders` and the
+/// staff actions answer with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub id: i64,
+    pub state: String,
+    pub closed: bool,
+    pub errors: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+impl From<&StoredOrder> for Outcome {
+    fn from(o: &StoredOrder) -> Self {
+        Self {
+            id: o.data.id.unwrap_or_default(),
+            state: o.state.clone(),
+            closed: o.closed,
+            errors: o.data.errors.clone(),
+            warnings: o.data.warnings.clone(),
+        }
+    }
+}
+
+/// Checks the shape of submitted fields against the order type: known names,
+/// text values, required fields present. The *content* of each field is judged
+/// by the checks, so that a wrong value becomes an explained error of a
+/// recorded order.
+pub fn validate_fields(
+    order_type: &OrderTypeDef,
+    fields: &Fields,
+    partial: bool,
+) -> Result<(), EngineError> {
+    let mut problems = Vec::new();
+    for (name, value) in fields {
+        let Some(def) = order_type.field(name) else {
+            let known: Vec<&str> = order_type.fields.iter().map(|f| f.name).collect();
+            let hint = crate::http::did_you_mean(name, &known)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("; known fields: {}", known.join(", ")));
+            problems.push(FieldProblem {
+                field: name.clone(),
+                message: format!(
+                    "order type `{}` has no field `{name}`{hint}",
+                    order_type.name
+                ),
+            });
+            continue;
+        };
+        match value {
+            serde_json::Value::String(s) if def.required && s.trim().is_empty() => {
+                problems.push(FieldProblem {
+                    field: name.clone(),
+                    message: "is required and must not be empty".into(),
+                })
+            }
+            serde_json::Value::String(_) => {}
+            serde_json::Value::Null if !def.required => {}
+            other => problems.push(FieldProblem {
+                field: name.clone(),
+                message: format!(
+                    "must be a string ({}), not {}",
+                    serde_json::to_value(def.ty).unwrap_or_default().as_str().unwrap_or("text"),
+                    json_kind(other)
+                ),
+            }),
+        }
+    }
+    if !partial {
+        for def in order_type.fields.iter().filter(|f| f.required) {
+            if !fields.contains_key(def.name) {
+                problems.push(FieldProblem {
+                    field: def.name.to_owned(),
+                    message: "is required".into(),
+                });
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidFields(problems))
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Stores a new order (state INSERTED in its history) and processes it up to
+/// its first waiting or final state.
+///
+/// Storing and processing are two transactions: if processing fails (a
+/// database error in a handler), the order is kept in its initial state and
+/// nothing of the request is lost.
+#[instrument(skip(engine, fields), fields(requester = %requester.person))]
+pub async fn submit(
+    engine: &Engine,
+    requester: &Principal,
+    order_type: &str,
+    fields: Fields,
+) -> Result<Outcome, EngineError> {
+    let defs = engine.defs;
+    let order_type_def = defs
+        .order_type(order_type)
+        .ok_or_else(|| EngineError::UnknownOrderType(order_type.to_owned()))?;
+    validate_fields(order_type_def, &fields, false)?;
+    let workflow = defs.workflow_of(order_type_def);
+    let data = OrderData {
+        id: None,
+        order_type: order_type_def,
+        requester: requester.person.clone(),
+        fields,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        accepted: Vec::new(),
+        changes: Default::default(),
+    };
+    let at = now();
+    let states = vec![StateEntry {
+        state: INSERTED.to_owned(),
+        at: at.clone(),
+        comment: None,
+    }];
+    let initial = workflow.state(workflow.initial).name;
+    let mut tx = engine.store.begin_write().await?;
+    let id = store::insert_order(&mut tx, &data, initial, &states, &at).await?;
+    tx.commit().await?;
+    info!(id, order_type, "order inserted");
+    resume(engine, id).await
+}
+
+/// Runs whatever an order can do without a person: the start action of the
+/// initial state and autorun states. Used after submission and, for orders
+/// left unfinished by a crash, at start-up.
+pub async fn resume(engine: &Engine, id: i64) -> Result<Outcome, EngineError> {
+    let mut tx = engine.store.begin_write().await?;
+    let mut order = store::load_order(&mut tx, engine.defs, id).await?;
+    drive(&mut tx, engine.defs, &mut order, None).await?;
+    store::update_order(&mut tx, &order).await?;
+    tx.commit().await?;
+    Ok(Outcome::from(&order))
+}
+
+/// A person triggers `action` on order `id`, in `role`.
+#[instrument(skip(engine, input), fields(person = %actor.person))]
+pub async fn act(
+    engine: &Engine,
+    actor: &Principal,
+    role: Actor,
+    id: i64,
+    action: &str,
+    input: ActionInput,
+) -> Result<Outcome, EngineError> {
+    let defs = engine.defs;
+    let mut tx = engine.store.begin_write().await?;
+    let mut order = store::load_order(&mut tx, defs, id).await?;
+    match role {
+        Actor::Requester if order.data.requester != actor.person => {
+            return Err(EngineError::Forbidden(format!(
+                "only the requester of order {id} may do this"
+            )));
+        }
+        Actor::Staff if !actor.staff => {
+            return Err(EngineError::Forbidden(
+                "only IP-management staff may do this".into(),
+            ));
+        }
+        _ => {}
+    }
+    let workflow = defs.workflow_of(order.data.order_type);
+    let state = state_of(workflow, &order)?;
+    let transition = defs
+        .action_id(action)
+        .and_then(|a| {
+            workflow
+                .state(state)
+                .transitions
+                .iter()
+                .find(|t| t.action == a && condition_holds(t, &order.data))
+        })
+        .ok_or_else(|| {
+            EngineError::Conflict(format!(
+                "order {id} is in state {}; `{action}` is not possible there{}",
+                order.state,
+                possible_actions(defs, workflow, state)
+            ))
+        })?;
+    if !defs.action(transition.action).allowed.contains(&role) {
+        return Err(EngineError::Forbidden(format!(
+            "`{action}` may not be triggered by the {}",
+            match role {
+                Actor::Requester => "requester",
+                Actor::Staff => "staff",
+            }
+        )));
+    }
+    if let Some(fields) = &input.fields {
+        validate_fields(order.data.order_type, fields, true)?;
+    }
+    drive(
+        &mut tx,
+        defs,
+        &mut order,
+        Some(Step {
+            transition,
+            actor,
+            role,
+            input: &input,
+        }),
+    )
+    .await?;
+    store::update_order(&mut tx, &order).await?;
+    tx.commit().await?;
+    info!(id, action, state = %order.state, "action done");
+    Ok(Outcome::from(&order))
+}
+
+fn possible_actions(defs: &Definitions, workflow: &WorkflowDef, state: StateId) -> String {
+    let names: Vec<&str> = workflow
+        .state(state)
+        .transitions
+        .iter()
+        .filter(|t| !defs.action(t.action).allowed.is_empty())
+        .map(|t| defs.action(t.action).name)
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (possible: {})", names.join(", "))
+    }
+}
+
+struct Step<'a> {
+    transition: &'static TransitionDef,
+    actor: &'a Principal,
+    role: Actor,
+    input: &'a ActionInput,
+}
+
+fn state_of(workflow: &WorkflowDef, order: &StoredOrder) -> Result<StateId, EngineError> {
+    workflow.state_id(&order.state).ok_or_else(|| {
+        EngineError::Internal(format!(
+            "order {} is in state `{}`, which workflow `{}` no longer has",
+            order.data.id.unwrap_or_default(),
+            order.state,
+            workflow.name
+        ))
+    })
+}
+
+fn condition_holds(t: &TransitionDef, order: &OrderData) -> bool {
+    t.condition
+        .as_ref()
+        .is_none_or(|c| (c.eval)(&CondCtx { order }))
+}
+
+/// Executes the first step (if any), then runs the workflow on its own while
+/// the order sits in its initial state or in an autorun state.
+async fn drive(
+    conn: &mut sqlx::AnyConnection,
+    defs: &'static Definitions,
+    order: &mut StoredOrder,
+    first: Option<Step<'_>>,
+) -> Result<(), EngineError> {
+    let workflow = defs.workflow_of(order.data.order_type);
+    let no_input = ActionInput::default();
+    if let Some(step) = first {
+        execute(conn, defs, workflow, order, step.transition, Some((step.actor, step.role)), step.input).await?;
+    }
+    for _ in 0..MAX_STEPS {
+        let state_id = state_of(workflow, order)?;
+        let state = workflow.state(state_id);
+        let next = if state_id == workflow.initial {
+            // The initial state waits for the start of the check, which the
+            // engine gives at once (the compiler ensures a single action).
+            state.transitions.first()
+        } else if state.autorun {
+            let next = state.transitions.iter().find(|t| condition_holds(t, &order.data));
+            if next.is_none() {
+                warn!(state = state.name, "autorun state has no applicable action; the order stays");
+            }
+            next
+        } else {
+            None
+        };
+        let Some(transition) = next else {
+            return Ok(());
+        };
+        execute(conn, defs, workflow, order, transition, None, &no_input).await?;
+    }
+    Err(EngineError::Internal(format!(
+        "workflow `{}` did not come to rest after {MAX_STEPS} steps (a cycle of autorun states?)",
+        workflow.name
+    )))
+}
+
+async fn execute(
+    conn: &mut sqlx::AnyConnection,
+    defs: &'static Definitions,
+    workflow: &'static WorkflowDef,
+    order: &mut StoredOrder,
+    transition: &'static TransitionDef,
+    actor: Option<(&Principal, Actor)>,
+    input: &ActionInput,
+) -> Result<(), EngineError> {
+    let action = defs.action(transition.action);
+    let mut ctx = ActionCtx {
+        conn,
+        defs,
+        order: &mut order.data,
+        actor: actor.map(|(p, _)| p),
+        role: actor.map(|(_, r)| r),
+        input,
+        comment: None,
+    };
+    (action.handler)(&mut ctx)
+        .await
+        .map_err(|source| EngineError::Handler {
+            action: action.name.to_owned(),
+            source,
+        })?;
+    let comment = ctx.comment.take();
+    let next = workflow.state(transition.resulting_state);
+    let at = now();
+    order.state = next.name.to_owned();
+    order.closed = next.is_final();
+    order.updated_at.clone_from(&at);
+    order.states.push(StateEntry {
+        state: next.name.to_owned(),
+        at,
+        comment,
+    });
+    Ok(())
+}

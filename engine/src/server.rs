@@ -1,0 +1,129 @@
+//! The engine as a running service: database, definitions, domain, token
+//! keys, and the HTTP server with graceful shutdown.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::auth::TokenKeys;
+use crate::defs::Definitions;
+use crate::domain::{DemoPerson, Domain};
+use crate::error::EngineError;
+use crate::store::{self, Store};
+
+pub struct Engine {
+    pub store: Store,
+    pub defs: &'static Definitions,
+    pub domain: Arc<dyn Domain>,
+    pub tokens: TokenKeys,
+}
+
+/// Axum state: the shared engine.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+}
+
+impl Engine {
+    /// Connects to `database`, applies migrations (engine, then domain) and
+    /// loads the token key; the database is created when it is a missing
+    /// SQLite file.
+    pub async fn open(database: &str, domain: Arc<dyn Domain>) -> Result<Self, EngineError> {
+        let store = Store::connect(database).await?;
+        store.migrate(domain.migrator(store.backend)).await?;
+        let mut conn = store.pool.acquire().await?;
+        let tokens = TokenKeys::load_or_create(&mut conn).await?;
+        drop(conn);
+        Ok(Self {
+            defs: domain.definitions(),
+            store,
+            domain,
+            tokens,
+        })
+    }
+
+    /// Loads the domain's demo data and registers its staff (idempotent).
+    pub async fn seed_demo(&self) -> Result<Vec<DemoPerson>, EngineError> {
+        let mut tx = self.store.begin_write().await?;
+        let people = self.domain.seed_demo(&mut tx).await?;
+        for p in people.iter().filter(|p| p.staff) {
+            store::add_staff(&mut tx, &p.person).await?;
+        }
+        tx.commit().await?;
+        Ok(people)
+    }
+
+    /// Issues a token for an existing person.
+    pub async fn issue_token(&self, person: &str, ttl: time::Duration) -> Result<String, EngineError> {
+        let mut conn = self.store.pool.acquire().await?;
+        if !self.domain.person_exists(&mut conn, person).await? {
+            return Err(EngineError::Forbidden(format!("there is no person with key `{person}`")));
+        }
+        self.tokens.issue(person, ttl)
+    }
+
+    /// Orders left in a state the engine would move on from by itself (a
+    /// crash between storing and processing) are processed now.
+    pub async fn resume_unfinished(&self) -> Result<usize, EngineError> {
+        let mut resumed = 0;
+        for workflow in self.defs.workflows {
+            let movable: Vec<&str> = workflow
+                .states
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| (*i as u16 == workflow.initial || s.autorun) && !s.is_final())
+                .map(|(_, s)| s.name)
+                .collect();
+            for state in movable {
+                let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM auftrag_orders WHERE state = $1 AND closed = 0")
+                    .bind(state)
+                    .fetch_all(&self.store.pool)
+                    .await?;
+                for id in ids {
+                    crate::executor::resume(self, id).await?;
+                    resumed += 1;
+                }
+            }
+        }
+        Ok(resumed)
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes; requests in
+/// flight are finished first.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), EngineError> {
+    let app = crate::http::router(AppState { engine });
+    info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| EngineError::Internal(format!("server: {e}")))
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    info!("shutting down");
+}

@@ -1,0 +1,358 @@
+//! The database: connection, migrations, and the engine's tables (orders and
+//! their history, settings, staff). SQLite is the embedded default; the code
+//! goes through sqlx's `Any` driver so that domain handlers see one connection
+//! type whatever the backend.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use crate::context::{Fields, Finding, OrderData};
+use crate::defs::Definitions;
+use crate::error::EngineError;
+use crate::history::{OrderDocument, StateEntry};
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Self, EngineError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(EngineError::Internal(format!(
+                "unsupported database URL `{url}`: use sqlite://FILE or postgres://…"
+            )))
+        }
+    }
+}
+
+/// A database URL from what a user typed: a URL, or a plain file path that
+/// means a SQLite file (created when missing).
+pub fn database_url(input: &str) -> String {
+    if input.contains("://") || input.starts_with("sqlite:") {
+        if input.starts_with("sqlite:") && !input.contains("mode=") && !input.contains(":memory:") {
+            let sep = if input.contains('?') { '&' } else { '?' };
+            return format!("{input}{sep}mode=rwc");
+        }
+        input.to_owned()
+    } else {
+        format!("sqlite://{input}?mode=rwc")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Store {
+    /// Connects to the database at `url` (see [`database_url`]).
+    pub async fn connect(url: &str) -> Result<Self, EngineError> {
+        install_default_drivers();
+        let url = database_url(url);
+        let backend = Backend::of_url(&url)?;
+        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            options = options.max_connections(8).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers go on while one order commits; the busy
+                    // timeout makes writers queue instead of failing.
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA busy_timeout = 10000",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA synchronous = FULL",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Applies the engine's migrations, then the domain's.
+    pub async fn migrate(&self, domain: Migrator) -> Result<(), EngineError> {
+        let mut engine = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => {
+                return Err(EngineError::Internal(
+                    "PostgreSQL is not supported yet; use a SQLite database".into(),
+                ));
+            }
+        };
+        // Engine and domain migrations share sqlx's bookkeeping table; each
+        // migrator must tolerate the other's versions.
+        engine.set_ignore_missing(true);
+        engine.run(&self.pool).await?;
+        let mut domain = domain;
+        domain.set_ignore_missing(true);
+        domain.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write
+    /// lock up front, so a transaction that reads before it writes cannot
+    /// fail to upgrade when another order commits in between.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, EngineError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, EngineError> {
+    serde_json::to_string(value).map_err(|e| EngineError::Internal(format!("encoding JSON: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, EngineError> {
+    serde_json::from_str(text)
+        .map_err(|e| EngineError::Internal(format!("stored column `{column}` is not valid: {e}")))
+}
+
+/// An order as stored: its data, current state and history.
+#[derive(Debug, Clone)]
+pub struct StoredOrder {
+    pub data: OrderData,
+    pub state: String,
+    pub closed: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub states: Vec<StateEntry>,
+}
+
+impl StoredOrder {
+    pub fn document(&self) -> OrderDocument {
+        OrderDocument {
+            id: self.data.id.unwrap_or_default(),
+            host_id: self.data.key().map(str::to_owned),
+            requester: self.data.requester.clone(),
+            order_type: self.data.order_type.name.to_owned(),
+            state: self.state.clone(),
+            closed: self.closed,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            fields: self.data.fields.clone(),
+            changed: self.data.changes.clone(),
+            states: self.states.clone(),
+            errors: self.data.errors.clone(),
+            warnings: self.data.warnings.clone(),
+            accepted_warnings: self.data.accepted.clone(),
+        }
+    }
+}
+
+const ORDER_COLUMNS: &str = "id, order_type, requester, state, closed, created_at, updated_at, \
+     fields, changes, states, errors, warnings, accepted";
+
+/// Inserts a new order; returns its id.
+pub async fn insert_order(
+    conn: &mut AnyConnection,
+    order: &OrderData,
+    state: &str,
+    states: &[StateEntry],
+    at: &str,
+) -> Result<i64, EngineError> {
+    let row = sqlx::query(
+        "INSERT INTO auftrag_orders \
+         (order_type, requester, host, state, closed, created_at, updated_at, fields, changes, states, errors, warnings, accepted) \
+         VALUES ($1, $2, $3, $4, 0, $5, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(order.order_type.name)
+    .bind(&order.requester)
+    .bind(order.key())
+    .bind(state)
+    .bind(at)
+    .bind(to_json(&order.fields)?)
+    .bind(to_json(&order.changes)?)
+    .bind(to_json(&states)?)
+    .bind(to_json(&order.errors)?)
+    .bind(to_json(&order.warnings)?)
+    .bind(to_json(&order.accepted)?)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get::<i64, _>(0)?)
+}
+
+/// Writes an order's state, context and history back.
+pub async fn update_order(conn: &mut AnyConnection, order: &StoredOrder) -> Result<(), EngineError> {
+    let id = order
+        .data
+        .id
+        .ok_or_else(|| EngineError::Internal("updating an order without id".into()))?;
+    sqlx::query(
+        "UPDATE auftrag_orders SET host = $1, state = $2, closed = $3, updated_at = $4, fields = $5, \
+         changes = $6, states = $7, errors = $8, warnings = $9, accepted = $10 WHERE id = $11",
+    )
+    .bind(order.data.key())
+    .bind(&order.state)
+    .bind(i64::from(order.closed))
+    .bind(&order.updated_at)
+    .bind(to_json(&order.data.fields)?)
+    .bind(to_json(&order.data.changes)?)
+    .bind(to_json(&order.states)?)
+    .bind(to_json(&order.data.errors)?)
+    .bind(to_json(&order.data.warnings)?)
+    .bind(to_json(&order.data.accepted)?)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn order_from_row(defs: &'static Definitions, row: &sqlx::any::AnyRow) -> Result<StoredOrder, EngineError> {
+    let order_type: String = row.try_get("order_type")?;
+    let order_type = defs.order_type(&order_type).ok_or_else(|| {
+        EngineError::Internal(format!(
+            "stored order has order type `{order_type}`, which the definitions no longer have"
+        ))
+    })?;
+    Ok(StoredOrder {
+        data: OrderData {
+            id: Some(row.try_get("id")?),
+            order_type,
+            requester: row.try_get("requester")?,
+            fields: from_json::<Fields>("fields", &row.try_get::<String, _>("fields")?)?,
+            errors: from_json::<Vec<Finding>>("errors", &row.try_get::<String, _>("errors")?)?,
+            warnings: from_json::<Vec<Finding>>("warnings", &row.try_get::<String, _>("warnings")?)?,
+            accepted: from_json::<Vec<Finding>>("accepted", &row.try_get::<String, _>("accepted")?)?,
+            changes: from_json("changes", &row.try_get::<String, _>("changes")?)?,
+        },
+        state: row.try_get("state")?,
+        closed: row.try_get::<i64, _>("closed")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        states: from_json("states", &row.try_get::<String, _>("states")?)?,
+    })
+}
+
+pub async fn load_order(
+    conn: &mut AnyConnection,
+    defs: &'static Definitions,
+    id: i64,
+) -> Result<StoredOrder, EngineError> {
+    let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM auftrag_orders WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(EngineError::NotFound(id))?;
+    order_from_row(defs, &row)
+}
+
+/// Filters of `GET /api/v1/orders`.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub requester: Option<String>,
+    pub host: Option<String>,
+    pub state: Option<String>,
+    /// Only orders created at or after this RFC 3339 instant.
+    pub since: Option<String>,
+    /// Only orders created before this RFC 3339 instant.
+    pub until: Option<String>,
+    /// Only orders with a smaller id (the cursor of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// Orders matching the filter, newest first.
+pub async fn list_orders(
+    pool: &AnyPool,
+    defs: &'static Definitions,
+    filter: &OrderFilter,
+) -> Result<Vec<StoredOrder>, EngineError> {
+    let mut sql = format!("SELECT {ORDER_COLUMNS} FROM auftrag_orders WHERE 1 = 1");
+    let mut binds: Vec<String> = Vec::new();
+    let mut push = |sql: &mut String, clause: &str, value: String| {
+        binds.push(value);
+        sql.push_str(&format!(" AND {clause} ${}", binds.len()));
+    };
+    if let Some(v) = &filter.requester {
+        push(&mut sql, "requester =", v.clone());
+    }
+    if let Some(v) = &filter.host {
+        push(&mut sql, "host =", v.clone());
+    }
+    if let Some(v) = &filter.state {
+        push(&mut sql, "state =", v.clone());
+    }
+    if let Some(v) = &filter.since {
+        push(&mut sql, "created_at >=", v.clone());
+    }
+    if let Some(v) = &filter.until {
+        push(&mut sql, "created_at <", v.clone());
+    }
+    let mut query_sql = sql;
+    if let Some(before) = filter.before_id {
+        query_sql.push_str(&format!(" AND id < {before}"));
+    }
+    query_sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit));
+    let mut query = sqlx::query(&query_sql);
+    for b in binds {
+        query = query.bind(b);
+    }
+    let rows = query.fetch_all(pool).await?;
+    rows.iter().map(|r| order_from_row(defs, r)).collect()
+}
+
+pub async fn get_setting(conn: &mut AnyConnection, name: &str) -> Result<Option<String>, EngineError> {
+    Ok(sqlx::query("SELECT value FROM auftrag_settings WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get::<String, _>(0))
+        .transpose()?)
+}
+
+/// Stores `value` under `name` unless a value is there already; returns the
+/// value that is stored afterwards (so two instances starting at once agree).
+pub async fn init_setting(conn: &mut AnyConnection, name: &str, value: &str) -> Result<String, EngineError> {
+    sqlx::query("INSERT INTO auftrag_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(value)
+        .execute(&mut *conn)
+        .await?;
+    get_setting(conn, name)
+        .await?
+        .ok_or_else(|| EngineError::Internal(format!("setting `{name}` vanished")))
+}
+
+pub async fn is_staff(conn: &mut AnyConnection, person: &str) -> Result<bool, EngineError> {
+    Ok(sqlx::query("SELECT 1 FROM auftrag_staff WHERE person = $1")
+        .bind(person)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
+pub async fn add_staff(conn: &mut AnyConnection, person: &str) -> Result<(), EngineError> {
+    sqlx::query("INSERT INTO auftrag_staff (person) VALUES ($1) ON CONFLICT (person) DO NOTHING")
+        .bind(person)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Parses a `limit` query value.
+pub fn parse_limit(value: Option<&str>) -> Result<i64, String> {
+    match value {
+        None => Ok(50),
+        Some(v) => match i64::from_str(v) {
+            Ok(n) if (1..=1000).contains(&n) => Ok(n),
+            _ => Err(format!("limit must be a number from 1 to 1000, not `{v}`")),
+        },
+    }
+}

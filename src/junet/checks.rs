@@ -1,0 +1,114 @@
+//! Check functions named in `definitions/checks.xml`. Each reports problems
+//! through the context; whether a problem is an error or a warning is decided
+//! per stage in the XML, not here.
+
+use std::str::FromStr;
+
+use auftrag_engine::HandlerError;
+use auftrag_engine::context::CheckCtx;
+use macaddr::MacAddr6;
+
+use super::{device_admin, pers_key, resolve_host};
+
+/// The canonical form of a hardware address in `x_port.HARDW_ADDR`:
+/// lower-case hex, colon separated.
+pub fn normalize_mac(mac: &MacAddr6) -> String {
+    mac.as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Parses a hardware address as users write it (`00:1A:2B:3C:4D:5E`,
+/// `00-1a-2b-3c-4d-5e`, `001a.2b3c.4d5e`).
+pub fn parse_mac(value: &str) -> Result<MacAddr6, String> {
+    let mac = MacAddr6::from_str(value.trim()).map_err(|_| {
+        format!("`{value}` is not a hardware address; write six hex bytes such as 00:1a:2b:3c:4d:5e")
+    })?;
+    if mac.is_nil() {
+        return Err(format!("`{value}` is the all-zero address, which no interface has"));
+    }
+    if mac.is_broadcast() || mac.is_multicast() {
+        return Err(format!("`{value}` is a group (multicast) address, not the address of an interface"));
+    }
+    Ok(mac)
+}
+
+/// The requester administers the device, or is IP-management staff.
+/// (A placeholder for the policy engine, which replaces it.)
+pub async fn check_authorization(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let requester = ctx.order.requester.clone();
+    if auftrag_engine::store::is_staff(ctx.conn, &requester)
+        .await
+        .map_err(|e| HandlerError::Failed(e.to_string()))?
+    {
+        return Ok(());
+    }
+    let Some(host) = ctx.order.text("host").map(str::to_owned) else {
+        return Ok(());
+    };
+    // An unknown host is reported by check_host_exists.
+    let Some(target) = resolve_host(ctx.conn, &host).await? else {
+        return Ok(());
+    };
+    let admin = device_admin(ctx.conn, target.device).await?;
+    if admin.is_none() || admin != pers_key(&requester) {
+        ctx.report(format!(
+            "person {requester} is not the administrator of {host}; only its administrator or IP-management staff may change it"
+        ));
+    }
+    Ok(())
+}
+
+/// The host names an interface in the device database.
+pub async fn check_host_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(host) = ctx.value().map(str::to_owned) else {
+        return Ok(());
+    };
+    if resolve_host(ctx.conn, &host).await?.is_none() {
+        ctx.report(format!(
+            "there is no interface `{host}` in the device database; give its fully qualified name"
+        ));
+    }
+    Ok(())
+}
+
+/// The hardware address is well-formed.
+pub async fn check_hwa_syntax(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    if let Some(value) = ctx.value().map(str::to_owned)
+        && let Err(message) = parse_mac(&value)
+    {
+        ctx.report(message);
+    }
+    Ok(())
+}
+
+/// No other interface has this hardware address. (The same device can sit at
+/// two sites, so the engine only warns; the portal refuses.)
+pub async fn check_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(mac) = ctx.value().and_then(|v| parse_mac(v).ok()) else {
+        return Ok(()); // check_hwa_syntax reports it
+    };
+    let mac = normalize_mac(&mac);
+    let own_port = match ctx.order.text("host").map(str::to_owned) {
+        Some(host) => resolve_host(ctx.conn, &host).await?.map(|t| t.port),
+        None => None,
+    };
+    let others: Vec<String> = sqlx::query_scalar(
+        "SELECT COALESCE(MIN(n.DN_NAME || '.' || n.DOMAIN), 'port ' || p.PT_OBJ_ID) FROM x_port p \
+         LEFT JOIN n_devname n ON n.PT_OBJ_ID = p.PT_OBJ_ID AND n.CANONICAL = 'Y' \
+         WHERE LOWER(p.HARDW_ADDR) = $1 AND p.PT_OBJ_ID <> $2 GROUP BY p.PT_OBJ_ID ORDER BY p.PT_OBJ_ID",
+    )
+    .bind(&mac)
+    .bind(own_port.unwrap_or(-1))
+    .fetch_all(&mut *ctx.conn)
+    .await?;
+    if !others.is_empty() {
+        ctx.report(format!(
+            "hardware address {mac} is already used by {}",
+            others.join(", ")
+        ));
+    }
+    Ok(())
+}

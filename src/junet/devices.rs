@@ -1,0 +1,127 @@
+//! `GET /api/v1/devices?host=&admin=me`: the devices a caller may see, with
+//! their interfaces — what the portal shows before a change.
+
+use std::collections::{BTreeMap, HashMap};
+
+use auftrag_engine::context::Principal;
+use auftrag_engine::http::{ApiResult, Problem};
+use auftrag_engine::server::AppState;
+use auftrag_engine::EngineError;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::pers_key;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/devices", get(list_devices))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Port {
+    pub port: i64,
+    pub hwa: Option<String>,
+    pub ipv4: Option<String>,
+    pub net: Option<String>,
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Device {
+    pub device: i64,
+    pub host: String,
+    pub admin: Option<i64>,
+    pub org: Option<String>,
+    pub building: Option<String>,
+    pub room: Option<String>,
+    pub ports: Vec<Port>,
+}
+
+async fn list_devices(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<Device>>> {
+    if let Some(unknown) = query.keys().find(|k| !["host", "admin"].contains(&k.as_str())) {
+        return Err(Problem::bad_request(format!(
+            "unknown query parameter `{unknown}` (known: host, admin)"
+        )));
+    }
+    let me = pers_key(&principal.person);
+    let admin_filter = match query.get("admin").map(String::as_str) {
+        None | Some("") => None,
+        Some("me") => Some(me.unwrap_or(-1)),
+        Some(other) => Some(other.parse::<i64>().map_err(|_| {
+            Problem::bad_request(format!("`admin` must be `me` or a PERS_KEY, not `{other}`"))
+        })?),
+    };
+    // Until the policy engine decides read access: staff see every device,
+    // everybody else the devices they administer.
+    let admin_filter = if principal.staff {
+        admin_filter
+    } else {
+        if admin_filter.is_some_and(|a| Some(a) != me) {
+            return Err(EngineError::Forbidden(
+                "you may list only the devices you administer (admin=me); staff may list all".into(),
+            )
+            .into());
+        }
+        Some(me.unwrap_or(-1))
+    };
+    let host = query.get("host").filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase());
+
+    let mut conn = state.engine.store.pool.acquire().await.map_err(EngineError::from)?;
+    let rows = sqlx::query(
+        "SELECT d.DV_OBJ_ID, d.DV_LABEL, a.OBJ_ID_L AS ADMIN, d.DV_LOC_ORG, d.DV_BUILDING, d.DV_ROOM, \
+         p.PT_OBJ_ID, p.HARDW_ADDR, p.PT_DEV_ADDR, n.NN_NAME, \
+         (SELECT GROUP_CONCAT(dn.DN_NAME || '.' || dn.DOMAIN, ' ') FROM n_devname dn WHERE dn.PT_OBJ_ID = p.PT_OBJ_ID) AS ALIASES \
+         FROM x_device d \
+         LEFT JOIN x_link a ON a.OBJ_ID_H = d.DV_OBJ_ID AND a.CLASS_L = 'ADMIN' \
+         JOIN x_link pl ON pl.OBJ_ID_H = d.DV_OBJ_ID AND pl.CLASS_L = 'PORT' \
+         JOIN x_port p ON p.PT_OBJ_ID = pl.OBJ_ID_L \
+         LEFT JOIN n_netname n ON n.NN_OBJ_ID = p.NET_OBJ_ID \
+         WHERE ($1 = -1000 OR a.OBJ_ID_L = $1) \
+         ORDER BY d.DV_OBJ_ID, p.PT_OBJ_ID",
+    )
+    .bind(admin_filter.unwrap_or(-1000))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(EngineError::from)?;
+
+    let mut devices: BTreeMap<i64, Device> = BTreeMap::new();
+    for row in rows {
+        let id: i64 = row.try_get(0).map_err(EngineError::from)?;
+        let aliases: Option<String> = row.try_get(10).map_err(EngineError::from)?;
+        let port = Port {
+            port: row.try_get(6).map_err(EngineError::from)?,
+            hwa: row.try_get(7).map_err(EngineError::from)?,
+            ipv4: row.try_get(8).map_err(EngineError::from)?,
+            net: row.try_get(9).map_err(EngineError::from)?,
+            aliases: aliases.unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
+        };
+        let device = match devices.entry(id) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert(Device {
+                device: id,
+                host: row.try_get(1).map_err(EngineError::from)?,
+                admin: row.try_get(2).map_err(EngineError::from)?,
+                org: row.try_get(3).map_err(EngineError::from)?,
+                building: row.try_get(4).map_err(EngineError::from)?,
+                room: row.try_get(5).map_err(EngineError::from)?,
+                ports: Vec::new(),
+            }),
+        };
+        device.ports.push(port);
+    }
+    let devices = devices
+        .into_values()
+        .filter(|d| {
+            host.as_deref().is_none_or(|h| {
+                d.host.eq_ignore_ascii_case(h) || d.ports.iter().any(|p| p.aliases.iter().any(|a| a.eq_ignore_ascii_case(h)))
+            })
+        })
+        .collect();
+    Ok(Json(devices))
+}

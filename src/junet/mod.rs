@@ -1,0 +1,120 @@
+//! The JuNet domain (thesis §2): the device database tables, the check and
+//! action handlers named in `definitions/`, demo data and the device listing.
+//! The engine knows none of this; it reaches it through [`Junet`].
+
+pub mod actions;
+pub mod checks;
+pub mod demo;
+pub mod devices;
+
+use auftrag_engine::store::Backend;
+use auftrag_engine::{BoxFuture, DemoPerson, Domain, EngineError, server::AppState};
+use axum::Router;
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, Row};
+
+use crate::generated;
+
+/// The JuNet order domain.
+pub struct Junet;
+
+impl Domain for Junet {
+    fn definitions(&self) -> &'static auftrag_engine::defs::Definitions {
+        &generated::DEFINITIONS
+    }
+
+    fn migrator(&self, _backend: Backend) -> Migrator {
+        sqlx::migrate!("./migrations/sqlite")
+    }
+
+    fn person_exists<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        person: &'a str,
+    ) -> BoxFuture<'a, Result<bool, EngineError>> {
+        Box::pin(async move {
+            let Some(key) = pers_key(person) else {
+                return Ok(false);
+            };
+            Ok(sqlx::query("SELECT 1 FROM d_pers WHERE PERS_KEY = $1")
+                .bind(key)
+                .fetch_optional(conn)
+                .await?
+                .is_some())
+        })
+    }
+
+    fn seed_demo<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, Result<Vec<DemoPerson>, EngineError>> {
+        Box::pin(demo::seed(conn))
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        devices::routes()
+    }
+}
+
+/// A `PERS_KEY` from the engine's person id (the token subject).
+pub fn pers_key(person: &str) -> Option<i64> {
+    person.parse().ok()
+}
+
+/// The interface and device an order's `host` names.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub device: i64,
+    pub port: i64,
+    pub label: String,
+}
+
+/// Resolves a host name: the fully qualified alias of an interface
+/// (`zam2212.zam.kfa-juelich.de`, thesis Listing 5.3), or the device label
+/// (`DV_LABEL`) of a device with exactly one interface.
+pub async fn resolve_host(conn: &mut AnyConnection, host: &str) -> Result<Option<Target>, sqlx::Error> {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    if let Some((name, domain)) = host.split_once('.') {
+        let row = sqlx::query(
+            "SELECT l.OBJ_ID_H, n.PT_OBJ_ID, d.DV_LABEL FROM n_devname n \
+             JOIN x_link l ON l.CLASS_L = 'PORT' AND l.OBJ_ID_L = n.PT_OBJ_ID \
+             JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
+             WHERE LOWER(n.DN_NAME) = $1 AND LOWER(n.DOMAIN) = $2",
+        )
+        .bind(name)
+        .bind(domain)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Some(Target {
+                device: row.try_get(0)?,
+                port: row.try_get(1)?,
+                label: row.try_get(2)?,
+            }));
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT d.DV_OBJ_ID, l.OBJ_ID_L, d.DV_LABEL FROM x_device d \
+         JOIN x_link l ON l.OBJ_ID_H = d.DV_OBJ_ID AND l.CLASS_L = 'PORT' \
+         WHERE LOWER(d.DV_LABEL) = $1",
+    )
+    .bind(&host)
+    .fetch_all(&mut *conn)
+    .await?;
+    match rows.as_slice() {
+        [row] => Ok(Some(Target {
+            device: row.try_get(0)?,
+            port: row.try_get(1)?,
+            label: row.try_get(2)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// `PERS_KEY` of the device's administrator (the one ADMIN link).
+pub async fn device_admin(conn: &mut AnyConnection, device: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'ADMIN'")
+        .bind(device)
+        .fetch_optional(conn)
+        .await
+}

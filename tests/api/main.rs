@@ -1,0 +1,8 @@
+//! Integration tests: the real server on a random port over a real SQLite
+//! file, driven over HTTP; the real binary for the CLI.
+
+mod cli;
+mod definitions;
+mod errors;
+mod orders;
+mod support;
