@@ -1,5 +1,6 @@
 //! `auftrag`: the order engine's server and command-line interface.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,11 +11,20 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
-#[command(name = "auftrag", version, about = "Order-processing engine: checks, executes or parks orders as definitions/ says")]
+#[command(
+    name = "auftrag",
+    version,
+    about = "Order-processing engine: checks, executes or parks orders as definitions/ says"
+)]
 struct Cli {
     /// Database: a SQLite file path or URL (sqlite://FILE); created and
     /// migrated on first start.
-    #[arg(long, global = true, env = "AUFTRAG_DATABASE", default_value = "auftrag.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "AUFTRAG_DATABASE",
+        default_value = "auftrag.db"
+    )]
     database: String,
     #[command(subcommand)]
     command: Command,
@@ -55,8 +65,11 @@ enum TokenCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     match run(cli).await {
@@ -74,7 +87,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve { listen, demo } => {
             if demo {
                 for person in engine.seed_demo().await? {
-                    let token = engine.issue_token(&person.person, time::Duration::days(30)).await?;
+                    let token = engine
+                        .issue_token(&person.person, time::Duration::days(30))
+                        .await?;
                     println!("demo-token {} {} {token}", person.role, person.person);
                 }
             }
@@ -94,7 +109,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if days <= 0 {
                 return Err("--days must be at least 1".into());
             }
-            println!("{}", engine.issue_token(&person, time::Duration::days(days)).await?);
+            println!(
+                "{}",
+                engine
+                    .issue_token(&person, time::Duration::days(days))
+                    .await?
+            );
         }
     }
     Ok(())

@@ -1,7 +1,9 @@
 //! Compiles a definitions folder and prints the generated Rust (or the
 //! diagnostics): `cargo run -p auftrag-compiler --example compile -- definitions`.
 fn main() {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "definitions".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "definitions".into());
     match auftrag_compiler::compile_dir(std::path::Path::new(&dir)) {
         Ok(c) => print!("{}", c.rust),
         Err(diags) => {

@@ -93,7 +93,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, CondError> {
                 return Err(CondError {
                     offset: start,
                     message: format!("unexpected character `{ch}` in condition"),
-                    help: Some("conditions combine names with `!`, `and`, `or` and parentheses".into()),
+                    help: Some(
+                        "conditions combine names with `!`, `and`, `or` and parentheses".into(),
+                    ),
                 });
             }
         };
@@ -164,9 +166,11 @@ impl Parser {
                     Err(CondError {
                         offset: at,
                         message: format!("unknown condition `{name}`"),
-                        help: Some(crate::suggest(&name, KNOWN).unwrap_or_else(|| {
-                            format!("known conditions: {}", KNOWN.join(", "))
-                        })),
+                        help: Some(
+                            crate::suggest(&name, KNOWN).unwrap_or_else(|| {
+                                format!("known conditions: {}", KNOWN.join(", "))
+                            }),
+                        ),
                     })
                 }
             }
@@ -184,13 +188,19 @@ impl Parser {
 
 /// Parses a condition expression.
 pub(crate) fn parse(src: &str) -> Result<CondExpr, CondError> {
-    let mut p = Parser { toks: lex(src)?, pos: 0 };
+    let mut p = Parser {
+        toks: lex(src)?,
+        pos: 0,
+    };
     let e = p.or()?;
     let (tok, at) = p.next();
     if tok != Tok::End {
         return Err(CondError {
             offset: at,
-            message: format!("expected `and`, `or` or end of condition, found {}", tok.describe()),
+            message: format!(
+                "expected `and`, `or` or end of condition, found {}",
+                tok.describe()
+            ),
             help: None,
         });
     }
@@ -212,7 +222,11 @@ pub(crate) fn to_rust(e: &CondExpr) -> String {
                 go(inner, 3, out);
             }
             CondExpr::And(a, b) | CondExpr::Or(a, b) => {
-                let (prec, op) = if matches!(e, CondExpr::And(..)) { (2, " && ") } else { (1, " || ") };
+                let (prec, op) = if matches!(e, CondExpr::And(..)) {
+                    (2, " && ")
+                } else {
+                    (1, " || ")
+                };
                 let paren = parent > prec;
                 if paren {
                     out.push('(');
@@ -242,7 +256,10 @@ mod tests {
     #[test]
     fn precedence_and_rendering() {
         assert_eq!(rust("has_errors"), "ctx.has_errors()");
-        assert_eq!(rust("!(has_warnings or has_errors)"), "!(ctx.has_warnings() || ctx.has_errors())");
+        assert_eq!(
+            rust("!(has_warnings or has_errors)"),
+            "!(ctx.has_warnings() || ctx.has_errors())"
+        );
         assert_eq!(
             rust("has_errors || has_warnings && not has_errors"),
             "ctx.has_errors() || ctx.has_warnings() && !ctx.has_errors()"
@@ -257,7 +274,13 @@ mod tests {
     #[test]
     fn errors() {
         let e = parse("has_errors or").unwrap_err();
-        assert_eq!((e.offset, e.message.as_str()), (13, "expected a condition name, `!` or `(`, found end of condition"));
+        assert_eq!(
+            (e.offset, e.message.as_str()),
+            (
+                13,
+                "expected a condition name, `!` or `(`, found end of condition"
+            )
+        );
         let e = parse("(has_errors").unwrap_err();
         assert_eq!(e.offset, 11);
         assert_eq!(e.message, "expected `)`, found end of condition");
@@ -267,6 +290,9 @@ mod tests {
         let e = parse("has_errors has_warnings").unwrap_err();
         assert_eq!(e.offset, 11);
         let e = parse("has_errors & has_warnings").unwrap_err();
-        assert_eq!((e.offset, e.message.as_str()), (11, "unexpected character `&` in condition"));
+        assert_eq!(
+            (e.offset, e.message.as_str()),
+            (11, "unexpected character `&` in condition")
+        );
     }
 }

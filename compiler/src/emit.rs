@@ -45,7 +45,11 @@ fn name_enum(
     let names: Vec<&str> = items.iter().map(|(n, _, _)| *n).collect();
     let docs: Vec<_> = items.iter().map(|(_, _, d)| doc(d)).collect();
     let ids: Vec<_> = (0..n).map(u16_lit).collect();
-    let repr = if n == 0 { quote! {} } else { quote! { #[repr(u16)] } };
+    let repr = if n == 0 {
+        quote! {}
+    } else {
+        quote! { #[repr(u16)] }
+    };
     quote! {
         #enum_doc
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,7 +133,13 @@ pub(crate) fn emit(model: &Model) -> String {
     let checks: Vec<_> = model
         .checks
         .iter()
-        .map(|c| (c.name.as_str(), c.variant.as_str(), format!("`{}`", c.handler)))
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.variant.as_str(),
+                format!("`{}`", c.handler),
+            )
+        })
         .collect();
     items.extend(name_enum(
         "Check",
@@ -208,8 +218,12 @@ pub(crate) fn emit(model: &Model) -> String {
             per.push(t.condition.as_ref().map(|c| {
                 let id = format_ident!("cond_{n}");
                 n += 1;
-                let expr: syn::Expr = syn::parse_str(&cond::to_rust(&c.expr)).expect("condition expression");
-                let d = doc(&format!("`{}` (state `{}`, action `{}`)", c.source, s.name, t.action));
+                let expr: syn::Expr =
+                    syn::parse_str(&cond::to_rust(&c.expr)).expect("condition expression");
+                let d = doc(&format!(
+                    "`{}` (state `{}`, action `{}`)",
+                    c.source, s.name, t.action
+                ));
                 items.extend(quote! {
                     #d
                     fn #id(ctx: &::auftrag_engine::context::CondCtx<'_>) -> bool {
@@ -223,7 +237,11 @@ pub(crate) fn emit(model: &Model) -> String {
     }
 
     // ---- handler wrappers
-    let action_fns: Vec<_> = model.actions.iter().map(|a| format_ident!("action_{}", a.name)).collect();
+    let action_fns: Vec<_> = model
+        .actions
+        .iter()
+        .map(|a| format_ident!("action_{}", a.name))
+        .collect();
     for (a, id) in model.actions.iter().zip(&action_fns) {
         let p = path(&a.handler);
         let d = doc(&format!("Calls `{}`.", a.handler));
@@ -236,7 +254,11 @@ pub(crate) fn emit(model: &Model) -> String {
             }
         });
     }
-    let check_fns: Vec<_> = model.checks.iter().map(|c| format_ident!("check_{}", c.name)).collect();
+    let check_fns: Vec<_> = model
+        .checks
+        .iter()
+        .map(|c| format_ident!("check_{}", c.name))
+        .collect();
     for (c, id) in model.checks.iter().zip(&check_fns) {
         let p = path(&c.handler);
         let d = doc(&format!("Calls `{}`.", c.handler));

@@ -99,7 +99,13 @@ pub fn compile_dir_as(dir: &Path, display_dir: &Path) -> Result<Compiled, Vec<Di
     let ck = ck_src.and_then(|s| s.parse::<parse::XConfig>(&xml::CHECKS, &mut diags));
     let od = od_src.and_then(|s| s.parse::<parse::XOrders>(&xml::ORDERS, &mut diags));
 
-    let model = validate::build(wf.as_ref(), ac.as_ref(), ck.as_ref(), od.as_ref(), &mut diags);
+    let model = validate::build(
+        wf.as_ref(),
+        ac.as_ref(),
+        ck.as_ref(),
+        od.as_ref(),
+        &mut diags,
+    );
     match model {
         Some(model) if diags.is_empty() => Ok(Compiled {
             rust: emit::emit(&model),
@@ -130,7 +136,12 @@ pub(crate) struct Source {
 
 impl Source {
     /// Reads and scans a file; reports a missing file or malformed XML.
-    fn load(path: &Path, name: &str, display: PathBuf, diags: &mut Vec<Diagnostic>) -> Option<Source> {
+    fn load(
+        path: &Path,
+        name: &str,
+        display: PathBuf,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Source> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
@@ -169,7 +180,12 @@ impl Source {
     }
 
     /// A diagnostic at byte `offset` of this file.
-    pub fn diag(&self, offset: usize, message: impl Into<String>, help: Option<String>) -> Diagnostic {
+    pub fn diag(
+        &self,
+        offset: usize,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Diagnostic {
         let (line, col) = xml::line_col(&self.text, offset);
         Diagnostic {
             file: self.display.clone(),
@@ -185,7 +201,11 @@ impl Source {
     }
 
     /// Checks the file against its schema, then deserializes it.
-    fn parse<T: DeserializeOwned>(self, schema: &xml::Schema, diags: &mut Vec<Diagnostic>) -> Option<(Source, T)> {
+    fn parse<T: DeserializeOwned>(
+        self,
+        schema: &xml::Schema,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<(Source, T)> {
         let before = diags.len();
         self.check_schema(schema, diags);
         if diags.len() > before {
@@ -206,7 +226,10 @@ impl Source {
         if root.tag != schema.root {
             diags.push(self.diag(
                 root.pos,
-                format!("expected root element `<{}>`, found `<{}>`", schema.root, root.tag),
+                format!(
+                    "expected root element `<{}>`, found `<{}>`",
+                    schema.root, root.tag
+                ),
                 None,
             ));
             return;
@@ -214,12 +237,18 @@ impl Source {
         let mut todo = vec![0usize];
         while let Some(i) = todo.pop() {
             let e = &idx.elems[i];
-            let Some(spec) = schema.spec(&e.tag) else { continue };
+            let Some(spec) = schema.spec(&e.tag) else {
+                continue;
+            };
             for a in &e.attrs {
-                if a.name.starts_with("xmlns") || spec.required.contains(&a.name.as_str()) || spec.optional.contains(&a.name.as_str()) {
+                if a.name.starts_with("xmlns")
+                    || spec.required.contains(&a.name.as_str())
+                    || spec.optional.contains(&a.name.as_str())
+                {
                     continue;
                 }
-                let allowed: Vec<&str> = spec.required.iter().chain(spec.optional).copied().collect();
+                let allowed: Vec<&str> =
+                    spec.required.iter().chain(spec.optional).copied().collect();
                 let help = suggest(&a.name, allowed.iter().copied()).or_else(|| {
                     Some(if allowed.is_empty() {
                         format!("`<{}>` takes no attributes", e.tag)
@@ -227,15 +256,27 @@ impl Source {
                         format!("`<{}>` takes {}", e.tag, list(&allowed))
                     })
                 });
-                diags.push(self.diag(a.name_pos, format!("unknown attribute `{}` on `<{}>`", a.name, e.tag), help));
+                diags.push(self.diag(
+                    a.name_pos,
+                    format!("unknown attribute `{}` on `<{}>`", a.name, e.tag),
+                    help,
+                ));
             }
             for r in spec.required {
                 if e.attr(r).is_none() {
-                    diags.push(self.diag(e.pos, format!("`<{}>` lacks the required attribute `{r}`", e.tag), None));
+                    diags.push(self.diag(
+                        e.pos,
+                        format!("`<{}>` lacks the required attribute `{r}`", e.tag),
+                        None,
+                    ));
                 }
             }
             if !spec.text && !e.text.is_empty() {
-                diags.push(self.diag(e.text_pos(), format!("unexpected text in `<{}>`", e.tag), None));
+                diags.push(self.diag(
+                    e.text_pos(),
+                    format!("unexpected text in `<{}>`", e.tag),
+                    None,
+                ));
             }
             for &c in e.children.iter().rev() {
                 let child = &idx.elems[c];
@@ -249,7 +290,11 @@ impl Source {
                             format!("`<{}>` contains {}", e.tag, list(spec.children))
                         })
                     });
-                    diags.push(self.diag(child.pos, format!("unknown element `<{}>` in `<{}>`", child.tag, e.tag), help));
+                    diags.push(self.diag(
+                        child.pos,
+                        format!("unknown element `<{}>` in `<{}>`", child.tag, e.tag),
+                        help,
+                    ));
                 }
             }
         }
@@ -264,7 +309,11 @@ impl Source {
         if msg.starts_with("unknown field") {
             for e in &idx.elems {
                 if let Some(a) = e.attr(name) {
-                    return self.diag(a.name_pos, format!("unknown attribute `{name}` on `<{}>`", e.tag), None);
+                    return self.diag(
+                        a.name_pos,
+                        format!("unknown attribute `{name}` on `<{}>`", e.tag),
+                        None,
+                    );
                 }
             }
             if let Some(e) = idx.elems.iter().skip(1).find(|e| e.tag == name) {
@@ -273,13 +322,23 @@ impl Source {
         }
         if msg.starts_with("missing field") {
             for (i, e) in idx.elems.iter().enumerate() {
-                let Some(spec) = schema.spec(&e.tag) else { continue };
+                let Some(spec) = schema.spec(&e.tag) else {
+                    continue;
+                };
                 if quoted.starts_with('@') {
                     if spec.required.contains(&name) && e.attr(name).is_none() {
-                        return self.diag(e.pos, format!("`<{}>` lacks the required attribute `{name}`", e.tag), None);
+                        return self.diag(
+                            e.pos,
+                            format!("`<{}>` lacks the required attribute `{name}`", e.tag),
+                            None,
+                        );
                     }
                 } else if spec.children.contains(&name) && idx.children(i, name).is_empty() {
-                    return self.diag(e.pos, format!("`<{}>` lacks the required element `<{name}>`", e.tag), None);
+                    return self.diag(
+                        e.pos,
+                        format!("`<{}>` lacks the required element `<{name}>`", e.tag),
+                        None,
+                    );
                 }
             }
         }
@@ -298,11 +357,18 @@ impl Source {
 }
 
 fn list(items: &[&str]) -> String {
-    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "did you mean `x`?" for the candidate closest to `name`, if close enough.
-pub(crate) fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         if c == name {

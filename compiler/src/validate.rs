@@ -15,13 +15,18 @@ pub(crate) const NULL_HANDLER: &str = "auftrag_engine::builtin::null";
 const RESERVED_TYPES: [&str; 5] = ["State", "Action", "Check", "OrderType", "Definitions"];
 
 fn norm(s: &Option<String>) -> String {
-    s.as_deref().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")
+    s.as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A name usable for states, actions and orders: `[A-Za-z_][A-Za-z0-9_]*`.
 fn is_name(s: &str) -> bool {
     let mut cs = s.chars();
-    cs.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -53,11 +58,22 @@ struct Names<'s> {
 
 impl<'s> Names<'s> {
     fn new(kind: &'static str, src: &'s Source) -> Self {
-        Self { kind, src, seen: HashMap::new(), variants: HashMap::new() }
+        Self {
+            kind,
+            src,
+            seen: HashMap::new(),
+            variants: HashMap::new(),
+        }
     }
 
     /// Registers `name` defined at `pos`; false (with a diagnostic) for a duplicate.
-    fn add(&mut self, name: &str, pos: usize, diags: &mut Vec<Diagnostic>, rust_name: Option<&str>) -> bool {
+    fn add(
+        &mut self,
+        name: &str,
+        pos: usize,
+        diags: &mut Vec<Diagnostic>,
+        rust_name: Option<&str>,
+    ) -> bool {
         if let Some(&first) = self.seen.get(name) {
             diags.push(self.src.diag(
                 pos,
@@ -71,7 +87,10 @@ impl<'s> Names<'s> {
             if let Some(other) = self.variants.get(v) {
                 diags.push(self.src.diag(
                     pos,
-                    format!("{} `{name}` has the same Rust name `{v}` as `{other}`", self.kind),
+                    format!(
+                        "{} `{name}` has the same Rust name `{v}` as `{other}`",
+                        self.kind
+                    ),
                     Some("names are turned into UpperCamelCase; rename one of them".into()),
                 ));
             } else {
@@ -82,13 +101,26 @@ impl<'s> Names<'s> {
     }
 }
 
-fn check_name(src: &Source, kind: &str, name: &str, pos: usize, rust_ident: bool, diags: &mut Vec<Diagnostic>) -> bool {
-    let ok = if rust_ident { is_rust_ident(name) } else { is_name(name) && !camel(name).is_empty() };
+fn check_name(
+    src: &Source,
+    kind: &str,
+    name: &str,
+    pos: usize,
+    rust_ident: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    let ok = if rust_ident {
+        is_rust_ident(name)
+    } else {
+        is_name(name) && !camel(name).is_empty()
+    };
     if !ok {
         diags.push(src.diag(
             pos,
             format!("{kind} name `{name}` is not a Rust identifier"),
-            Some("use letters, digits and `_`, starting with a letter (and no Rust keyword)".into()),
+            Some(
+                "use letters, digits and `_`, starting with a letter (and no Rust keyword)".into(),
+            ),
         ));
     }
     ok
@@ -132,7 +164,9 @@ pub(crate) fn build(
     if let Some((src, x)) = ac {
         let mut names = Names::new("action", src);
         for (i, a) in x.actions.iter().enumerate() {
-            let Some(e) = src.idx.child(0, "action", i) else { continue };
+            let Some(e) = src.idx.child(0, "action", i) else {
+                continue;
+            };
             let pos = e.attr_pos("name");
             if a.name == NULL_ACTION {
                 diags.push(src.diag(
@@ -169,11 +203,14 @@ pub(crate) fn build(
                                 at.pos
                             }
                         });
-                        diags.push(src.diag(
-                            apos,
-                            format!("unknown actor `{other}` in `allowed`"),
-                            suggest(other, ["requester", "staff"]).or(Some("expected `requester` or `staff`".into())),
-                        ));
+                        diags.push(
+                            src.diag(
+                                apos,
+                                format!("unknown actor `{other}` in `allowed`"),
+                                suggest(other, ["requester", "staff"])
+                                    .or(Some("expected `requester` or `staff`".into())),
+                            ),
+                        );
                         continue;
                     }
                 };
@@ -197,7 +234,9 @@ pub(crate) fn build(
     if let Some((src, x)) = od {
         let mut names = Names::new("order type", src);
         for (i, o) in x.orders.iter().enumerate() {
-            let Some(oi) = src.idx.children(0, "order").get(i).copied() else { continue };
+            let Some(oi) = src.idx.children(0, "order").get(i).copied() else {
+                continue;
+            };
             let e = &src.idx.elems[oi];
             let pos = e.attr_pos("name");
             let valid = check_name(src, "order type", &o.name, pos, false, diags);
@@ -212,21 +251,25 @@ pub(crate) fn build(
             if !valid || !names.add(&o.name, pos, diags, Some(&variant)) {
                 continue;
             }
-            if let Some((_, w)) = wf {
-                if o.workflow != w.ty {
-                    diags.push(src.diag(
-                        e.attr_pos("workflow"),
-                        format!("unknown workflow `{}`", o.workflow),
-                        Some(format!("workflow.xml defines the workflow `{}`", w.ty)),
-                    ));
-                }
+            if let Some((_, w)) = wf
+                && o.workflow != w.ty
+            {
+                diags.push(src.diag(
+                    e.attr_pos("workflow"),
+                    format!("unknown workflow `{}`", o.workflow),
+                    Some(format!("workflow.xml defines the workflow `{}`", w.ty)),
+                ));
             }
             let mut fields: Vec<Field> = Vec::new();
             let mut field_names = Names::new("field", src);
             for (j, f) in o.fields.iter().enumerate() {
-                let Some(fe) = src.idx.child(oi, "field", j) else { continue };
+                let Some(fe) = src.idx.child(oi, "field", j) else {
+                    continue;
+                };
                 let fpos = fe.attr_pos("name");
-                if !check_name(src, "field", &f.name, fpos, true, diags) || !field_names.add(&f.name, fpos, diags, None) {
+                if !check_name(src, "field", &f.name, fpos, true, diags)
+                    || !field_names.add(&f.name, fpos, diags, None)
+                {
                     continue;
                 }
                 let ty = match FieldType::from_name(&f.ty) {
@@ -236,7 +279,10 @@ pub(crate) fn build(
                             fe.attr_pos("type"),
                             format!("unknown field type `{}`", f.ty),
                             suggest(&f.ty, FieldType::NAMES).or_else(|| {
-                                Some(format!("field types are {}", crate::list(&FieldType::NAMES)))
+                                Some(format!(
+                                    "field types are {}",
+                                    crate::list(&FieldType::NAMES)
+                                ))
                             }),
                         ));
                         // keep the field (for checks.xml) with a stand-in type;
@@ -256,16 +302,21 @@ pub(crate) fn build(
                         false
                     }
                 };
-                fields.push(Field { name: f.name.clone(), description: norm(&f.description), ty, required });
+                fields.push(Field {
+                    name: f.name.clone(),
+                    description: norm(&f.description),
+                    ty,
+                    required,
+                });
             }
-            if let Some(key) = &o.key {
-                if !o.fields.iter().any(|f| &f.name == key) {
-                    diags.push(src.diag(
-                        e.attr_pos("key"),
-                        format!("key `{key}` is not a field of order type `{}`", o.name),
-                        suggest(key, o.fields.iter().map(|f| f.name.as_str())),
-                    ));
-                }
+            if let Some(key) = &o.key
+                && !o.fields.iter().any(|f| &f.name == key)
+            {
+                diags.push(src.diag(
+                    e.attr_pos("key"),
+                    format!("key `{key}` is not a field of order type `{}`", o.name),
+                    suggest(key, o.fields.iter().map(|f| f.name.as_str())),
+                ));
             }
             order_types.push(OrderType {
                 name: o.name.clone(),
@@ -283,18 +334,15 @@ pub(crate) fn build(
     let mut bindings: Vec<CheckBinding> = Vec::new();
     if let Some((src, x)) = ck {
         let root = &src.idx.elems[0];
-        let module_ok = match syn::parse_str::<syn::Path>(&x.module) {
-            Ok(_) => true,
-            Err(err) => {
-                diags.push(src.diag(
-                    root.attr_pos("module"),
-                    format!("module `{}` is not a Rust path: {err}", x.module),
-                    Some("e.g. `crate::junet::checks`".into()),
-                ));
-                false
-            }
-        };
-        let mut seen_bindings: BTreeMap<(String, Option<String>, Vec<String>), usize> = BTreeMap::new();
+        if let Err(err) = syn::parse_str::<syn::Path>(&x.module) {
+            diags.push(src.diag(
+                root.attr_pos("module"),
+                format!("module `{}` is not a Rust path: {err}", x.module),
+                Some("e.g. `crate::junet::checks`".into()),
+            ));
+        }
+        let mut seen_bindings: BTreeMap<(String, Option<String>, Vec<String>), usize> =
+            BTreeMap::new();
         // (list element index, field name, order types) for each <global>/<field>
         let globals = src.idx.children(0, "global");
         let fields = src.idx.children(0, "field");
@@ -319,7 +367,11 @@ pub(crate) fn build(
                     for t in ot.split_whitespace() {
                         if od.is_some() && !order_types.iter().any(|o| o.name == t) {
                             let pos = at.map_or(le.pos, |a| {
-                                if a.verbatim { a.pos + a.value.find(t).unwrap_or(0) } else { a.pos }
+                                if a.verbatim {
+                                    a.pos + a.value.find(t).unwrap_or(0)
+                                } else {
+                                    a.pos
+                                }
                             });
                             diags.push(src.diag(
                                 pos,
@@ -340,7 +392,9 @@ pub(crate) fn build(
                     let has = |o: &&OrderType| o.fields.iter().any(|fd| fd.name == f.name);
                     if types.is_empty() {
                         if !relevant.iter().any(has) {
-                            let all = relevant.iter().flat_map(|o| o.fields.iter().map(|fd| fd.name.as_str()));
+                            let all = relevant
+                                .iter()
+                                .flat_map(|o| o.fields.iter().map(|fd| fd.name.as_str()));
                             diags.push(src.diag(
                                 fpos,
                                 format!("unknown field `{}`: no order type has it", f.name),
@@ -359,19 +413,28 @@ pub(crate) fn build(
                 }
             }
             for (j, c) in list.iter().enumerate() {
-                let Some(ce) = src.idx.child(li, "check", j) else { continue };
+                let Some(ce) = src.idx.child(li, "check", j) else {
+                    continue;
+                };
                 let name = c.name.trim();
                 let pos = ce.text_pos();
                 if name.is_empty() {
-                    diags.push(src.diag(pos, "empty `<check>`", Some("write the name of the check function".into())));
+                    diags.push(src.diag(
+                        pos,
+                        "empty `<check>`",
+                        Some("write the name of the check function".into()),
+                    ));
                     continue;
                 }
                 if !check_name(src, "check", name, pos, true, diags) {
                     continue;
                 }
-                let base = parse_severity(src, &c.severity, ce.attr("severity"), diags).unwrap_or(Severity::Error);
-                let engine = parse_severity(src, &c.engine, ce.attr("engine"), diags).unwrap_or(base);
-                let portal = parse_severity(src, &c.portal, ce.attr("portal"), diags).unwrap_or(base);
+                let base = parse_severity(src, &c.severity, ce.attr("severity"), diags)
+                    .unwrap_or(Severity::Error);
+                let engine =
+                    parse_severity(src, &c.engine, ce.attr("engine"), diags).unwrap_or(base);
+                let portal =
+                    parse_severity(src, &c.portal, ce.attr("portal"), diags).unwrap_or(base);
                 let check_id = match checks.iter().position(|k| k.name == name) {
                     Some(i) => i,
                     None => {
@@ -389,9 +452,11 @@ pub(crate) fn build(
                     diags.push(src.diag(
                         pos,
                         format!(
-                            "check `{name}` is bound twice to {}",
-                            field_name.as_deref().map_or("the order".into(), |f| format!("field `{f}`"))
-                        ),
+                                "check `{name}` is bound twice to {}",
+                                field_name
+                                    .as_deref()
+                                    .map_or("the order".into(), |f| format!("field `{f}`"))
+                            ),
                         Some(format!("first bound on line {}", src.line_of(first))),
                     ));
                     continue;
@@ -407,14 +472,16 @@ pub(crate) fn build(
                 });
             }
         }
-        let _ = module_ok;
         // distinct checks must have distinct Rust names
         let mut variants: HashMap<&str, &str> = HashMap::new();
         for c in &checks {
             if let Some(other) = variants.insert(&c.variant, &c.name) {
                 diags.push(src.diag(
                     0,
-                    format!("checks `{other}` and `{}` have the same Rust name `{}`", c.name, c.variant),
+                    format!(
+                        "checks `{other}` and `{}` have the same Rust name `{}`",
+                        c.name, c.variant
+                    ),
                     None,
                 ));
             }
@@ -436,11 +503,16 @@ pub(crate) fn build(
         // index in `states` per state element (None for a skipped one)
         let mut kept: Vec<Option<usize>> = Vec::new();
         for (i, s) in x.states.iter().enumerate() {
-            let Some(&si) = state_elems.get(i) else { kept.push(None); continue };
+            let Some(&si) = state_elems.get(i) else {
+                kept.push(None);
+                continue;
+            };
             let e = &src.idx.elems[si];
             let pos = e.attr_pos("name");
             let variant = camel(&s.name);
-            if !check_name(src, "state", &s.name, pos, false, diags) || !names.add(&s.name, pos, diags, Some(&variant)) {
+            if !check_name(src, "state", &s.name, pos, false, diags)
+                || !names.add(&s.name, pos, diags, Some(&variant))
+            {
                 kept.push(None);
                 continue;
             }
@@ -467,23 +539,29 @@ pub(crate) fn build(
         }
         let initial = states.iter().position(|s| s.name == "INITIAL");
         if initial.is_none() {
-            diags.push(src.diag(
-                root.pos,
-                "missing state `INITIAL`",
-                Some(
-                    suggest("INITIAL", states.iter().map(|s| s.name.as_str()))
-                        .map(|m| format!("the engine starts every order in `INITIAL`; {m}"))
-                        .unwrap_or_else(|| "the engine starts every order in `INITIAL`".into()),
+            diags.push(
+                src.diag(
+                    root.pos,
+                    "missing state `INITIAL`",
+                    Some(
+                        suggest("INITIAL", states.iter().map(|s| s.name.as_str()))
+                            .map(|m| format!("the engine starts every order in `INITIAL`; {m}"))
+                            .unwrap_or_else(|| "the engine starts every order in `INITIAL`".into()),
+                    ),
                 ),
-            ));
+            );
         }
         let state_names: Vec<&str> = x.states.iter().map(|s| s.name.as_str()).collect();
         let mut transitions_of: Vec<Vec<Transition>> = vec![Vec::new(); states.len()];
         for (i, s) in x.states.iter().enumerate() {
-            let Some(&si) = state_elems.get(i) else { continue };
+            let Some(&si) = state_elems.get(i) else {
+                continue;
+            };
             let action_elems = src.idx.children(si, "action");
             for (j, t) in s.actions.iter().enumerate() {
-                let Some(&ai) = action_elems.get(j) else { continue };
+                let Some(&ai) = action_elems.get(j) else {
+                    continue;
+                };
                 let e = &src.idx.elems[ai];
                 let mut ok = true;
                 let action_id = if t.name == NULL_ACTION {
@@ -494,11 +572,14 @@ pub(crate) fn build(
                 } else {
                     if ac.is_some() {
                         let cands = actions.iter().map(|a| a.name.as_str()).chain([NULL_ACTION]);
-                        diags.push(src.diag(
-                            e.attr_pos("name"),
-                            format!("unknown action `{}`", t.name),
-                            suggest(&t.name, cands).or(Some("actions are declared in actions.xml".into())),
-                        ));
+                        diags.push(
+                            src.diag(
+                                e.attr_pos("name"),
+                                format!("unknown action `{}`", t.name),
+                                suggest(&t.name, cands)
+                                    .or(Some("actions are declared in actions.xml".into())),
+                            ),
+                        );
                     }
                     ok = false;
                     0
@@ -514,13 +595,21 @@ pub(crate) fn build(
                 let cond_elems = src.idx.children(ai, "condition");
                 let mut exprs: Vec<(String, CondExpr)> = Vec::new();
                 for (k, c) in t.conditions.iter().enumerate() {
-                    let Some(&ci) = cond_elems.get(k) else { continue };
+                    let Some(&ci) = cond_elems.get(k) else {
+                        continue;
+                    };
                     let ce = &src.idx.elems[ci];
                     match cond::parse(&c.test) {
                         Ok(expr) => exprs.push((c.test.trim().to_owned(), expr)),
                         Err(err) => {
                             let at = ce.attr("test");
-                            let pos = at.map_or(ce.pos, |a| if a.verbatim { a.pos + err.offset } else { a.pos });
+                            let pos = at.map_or(ce.pos, |a| {
+                                if a.verbatim {
+                                    a.pos + err.offset
+                                } else {
+                                    a.pos
+                                }
+                            });
                             diags.push(src.diag(pos, err.message, err.help));
                             ok = false;
                         }
@@ -533,7 +622,11 @@ pub(crate) fn build(
                         Some(Condition { source, expr })
                     }
                     _ => {
-                        let source = exprs.iter().map(|(s, _)| format!("({s})")).collect::<Vec<_>>().join(" and ");
+                        let source = exprs
+                            .iter()
+                            .map(|(s, _)| format!("({s})"))
+                            .collect::<Vec<_>>()
+                            .join(" and ");
                         let expr = exprs
                             .into_iter()
                             .map(|(_, e)| e)
@@ -542,7 +635,9 @@ pub(crate) fn build(
                         Some(Condition { source, expr })
                     }
                 };
-                let (Some(me), Some(rs), true) = (kept[i], resulting, ok) else { continue };
+                let (Some(me), Some(rs), true) = (kept[i], resulting, ok) else {
+                    continue;
+                };
                 transitions_of[me].push(Transition {
                     action: t.name.clone(),
                     action_id,
@@ -558,10 +653,16 @@ pub(crate) fn build(
                 if s.actions.len() != 1 {
                     diags.push(src.diag(
                         e.attr_pos("name"),
-                        format!("state `INITIAL` must have exactly one action, found {}", s.actions.len()),
+                        format!(
+                            "state `INITIAL` must have exactly one action, found {}",
+                            s.actions.len()
+                        ),
                         Some("the engine starts every order with the action of `INITIAL`".into()),
                     ));
-                } else if let Some(ce) = action_elems.first().and_then(|&a| src.idx.child(a, "condition", 0)) {
+                } else if let Some(ce) = action_elems
+                    .first()
+                    .and_then(|&a| src.idx.child(a, "condition", 0))
+                {
                     diags.push(src.diag(
                         ce.attr_pos("test"),
                         "the action of state `INITIAL` must not have a condition",
@@ -586,7 +687,8 @@ pub(crate) fn build(
         actions.push(Action {
             name: NULL_ACTION.into(),
             variant: camel(NULL_ACTION),
-            description: "The built-in no-op action: only moves the order to its resulting state.".into(),
+            description: "The built-in no-op action: only moves the order to its resulting state."
+                .into(),
             handler: NULL_HANDLER.into(),
             allowed: Vec::new(),
             builtin: true,
@@ -608,5 +710,11 @@ pub(crate) fn build(
     if too_many(workflow.states.len()) || too_many(actions.len()) || too_many(checks.len()) {
         return None;
     }
-    Some(Model { workflow, actions, checks, check_bindings: bindings, order_types })
+    Some(Model {
+        workflow,
+        actions,
+        checks,
+        check_bindings: bindings,
+        order_types,
+    })
 }

@@ -196,25 +196,37 @@ fn parse_tag(raw: &str, base: usize) -> Result<(String, Vec<Attr>), SyntaxError>
         }
         let name = raw[name_start..i].to_owned();
         if name.is_empty() {
-            return Err((base + i, format!("unexpected `{}` in tag `<{tag}>`", b[i] as char)));
+            return Err((
+                base + i,
+                format!("unexpected `{}` in tag `<{tag}>`", b[i] as char),
+            ));
         }
         while i < b.len() && b[i].is_ascii_whitespace() {
             i += 1;
         }
         if i >= b.len() || b[i] != b'=' {
-            return Err((base + name_start, format!("attribute `{name}` has no value")));
+            return Err((
+                base + name_start,
+                format!("attribute `{name}` has no value"),
+            ));
         }
         i += 1;
         while i < b.len() && b[i].is_ascii_whitespace() {
             i += 1;
         }
         if i >= b.len() || (b[i] != b'"' && b[i] != b'\'') {
-            return Err((base + i, format!("the value of attribute `{name}` must be quoted")));
+            return Err((
+                base + i,
+                format!("the value of attribute `{name}` must be quoted"),
+            ));
         }
         let quote = b[i];
         let start = i + 1;
         let Some(len) = b[start..].iter().position(|&c| c == quote) else {
-            return Err((base + i, format!("unterminated value of attribute `{name}`")));
+            return Err((
+                base + i,
+                format!("unterminated value of attribute `{name}`"),
+            ));
         };
         let raw_value = &raw[start..start + len];
         i = start + len + 1;
@@ -223,7 +235,12 @@ fn parse_tag(raw: &str, base: usize) -> Result<(String, Vec<Attr>), SyntaxError>
         }
         let value = match quick_xml::escape::unescape(raw_value) {
             Ok(v) => v.into_owned(),
-            Err(e) => return Err((base + start, format!("bad escape in attribute `{name}`: {e}"))),
+            Err(e) => {
+                return Err((
+                    base + start,
+                    format!("bad escape in attribute `{name}`: {e}"),
+                ));
+            }
         };
         attrs.push(Attr {
             verbatim: value == raw_value,
@@ -277,7 +294,13 @@ const fn el(
     children: &'static [&'static str],
     text: bool,
 ) -> ElemSpec {
-    ElemSpec { tag, required, optional, children, text }
+    ElemSpec {
+        tag,
+        required,
+        optional,
+        children,
+        text,
+    }
 }
 
 const DESCRIPTION: ElemSpec = el("description", &[], &[], &[], true);
@@ -285,11 +308,29 @@ const DESCRIPTION: ElemSpec = el("description", &[], &[], &[], true);
 pub(crate) const WORKFLOW: Schema = Schema {
     root: "workflow",
     elems: &[
-        el("workflow", &[], &[], &["type", "description", "state"], false),
+        el(
+            "workflow",
+            &[],
+            &[],
+            &["type", "description", "state"],
+            false,
+        ),
         el("type", &[], &[], &[], true),
         DESCRIPTION,
-        el("state", &["name"], &["autorun"], &["description", "action"], false),
-        el("action", &["name", "resulting_state"], &[], &["description", "condition"], false),
+        el(
+            "state",
+            &["name"],
+            &["autorun"],
+            &["description", "action"],
+            false,
+        ),
+        el(
+            "action",
+            &["name", "resulting_state"],
+            &[],
+            &["description", "condition"],
+            false,
+        ),
         el("condition", &["test"], &[], &[], false),
     ],
 };
@@ -298,7 +339,13 @@ pub(crate) const ACTIONS: Schema = Schema {
     root: "actions",
     elems: &[
         el("actions", &[], &[], &["action"], false),
-        el("action", &["name", "handler"], &["allowed"], &["description"], false),
+        el(
+            "action",
+            &["name", "handler"],
+            &["allowed"],
+            &["description"],
+            false,
+        ),
         DESCRIPTION,
     ],
 };
@@ -317,8 +364,20 @@ pub(crate) const ORDERS: Schema = Schema {
     root: "orders",
     elems: &[
         el("orders", &[], &[], &["order"], false),
-        el("order", &["name", "workflow"], &["key"], &["description", "field"], false),
-        el("field", &["name", "type"], &["required"], &["description"], false),
+        el(
+            "order",
+            &["name", "workflow"],
+            &["key"],
+            &["description", "field"],
+            false,
+        ),
+        el(
+            "field",
+            &["name", "type"],
+            &["required"],
+            &["description"],
+            false,
+        ),
         DESCRIPTION,
     ],
 };

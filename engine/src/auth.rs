@@ -67,7 +67,8 @@ impl TokenKeys {
             .map_err(|e| {
                 EngineError::Unauthorized(match e.kind() {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                        "the bearer token has expired; get a new one with `auftrag token issue`".into()
+                        "the bearer token has expired; get a new one with `auftrag token issue`"
+                            .into()
                     }
                     _ => "the bearer token is not valid for this server".into(),
                 })

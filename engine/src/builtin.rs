@@ -65,7 +65,12 @@ fn role_name(role: Actor) -> &'static str {
 }
 
 fn with_comment(ctx: &ActionCtx<'_>, what: String) -> String {
-    match ctx.input.comment.as_deref().filter(|c| !c.trim().is_empty()) {
+    match ctx
+        .input
+        .comment
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+    {
         Some(c) => format!("{what}: {c}"),
         None => what,
     }
@@ -94,7 +99,9 @@ pub async fn accept(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
 /// Staff change field values (validated by the caller); the order is checked again.
 pub async fn change_field(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     let Some(fields) = &ctx.input.fields else {
-        return Err(HandlerError::Failed("change_field needs new field values".into()));
+        return Err(HandlerError::Failed(
+            "change_field needs new field values".into(),
+        ));
     };
     let mut changed = Vec::new();
     for (name, value) in fields {

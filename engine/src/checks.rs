@@ -56,7 +56,8 @@ pub async fn run_checks(
             };
             match binding.severity(stage) {
                 Severity::Error => report.errors.push(finding),
-                Severity::Warning if stage == Stage::Engine && order.accepted.contains(&finding) => {}
+                Severity::Warning
+                    if stage == Stage::Engine && order.accepted.contains(&finding) => {}
                 Severity::Warning => report.warnings.push(finding),
                 Severity::Off => {}
             }

@@ -20,7 +20,8 @@ pub type ActionId = u16;
 pub type CheckId = u16;
 
 /// A Rust action handler, as bound in `actions.xml`.
-pub type ActionFn = for<'a, 'b> fn(&'a mut ActionCtx<'b>) -> BoxFuture<'a, Result<(), HandlerError>>;
+pub type ActionFn =
+    for<'a, 'b> fn(&'a mut ActionCtx<'b>) -> BoxFuture<'a, Result<(), HandlerError>>;
 /// A Rust check function, as named in `checks.xml`.
 pub type CheckFn = for<'a, 'b> fn(&'a mut CheckCtx<'b>) -> BoxFuture<'a, Result<(), HandlerError>>;
 /// A compiled workflow condition.
@@ -202,7 +203,10 @@ impl Definitions {
     }
 
     pub fn action_id(&self, name: &str) -> Option<ActionId> {
-        self.actions.iter().position(|a| a.name == name).map(|i| i as ActionId)
+        self.actions
+            .iter()
+            .position(|a| a.name == name)
+            .map(|i| i as ActionId)
     }
 
     pub fn action(&self, id: ActionId) -> &'static ActionDef {
@@ -220,7 +224,10 @@ impl WorkflowDef {
     }
 
     pub fn state_id(&self, name: &str) -> Option<StateId> {
-        self.states.iter().position(|s| s.name == name).map(|i| i as StateId)
+        self.states
+            .iter()
+            .position(|s| s.name == name)
+            .map(|i| i as StateId)
     }
 }
 

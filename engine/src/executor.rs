@@ -58,10 +58,7 @@ pub fn validate_fields(
                 .unwrap_or_else(|| format!("; known fields: {}", known.join(", ")));
             problems.push(FieldProblem {
                 field: name.clone(),
-                message: format!(
-                    "order type `{}` has no field `{name}`{hint}",
-                    order_type.name
-                ),
+                message: format!("is unknown to order type `{}`{hint}", order_type.name),
             });
             continue;
         };
@@ -78,7 +75,10 @@ pub fn validate_fields(
                 field: name.clone(),
                 message: format!(
                     "must be a string ({}), not {}",
-                    serde_json::to_value(def.ty).unwrap_or_default().as_str().unwrap_or("text"),
+                    serde_json::to_value(def.ty)
+                        .unwrap_or_default()
+                        .as_str()
+                        .unwrap_or("text"),
                     json_kind(other)
                 ),
             }),
@@ -291,7 +291,16 @@ async fn drive(
     let workflow = defs.workflow_of(order.data.order_type);
     let no_input = ActionInput::default();
     if let Some(step) = first {
-        execute(conn, defs, workflow, order, step.transition, Some((step.actor, step.role)), step.input).await?;
+        execute(
+            conn,
+            defs,
+            workflow,
+            order,
+            step.transition,
+            Some((step.actor, step.role)),
+            step.input,
+        )
+        .await?;
     }
     for _ in 0..MAX_STEPS {
         let state_id = state_of(workflow, order)?;
@@ -301,9 +310,15 @@ async fn drive(
             // engine gives at once (the compiler ensures a single action).
             state.transitions.first()
         } else if state.autorun {
-            let next = state.transitions.iter().find(|t| condition_holds(t, &order.data));
+            let next = state
+                .transitions
+                .iter()
+                .find(|t| condition_holds(t, &order.data));
             if next.is_none() {
-                warn!(state = state.name, "autorun state has no applicable action; the order stays");
+                warn!(
+                    state = state.name,
+                    "autorun state has no applicable action; the order stays"
+                );
             }
             next
         } else {

@@ -58,9 +58,8 @@ pub fn now() -> String {
 
 /// Formats an instant the way the history stores it.
 pub fn format_instant(at: OffsetDateTime) -> String {
-    let format = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let utc = at.to_offset(time::UtcOffset::UTC);
     // Formatting a UTC instant with this description cannot fail.
     utc.format(&format).unwrap_or_default()

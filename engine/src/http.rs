@@ -101,12 +101,16 @@ impl From<EngineError> for Problem {
                     ..Problem::bad_request(detail)
                 }
             }
-            EngineError::NotFound(id) => {
-                Problem::new(StatusCode::NOT_FOUND, "Not found", format!("there is no order {id}"))
-            }
+            EngineError::NotFound(id) => Problem::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("there is no order {id}"),
+            ),
             EngineError::Forbidden(d) => Problem::new(StatusCode::FORBIDDEN, "Forbidden", d),
             EngineError::Conflict(d) => Problem::new(StatusCode::CONFLICT, "Conflict", d),
-            EngineError::Unauthorized(d) => Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", d),
+            EngineError::Unauthorized(d) => {
+                Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", d)
+            }
             other => {
                 tracing::error!(error = %other, "request failed");
                 Problem::new(
@@ -133,7 +137,11 @@ pub fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> 
 }
 
 async fn not_found(uri: axum::http::Uri) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "Not found", format!("no route for {}", uri.path()))
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        format!("no route for {}", uri.path()),
+    )
 }
 
 // ---------------------------------------------------------------- extractors
@@ -152,7 +160,9 @@ where
         Json::<T>::from_request(req, state)
             .await
             .map(|Json(v)| ApiJson(v))
-            .map_err(|r| Problem::bad_request(format!("the request body is not valid: {}", r.body_text())))
+            .map_err(|r| {
+                Problem::bad_request(format!("the request body is not valid: {}", r.body_text()))
+            })
     }
 }
 
@@ -175,7 +185,10 @@ impl<S: Send + Sync> FromRequestParts<S> for OrderId {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -195,7 +208,12 @@ impl FromRequestParts<AppState> for Principal {
             })?;
         let engine = &state.engine;
         let person = engine.tokens.verify(token.trim())?;
-        let mut conn = engine.store.pool.acquire().await.map_err(EngineError::from)?;
+        let mut conn = engine
+            .store
+            .pool
+            .acquire()
+            .await
+            .map_err(EngineError::from)?;
         let staff = store::is_staff(&mut conn, &person).await?;
         Ok(Principal { person, staff })
     }
@@ -207,7 +225,13 @@ async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Va
     sqlx::query("SELECT 1")
         .execute(&state.engine.store.pool)
         .await
-        .map_err(|e| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", format!("database: {e}")))?;
+        .map_err(|e| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                format!("database: {e}"),
+            )
+        })?;
     Ok(Json(serde_json::json!({"status": "ok"})))
 }
 
@@ -225,7 +249,8 @@ async fn submit_order(
     principal: Principal,
     ApiJson(body): ApiJson<SubmitBody>,
 ) -> ApiResult<(StatusCode, Json<executor::Outcome>)> {
-    let outcome = executor::submit(&state.engine, &principal, &body.order_type, body.fields).await?;
+    let outcome =
+        executor::submit(&state.engine, &principal, &body.order_type, body.fields).await?;
     Ok((StatusCode::CREATED, Json(outcome)))
 }
 
@@ -235,7 +260,12 @@ async fn get_order(
     OrderId(id): OrderId,
 ) -> ApiResult<Json<OrderDocument>> {
     let engine = &state.engine;
-    let mut conn = engine.store.pool.acquire().await.map_err(EngineError::from)?;
+    let mut conn = engine
+        .store
+        .pool
+        .acquire()
+        .await
+        .map_err(EngineError::from)?;
     let order = store::load_order(&mut conn, engine.defs, id).await?;
     if !principal.staff && order.data.requester != principal.person {
         return Err(EngineError::Forbidden(format!(
@@ -259,9 +289,19 @@ async fn list_orders(
     principal: Principal,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<OrderList>> {
-    const KNOWN: [&str; 7] = ["requester", "host", "state", "since", "until", "limit", "cursor"];
+    const KNOWN: [&str; 7] = [
+        "requester",
+        "host",
+        "state",
+        "since",
+        "until",
+        "limit",
+        "cursor",
+    ];
     if let Some(unknown) = query.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        let hint = did_you_mean(unknown, &KNOWN).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        let hint = did_you_mean(unknown, &KNOWN)
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
         return Err(Problem::bad_request(format!(
             "unknown query parameter `{unknown}`{hint} (known: {})",
             KNOWN.join(", ")
@@ -273,7 +313,8 @@ async fn list_orders(
         match &requester {
             Some(r) if *r != principal.person => {
                 return Err(EngineError::Forbidden(
-                    "you may list only your own orders (requester = you); staff may list all".into(),
+                    "you may list only your own orders (requester = you); staff may list all"
+                        .into(),
                 )
                 .into());
             }
@@ -282,15 +323,20 @@ async fn list_orders(
     }
     for key in ["since", "until"] {
         if let Some(v) = get(key) {
-            time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339).map_err(|_| {
-                Problem::bad_request(format!("`{key}` must be an RFC 3339 time such as 2026-11-24T08:00:00Z, not `{v}`"))
-            })?;
+            time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    Problem::bad_request(format!(
+                        "`{key}` must be an RFC 3339 time such as 2026-11-24T08:00:00Z, not `{v}`"
+                    ))
+                })?;
         }
     }
     let limit = store::parse_limit(get("limit").as_deref()).map_err(Problem::bad_request)?;
     let before_id = match get("cursor") {
         None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| Problem::bad_request(format!("`cursor` `{c}` is not one this server handed out")))?),
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            Problem::bad_request(format!("`cursor` `{c}` is not one this server handed out"))
+        })?),
     };
     let filter = OrderFilter {
         requester,
@@ -303,7 +349,12 @@ async fn list_orders(
     };
     let orders = store::list_orders(&state.engine.store.pool, state.engine.defs, &filter).await?;
     let next_cursor = (orders.len() as i64 == limit)
-        .then(|| orders.last().and_then(|o| o.data.id).map(|id| id.to_string()))
+        .then(|| {
+            orders
+                .last()
+                .and_then(|o| o.data.id)
+                .map(|id| id.to_string())
+        })
         .flatten();
     Ok(Json(OrderList {
         orders: orders.iter().map(|o| o.document()).collect(),
@@ -333,7 +384,11 @@ async fn optional_comment(body: axum::body::Bytes) -> ApiResult<Option<String>> 
     }
     serde_json::from_slice::<CommentBody>(&body)
         .map(|b| b.comment)
-        .map_err(|e| Problem::bad_request(format!("the request body must be {{\"comment\": \"…\"}} or empty: {e}")))
+        .map_err(|e| {
+            Problem::bad_request(format!(
+                "the request body must be {{\"comment\": \"…\"}} or empty: {e}"
+            ))
+        })
 }
 
 async fn withdraw(
@@ -343,8 +398,21 @@ async fn withdraw(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<executor::Outcome>> {
     let comment = optional_comment(body).await?;
-    let input = ActionInput { comment, fields: None };
-    Ok(Json(executor::act(&state.engine, &principal, Actor::Requester, id, "abort", input).await?))
+    let input = ActionInput {
+        comment,
+        fields: None,
+    };
+    Ok(Json(
+        executor::act(
+            &state.engine,
+            &principal,
+            Actor::Requester,
+            id,
+            "abort",
+            input,
+        )
+        .await?,
+    ))
 }
 
 async fn abort(
@@ -354,8 +422,13 @@ async fn abort(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<executor::Outcome>> {
     let comment = optional_comment(body).await?;
-    let input = ActionInput { comment, fields: None };
-    Ok(Json(executor::act(&state.engine, &principal, Actor::Staff, id, "abort", input).await?))
+    let input = ActionInput {
+        comment,
+        fields: None,
+    };
+    Ok(Json(
+        executor::act(&state.engine, &principal, Actor::Staff, id, "abort", input).await?,
+    ))
 }
 
 async fn accept(
@@ -365,8 +438,13 @@ async fn accept(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<executor::Outcome>> {
     let comment = optional_comment(body).await?;
-    let input = ActionInput { comment, fields: None };
-    Ok(Json(executor::act(&state.engine, &principal, Actor::Staff, id, "accept", input).await?))
+    let input = ActionInput {
+        comment,
+        fields: None,
+    };
+    Ok(Json(
+        executor::act(&state.engine, &principal, Actor::Staff, id, "accept", input).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -390,5 +468,15 @@ async fn change_fields(
         comment: body.comment,
         fields: Some(body.fields),
     };
-    Ok(Json(executor::act(&state.engine, &principal, Actor::Staff, id, "change_field", input).await?))
+    Ok(Json(
+        executor::act(
+            &state.engine,
+            &principal,
+            Actor::Staff,
+            id,
+            "change_field",
+            input,
+        )
+        .await?,
+    ))
 }

@@ -55,10 +55,16 @@ impl Engine {
     }
 
     /// Issues a token for an existing person.
-    pub async fn issue_token(&self, person: &str, ttl: time::Duration) -> Result<String, EngineError> {
+    pub async fn issue_token(
+        &self,
+        person: &str,
+        ttl: time::Duration,
+    ) -> Result<String, EngineError> {
         let mut conn = self.store.pool.acquire().await?;
         if !self.domain.person_exists(&mut conn, person).await? {
-            return Err(EngineError::Forbidden(format!("there is no person with key `{person}`")));
+            return Err(EngineError::Forbidden(format!(
+                "there is no person with key `{person}`"
+            )));
         }
         self.tokens.issue(person, ttl)
     }
@@ -76,10 +82,12 @@ impl Engine {
                 .map(|(_, s)| s.name)
                 .collect();
             for state in movable {
-                let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM auftrag_orders WHERE state = $1 AND closed = 0")
-                    .bind(state)
-                    .fetch_all(&self.store.pool)
-                    .await?;
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT id FROM auftrag_orders WHERE state = $1 AND closed = 0",
+                )
+                .bind(state)
+                .fetch_all(&self.store.pool)
+                .await?;
                 for id in ids {
                     crate::executor::resume(self, id).await?;
                     resumed += 1;
@@ -98,7 +106,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), EngineError> {
     let app = crate::http::router(AppState { engine });
-    info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
+    tracing::debug!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -189,7 +189,10 @@ pub async fn insert_order(
 }
 
 /// Writes an order's state, context and history back.
-pub async fn update_order(conn: &mut AnyConnection, order: &StoredOrder) -> Result<(), EngineError> {
+pub async fn update_order(
+    conn: &mut AnyConnection,
+    order: &StoredOrder,
+) -> Result<(), EngineError> {
     let id = order
         .data
         .id
@@ -214,7 +217,10 @@ pub async fn update_order(conn: &mut AnyConnection, order: &StoredOrder) -> Resu
     Ok(())
 }
 
-fn order_from_row(defs: &'static Definitions, row: &sqlx::any::AnyRow) -> Result<StoredOrder, EngineError> {
+fn order_from_row(
+    defs: &'static Definitions,
+    row: &sqlx::any::AnyRow,
+) -> Result<StoredOrder, EngineError> {
     let order_type: String = row.try_get("order_type")?;
     let order_type = defs.order_type(&order_type).ok_or_else(|| {
         EngineError::Internal(format!(
@@ -228,8 +234,14 @@ fn order_from_row(defs: &'static Definitions, row: &sqlx::any::AnyRow) -> Result
             requester: row.try_get("requester")?,
             fields: from_json::<Fields>("fields", &row.try_get::<String, _>("fields")?)?,
             errors: from_json::<Vec<Finding>>("errors", &row.try_get::<String, _>("errors")?)?,
-            warnings: from_json::<Vec<Finding>>("warnings", &row.try_get::<String, _>("warnings")?)?,
-            accepted: from_json::<Vec<Finding>>("accepted", &row.try_get::<String, _>("accepted")?)?,
+            warnings: from_json::<Vec<Finding>>(
+                "warnings",
+                &row.try_get::<String, _>("warnings")?,
+            )?,
+            accepted: from_json::<Vec<Finding>>(
+                "accepted",
+                &row.try_get::<String, _>("accepted")?,
+            )?,
             changes: from_json("changes", &row.try_get::<String, _>("changes")?)?,
         },
         state: row.try_get("state")?,
@@ -245,11 +257,13 @@ pub async fn load_order(
     defs: &'static Definitions,
     id: i64,
 ) -> Result<StoredOrder, EngineError> {
-    let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM auftrag_orders WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(EngineError::NotFound(id))?;
+    let row = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM auftrag_orders WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(EngineError::NotFound(id))?;
     order_from_row(defs, &row)
 }
 
@@ -308,23 +322,34 @@ pub async fn list_orders(
     rows.iter().map(|r| order_from_row(defs, r)).collect()
 }
 
-pub async fn get_setting(conn: &mut AnyConnection, name: &str) -> Result<Option<String>, EngineError> {
-    Ok(sqlx::query("SELECT value FROM auftrag_settings WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| r.try_get::<String, _>(0))
-        .transpose()?)
+pub async fn get_setting(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<String>, EngineError> {
+    Ok(
+        sqlx::query("SELECT value FROM auftrag_settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get::<String, _>(0))
+            .transpose()?,
+    )
 }
 
 /// Stores `value` under `name` unless a value is there already; returns the
 /// value that is stored afterwards (so two instances starting at once agree).
-pub async fn init_setting(conn: &mut AnyConnection, name: &str, value: &str) -> Result<String, EngineError> {
-    sqlx::query("INSERT INTO auftrag_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .bind(value)
-        .execute(&mut *conn)
-        .await?;
+pub async fn init_setting(
+    conn: &mut AnyConnection,
+    name: &str,
+    value: &str,
+) -> Result<String, EngineError> {
+    sqlx::query(
+        "INSERT INTO auftrag_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(value)
+    .execute(&mut *conn)
+    .await?;
     get_setting(conn, name)
         .await?
         .ok_or_else(|| EngineError::Internal(format!("setting `{name}` vanished")))

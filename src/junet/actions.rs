@@ -23,10 +23,16 @@ pub async fn run_request(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     )))
 }
 
-async fn change_device(ctx: &mut ActionCtx<'_>, host: &str, hwa: Option<&str>) -> Result<(), HandlerError> {
-    let target = resolve_host(ctx.conn, host)
-        .await?
-        .ok_or_else(|| HandlerError::Failed(format!("host `{host}` vanished between check and execution")))?;
+async fn change_device(
+    ctx: &mut ActionCtx<'_>,
+    host: &str,
+    hwa: Option<&str>,
+) -> Result<(), HandlerError> {
+    let target = resolve_host(ctx.conn, host).await?.ok_or_else(|| {
+        HandlerError::Failed(format!(
+            "host `{host}` vanished between check and execution"
+        ))
+    })?;
     if let Some(hwa) = hwa {
         let new = normalize_mac(&parse_mac(hwa).map_err(HandlerError::Failed)?);
         let old: Option<String> = sqlx::query("SELECT HARDW_ADDR FROM x_port WHERE PT_OBJ_ID = $1")

@@ -24,13 +24,19 @@ pub fn normalize_mac(mac: &MacAddr6) -> String {
 /// `00-1a-2b-3c-4d-5e`, `001a.2b3c.4d5e`).
 pub fn parse_mac(value: &str) -> Result<MacAddr6, String> {
     let mac = MacAddr6::from_str(value.trim()).map_err(|_| {
-        format!("`{value}` is not a hardware address; write six hex bytes such as 00:1a:2b:3c:4d:5e")
+        format!(
+            "`{value}` is not a hardware address; write six hex bytes such as 00:1a:2b:3c:4d:5e"
+        )
     })?;
     if mac.is_nil() {
-        return Err(format!("`{value}` is the all-zero address, which no interface has"));
+        return Err(format!(
+            "`{value}` is the all-zero address, which no interface has"
+        ));
     }
     if mac.is_broadcast() || mac.is_multicast() {
-        return Err(format!("`{value}` is a group (multicast) address, not the address of an interface"));
+        return Err(format!(
+            "`{value}` is a group (multicast) address, not the address of an interface"
+        ));
     }
     Ok(mac)
 }

@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use auftrag_engine::EngineError;
 use auftrag_engine::context::Principal;
 use auftrag_engine::http::{ApiResult, Problem};
 use auftrag_engine::server::AppState;
-use auftrag_engine::EngineError;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -44,7 +44,10 @@ async fn list_devices(
     principal: Principal,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Vec<Device>>> {
-    if let Some(unknown) = query.keys().find(|k| !["host", "admin"].contains(&k.as_str())) {
+    if let Some(unknown) = query
+        .keys()
+        .find(|k| !["host", "admin"].contains(&k.as_str()))
+    {
         return Err(Problem::bad_request(format!(
             "unknown query parameter `{unknown}` (known: host, admin)"
         )));
@@ -64,15 +67,25 @@ async fn list_devices(
     } else {
         if admin_filter.is_some_and(|a| Some(a) != me) {
             return Err(EngineError::Forbidden(
-                "you may list only the devices you administer (admin=me); staff may list all".into(),
+                "you may list only the devices you administer (admin=me); staff may list all"
+                    .into(),
             )
             .into());
         }
         Some(me.unwrap_or(-1))
     };
-    let host = query.get("host").filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase());
+    let host = query
+        .get("host")
+        .filter(|h| !h.is_empty())
+        .map(|h| h.to_ascii_lowercase());
 
-    let mut conn = state.engine.store.pool.acquire().await.map_err(EngineError::from)?;
+    let mut conn = state
+        .engine
+        .store
+        .pool
+        .acquire()
+        .await
+        .map_err(EngineError::from)?;
     let rows = sqlx::query(
         "SELECT d.DV_OBJ_ID, d.DV_LABEL, a.OBJ_ID_L AS ADMIN, d.DV_LOC_ORG, d.DV_BUILDING, d.DV_ROOM, \
          p.PT_OBJ_ID, p.HARDW_ADDR, p.PT_DEV_ADDR, n.NN_NAME, \
@@ -99,7 +112,11 @@ async fn list_devices(
             hwa: row.try_get(7).map_err(EngineError::from)?,
             ipv4: row.try_get(8).map_err(EngineError::from)?,
             net: row.try_get(9).map_err(EngineError::from)?,
-            aliases: aliases.unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
+            aliases: aliases
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         };
         let device = match devices.entry(id) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
@@ -119,7 +136,10 @@ async fn list_devices(
         .into_values()
         .filter(|d| {
             host.as_deref().is_none_or(|h| {
-                d.host.eq_ignore_ascii_case(h) || d.ports.iter().any(|p| p.aliases.iter().any(|a| a.eq_ignore_ascii_case(h)))
+                d.host.eq_ignore_ascii_case(h)
+                    || d.ports
+                        .iter()
+                        .any(|p| p.aliases.iter().any(|a| a.eq_ignore_ascii_case(h)))
             })
         })
         .collect();

@@ -72,7 +72,10 @@ pub struct Target {
 /// Resolves a host name: the fully qualified alias of an interface
 /// (`zam2212.zam.kfa-juelich.de`, thesis Listing 5.3), or the device label
 /// (`DV_LABEL`) of a device with exactly one interface.
-pub async fn resolve_host(conn: &mut AnyConnection, host: &str) -> Result<Option<Target>, sqlx::Error> {
+pub async fn resolve_host(
+    conn: &mut AnyConnection,
+    host: &str,
+) -> Result<Option<Target>, sqlx::Error> {
     let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
     if let Some((name, domain)) = host.split_once('.') {
         let row = sqlx::query(
@@ -112,7 +115,10 @@ pub async fn resolve_host(conn: &mut AnyConnection, host: &str) -> Result<Option
 }
 
 /// `PERS_KEY` of the device's administrator (the one ADMIN link).
-pub async fn device_admin(conn: &mut AnyConnection, device: i64) -> Result<Option<i64>, sqlx::Error> {
+pub async fn device_admin(
+    conn: &mut AnyConnection,
+    device: i64,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'ADMIN'")
         .bind(device)
         .fetch_optional(conn)

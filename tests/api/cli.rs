@@ -18,7 +18,14 @@ struct Served {
 /// Starts `auftrag serve --demo` on a free port and waits until it listens.
 async fn serve_demo(db: &str) -> Served {
     let mut child = Command::new(BIN)
-        .args(["--database", db, "serve", "--demo", "--listen", "127.0.0.1:0"])
+        .args([
+            "--database",
+            db,
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -36,7 +43,11 @@ async fn serve_demo(db: &str) -> Served {
         let parts: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(parts.len(), 4, "line {line:?}");
         assert_eq!(parts[0], "demo-token");
-        tokens.push((parts[1].to_owned(), parts[2].to_owned(), parts[3].to_owned()));
+        tokens.push((
+            parts[1].to_owned(),
+            parts[2].to_owned(),
+            parts[3].to_owned(),
+        ));
     }
     let base = loop {
         let line = tokio::time::timeout(Duration::from_secs(60), stderr.next_line())
@@ -49,7 +60,11 @@ async fn serve_demo(db: &str) -> Served {
         }
     };
     tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
-    Served { child, base, tokens }
+    Served {
+        child,
+        base,
+        tokens,
+    }
 }
 
 fn token<'a>(served: &'a Served, role: &str) -> &'a str {
@@ -58,7 +73,10 @@ fn token<'a>(served: &'a Served, role: &str) -> &'a str {
 
 async fn terminate(mut served: Served) {
     let pid = served.child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = tokio::time::timeout(Duration::from_secs(30), served.child.wait())
         .await
@@ -95,7 +113,11 @@ async fn serve_demo_walkthrough_and_token_issue() {
         .args(["--database", db, "token", "issue", "--person", "1001"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let issued = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert_eq!(issued.split('.').count(), 3, "a JWT: {issued}");
 
@@ -121,7 +143,11 @@ async fn serve_demo_walkthrough_and_token_issue() {
         .await
         .unwrap();
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["orders"].as_array().unwrap().len(), 1, "the order survived the restart");
+    assert_eq!(
+        body["orders"].as_array().unwrap().len(),
+        1,
+        "the order survived the restart"
+    );
     let devices: Value = client
         .get(format!("{}/api/v1/devices", served.base))
         .bearer_auth(token(&served, "staff"))
@@ -131,6 +157,10 @@ async fn serve_demo_walkthrough_and_token_issue() {
         .json()
         .await
         .unwrap();
-    assert_eq!(devices.as_array().unwrap().len(), 4, "demo data loaded once: {devices}");
+    assert_eq!(
+        devices.as_array().unwrap().len(),
+        4,
+        "demo data loaded once: {devices}"
+    );
     terminate(served).await;
 }

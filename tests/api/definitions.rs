@@ -6,8 +6,10 @@ use std::path::Path;
 #[test]
 fn generated_definitions_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let compiled = auftrag_compiler::compile_dir(&root.join("definitions")).expect("shipped definitions compile");
-    let committed = std::fs::read_to_string(root.join("generated/definitions.rs")).expect("generated/definitions.rs");
+    let compiled = auftrag_compiler::compile_dir(&root.join("definitions"))
+        .expect("shipped definitions compile");
+    let committed = std::fs::read_to_string(root.join("generated/definitions.rs"))
+        .expect("generated/definitions.rs");
     assert!(
         committed == compiled.rust,
         "generated/definitions.rs is stale: run `cargo build` and commit generated/"
@@ -31,11 +33,23 @@ fn misspelt_action_fails_with_position() {
         .expect_err("a misspelt action must not compile");
     let text: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
     let workflow = std::fs::read_to_string(root.join("definitions/workflow.xml")).unwrap();
-    let line = workflow.lines().position(|l| l.contains("name=\"run_request\"")).unwrap() + 1;
-    let col = workflow.lines().nth(line - 1).unwrap().find("run_request").unwrap() + 1;
-    let expected = format!("definitions/workflow.xml:{line}:{col}: error: unknown action `run_reqest`");
+    let line = workflow
+        .lines()
+        .position(|l| l.contains("name=\"run_request\""))
+        .unwrap()
+        + 1;
+    let col = workflow
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .find("run_request")
+        .unwrap()
+        + 1;
+    let expected =
+        format!("definitions/workflow.xml:{line}:{col}: error: unknown action `run_reqest`");
     assert!(
-        text.iter().any(|t| t.starts_with(&expected) && t.contains("did you mean `run_request`?")),
+        text.iter()
+            .any(|t| t.starts_with(&expected) && t.contains("did you mean `run_request`?")),
         "expected {expected:?} with a suggestion, got {text:#?}"
     );
 }

@@ -8,13 +8,21 @@ use crate::support::*;
 #[tokio::test]
 async fn clean_change_completes_and_is_recorded() {
     let s = TestServer::start().await;
-    let r = s.submit("admin", json!({"host": ZAM2212, "hwa": "00:1A:2B:3C:4D:99"})).await;
+    let r = s
+        .submit(
+            "admin",
+            json!({"host": ZAM2212, "hwa": "00:1A:2B:3C:4D:99"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["state"], "COMPLETED");
     assert_eq!(r.body["errors"], json!([]));
     assert_eq!(r.body["warnings"], json!([]));
 
-    assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some("00:1a:2b:3c:4d:99"));
+    assert_eq!(
+        s.hwa(ZAM2212_PORT).await.as_deref(),
+        Some("00:1a:2b:3c:4d:99")
+    );
 
     let doc = s.order(r.body["id"].as_i64().unwrap()).await;
     let states = states(&doc);
@@ -25,7 +33,10 @@ async fn clean_change_completes_and_is_recorded() {
         ["INSERTED", "CHECKS_DONE", "CHECKS_OK", "COMPLETED"],
         "every state is recorded in order"
     );
-    assert_eq!(doc["changed"]["hwa"], json!([ZAM2212_MAC, "00:1a:2b:3c:4d:99"]));
+    assert_eq!(
+        doc["changed"]["hwa"],
+        json!([ZAM2212_MAC, "00:1a:2b:3c:4d:99"])
+    );
     assert_eq!(doc["closed"], true);
     assert_eq!(doc["host_id"], ZAM2212);
     assert_eq!(doc["requester"], "1002");
@@ -35,14 +46,21 @@ async fn clean_change_completes_and_is_recorded() {
 #[tokio::test]
 async fn malformed_mac_aborts_and_changes_nothing() {
     let s = TestServer::start().await;
-    let r = s.submit("admin", json!({"host": ZAM2212, "hwa": "00:1a:2b:zz"})).await;
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "hwa": "00:1a:2b:zz"}))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["state"], "ABORTED");
     let errors = r.body["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{}", r.body);
     assert_eq!(errors[0]["field"], "hwa");
     assert_eq!(errors[0]["check"], "check_hwa_syntax");
-    assert!(errors[0]["message"].as_str().unwrap().contains("00:1a:2b:zz"));
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("00:1a:2b:zz")
+    );
 
     assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some(ZAM2212_MAC));
     let doc = s.order(r.body["id"].as_i64().unwrap()).await;
@@ -60,18 +78,40 @@ async fn malformed_mac_aborts_and_changes_nothing() {
 #[tokio::test]
 async fn duplicate_mac_waits_and_staff_accept_completes() {
     let s = TestServer::start().await;
-    let r = s.submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC})).await;
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
+        .await;
     assert_eq!(r.body["state"], "WAITING", "{}", r.body);
     let id = r.body["id"].as_i64().unwrap();
     let warnings = r.body["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1);
     assert_eq!(warnings[0]["check"], "check_hwa_unique");
-    assert!(warnings[0]["message"].as_str().unwrap().contains("zam2213.zam.kfa-juelich.de"));
-    assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some(ZAM2212_MAC), "a waiting order changes nothing");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("zam2213.zam.kfa-juelich.de")
+    );
+    assert_eq!(
+        s.hwa(ZAM2212_PORT).await.as_deref(),
+        Some(ZAM2212_MAC),
+        "a waiting order changes nothing"
+    );
 
-    let r = s.call(Some("staff"), Method::POST, &format!("/api/v1/orders/{id}/accept"), None).await;
+    let r = s
+        .call(
+            Some("staff"),
+            Method::POST,
+            &format!("/api/v1/orders/{id}/accept"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.body["state"], "COMPLETED", "the accepted warning is not raised again: {}", r.body);
+    assert_eq!(
+        r.body["state"], "COMPLETED",
+        "the accepted warning is not raised again: {}",
+        r.body
+    );
     assert_eq!(r.body["warnings"], json!([]));
     assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some(ZAM2213_MAC));
 
@@ -79,7 +119,13 @@ async fn duplicate_mac_waits_and_staff_accept_completes() {
     assert_eq!(
         states(&doc),
         [
-            "INSERTED", "CHECKS_DONE", "CHECKS_WARN", "WAITING", "INITIAL", "CHECKS_DONE", "CHECKS_OK",
+            "INSERTED",
+            "CHECKS_DONE",
+            "CHECKS_WARN",
+            "WAITING",
+            "INITIAL",
+            "CHECKS_DONE",
+            "CHECKS_OK",
             "COMPLETED"
         ]
     );
@@ -91,7 +137,9 @@ async fn duplicate_mac_waits_and_staff_accept_completes() {
 #[tokio::test]
 async fn recheck_raises_new_warnings_but_not_accepted_ones() {
     let s = TestServer::start().await;
-    let r = s.submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC})).await;
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
+        .await;
     assert_eq!(r.body["state"], "WAITING");
     let id = r.body["id"].as_i64().unwrap();
 
@@ -102,22 +150,48 @@ async fn recheck_raises_new_warnings_but_not_accepted_ones() {
         .execute(&s.db().await)
         .await
         .unwrap();
-    let r = s.call(Some("staff"), Method::POST, &format!("/api/v1/orders/{id}/accept"), None).await;
+    let r = s
+        .call(
+            Some("staff"),
+            Method::POST,
+            &format!("/api/v1/orders/{id}/accept"),
+            None,
+        )
+        .await;
     assert_eq!(r.body["state"], "WAITING", "{}", r.body);
     let warnings = r.body["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{}", r.body);
-    assert!(warnings[0]["message"].as_str().unwrap().contains("jsclab7"), "{}", r.body);
+    assert!(
+        warnings[0]["message"].as_str().unwrap().contains("jsclab7"),
+        "{}",
+        r.body
+    );
 
     // Accepting again completes it.
-    let r = s.call(Some("staff"), Method::POST, &format!("/api/v1/orders/{id}/accept"), None).await;
+    let r = s
+        .call(
+            Some("staff"),
+            Method::POST,
+            &format!("/api/v1/orders/{id}/accept"),
+            None,
+        )
+        .await;
     assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
-    assert_eq!(s.order(id).await["accepted_warnings"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        s.order(id).await["accepted_warnings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
 async fn staff_change_field_rechecks() {
     let s = TestServer::start().await;
-    let r = s.submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC})).await;
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
+        .await;
     let id = r.body["id"].as_i64().unwrap();
     assert_eq!(r.body["state"], "WAITING");
 
@@ -131,7 +205,10 @@ async fn staff_change_field_rechecks() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
-    assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some("00:1a:2b:3c:4d:77"));
+    assert_eq!(
+        s.hwa(ZAM2212_PORT).await.as_deref(),
+        Some("00:1a:2b:3c:4d:77")
+    );
     let doc = s.order(id).await;
     assert_eq!(doc["fields"]["hwa"], "00:1a:2b:3c:4d:77");
     let initial = doc["states"]
@@ -140,10 +217,18 @@ async fn staff_change_field_rechecks() {
         .iter()
         .find(|e| e["state"] == "INITIAL")
         .expect("re-opened");
-    assert!(initial["comment"].as_str().unwrap().contains("typo in the MAC"), "{doc}");
+    assert!(
+        initial["comment"]
+            .as_str()
+            .unwrap()
+            .contains("typo in the MAC"),
+        "{doc}"
+    );
 
     // A staff change into a malformed value aborts on the re-check.
-    let r = s.submit("admin", json!({"host": ZAM2212, "hwa": JSCLAB7_MAC})).await;
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "hwa": JSCLAB7_MAC}))
+        .await;
     let id = r.body["id"].as_i64().unwrap();
     assert_eq!(r.body["state"], "WAITING");
     let r = s
@@ -160,10 +245,17 @@ async fn staff_change_field_rechecks() {
 #[tokio::test]
 async fn waiting_order_can_be_aborted_or_withdrawn() {
     let s = TestServer::start().await;
-    let r = s.submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC})).await;
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
+        .await;
     let id = r.body["id"].as_i64().unwrap();
     let r = s
-        .call(Some("staff"), Method::POST, &format!("/api/v1/orders/{id}/abort"), Some(json!({"comment": "not at two sites"})))
+        .call(
+            Some("staff"),
+            Method::POST,
+            &format!("/api/v1/orders/{id}/abort"),
+            Some(json!({"comment": "not at two sites"})),
+        )
         .await;
     assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
     let doc = s.order(id).await;
@@ -173,15 +265,38 @@ async fn waiting_order_can_be_aborted_or_withdrawn() {
     assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some(ZAM2212_MAC));
 
     // Nothing more can happen to an aborted order.
-    let r = s.call(Some("staff"), Method::POST, &format!("/api/v1/orders/{id}/accept"), None).await;
+    let r = s
+        .call(
+            Some("staff"),
+            Method::POST,
+            &format!("/api/v1/orders/{id}/accept"),
+            None,
+        )
+        .await;
     assert_problem(&r, StatusCode::CONFLICT, "is in state ABORTED");
 
     // The requester withdraws a second waiting order; nobody else may.
-    let r = s.submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC})).await;
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
+        .await;
     let id = r.body["id"].as_i64().unwrap();
-    let r = s.call(Some("employee"), Method::POST, &format!("/api/v1/orders/{id}/withdraw"), None).await;
+    let r = s
+        .call(
+            Some("employee"),
+            Method::POST,
+            &format!("/api/v1/orders/{id}/withdraw"),
+            None,
+        )
+        .await;
     assert_problem(&r, StatusCode::FORBIDDEN, "only the requester");
-    let r = s.call(Some("admin"), Method::POST, &format!("/api/v1/orders/{id}/withdraw"), None).await;
+    let r = s
+        .call(
+            Some("admin"),
+            Method::POST,
+            &format!("/api/v1/orders/{id}/withdraw"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["state"], "ABORTED");
     let doc = s.order(id).await;
@@ -194,7 +309,9 @@ async fn waiting_order_can_be_aborted_or_withdrawn() {
 #[tokio::test]
 async fn recheck_after_accept_finds_a_new_error() {
     let s = TestServer::start().await;
-    let r = s.submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC})).await;
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
+        .await;
     assert_eq!(r.body["state"], "WAITING");
     let id = r.body["id"].as_i64().unwrap();
 
@@ -204,7 +321,14 @@ async fn recheck_after_accept_finds_a_new_error() {
         .execute(&s.db().await)
         .await
         .unwrap();
-    let r = s.call(Some("staff"), Method::POST, &format!("/api/v1/orders/{id}/accept"), None).await;
+    let r = s
+        .call(
+            Some("staff"),
+            Method::POST,
+            &format!("/api/v1/orders/{id}/accept"),
+            None,
+        )
+        .await;
     assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
     assert_eq!(r.body["errors"][0]["check"], "check_authorization");
     assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some(ZAM2212_MAC));
@@ -213,15 +337,35 @@ async fn recheck_after_accept_finds_a_new_error() {
 #[tokio::test]
 async fn non_admin_is_refused_and_staff_may_change_any_device() {
     let s = TestServer::start().await;
-    let r = s.submit("employee", json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:55"})).await;
+    let r = s
+        .submit(
+            "employee",
+            json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:55"}),
+        )
+        .await;
     assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
     assert_eq!(r.body["errors"][0]["check"], "check_authorization");
-    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("not the administrator"));
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not the administrator")
+    );
 
-    let r = s.submit("staff", json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:55"})).await;
+    let r = s
+        .submit(
+            "staff",
+            json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:55"}),
+        )
+        .await;
     assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
 
-    let r = s.submit("admin", json!({"host": "nosuchhost.zam.kfa-juelich.de", "hwa": "00:1a:2b:3c:4d:56"})).await;
+    let r = s
+        .submit(
+            "admin",
+            json!({"host": "nosuchhost.zam.kfa-juelich.de", "hwa": "00:1a:2b:3c:4d:56"}),
+        )
+        .await;
     assert_eq!(r.body["state"], "ABORTED");
     assert_eq!(r.body["errors"][0]["field"], "host");
 }
@@ -229,36 +373,109 @@ async fn non_admin_is_refused_and_staff_may_change_any_device() {
 #[tokio::test]
 async fn history_search_and_devices() {
     let s = TestServer::start().await;
-    s.submit("admin", json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:60"})).await;
-    s.submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC})).await;
-    s.submit("staff", json!({"host": "zam2213", "hwa": "00:1a:2b:3c:4d:61"})).await;
+    s.submit(
+        "admin",
+        json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:60"}),
+    )
+    .await;
+    s.submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
+        .await;
+    s.submit(
+        "staff",
+        json!({"host": "zam2213", "hwa": "00:1a:2b:3c:4d:61"}),
+    )
+    .await;
 
-    let r = s.call(Some("staff"), Method::GET, &format!("/api/v1/orders?host={ZAM2212}"), None).await;
+    let r = s
+        .call(
+            Some("staff"),
+            Method::GET,
+            &format!("/api/v1/orders?host={ZAM2212}"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["orders"].as_array().unwrap().len(), 2);
-    let r = s.call(Some("staff"), Method::GET, "/api/v1/orders?state=WAITING", None).await;
+    let r = s
+        .call(
+            Some("staff"),
+            Method::GET,
+            "/api/v1/orders?state=WAITING",
+            None,
+        )
+        .await;
     assert_eq!(r.body["orders"].as_array().unwrap().len(), 1);
-    let r = s.call(Some("staff"), Method::GET, "/api/v1/orders?limit=2", None).await;
+    let r = s
+        .call(Some("staff"), Method::GET, "/api/v1/orders?limit=2", None)
+        .await;
     assert_eq!(r.body["orders"].as_array().unwrap().len(), 2);
-    let cursor = r.body["next_cursor"].as_str().expect("a next page").to_owned();
-    let r = s.call(Some("staff"), Method::GET, &format!("/api/v1/orders?limit=2&cursor={cursor}"), None).await;
+    let cursor = r.body["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let r = s
+        .call(
+            Some("staff"),
+            Method::GET,
+            &format!("/api/v1/orders?limit=2&cursor={cursor}"),
+            None,
+        )
+        .await;
     assert_eq!(r.body["orders"].as_array().unwrap().len(), 1);
 
     // A requester sees their own orders only.
-    let r = s.call(Some("admin"), Method::GET, "/api/v1/orders", None).await;
+    let r = s
+        .call(Some("admin"), Method::GET, "/api/v1/orders", None)
+        .await;
     assert_eq!(r.body["orders"].as_array().unwrap().len(), 2);
-    let r = s.call(Some("admin"), Method::GET, "/api/v1/orders?requester=1005", None).await;
+    let r = s
+        .call(
+            Some("admin"),
+            Method::GET,
+            "/api/v1/orders?requester=1005",
+            None,
+        )
+        .await;
     assert_problem(&r, StatusCode::FORBIDDEN, "only your own orders");
-    let r = s.call(Some("staff"), Method::GET, "/api/v1/orders?requester=1005", None).await;
+    let r = s
+        .call(
+            Some("staff"),
+            Method::GET,
+            "/api/v1/orders?requester=1005",
+            None,
+        )
+        .await;
     let id = r.body["orders"][0]["id"].as_i64().expect("the staff order");
-    let r = s.call(Some("admin"), Method::GET, &format!("/api/v1/orders/{id}"), None).await;
+    let r = s
+        .call(
+            Some("admin"),
+            Method::GET,
+            &format!("/api/v1/orders/{id}"),
+            None,
+        )
+        .await;
     assert_problem(&r, StatusCode::FORBIDDEN, "another requester");
 
-    let r = s.call(Some("admin"), Method::GET, "/api/v1/devices?admin=me", None).await;
+    let r = s
+        .call(Some("admin"), Method::GET, "/api/v1/devices?admin=me", None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let hosts: Vec<&str> = r.body.as_array().unwrap().iter().map(|d| d["host"].as_str().unwrap()).collect();
+    let hosts: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["host"].as_str().unwrap())
+        .collect();
     assert_eq!(hosts, ["zam2212", "zam2213"]);
     assert_eq!(r.body[0]["ports"][0]["hwa"], "00:1a:2b:3c:4d:60");
-    let r = s.call(Some("staff"), Method::GET, "/api/v1/devices?host=jsclab7.jsc.kfa-juelich.de", None).await;
+    let r = s
+        .call(
+            Some("staff"),
+            Method::GET,
+            "/api/v1/devices?host=jsclab7.jsc.kfa-juelich.de",
+            None,
+        )
+        .await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
 }

@@ -57,12 +57,18 @@ impl TestServer {
                 .expect("issue token");
             tokens.insert(person.role.to_owned(), token);
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(auftrag_engine::server::serve(Arc::new(engine), listener, async {
-            let _ = rx.await;
-        }));
+        tokio::spawn(auftrag_engine::server::serve(
+            Arc::new(engine),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+        ));
         Self {
             base,
             db_path,
@@ -78,7 +84,13 @@ impl TestServer {
     }
 
     /// A request as `role` (`None`: no token) with an optional JSON body.
-    pub async fn call(&self, role: Option<&str>, method: Method, path: &str, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        role: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(role) = role {
             req = req.bearer_auth(self.token(role));
@@ -109,7 +121,14 @@ impl TestServer {
     }
 
     pub async fn order(&self, id: i64) -> Value {
-        let r = self.call(Some("staff"), Method::GET, &format!("/api/v1/orders/{id}"), None).await;
+        let r = self
+            .call(
+                Some("staff"),
+                Method::GET,
+                &format!("/api/v1/orders/{id}"),
+                None,
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         r.body
     }

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("missing_initial/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("misspelt_action/");
+
+fn main() {}

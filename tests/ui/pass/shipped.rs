@@ -1,0 +1,4 @@
+// The shipped definitions are valid.
+auftrag_macros::definitions!("../../../definitions/");
+
+fn main() {}
