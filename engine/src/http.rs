@@ -378,11 +378,11 @@ struct CommentBody {
 }
 
 /// Accepts an empty body as "no comment".
-async fn optional_comment(body: axum::body::Bytes) -> ApiResult<Option<String>> {
+fn optional_comment(body: &[u8]) -> ApiResult<Option<String>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice::<CommentBody>(&body)
+    serde_json::from_slice::<CommentBody>(body)
         .map(|b| b.comment)
         .map_err(|e| {
             Problem::bad_request(format!(
@@ -391,28 +391,31 @@ async fn optional_comment(body: axum::body::Bytes) -> ApiResult<Option<String>> 
         })
 }
 
+/// A person triggers `action` in `role`, with an optional `{"comment"}` body.
+async fn comment_action(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+    body: &[u8],
+    role: Actor,
+    action: &str,
+) -> ApiResult<Json<executor::Outcome>> {
+    let input = ActionInput {
+        comment: optional_comment(body)?,
+        fields: None,
+    };
+    Ok(Json(
+        executor::act(&state.engine, principal, role, id, action, input).await?,
+    ))
+}
+
 async fn withdraw(
     State(state): State<AppState>,
     principal: Principal,
     OrderId(id): OrderId,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<executor::Outcome>> {
-    let comment = optional_comment(body).await?;
-    let input = ActionInput {
-        comment,
-        fields: None,
-    };
-    Ok(Json(
-        executor::act(
-            &state.engine,
-            &principal,
-            Actor::Requester,
-            id,
-            "abort",
-            input,
-        )
-        .await?,
-    ))
+    comment_action(&state, &principal, id, &body, Actor::Requester, "abort").await
 }
 
 async fn abort(
@@ -421,14 +424,7 @@ async fn abort(
     OrderId(id): OrderId,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<executor::Outcome>> {
-    let comment = optional_comment(body).await?;
-    let input = ActionInput {
-        comment,
-        fields: None,
-    };
-    Ok(Json(
-        executor::act(&state.engine, &principal, Actor::Staff, id, "abort", input).await?,
-    ))
+    comment_action(&state, &principal, id, &body, Actor::Staff, "abort").await
 }
 
 async fn accept(
@@ -437,14 +433,7 @@ async fn accept(
     OrderId(id): OrderId,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<executor::Outcome>> {
-    let comment = optional_comment(body).await?;
-    let input = ActionInput {
-        comment,
-        fields: None,
-    };
-    Ok(Json(
-        executor::act(&state.engine, &principal, Actor::Staff, id, "accept", input).await?,
-    ))
+    comment_action(&state, &principal, id, &body, Actor::Staff, "accept").await
 }
 
 #[derive(Debug, Deserialize)]
