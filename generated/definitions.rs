@@ -600,4 +600,5 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
             ],
         },
     ],
+    queues: &[],
 };

@@ -389,6 +389,7 @@ pub(crate) fn emit(model: &Model) -> String {
             checks: &[#( #check_defs ),*],
             check_bindings: &[#( #binding_defs ),*],
             order_types: &[#( #order_defs ),*],
+            queues: &[],
         };
     });
 

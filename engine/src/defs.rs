@@ -35,6 +35,8 @@ pub struct Definitions {
     pub checks: &'static [CheckDef],
     pub check_bindings: &'static [CheckBinding],
     pub order_types: &'static [OrderTypeDef],
+    /// Job queues (`queues.xml`).
+    pub queues: &'static [QueueDef],
 }
 
 /// One state machine (`workflow.xml`).
@@ -240,5 +242,45 @@ impl StateDef {
 impl OrderTypeDef {
     pub fn field(&self, name: &str) -> Option<&'static FieldDef> {
         self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// The kind of work a job queue carries (CRIMSy's `jobtype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobType {
+    /// Label and document printing on printers only reachable inside the network.
+    Print,
+    /// Heavy computation.
+    Compute,
+}
+
+impl JobType {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Print => "PRINT",
+            Self::Compute => "COMPUTE",
+        }
+    }
+}
+
+/// A job queue (`queues.xml`): jobs wait here until an agency leases them.
+#[derive(Debug)]
+pub struct QueueDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub job_type: JobType,
+    /// How long an agency holds a job before it is handed out again, unless
+    /// it sends a heartbeat.
+    pub lease_secs: u32,
+    /// Leases a job may take before it is FAILED.
+    pub max_attempts: u32,
+    /// How long finished jobs are kept.
+    pub retention_secs: u32,
+}
+
+impl Definitions {
+    pub fn queue(&self, name: &str) -> Option<&'static QueueDef> {
+        self.queues.iter().find(|q| q.name == name)
     }
 }
