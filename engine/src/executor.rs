@@ -160,7 +160,7 @@ pub async fn submit(
 /// left unfinished by a crash, at start-up.
 pub async fn resume(engine: &Engine, id: i64) -> Result<Outcome, EngineError> {
     let mut tx = engine.store.begin_write().await?;
-    let mut order = store::load_order(&mut tx, engine.defs, id).await?;
+    let mut order = store::lock_order(&mut tx, engine.store.backend, engine.defs, id).await?;
     drive(&mut tx, engine.defs, &mut order, None).await?;
     store::update_order(&mut tx, &order).await?;
     tx.commit().await?;
@@ -179,7 +179,7 @@ pub async fn act(
 ) -> Result<Outcome, EngineError> {
     let defs = engine.defs;
     let mut tx = engine.store.begin_write().await?;
-    let mut order = store::load_order(&mut tx, defs, id).await?;
+    let mut order = store::lock_order(&mut tx, engine.store.backend, defs, id).await?;
     match role {
         Actor::Requester if order.data.requester != actor.person => {
             return Err(EngineError::Forbidden(format!(

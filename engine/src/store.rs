@@ -1,7 +1,8 @@
 //! The database: connection, migrations, and the engine's tables (orders and
-//! their history, settings, staff). SQLite is the embedded default; the code
-//! goes through sqlx's `Any` driver so that domain handlers see one connection
-//! type whatever the backend.
+//! their history, settings, staff). SQLite (the embedded default) and
+//! PostgreSQL; the code goes through sqlx's `Any` driver so that domain
+//! handlers see one connection type whatever the backend, and keeps to SQL
+//! both understand (`$n` placeholders, `ON CONFLICT`, `RETURNING`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -30,7 +31,7 @@ impl Backend {
             Ok(Self::Postgres)
         } else {
             Err(EngineError::Internal(format!(
-                "unsupported database URL `{url}`: use sqlite://FILE or postgres://…"
+                "unsupported database URL `{url}`: use a file path, sqlite://FILE or postgres://USER@HOST/DB"
             )))
         }
     }
@@ -88,11 +89,7 @@ impl Store {
     pub async fn migrate(&self, domain: Migrator) -> Result<(), EngineError> {
         let mut engine = match self.backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => {
-                return Err(EngineError::Internal(
-                    "PostgreSQL is not supported yet; use a SQLite database".into(),
-                ));
-            }
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         // Engine and domain migrations share sqlx's bookkeeping table; each
         // migrator must tolerate the other's versions.
@@ -252,13 +249,39 @@ fn order_from_row(
     })
 }
 
+/// Reads an order.
 pub async fn load_order(
     conn: &mut AnyConnection,
     defs: &'static Definitions,
     id: i64,
 ) -> Result<StoredOrder, EngineError> {
+    load(conn, defs, id, "").await
+}
+
+/// Reads an order to change it: the row stays locked until the transaction
+/// ends, so two requests on one order (on any instance) take turns. (SQLite
+/// write transactions hold the database lock already.)
+pub async fn lock_order(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    defs: &'static Definitions,
+    id: i64,
+) -> Result<StoredOrder, EngineError> {
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    };
+    load(conn, defs, id, lock).await
+}
+
+async fn load(
+    conn: &mut AnyConnection,
+    defs: &'static Definitions,
+    id: i64,
+    lock: &str,
+) -> Result<StoredOrder, EngineError> {
     let row = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM auftrag_orders WHERE id = $1"
+        "SELECT {ORDER_COLUMNS} FROM auftrag_orders WHERE id = $1{lock}"
     ))
     .bind(id)
     .fetch_optional(&mut *conn)

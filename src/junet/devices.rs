@@ -88,49 +88,33 @@ async fn list_devices(
         .map_err(EngineError::from)?;
     let rows = sqlx::query(
         "SELECT d.DV_OBJ_ID, d.DV_LABEL, a.OBJ_ID_L AS ADMIN, d.DV_LOC_ORG, d.DV_BUILDING, d.DV_ROOM, \
-         p.PT_OBJ_ID, p.HARDW_ADDR, p.PT_DEV_ADDR, n.NN_NAME, \
-         (SELECT GROUP_CONCAT(dn.DN_NAME || '.' || dn.DOMAIN, ' ') FROM n_devname dn WHERE dn.PT_OBJ_ID = p.PT_OBJ_ID) AS ALIASES \
+         p.PT_OBJ_ID, p.HARDW_ADDR, p.PT_DEV_ADDR, n.NN_NAME, dn.DN_NAME || '.' || dn.DOMAIN AS ALIAS \
          FROM x_device d \
          LEFT JOIN x_link a ON a.OBJ_ID_H = d.DV_OBJ_ID AND a.CLASS_L = 'ADMIN' \
          JOIN x_link pl ON pl.OBJ_ID_H = d.DV_OBJ_ID AND pl.CLASS_L = 'PORT' \
          JOIN x_port p ON p.PT_OBJ_ID = pl.OBJ_ID_L \
          LEFT JOIN n_netname n ON n.NN_OBJ_ID = p.NET_OBJ_ID \
+         LEFT JOIN n_devname dn ON dn.PT_OBJ_ID = p.PT_OBJ_ID \
          WHERE ($1 = -1000 OR a.OBJ_ID_L = $1) \
-         ORDER BY d.DV_OBJ_ID, p.PT_OBJ_ID",
+         ORDER BY d.DV_OBJ_ID, p.PT_OBJ_ID, dn.CANONICAL DESC, dn.DN_NAME",
     )
     .bind(admin_filter.unwrap_or(-1000))
     .fetch_all(&mut *conn)
     .await
     .map_err(EngineError::from)?;
 
+    // One row per alias: fold them into devices → ports → aliases.
     let mut devices: BTreeMap<i64, Device> = BTreeMap::new();
     for row in rows {
-        let id: i64 = row.try_get(0).map_err(EngineError::from)?;
-        let aliases: Option<String> = row.try_get(10).map_err(EngineError::from)?;
-        let port = Port {
-            port: row.try_get(6).map_err(EngineError::from)?,
-            hwa: row.try_get(7).map_err(EngineError::from)?,
-            ipv4: row.try_get(8).map_err(EngineError::from)?,
-            net: row.try_get(9).map_err(EngineError::from)?,
-            aliases: aliases
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-        };
-        let device = match devices.entry(id) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => e.insert(Device {
-                device: id,
-                host: row.try_get(1).map_err(EngineError::from)?,
-                admin: row.try_get(2).map_err(EngineError::from)?,
-                org: row.try_get(3).map_err(EngineError::from)?,
-                building: row.try_get(4).map_err(EngineError::from)?,
-                room: row.try_get(5).map_err(EngineError::from)?,
-                ports: Vec::new(),
-            }),
-        };
-        device.ports.push(port);
+        let (device, port) = device_and_port(&row).map_err(EngineError::from)?;
+        let alias: Option<String> = row.try_get(10).map_err(EngineError::from)?;
+        let device = devices.entry(device.device).or_insert(device);
+        if device.ports.last().is_none_or(|p| p.port != port.port) {
+            device.ports.push(port);
+        }
+        if let (Some(alias), Some(port)) = (alias, device.ports.last_mut()) {
+            port.aliases.push(alias);
+        }
     }
     let devices = devices
         .into_values()
@@ -144,4 +128,25 @@ async fn list_devices(
         })
         .collect();
     Ok(Json(devices))
+}
+
+fn device_and_port(row: &sqlx::any::AnyRow) -> Result<(Device, Port), sqlx::Error> {
+    Ok((
+        Device {
+            device: row.try_get(0)?,
+            host: row.try_get(1)?,
+            admin: row.try_get(2)?,
+            org: row.try_get(3)?,
+            building: row.try_get(4)?,
+            room: row.try_get(5)?,
+            ports: Vec::new(),
+        },
+        Port {
+            port: row.try_get(6)?,
+            hwa: row.try_get(7)?,
+            ipv4: row.try_get(8)?,
+            net: row.try_get(9)?,
+            aliases: Vec::new(),
+        },
+    ))
 }

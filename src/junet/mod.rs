@@ -23,8 +23,11 @@ impl Domain for Junet {
         &generated::DEFINITIONS
     }
 
-    fn migrator(&self, _backend: Backend) -> Migrator {
-        sqlx::migrate!("./migrations/sqlite")
+    fn migrator(&self, backend: Backend) -> Migrator {
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        }
     }
 
     fn person_exists<'a>(

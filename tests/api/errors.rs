@@ -6,9 +6,8 @@ use serde_json::json;
 
 use crate::support::*;
 
-#[tokio::test]
-async fn bad_orders_are_refused_with_problem_json() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn bad_orders_are_refused_with_problem_json(s) {
 
     let r = s
         .call(
@@ -75,10 +74,10 @@ async fn bad_orders_are_refused_with_problem_json() {
     assert_eq!(r.body["orders"], json!([]));
     assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some(ZAM2212_MAC));
 }
+}
 
-#[tokio::test]
-async fn tokens_are_required_and_checked() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn tokens_are_required_and_checked(s) {
     let r = s.call(None, Method::GET, "/api/v1/orders", None).await;
     assert_problem(&r, StatusCode::UNAUTHORIZED, "Authorization: Bearer");
 
@@ -106,10 +105,10 @@ async fn tokens_are_required_and_checked() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["status"], "ok");
 }
+}
 
-#[tokio::test]
-async fn staff_actions_need_staff() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn staff_actions_need_staff(s) {
     let r = s
         .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
         .await;
@@ -190,4 +189,5 @@ async fn staff_actions_need_staff() {
         .call(Some("staff"), Method::GET, "/api/v1/nothing", None)
         .await;
     assert_problem(&r, StatusCode::NOT_FOUND, "no route");
+}
 }

@@ -5,9 +5,8 @@ use serde_json::json;
 
 use crate::support::*;
 
-#[tokio::test]
-async fn clean_change_completes_and_is_recorded() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn clean_change_completes_and_is_recorded(s) {
     let r = s
         .submit(
             "admin",
@@ -42,10 +41,10 @@ async fn clean_change_completes_and_is_recorded() {
     assert_eq!(doc["requester"], "1002");
     assert_eq!(doc["type"], "change_device");
 }
+}
 
-#[tokio::test]
-async fn malformed_mac_aborts_and_changes_nothing() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn malformed_mac_aborts_and_changes_nothing(s) {
     let r = s
         .submit("admin", json!({"host": ZAM2212, "hwa": "00:1a:2b:zz"}))
         .await;
@@ -74,10 +73,10 @@ async fn malformed_mac_aborts_and_changes_nothing() {
     );
     assert_eq!(doc["changed"], json!({}));
 }
+}
 
-#[tokio::test]
-async fn duplicate_mac_waits_and_staff_accept_completes() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn duplicate_mac_waits_and_staff_accept_completes(s) {
     let r = s
         .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
         .await;
@@ -133,10 +132,10 @@ async fn duplicate_mac_waits_and_staff_accept_completes() {
     assert_eq!(doc["accepted_warnings"][0]["check"], "check_hwa_unique");
     assert_eq!(doc["changed"]["hwa"], json!([ZAM2212_MAC, ZAM2213_MAC]));
 }
+}
 
-#[tokio::test]
-async fn recheck_raises_new_warnings_but_not_accepted_ones() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn recheck_raises_new_warnings_but_not_accepted_ones(s) {
     let r = s
         .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
         .await;
@@ -145,7 +144,7 @@ async fn recheck_raises_new_warnings_but_not_accepted_ones() {
 
     // Staff accept; in the meantime another program gave jsclab7 the same
     // address: that is a new warning, raised on the re-check.
-    sqlx::query("UPDATE x_port SET HARDW_ADDR = ? WHERE PT_OBJ_ID = 7003")
+    sqlx::query("UPDATE x_port SET HARDW_ADDR = $1 WHERE PT_OBJ_ID = 7003")
         .bind(ZAM2213_MAC)
         .execute(&s.db().await)
         .await
@@ -185,10 +184,10 @@ async fn recheck_raises_new_warnings_but_not_accepted_ones() {
         2
     );
 }
+}
 
-#[tokio::test]
-async fn staff_change_field_rechecks() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn staff_change_field_rechecks(s) {
     let r = s
         .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
         .await;
@@ -241,10 +240,10 @@ async fn staff_change_field_rechecks() {
         .await;
     assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
 }
+}
 
-#[tokio::test]
-async fn waiting_order_can_be_aborted_or_withdrawn() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn waiting_order_can_be_aborted_or_withdrawn(s) {
     let r = s
         .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
         .await;
@@ -305,10 +304,10 @@ async fn waiting_order_can_be_aborted_or_withdrawn() {
         "withdrawn by requester 1002"
     );
 }
+}
 
-#[tokio::test]
-async fn recheck_after_accept_finds_a_new_error() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn recheck_after_accept_finds_a_new_error(s) {
     let r = s
         .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
         .await;
@@ -333,10 +332,10 @@ async fn recheck_after_accept_finds_a_new_error() {
     assert_eq!(r.body["errors"][0]["check"], "check_authorization");
     assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some(ZAM2212_MAC));
 }
+}
 
-#[tokio::test]
-async fn non_admin_is_refused_and_staff_may_change_any_device() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn non_admin_is_refused_and_staff_may_change_any_device(s) {
     let r = s
         .submit(
             "employee",
@@ -369,10 +368,10 @@ async fn non_admin_is_refused_and_staff_may_change_any_device() {
     assert_eq!(r.body["state"], "ABORTED");
     assert_eq!(r.body["errors"][0]["field"], "host");
 }
+}
 
-#[tokio::test]
-async fn history_search_and_devices() {
-    let s = TestServer::start().await;
+on_both_backends! {
+async fn history_search_and_devices(s) {
     s.submit(
         "admin",
         json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:60"}),
@@ -478,4 +477,5 @@ async fn history_search_and_devices() {
         )
         .await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
+}
 }

@@ -1,5 +1,6 @@
-//! A test server: a fresh SQLite file with the demo data, the engine serving
-//! on 127.0.0.1:0, and a token per demo role.
+//! A test server: a fresh database (a SQLite file, or a new database on the
+//! test PostgreSQL server) with the demo data, the engine serving on
+//! 127.0.0.1:0, and a token per demo role.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,8 +9,37 @@ use std::sync::Arc;
 use auftrag_engine::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::AnyPool;
 use tempfile::TempDir;
+
+/// Runs an async test body once per backend: `name::sqlite` and `name::postgres`.
+macro_rules! on_both_backends {
+    ($(#[doc = $doc:literal])* async fn $name:ident($s:ident) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            use super::*;
+
+            async fn body($s: TestServer) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                body(TestServer::start_on(Db::Sqlite).await).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                body(TestServer::start_on(Db::Postgres).await).await
+            }
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
 
 pub const ZAM2212: &str = "zam2212.zam.kfa-juelich.de";
 pub const ZAM2212_MAC: &str = "00:1a:2b:3c:4d:01";
@@ -21,7 +51,8 @@ pub const ZAM2212_PORT: i64 = 7001;
 
 pub struct TestServer {
     pub base: String,
-    pub db_path: PathBuf,
+    /// The database URL the server uses.
+    pub db_url: String,
     pub tokens: HashMap<String, String>,
     client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -43,10 +74,21 @@ pub struct Reply {
 }
 
 impl TestServer {
+    /// A server on a SQLite file.
     pub async fn start() -> Self {
+        Self::start_on(Db::Sqlite).await
+    }
+
+    pub async fn start_on(db: Db) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db_path = dir.path().join("auftrag.db");
-        let engine = Engine::open(db_path.to_str().expect("utf-8 path"), auftrag::domain())
+        let db_url = match db {
+            Db::Sqlite => {
+                let path: PathBuf = dir.path().join("auftrag.db");
+                format!("sqlite://{}", path.to_str().expect("utf-8 path"))
+            }
+            Db::Postgres => auftrag_testkit::fresh_postgres_database().await,
+        };
+        let engine = Engine::open(&db_url, auftrag::domain())
             .await
             .expect("open engine");
         let mut tokens = HashMap::new();
@@ -71,7 +113,7 @@ impl TestServer {
         ));
         Self {
             base,
-            db_path,
+            db_url,
             tokens,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
@@ -133,15 +175,16 @@ impl TestServer {
         r.body
     }
 
-    /// Reads the device database directly, as another program would.
-    pub async fn db(&self) -> SqlitePool {
-        SqlitePool::connect_with(SqliteConnectOptions::new().filename(&self.db_path))
+    /// Opens the device database directly, as another program would.
+    pub async fn db(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPool::connect(&self.db_url)
             .await
-            .expect("open database file")
+            .expect("open the database")
     }
 
     pub async fn hwa(&self, port: i64) -> Option<String> {
-        sqlx::query_scalar("SELECT HARDW_ADDR FROM x_port WHERE PT_OBJ_ID = ?")
+        sqlx::query_scalar("SELECT HARDW_ADDR FROM x_port WHERE PT_OBJ_ID = $1")
             .bind(port)
             .fetch_one(&self.db().await)
             .await
