@@ -17,6 +17,7 @@ pub mod error;
 pub mod executor;
 pub mod history;
 pub mod http;
+pub mod pdp;
 pub mod server;
 pub mod store;
 

@@ -1,0 +1,21 @@
+//! The policy decision point (PDP) of the XACML architecture (thesis §3),
+//! over policies that the compiler turned into Rust: targets and conditions are
+//! plain functions, so a decision interprets nothing at run time.
+//!
+//! Split as in Cedar: the compiled-policy data model ([`ast`]), attribute
+//! values and requests ([`request`]), evaluation with XACML 3.0 semantics
+//! ([`eval`], including all eight combining algorithms in [`algorithm`]), and
+//! errors ([`err`]). Every decision names the policy and rule that decided and
+//! the attribute values they read.
+
+pub mod algorithm;
+pub mod ast;
+pub mod err;
+pub mod eval;
+pub mod request;
+
+pub use algorithm::Algorithm;
+pub use ast::{Effect, ObligationDef, PolicyDef, PolicyNode, PolicySetDef, RuleDef};
+pub use err::AttrError;
+pub use eval::{Decision, Explanation, Indeterminate, Response, decide};
+pub use request::{AttrId, AttributeDef, Category, Request, Value, ValueType};

@@ -1,0 +1,113 @@
+//! Attributes and requests. The policy enforcement point resolves every
+//! attribute the policies can read once per decision (the PIP: resolvers over
+//! the device database), then the compiled policies read them by index.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::err::AttrError;
+
+/// Index of an attribute in [`Request`] (and in the compiled attribute table).
+pub type AttrId = u16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Subject,
+    Resource,
+    Action,
+    Environment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    String,
+    Integer,
+    Boolean,
+    Ip,
+    /// Seconds since the Unix epoch, UTC.
+    Time,
+    /// A set of strings.
+    StringSet,
+}
+
+/// A declared attribute (`attributes.xml`).
+#[derive(Debug, Serialize)]
+pub struct AttributeDef {
+    pub id: AttrId,
+    pub name: &'static str,
+    pub category: Category,
+    pub ty: ValueType,
+    /// A missing value makes conditions that read it Indeterminate (XACML
+    /// MustBePresent); otherwise it reads as an empty bag (comparisons false).
+    pub must_be_present: bool,
+    /// The resolver that supplies it.
+    pub source: &'static str,
+    pub description: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    String(String),
+    Integer(i64),
+    Boolean(bool),
+    Ip(IpAddr),
+    Time(i64),
+    StringSet(Vec<String>),
+}
+
+impl Value {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::String(_) => "string",
+            Self::Integer(_) => "integer",
+            Self::Boolean(_) => "boolean",
+            Self::Ip(_) => "ip",
+            Self::Time(_) => "time",
+            Self::StringSet(_) => "string set",
+        }
+    }
+}
+
+/// The attribute values of one decision, by [`AttrId`]. `None`: no value
+/// (the resolver found none); `Some(Err)`: the resolver failed.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub attributes: &'static [AttributeDef],
+    pub values: Vec<Option<Result<Value, AttrError>>>,
+}
+
+impl Request {
+    /// An empty request over the declared attributes.
+    pub fn new(attributes: &'static [AttributeDef]) -> Self {
+        Self {
+            attributes,
+            values: vec![None; attributes.len()],
+        }
+    }
+
+    pub fn set(&mut self, id: AttrId, value: Value) -> &mut Self {
+        self.values[usize::from(id)] = Some(Ok(value));
+        self
+    }
+
+    pub fn set_error(&mut self, id: AttrId, reason: impl Into<String>) -> &mut Self {
+        let name = self.attributes[usize::from(id)].name;
+        self.values[usize::from(id)] = Some(Err(AttrError::Unresolved {
+            name,
+            reason: reason.into(),
+        }));
+        self
+    }
+
+    /// The attribute with this name, if declared.
+    pub fn id_of(&self, name: &str) -> Option<AttrId> {
+        self.attributes
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.id)
+    }
+}
