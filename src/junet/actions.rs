@@ -35,6 +35,13 @@ async fn change_device(
     })?;
     if let Some(hwa) = hwa {
         let new = normalize_mac(&parse_mac(hwa).map_err(HandlerError::Failed)?);
+        // Lock the row before reading the old value, so that two orders on
+        // one interface record a consistent [old, new] chain (on PostgreSQL
+        // a plain read would not wait; this no-op update does, on both backends).
+        sqlx::query("UPDATE x_port SET HARDW_ADDR = HARDW_ADDR WHERE PT_OBJ_ID = $1")
+            .bind(target.port)
+            .execute(&mut *ctx.conn)
+            .await?;
         let old: Option<String> = sqlx::query("SELECT HARDW_ADDR FROM x_port WHERE PT_OBJ_ID = $1")
             .bind(target.port)
             .fetch_one(&mut *ctx.conn)

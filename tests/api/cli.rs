@@ -9,14 +9,14 @@ use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_auftrag");
 
-struct Served {
-    child: Child,
-    base: String,
-    tokens: Vec<(String, String, String)>,
+pub(crate) struct Served {
+    pub child: Child,
+    pub base: String,
+    pub tokens: Vec<(String, String, String)>,
 }
 
 /// Starts `auftrag serve --demo` on a free port and waits until it listens.
-async fn serve_demo(db: &str) -> Served {
+pub(crate) async fn serve_demo(db: &str) -> Served {
     let mut child = Command::new(BIN)
         .args([
             "--database",
@@ -67,11 +67,11 @@ async fn serve_demo(db: &str) -> Served {
     }
 }
 
-fn token<'a>(served: &'a Served, role: &str) -> &'a str {
+pub(crate) fn token<'a>(served: &'a Served, role: &str) -> &'a str {
     &served.tokens.iter().find(|t| t.0 == role).expect("role").2
 }
 
-async fn terminate(mut served: Served) {
+pub(crate) async fn terminate(mut served: Served) {
     let pid = served.child.id().expect("running").to_string();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid])
