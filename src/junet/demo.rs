@@ -313,6 +313,24 @@ pub async fn seed(conn: &mut AnyConnection) -> Result<Vec<DemoPerson>, EngineErr
             .await?;
         }
     }
+    // Tom Fischer is the IT officer of JSC; Anna Weber deputises for
+    // zam2212 (named by its admin) until the end of 2027.
+    sqlx::query("INSERT INTO auftrag_it_officers (PERS_KEY, ORG) VALUES (1004, 'JSC') ON CONFLICT (PERS_KEY, ORG) DO NOTHING")
+        .execute(&mut *conn)
+        .await?;
+    let deputy_exists =
+        sqlx::query("SELECT 1 FROM auftrag_deputies WHERE DEPUTY = 1003 AND DEVICE = 5001")
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some();
+    if !deputy_exists {
+        sqlx::query(
+            "INSERT INTO auftrag_deputies (DEPUTY, NAMED_BY, DEVICE, ORG, UNTIL, CREATED_AT) \
+             VALUES (1003, 1002, 5001, NULL, '2027-12-31T23:59:59.000Z', '2026-01-15T00:00:00.000Z')",
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(PERSONS
         .iter()
         .map(|p| DemoPerson {

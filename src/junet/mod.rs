@@ -6,6 +6,7 @@ pub mod actions;
 pub mod checks;
 pub mod demo;
 pub mod devices;
+pub mod generate;
 
 use auftrag_engine::store::Backend;
 use auftrag_engine::{BoxFuture, DemoPerson, Domain, EngineError, server::AppState};

@@ -5,5 +5,6 @@ mod cli;
 mod crash;
 mod definitions;
 mod errors;
+mod network;
 mod orders;
 mod support;
