@@ -42,11 +42,87 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Check the XML definitions or draw their workflows (needs no database).
+    Definitions {
+        #[command(subcommand)]
+        command: DefinitionsCommand,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Set or rotate the shared secret agencies authenticate with.
+    AgencySecret {
+        #[command(subcommand)]
+        command: AgencySecretCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgencySecretCommand {
+    /// Set the secret (at least 8 characters) from the first line of FILE
+    /// that does not start with `#` (`-` or no --file: standard input).
+    Set {
+        #[arg(long, default_value = "-")]
+        file: String,
+    },
+    /// Generate a new secret (32 random bytes, hex), store it and print it
+    /// once; write it into the agencies' secret files.
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+enum DefinitionsCommand {
+    /// Validate a definitions folder without building, with the build's
+    /// file:line:col diagnostics; exit status 1 if it has errors.
+    Check {
+        /// The folder.
+        #[arg(default_value = "definitions")]
+        dir: std::path::PathBuf,
+    },
+    /// Print the workflows compiled into this binary as a diagram.
+    Graph {
+        #[arg(long, default_value = "mermaid", value_parser = ["dot", "mermaid"])]
+        format: String,
+    },
+}
+
+/// `auftrag definitions …`: runs without opening the database.
+fn definitions(command: DefinitionsCommand) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        DefinitionsCommand::Check { dir } => match auftrag_compiler::compile_dir(&dir) {
+            Ok(c) => {
+                let m = &c.model;
+                println!(
+                    "{}: ok ({} workflows, {} order types, {} actions, {} checks, {} queues, {} attributes, {} policy items)",
+                    dir.display(),
+                    m.workflows.len(),
+                    m.order_types.len(),
+                    m.actions.len(),
+                    m.checks.len(),
+                    m.queues.len(),
+                    m.attributes.len(),
+                    m.policies.as_ref().map_or(0, |p| p.items.len()),
+                );
+                Ok(())
+            }
+            Err(diags) => {
+                for d in &diags {
+                    eprintln!("{d}\n");
+                }
+                Err(format!("{} error(s) in {}", diags.len(), dir.display()).into())
+            }
+        },
+        DefinitionsCommand::Graph { format } => {
+            let format: auftrag_engine::graph::Format = format.parse()?;
+            print!(
+                "{}",
+                auftrag_engine::graph::render(&auftrag::generated::DEFINITIONS, format)
+            );
+            Ok(())
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,8 +158,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    // `definitions` needs no database: dispatch it before opening one
+    let command = match cli.command {
+        Command::Definitions { command } => return definitions(command),
+        other => other,
+    };
     let engine = Engine::open(&cli.database, auftrag::domain()).await?;
-    match cli.command {
+    match command {
+        Command::Definitions { .. } => unreachable!("dispatched above"),
         Command::Serve { listen, demo } => {
             if demo {
                 for person in engine.seed_demo().await? {
@@ -102,6 +184,29 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             eprintln!("auftrag listening on http://{}", listener.local_addr()?);
             serve(Arc::new(engine), listener, shutdown_signal()).await?;
+        }
+        Command::AgencySecret { command } => {
+            let mut conn = engine.store.pool.acquire().await?;
+            match command {
+                AgencySecretCommand::Set { file } => {
+                    let text = if file == "-" {
+                        std::io::read_to_string(std::io::stdin())?
+                    } else {
+                        std::fs::read_to_string(&file)
+                            .map_err(|e| format!("cannot read {file}: {e}"))?
+                    };
+                    let secret = text
+                        .lines()
+                        .find(|l| !l.starts_with('#'))
+                        .ok_or("no secret: the input has no line that does not start with `#`")?;
+                    auftrag_engine::jobs::token::set_secret(&mut conn, secret).await?;
+                    eprintln!("agency secret set; agencies must use the same secret");
+                }
+                AgencySecretCommand::Rotate => {
+                    let secret = auftrag_engine::jobs::token::rotate_secret(&mut conn).await?;
+                    println!("{secret}");
+                }
+            }
         }
         Command::Token {
             command: TokenCommand::Issue { person, days },

@@ -9,8 +9,8 @@
 
 use crate::model::CondExpr;
 
-/// The named conditions and the `CondCtx` method each calls.
-pub const KNOWN: [&str; 2] = ["has_errors", "has_warnings"];
+/// The built-in named conditions: `CondCtx` methods.
+pub const BUILTIN: [&str; 2] = ["has_errors", "has_warnings"];
 
 /// A problem at byte `offset` of the expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,12 +105,13 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, CondError> {
     Ok(out)
 }
 
-struct Parser {
+struct Parser<'k> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
+    known: &'k [&'k str],
 }
 
-impl Parser {
+impl Parser<'_> {
     fn peek(&self) -> &(Tok, usize) {
         &self.toks[self.pos]
     }
@@ -160,17 +161,21 @@ impl Parser {
                 Ok(inner)
             }
             Tok::Ident(name) => {
-                if KNOWN.contains(&name.as_str()) {
+                if self.known.contains(&name.as_str()) {
                     Ok(CondExpr::Ident(name))
                 } else {
+                    let known = self.known;
                     Err(CondError {
                         offset: at,
                         message: format!("unknown condition `{name}`"),
-                        help: Some(
-                            crate::suggest(&name, KNOWN).unwrap_or_else(|| {
-                                format!("known conditions: {}", KNOWN.join(", "))
-                            }),
-                        ),
+                        help: Some(crate::suggest(&name, known.iter().copied()).unwrap_or_else(
+                            || {
+                                format!(
+                                    "known conditions: {}; declare others in actions.xml",
+                                    known.join(", ")
+                                )
+                            },
+                        )),
                     })
                 }
             }
@@ -186,11 +191,12 @@ impl Parser {
     }
 }
 
-/// Parses a condition expression.
-pub(crate) fn parse(src: &str) -> Result<CondExpr, CondError> {
+/// Parses a condition expression over the `known` condition names.
+pub(crate) fn parse(src: &str, known: &[&str]) -> Result<CondExpr, CondError> {
     let mut p = Parser {
         toks: lex(src)?,
         pos: 0,
+        known,
     };
     let e = p.or()?;
     let (tok, at) = p.next();
@@ -207,19 +213,76 @@ pub(crate) fn parse(src: &str) -> Result<CondExpr, CondError> {
     Ok(e)
 }
 
-/// Rust source of the expression, reading `ctx: &CondCtx`.
-pub(crate) fn to_rust(e: &CondExpr) -> String {
-    fn go(e: &CondExpr, parent: u8, out: &mut String) {
+/// Evaluates `e` with the named conditions set as in `env`.
+pub(crate) fn eval(e: &CondExpr, env: &dyn Fn(&str) -> bool) -> bool {
+    match e {
+        CondExpr::Ident(n) => env(n),
+        CondExpr::Not(a) => !eval(a, env),
+        CondExpr::And(a, b) => eval(a, env) && eval(b, env),
+        CondExpr::Or(a, b) => eval(a, env) || eval(b, env),
+    }
+}
+
+/// The names an expression uses.
+pub(crate) fn idents<'e>(e: &'e CondExpr, out: &mut Vec<&'e str>) {
+    match e {
+        CondExpr::Ident(n) => {
+            if !out.contains(&n.as_str()) {
+                out.push(n)
+            }
+        }
+        CondExpr::Not(a) => idents(a, out),
+        CondExpr::And(a, b) | CondExpr::Or(a, b) => {
+            idents(a, out);
+            idents(b, out);
+        }
+    }
+}
+
+/// Whether at least one of `exprs` holds whatever the named conditions are
+/// (checked by truth table; `None` when there are too many names to try).
+pub(crate) fn covers_all(exprs: &[&CondExpr]) -> Option<bool> {
+    let mut names = Vec::new();
+    for e in exprs {
+        idents(e, &mut names);
+    }
+    if names.len() > 12 {
+        return None;
+    }
+    for bits in 0u32..(1 << names.len()) {
+        let env = |n: &str| {
+            names
+                .iter()
+                .position(|x| *x == n)
+                .is_some_and(|i| bits & (1 << i) != 0)
+        };
+        if !exprs.iter().any(|e| eval(e, &env)) {
+            return Some(false);
+        }
+    }
+    Some(true)
+}
+
+/// Rust source of the expression, reading `ctx: &CondCtx`; `path` maps a
+/// declared condition to its Rust handler (built-ins are `CondCtx` methods).
+pub(crate) fn to_rust(e: &CondExpr, path: &dyn Fn(&str) -> Option<String>) -> String {
+    fn go(e: &CondExpr, parent: u8, out: &mut String, path: &dyn Fn(&str) -> Option<String>) {
         // precedence: or = 1, and = 2, unary = 3
         match e {
-            CondExpr::Ident(n) => {
-                out.push_str("ctx.");
-                out.push_str(n);
-                out.push_str("()");
-            }
+            CondExpr::Ident(n) => match path(n) {
+                Some(p) => {
+                    out.push_str(&p);
+                    out.push_str("(ctx)");
+                }
+                None => {
+                    out.push_str("ctx.");
+                    out.push_str(n);
+                    out.push_str("()");
+                }
+            },
             CondExpr::Not(inner) => {
                 out.push('!');
-                go(inner, 3, out);
+                go(inner, 3, out, path);
             }
             CondExpr::And(a, b) | CondExpr::Or(a, b) => {
                 let (prec, op) = if matches!(e, CondExpr::And(..)) {
@@ -231,9 +294,9 @@ pub(crate) fn to_rust(e: &CondExpr) -> String {
                 if paren {
                     out.push('(');
                 }
-                go(a, prec, out);
+                go(a, prec, out, path);
                 out.push_str(op);
-                go(b, prec + 1, out);
+                go(b, prec + 1, out, path);
                 if paren {
                     out.push(')');
                 }
@@ -241,7 +304,7 @@ pub(crate) fn to_rust(e: &CondExpr) -> String {
         }
     }
     let mut s = String::new();
-    go(e, 0, &mut s);
+    go(e, 0, &mut s, path);
     s
 }
 
@@ -249,8 +312,26 @@ pub(crate) fn to_rust(e: &CondExpr) -> String {
 mod tests {
     use super::*;
 
+    fn parse(s: &str) -> Result<CondExpr, CondError> {
+        super::parse(s, &BUILTIN)
+    }
+
     fn rust(s: &str) -> String {
-        to_rust(&parse(s).unwrap())
+        to_rust(&parse(s).unwrap(), &|_| None)
+    }
+
+    #[test]
+    fn coverage() {
+        let e: Vec<CondExpr> = [
+            "has_errors",
+            "has_warnings",
+            "!(has_warnings or has_errors)",
+        ]
+        .iter()
+        .map(|s| parse(s).unwrap())
+        .collect();
+        assert_eq!(covers_all(&e.iter().collect::<Vec<_>>()), Some(true));
+        assert_eq!(covers_all(&e[..2].iter().collect::<Vec<_>>()), Some(false));
     }
 
     #[test]

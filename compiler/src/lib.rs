@@ -26,13 +26,17 @@ mod cond;
 mod emit;
 pub mod model;
 mod parse;
+pub mod policy;
+mod queues;
 mod validate;
 mod xml;
 
 pub use model::Model;
 
-/// The four files of a definitions folder, in the order they are read.
+/// The four required files of a definitions folder, in the order they are read.
 pub const FILES: [&str; 4] = ["workflow.xml", "actions.xml", "checks.xml", "orders.xml"];
+/// Optional files: validated when present.
+pub const OPTIONAL_FILES: [&str; 3] = ["queues.xml", "attributes.xml", "policies.xml"];
 
 /// A compiled definitions folder.
 #[derive(Debug, Clone)]
@@ -74,6 +78,19 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The generated items for `model` as tokens (what `compile_dir` formats):
+/// for the `definitions!(…, emit)` macro.
+pub fn emit_tokens(model: &Model) -> proc_macro2::TokenStream {
+    emit::tokens(model)
+}
+
+/// Engine-free assertions that the handlers named in `model` exist and are
+/// marked `#[check]` / `#[action]` / `#[condition]`; a failure names the XML
+/// position.
+pub fn handler_assertions(model: &Model) -> proc_macro2::TokenStream {
+    emit::handler_assertions(model)
+}
+
 /// Compiles the definitions in `dir`; diagnostics name files as `dir.join(file)`.
 pub fn compile_dir(dir: &Path) -> Result<Compiled, Vec<Diagnostic>> {
     compile_dir_as(dir, dir)
@@ -82,22 +99,68 @@ pub fn compile_dir(dir: &Path) -> Result<Compiled, Vec<Diagnostic>> {
 /// Compiles the definitions in `dir`; diagnostics name files as
 /// `display_dir.join(file)` (e.g. the path as the user wrote it).
 pub fn compile_dir_as(dir: &Path, display_dir: &Path) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_with(display_dir, &|name| {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path);
+        (path, text)
+    })
+}
+
+/// Compiles definitions given as texts (file name → XML), e.g. for fuzzing;
+/// a file not listed is missing.
+pub fn compile_texts(files: &[(&str, &str)]) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_with(Path::new("definitions"), &|name| {
+        let text = files
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| (*t).to_owned())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
+        (PathBuf::from(name), text)
+    })
+}
+
+type Reader<'r> = dyn Fn(&str) -> (PathBuf, std::io::Result<String>) + 'r;
+
+fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut inputs = Vec::new();
     let mut load_file = |name: &'static str| {
-        let path = dir.join(name);
-        inputs.push(path.clone());
-        Source::load(&path, name, display_dir.join(name), &mut diags)
+        let (path, text) = read(name);
+        if OPTIONAL_FILES.contains(&name)
+            && text
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        {
+            return None;
+        }
+        inputs.push(path);
+        Source::load(text, name, display_dir.join(name), &mut diags)
     };
     let wf_src = load_file("workflow.xml");
     let ac_src = load_file("actions.xml");
     let ck_src = load_file("checks.xml");
     let od_src = load_file("orders.xml");
+    let qu_src = load_file("queues.xml");
+    let at_src = load_file("attributes.xml");
+    let po_src = load_file("policies.xml");
 
-    let wf = wf_src.and_then(|s| s.parse::<parse::XWorkflow>(&xml::WORKFLOW, &mut diags));
+    let wf = wf_src.and_then(|s| {
+        if s.idx.elems[0].tag == "workflows" {
+            s.parse::<parse::XWorkflows>(&xml::WORKFLOWS, &mut diags)
+                .map(|(s, w)| (s, validate::WorkflowFile::Many(w)))
+        } else {
+            s.parse::<parse::XWorkflow>(&xml::WORKFLOW, &mut diags)
+                .map(|(s, w)| (s, validate::WorkflowFile::One(w)))
+        }
+    });
     let ac = ac_src.and_then(|s| s.parse::<parse::XActions>(&xml::ACTIONS, &mut diags));
     let ck = ck_src.and_then(|s| s.parse::<parse::XConfig>(&xml::CHECKS, &mut diags));
     let od = od_src.and_then(|s| s.parse::<parse::XOrders>(&xml::ORDERS, &mut diags));
+    let qu = qu_src.and_then(|s| s.parse::<parse::XQueues>(&xml::QUEUES, &mut diags));
+    let queues = qu
+        .as_ref()
+        .map(|q| queues::build(q, &mut diags))
+        .unwrap_or_default();
 
     let model = validate::build(
         wf.as_ref(),
@@ -106,9 +169,29 @@ pub fn compile_dir_as(dir: &Path, display_dir: &Path) -> Result<Compiled, Vec<Di
         od.as_ref(),
         &mut diags,
     );
+    let attributes = at_src
+        .filter(|s| s.check_schema_ok(&xml::ATTRIBUTES, &mut diags))
+        .map(|s| {
+            let a = policy::attributes(&s, model.as_ref(), &mut diags);
+            (s, a)
+        });
+    let policies = po_src
+        .filter(|s| s.check_schema_ok(&xml::POLICIES, &mut diags))
+        .map(|s| {
+            let attrs = attributes
+                .as_ref()
+                .map(|(_, a)| a.as_slice())
+                .unwrap_or(&[]);
+            policy::policies(&s, attrs, attributes.is_some(), &mut diags)
+        });
     match model {
-        Some(model) if diags.is_empty() => Ok(Compiled {
-            rust: emit::emit(&model),
+        Some(mut model) if diags.is_empty() => Ok(Compiled {
+            rust: {
+                model.queues = queues;
+                model.attributes = attributes.map(|(_, a)| a).unwrap_or_default();
+                model.policies = policies;
+                emit::emit(&model)
+            },
             inputs,
             model,
         }),
@@ -116,8 +199,9 @@ pub fn compile_dir_as(dir: &Path, display_dir: &Path) -> Result<Compiled, Vec<Di
             let order = |d: &Diagnostic| {
                 let pos = FILES
                     .iter()
+                    .chain(OPTIONAL_FILES.iter())
                     .position(|f| d.file.file_name().is_some_and(|n| n == *f))
-                    .unwrap_or(FILES.len());
+                    .unwrap_or(FILES.len() + OPTIONAL_FILES.len());
                 (pos, d.line, d.col)
             };
             diags.sort_by_key(order);
@@ -137,12 +221,12 @@ pub(crate) struct Source {
 impl Source {
     /// Reads and scans a file; reports a missing file or malformed XML.
     fn load(
-        path: &Path,
+        text: std::io::Result<String>,
         name: &str,
         display: PathBuf,
         diags: &mut Vec<Diagnostic>,
     ) -> Option<Source> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match text {
             Ok(t) => t,
             Err(e) => {
                 let message = if e.kind() == std::io::ErrorKind::NotFound {
@@ -196,6 +280,17 @@ impl Source {
         }
     }
 
+    /// `file:line:col` of byte `offset`, with the file name only (so the
+    /// generated code does not depend on where the folder lives).
+    pub fn loc(&self, offset: usize) -> String {
+        let (line, col) = xml::line_col(&self.text, offset);
+        let name = self.display.file_name().map_or_else(
+            || self.display.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        format!("{name}:{line}:{col}")
+    }
+
     pub fn line_of(&self, offset: usize) -> usize {
         xml::line_col(&self.text, offset).0
     }
@@ -218,6 +313,13 @@ impl Source {
                 None
             }
         }
+    }
+
+    /// Checks the file against its schema; true when it conforms.
+    fn check_schema_ok(&self, schema: &xml::Schema, diags: &mut Vec<Diagnostic>) -> bool {
+        let before = diags.len();
+        self.check_schema(schema, diags);
+        diags.len() == before
     }
 
     fn check_schema(&self, schema: &xml::Schema, diags: &mut Vec<Diagnostic>) {

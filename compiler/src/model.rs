@@ -6,7 +6,8 @@ use serde::Serialize;
 /// Everything in a definitions folder, validated and resolved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Model {
-    pub workflow: Workflow,
+    /// The workflows of `workflow.xml`, in file order; order types name theirs.
+    pub workflows: Vec<Workflow>,
     /// Actions in `actions.xml` order, then the built-in `null` if used.
     /// The index is the action's id.
     pub actions: Vec<Action>,
@@ -14,7 +15,15 @@ pub struct Model {
     /// is the check's id.
     pub checks: Vec<Check>,
     pub check_bindings: Vec<CheckBinding>,
+    /// Named Rust conditions declared in `actions.xml`.
+    pub conditions: Vec<NamedCondition>,
     pub order_types: Vec<OrderType>,
+    /// Attributes of `attributes.xml` (empty when the file is absent).
+    pub attributes: Vec<crate::policy::Attribute>,
+    /// Policy sets and policies of `policies.xml` (validated, not yet evaluated).
+    pub policies: Option<crate::policy::PolicyRoot>,
+    /// Job queues of `queues.xml` (empty when the file is absent).
+    pub queues: Vec<Queue>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,6 +43,10 @@ pub struct State {
     pub variant: String,
     pub description: String,
     pub autorun: bool,
+    /// An autorun state that may come to rest when no action applies.
+    pub may_stop: bool,
+    /// A final state: the order is closed.
+    pub is_final: bool,
     pub transitions: Vec<Transition>,
 }
 
@@ -43,8 +56,34 @@ pub struct Transition {
     pub action_id: u16,
     pub description: String,
     pub condition: Option<Condition>,
+    /// The resulting state, or the `*` fallback of a resulting-state map.
     pub resulting_state: String,
     pub resulting_state_id: u16,
+    /// Resulting-state map: the action's return value → state (without `*`).
+    pub results: Vec<ResultMap>,
+}
+
+/// The state id that means "stay in the current state" (`NOCHANGE`).
+pub const NOCHANGE: u16 = u16::MAX;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultMap {
+    #[serde(rename = "return")]
+    pub ret: String,
+    pub state: String,
+    /// [`NOCHANGE`] for `NOCHANGE`.
+    pub state_id: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedCondition {
+    pub name: String,
+    pub description: String,
+    /// Rust path of `fn(&CondCtx<'_>) -> bool`.
+    pub handler: String,
+    /// Where the XML names the handler (`file:line:col`).
+    #[serde(skip)]
+    pub at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,8 +119,15 @@ pub struct Action {
     /// Rust path of the handler.
     pub handler: String,
     pub allowed: Vec<Actor>,
+    /// The parts of the context the action uses (documentation).
+    pub context: Vec<String>,
+    /// The values the action may return (for resulting-state maps); empty: undeclared.
+    pub returns: Vec<String>,
     /// The built-in `null` action (not declared in `actions.xml`).
     pub builtin: bool,
+    /// Where the XML names the handler (`file:line:col`).
+    #[serde(skip)]
+    pub at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,6 +136,9 @@ pub struct Check {
     pub variant: String,
     /// Rust path of the check function (`module::name`).
     pub handler: String,
+    /// Where the XML first names the check (`file:line:col`).
+    #[serde(skip)]
+    pub at: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -110,6 +159,8 @@ pub struct CheckBinding {
     pub order_types: Vec<String>,
     pub portal: Severity,
     pub engine: Severity,
+    /// Judges the field's syntax instead of the built-in type check.
+    pub syntax: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,19 +170,72 @@ pub enum FieldType {
     Hostname,
     Mac,
     Ipv4,
+    Ipv6,
+    Subnet,
+    Building,
+    Room,
+    Enum,
+    Bool,
+    Person,
+    Date,
+    Datetime,
+    Integer,
+    Record,
 }
 
 impl FieldType {
-    pub const NAMES: [&'static str; 4] = ["string", "hostname", "mac", "ipv4"];
+    pub const NAMES: [&'static str; 15] = [
+        "string", "hostname", "mac", "ipv4", "ipv6", "subnet", "building", "room", "enum", "bool",
+        "person", "date", "datetime", "integer", "record",
+    ];
+    const ALL: [FieldType; 15] = [
+        Self::String,
+        Self::Hostname,
+        Self::Mac,
+        Self::Ipv4,
+        Self::Ipv6,
+        Self::Subnet,
+        Self::Building,
+        Self::Room,
+        Self::Enum,
+        Self::Bool,
+        Self::Person,
+        Self::Date,
+        Self::Datetime,
+        Self::Integer,
+        Self::Record,
+    ];
 
     pub fn from_name(s: &str) -> Option<Self> {
-        Some(match s {
-            "string" => Self::String,
-            "hostname" => Self::Hostname,
-            "mac" => Self::Mac,
-            "ipv4" => Self::Ipv4,
-            _ => return None,
-        })
+        Self::NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| Self::ALL[i])
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[Self::ALL.iter().position(|t| *t == self).unwrap_or(0)]
+    }
+
+    /// UpperCamelCase variant name in `auftrag_engine::defs::FieldType`.
+    pub fn variant(self) -> &'static str {
+        match self {
+            Self::String => "String",
+            Self::Hostname => "Hostname",
+            Self::Mac => "Mac",
+            Self::Ipv4 => "Ipv4",
+            Self::Ipv6 => "Ipv6",
+            Self::Subnet => "Subnet",
+            Self::Building => "Building",
+            Self::Room => "Room",
+            Self::Enum => "Enum",
+            Self::Bool => "Bool",
+            Self::Person => "Person",
+            Self::Date => "Date",
+            Self::Datetime => "Datetime",
+            Self::Integer => "Integer",
+            Self::Record => "Record",
+        }
     }
 }
 
@@ -143,6 +247,8 @@ pub struct OrderType {
     pub description: String,
     /// Name of the workflow (its `<type>`).
     pub workflow: String,
+    /// Index of the workflow in [`Model::workflows`].
+    pub workflow_id: u16,
     pub key: Option<String>,
     pub fields: Vec<Field>,
 }
@@ -153,4 +259,44 @@ pub struct Field {
     pub description: String,
     pub ty: FieldType,
     pub required: bool,
+    /// A JSON array of values of the type.
+    pub list: bool,
+    /// The allowed values of an `enum`.
+    pub values: Vec<String>,
+    /// Bounds of an `integer`.
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    /// The fields of a `record`.
+    pub fields: Vec<Field>,
+}
+
+/// The kind of work a queue carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobType {
+    Print,
+    Compute,
+}
+
+impl JobType {
+    pub const NAMES: [&'static str; 2] = ["PRINT", "COMPUTE"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "PRINT" => Some(Self::Print),
+            "COMPUTE" => Some(Self::Compute),
+            _ => None,
+        }
+    }
+}
+
+/// A job queue (`queues.xml`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Queue {
+    pub name: String,
+    pub description: String,
+    pub job_type: JobType,
+    pub lease_secs: u32,
+    pub max_attempts: u32,
+    pub retention_secs: u32,
 }

@@ -8,6 +8,13 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct XWorkflows {
+    #[serde(rename = "workflow", default)]
+    pub workflows: Vec<XWorkflow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct XWorkflow {
     #[serde(rename = "type")]
     pub ty: String,
@@ -22,8 +29,15 @@ pub(crate) struct XWorkflow {
 pub(crate) struct XState {
     #[serde(rename = "@name")]
     pub name: String,
+    #[allow(dead_code)] // read through the span index
     #[serde(rename = "@autorun", default)]
     pub autorun: Option<String>,
+    #[allow(dead_code)] // read through the span index
+    #[serde(rename = "@may_stop", default)]
+    pub may_stop: Option<String>,
+    #[allow(dead_code)] // read through the span index
+    #[serde(rename = "@final", default)]
+    pub is_final: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(rename = "action", default)]
@@ -35,12 +49,23 @@ pub(crate) struct XState {
 pub(crate) struct XTransition {
     #[serde(rename = "@name")]
     pub name: String,
-    #[serde(rename = "@resulting_state")]
-    pub resulting_state: String,
+    #[serde(rename = "@resulting_state", default)]
+    pub resulting_state: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(rename = "condition", default)]
     pub conditions: Vec<XCondition>,
+    #[serde(rename = "resulting_state", default)]
+    pub results: Vec<XResult>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct XResult {
+    #[serde(rename = "@return")]
+    pub ret: String,
+    #[serde(rename = "@state")]
+    pub state: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +80,19 @@ pub(crate) struct XCondition {
 pub(crate) struct XActions {
     #[serde(rename = "action", default)]
     pub actions: Vec<XAction>,
+    #[serde(rename = "condition", default)]
+    pub conditions: Vec<XNamedCondition>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct XNamedCondition {
+    #[serde(rename = "@name")]
+    pub name: String,
+    #[serde(rename = "@handler")]
+    pub handler: String,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +104,10 @@ pub(crate) struct XAction {
     pub handler: String,
     #[serde(rename = "@allowed", default)]
     pub allowed: Option<String>,
+    #[serde(rename = "@context", default)]
+    pub context: Option<String>,
+    #[serde(rename = "@returns", default)]
+    pub returns: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -84,6 +126,8 @@ pub(crate) struct XConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct XCheckList {
+    #[serde(rename = "@order_types", default)]
+    pub order_types: Option<String>,
     #[serde(rename = "check", default)]
     pub checks: Vec<XCheck>,
 }
@@ -108,6 +152,9 @@ pub(crate) struct XCheck {
     pub portal: Option<String>,
     #[serde(rename = "@severity", default)]
     pub severity: Option<String>,
+    #[allow(dead_code)] // read through the span index
+    #[serde(rename = "@syntax", default)]
+    pub syntax: Option<String>,
     #[serde(rename = "$text", default)]
     pub name: String,
 }
@@ -141,8 +188,43 @@ pub(crate) struct XField {
     pub name: String,
     #[serde(rename = "@type")]
     pub ty: String,
+    #[allow(dead_code)] // read through the span index
     #[serde(rename = "@required", default)]
     pub required: Option<String>,
+    #[serde(rename = "@list", default)]
+    pub list: Option<String>,
+    #[serde(rename = "@values", default)]
+    pub values: Option<String>,
+    #[serde(rename = "@min", default)]
+    pub min: Option<String>,
+    #[serde(rename = "@max", default)]
+    pub max: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(rename = "field", default)]
+    pub fields: Vec<XField>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct XQueues {
+    #[serde(rename = "queue", default)]
+    pub queues: Vec<XQueue>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct XQueue {
+    #[serde(rename = "@name")]
+    pub name: String,
+    #[serde(rename = "@job_type")]
+    pub job_type: String,
+    #[serde(rename = "@lease")]
+    pub lease: String,
+    #[serde(rename = "@attempts")]
+    pub attempts: String,
+    #[serde(rename = "@retention")]
+    pub retention: String,
     #[serde(default)]
     pub description: Option<String>,
 }

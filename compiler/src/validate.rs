@@ -14,7 +14,7 @@ pub(crate) const NULL_HANDLER: &str = "auftrag_engine::builtin::null";
 /// Names of generated items that order-type structs must not take.
 const RESERVED_TYPES: [&str; 5] = ["State", "Action", "Check", "OrderType", "Definitions"];
 
-fn norm(s: &Option<String>) -> String {
+pub(crate) fn norm(s: &Option<String>) -> String {
     s.as_deref()
         .unwrap_or("")
         .split_whitespace()
@@ -23,7 +23,7 @@ fn norm(s: &Option<String>) -> String {
 }
 
 /// A name usable for states, actions and orders: `[A-Za-z_][A-Za-z0-9_]*`.
-fn is_name(s: &str) -> bool {
+pub(crate) fn is_name(s: &str) -> bool {
     let mut cs = s.chars();
     cs.next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -150,8 +150,244 @@ fn parse_severity(
     }
 }
 
+/// Positions of a token inside an attribute value, else the value's start.
+fn token_pos(a: Option<&crate::xml::Attr>, fallback: usize, tok: &str) -> usize {
+    a.map_or(fallback, |a| {
+        if a.verbatim {
+            a.pos + a.value.find(tok).unwrap_or(0)
+        } else {
+            a.pos
+        }
+    })
+}
+
+fn yes_no(src: &Source, e: &crate::xml::Elem, attr: &str, diags: &mut Vec<Diagnostic>) -> bool {
+    match e.attr(attr).map(|a| a.value.as_str()) {
+        None | Some("no") => false,
+        Some("yes") => true,
+        Some(v) => {
+            diags.push(src.diag(
+                e.attr_pos(attr),
+                format!("{attr} must be `yes` or `no`, found `{v}`"),
+                None,
+            ));
+            false
+        }
+    }
+}
+
+fn true_false(src: &Source, e: &crate::xml::Elem, attr: &str, diags: &mut Vec<Diagnostic>) -> bool {
+    match e.attr(attr).map(|a| a.value.as_str()) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            diags.push(src.diag(
+                e.attr_pos(attr),
+                format!("`{attr}` must be `true` or `false`, found `{v}`"),
+                None,
+            ));
+            false
+        }
+    }
+}
+
+/// The contexts an action may declare it uses.
+pub(crate) const CONTEXTS: [&str; 8] = [
+    "order", "fields", "errors", "warnings", "accepted", "conn", "input", "comment",
+];
+
+/// The workflow file in either shape: one `<workflow>` root or `<workflows>`.
+pub(crate) enum WorkflowFile {
+    One(XWorkflow),
+    Many(XWorkflows),
+}
+
+impl WorkflowFile {
+    /// The workflows with the index of their element.
+    fn workflows<'a>(&'a self, src: &Source) -> Vec<(usize, &'a XWorkflow)> {
+        match self {
+            WorkflowFile::One(w) => vec![(0, w)],
+            WorkflowFile::Many(ws) => src
+                .idx
+                .children(0, "workflow")
+                .into_iter()
+                .zip(&ws.workflows)
+                .collect(),
+        }
+    }
+}
+
+fn fields(src: &Source, parent: usize, xs: &[XField], diags: &mut Vec<Diagnostic>) -> Vec<Field> {
+    let mut out: Vec<Field> = Vec::new();
+    let mut field_names = Names::new("field", src);
+    for (j, f) in xs.iter().enumerate() {
+        let Some(&fi) = src.idx.children(parent, "field").get(j) else {
+            continue;
+        };
+        let fe = &src.idx.elems[fi];
+        let fpos = fe.attr_pos("name");
+        if !check_name(src, "field", &f.name, fpos, true, diags)
+            || !field_names.add(&f.name, fpos, diags, None)
+        {
+            continue;
+        }
+        let ty = match FieldType::from_name(&f.ty) {
+            Some(t) => t,
+            None => {
+                diags.push(src.diag(
+                    fe.attr_pos("type"),
+                    format!("unknown field type `{}`", f.ty),
+                    suggest(&f.ty, FieldType::NAMES).or_else(|| {
+                        Some(format!(
+                            "field types are {}",
+                            crate::list(&FieldType::NAMES)
+                        ))
+                    }),
+                ));
+                // keep the field (for checks.xml) with a stand-in type;
+                // the diagnostic already prevents code generation
+                FieldType::String
+            }
+        };
+        let required = true_false(src, fe, "required", diags);
+        let list = true_false(src, fe, "list", diags);
+        let mut values: Vec<String> = Vec::new();
+        match (&f.values, ty) {
+            (Some(v), FieldType::Enum) => {
+                for tok in v.split_whitespace() {
+                    if values.iter().any(|x| x == tok) {
+                        diags.push(src.diag(
+                            token_pos(fe.attr("values"), fe.pos, tok),
+                            format!("duplicate enum value `{tok}`"),
+                            None,
+                        ));
+                    } else if !tok
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    {
+                        diags.push(src.diag(
+                            token_pos(fe.attr("values"), fe.pos, tok),
+                            format!(
+                                "enum value `{tok}` may hold only letters, digits, `_` and `-`"
+                            ),
+                            None,
+                        ));
+                    } else {
+                        values.push(tok.to_owned());
+                    }
+                }
+                if values.is_empty() && v.trim().is_empty() {
+                    diags.push(src.diag(
+                        fe.attr_pos("values"),
+                        "an enum needs at least one value",
+                        None,
+                    ));
+                }
+                let mut variants: HashMap<String, &str> = HashMap::new();
+                for v in &values {
+                    if let Some(other) = variants.insert(enum_variant(v), v) {
+                        diags.push(src.diag(
+                            fe.attr_pos("values"),
+                            format!("enum values `{other}` and `{v}` have the same Rust name"),
+                            None,
+                        ));
+                    }
+                }
+            }
+            (None, FieldType::Enum) => diags.push(src.diag(
+                fe.attr_pos("type"),
+                format!("enum field `{}` lacks `values`", f.name),
+                Some("list the allowed values: values=\"EUI64 4to6\"".into()),
+            )),
+            (Some(_), _) => diags.push(src.diag(
+                fe.attr("values").map_or(fe.pos, |a| a.name_pos),
+                format!("`values` is only for `enum` fields, not `{}`", f.ty),
+                None,
+            )),
+            (None, _) => {}
+        }
+        let mut bound = |attr: &str, v: &Option<String>| -> Option<i64> {
+            let v = v.as_deref()?;
+            if ty != FieldType::Integer {
+                diags.push(src.diag(
+                    fe.attr(attr).map_or(fe.pos, |a| a.name_pos),
+                    format!("`{attr}` is only for `integer` fields, not `{}`", f.ty),
+                    None,
+                ));
+                return None;
+            }
+            match v.trim().parse::<i64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    diags.push(src.diag(
+                        fe.attr_pos(attr),
+                        format!("`{attr}` must be a whole number, found `{v}`"),
+                        None,
+                    ));
+                    None
+                }
+            }
+        };
+        let min = bound("min", &f.min);
+        let max = bound("max", &f.max);
+        if let (Some(lo), Some(hi)) = (min, max)
+            && lo > hi
+        {
+            diags.push(src.diag(
+                fe.attr_pos("max"),
+                format!("`max` {hi} is below `min` {lo}"),
+                None,
+            ));
+        }
+        let sub = if ty == FieldType::Record {
+            if f.fields.is_empty() {
+                diags.push(src.diag(
+                    fe.attr_pos("type"),
+                    format!("record field `{}` has no fields", f.name),
+                    Some("nest `<field>` elements in it".into()),
+                ));
+            }
+            fields(src, fi, &f.fields, diags)
+        } else {
+            if let Some(&c) = src.idx.children(fi, "field").first() {
+                diags.push(src.diag(
+                    src.idx.elems[c].pos,
+                    format!(
+                        "only `record` fields have fields; `{}` is `{}`",
+                        f.name, f.ty
+                    ),
+                    Some("write type=\"record\"".into()),
+                ));
+            }
+            Vec::new()
+        };
+        out.push(Field {
+            name: f.name.clone(),
+            description: norm(&f.description),
+            ty,
+            required,
+            list,
+            values,
+            min,
+            max,
+            fields: sub,
+        });
+    }
+    out
+}
+
+/// Rust variant of an enum value: `EUI64` → `Eui64`, `4to6` → `V4to6`.
+pub(crate) fn enum_variant(v: &str) -> String {
+    let c = camel(v);
+    if c.starts_with(|ch: char| ch.is_ascii_digit()) {
+        format!("V{c}")
+    } else {
+        c
+    }
+}
+
 pub(crate) fn build(
-    wf: Option<&(Source, XWorkflow)>,
+    wf: Option<&(Source, WorkflowFile)>,
     ac: Option<&(Source, XActions)>,
     ck: Option<&(Source, XConfig)>,
     od: Option<&(Source, XOrders)>,
@@ -161,6 +397,7 @@ pub(crate) fn build(
 
     // ---- actions.xml
     let mut actions: Vec<Action> = Vec::new();
+    let mut conditions: Vec<NamedCondition> = Vec::new();
     if let Some((src, x)) = ac {
         let mut names = Names::new("action", src);
         for (i, a) in x.actions.iter().enumerate() {
@@ -176,7 +413,7 @@ pub(crate) fn build(
                 ));
                 continue;
             }
-            if !check_name(src, "action", &a.name, pos, false, diags) {
+            if !check_name(src, "action", &a.name, pos, true, diags) {
                 continue;
             }
             let variant = camel(&a.name);
@@ -196,16 +433,9 @@ pub(crate) fn build(
                     "requester" => Actor::Requester,
                     "staff" => Actor::Staff,
                     other => {
-                        let apos = e.attr("allowed").map_or(e.pos, |at| {
-                            if at.verbatim {
-                                at.pos + at.value.find(other).unwrap_or(0)
-                            } else {
-                                at.pos
-                            }
-                        });
                         diags.push(
                             src.diag(
-                                apos,
+                                token_pos(e.attr("allowed"), e.pos, other),
                                 format!("unknown actor `{other}` in `allowed`"),
                                 suggest(other, ["requester", "staff"])
                                     .or(Some("expected `requester` or `staff`".into())),
@@ -218,16 +448,88 @@ pub(crate) fn build(
                     allowed.push(actor);
                 }
             }
+            let mut context = Vec::new();
+            for tok in a.context.as_deref().unwrap_or("").split_whitespace() {
+                if CONTEXTS.contains(&tok) {
+                    context.push(tok.to_owned());
+                } else {
+                    diags.push(
+                        src.diag(
+                            token_pos(e.attr("context"), e.pos, tok),
+                            format!("unknown context `{tok}`"),
+                            suggest(tok, CONTEXTS)
+                                .or(Some(format!("the context has {}", crate::list(&CONTEXTS)))),
+                        ),
+                    );
+                }
+            }
+            let returns: Vec<String> = a
+                .returns
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
             actions.push(Action {
                 name: a.name.clone(),
                 variant,
                 description: norm(&a.description),
                 handler: a.handler.clone(),
                 allowed,
+                context,
+                returns,
                 builtin: false,
+                at: src.loc(e.attr_pos("handler")),
+            });
+        }
+        let mut cnames = Names::new("condition", src);
+        for (i, c) in x.conditions.iter().enumerate() {
+            let Some(e) = src.idx.child(0, "condition", i) else {
+                continue;
+            };
+            let pos = e.attr_pos("name");
+            if !check_name(src, "condition", &c.name, pos, true, diags)
+                || !cnames.add(&c.name, pos, diags, None)
+            {
+                continue;
+            }
+            if cond::BUILTIN.contains(&c.name.as_str()) {
+                diags.push(src.diag(
+                    pos,
+                    format!(
+                        "`{}` is a built-in condition and cannot be declared",
+                        c.name
+                    ),
+                    None,
+                ));
+                continue;
+            }
+            if let Err(err) = syn::parse_str::<syn::Path>(&c.handler) {
+                diags.push(src.diag(
+                    e.attr_pos("handler"),
+                    format!("handler `{}` is not a Rust path: {err}", c.handler),
+                    None,
+                ));
+                continue;
+            }
+            conditions.push(NamedCondition {
+                name: c.name.clone(),
+                description: norm(&c.description),
+                handler: c.handler.clone(),
+                at: src.loc(e.attr_pos("handler")),
             });
         }
     }
+
+    // workflow names (orders.xml refers to them)
+    let wf_names: Vec<String> = wf
+        .map(|(src, f)| {
+            f.workflows(src)
+                .iter()
+                .map(|(_, w)| w.ty.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
 
     // ---- orders.xml (before checks.xml, which names its fields)
     let mut order_types: Vec<OrderType> = Vec::new();
@@ -251,78 +553,53 @@ pub(crate) fn build(
             if !valid || !names.add(&o.name, pos, diags, Some(&variant)) {
                 continue;
             }
-            if let Some((_, w)) = wf
-                && o.workflow != w.ty
-            {
+            let workflow_id = wf_names.iter().position(|w| *w == o.workflow);
+            if wf.is_some() && workflow_id.is_none() {
+                let help =
+                    suggest(&o.workflow, wf_names.iter().map(String::as_str)).or_else(|| {
+                        Some(if wf_names.len() == 1 {
+                            format!("workflow.xml defines the workflow `{}`", wf_names[0])
+                        } else {
+                            format!(
+                                "workflow.xml defines the workflows {}",
+                                wf_names
+                                    .iter()
+                                    .map(|w| format!("`{w}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        })
+                    });
                 diags.push(src.diag(
                     e.attr_pos("workflow"),
                     format!("unknown workflow `{}`", o.workflow),
-                    Some(format!("workflow.xml defines the workflow `{}`", w.ty)),
+                    help,
                 ));
             }
-            let mut fields: Vec<Field> = Vec::new();
-            let mut field_names = Names::new("field", src);
-            for (j, f) in o.fields.iter().enumerate() {
-                let Some(fe) = src.idx.child(oi, "field", j) else {
-                    continue;
-                };
-                let fpos = fe.attr_pos("name");
-                if !check_name(src, "field", &f.name, fpos, true, diags)
-                    || !field_names.add(&f.name, fpos, diags, None)
-                {
-                    continue;
-                }
-                let ty = match FieldType::from_name(&f.ty) {
-                    Some(t) => t,
-                    None => {
+            let fields = fields(src, oi, &o.fields, diags);
+            if let Some(key) = &o.key {
+                match o.fields.iter().find(|f| &f.name == key) {
+                    None => diags.push(src.diag(
+                        e.attr_pos("key"),
+                        format!("key `{key}` is not a field of order type `{}`", o.name),
+                        suggest(key, o.fields.iter().map(|f| f.name.as_str())),
+                    )),
+                    Some(f) if f.ty == "record" || f.list.as_deref() == Some("true") => {
                         diags.push(src.diag(
-                            fe.attr_pos("type"),
-                            format!("unknown field type `{}`", f.ty),
-                            suggest(&f.ty, FieldType::NAMES).or_else(|| {
-                                Some(format!(
-                                    "field types are {}",
-                                    crate::list(&FieldType::NAMES)
-                                ))
-                            }),
-                        ));
-                        // keep the field (for checks.xml) with a stand-in type;
-                        // the diagnostic already prevents code generation
-                        FieldType::String
-                    }
-                };
-                let required = match f.required.as_deref() {
-                    None | Some("false") => false,
-                    Some("true") => true,
-                    Some(v) => {
-                        diags.push(src.diag(
-                            fe.attr_pos("required"),
-                            format!("`required` must be `true` or `false`, found `{v}`"),
+                            e.attr_pos("key"),
+                            format!("key `{key}` must be a single value, not a record or list"),
                             None,
-                        ));
-                        false
+                        ))
                     }
-                };
-                fields.push(Field {
-                    name: f.name.clone(),
-                    description: norm(&f.description),
-                    ty,
-                    required,
-                });
-            }
-            if let Some(key) = &o.key
-                && !o.fields.iter().any(|f| &f.name == key)
-            {
-                diags.push(src.diag(
-                    e.attr_pos("key"),
-                    format!("key `{key}` is not a field of order type `{}`", o.name),
-                    suggest(key, o.fields.iter().map(|f| f.name.as_str())),
-                ));
+                    Some(_) => {}
+                }
             }
             order_types.push(OrderType {
                 name: o.name.clone(),
                 variant,
                 description: norm(&o.description),
                 workflow: o.workflow.clone(),
+                workflow_id: workflow_id.unwrap_or(0) as u16,
                 key: o.key.clone(),
                 fields,
             });
@@ -343,72 +620,71 @@ pub(crate) fn build(
         }
         let mut seen_bindings: BTreeMap<(String, Option<String>, Vec<String>), usize> =
             BTreeMap::new();
-        // (list element index, field name, order types) for each <global>/<field>
         let globals = src.idx.children(0, "global");
-        let fields = src.idx.children(0, "field");
-        let mut lists: Vec<(usize, Option<&XFieldChecks>, &Vec<XCheck>)> = Vec::new();
+        let field_elems = src.idx.children(0, "field");
+        // (list element index, field, order types attribute, checks)
+        let mut lists: Vec<CheckList<'_>> = Vec::new();
         for (g, list) in x.globals.iter().enumerate() {
             if let Some(&gi) = globals.get(g) {
-                lists.push((gi, None, &list.checks));
+                lists.push((gi, None, &list.order_types, &list.checks));
             }
         }
         for (f, list) in x.fields.iter().enumerate() {
-            if let Some(&fi) = fields.get(f) {
-                lists.push((fi, Some(list), &list.checks));
+            if let Some(&fi) = field_elems.get(f) {
+                lists.push((fi, Some(list), &list.order_types, &list.checks));
             }
         }
         lists.sort_by_key(|l| l.0);
-        for (li, field, list) in lists {
+        for (li, field, ots, list) in lists {
             let le = &src.idx.elems[li];
             let mut types: Vec<String> = Vec::new();
-            if let Some(f) = field {
-                if let Some(ot) = &f.order_types {
-                    let at = le.attr("order_types");
-                    for t in ot.split_whitespace() {
-                        if od.is_some() && !order_types.iter().any(|o| o.name == t) {
-                            let pos = at.map_or(le.pos, |a| {
-                                if a.verbatim {
-                                    a.pos + a.value.find(t).unwrap_or(0)
-                                } else {
-                                    a.pos
-                                }
-                            });
-                            diags.push(src.diag(
-                                pos,
-                                format!("unknown order type `{t}`"),
-                                suggest(t, order_types.iter().map(|o| o.name.as_str())),
-                            ));
-                        } else if !types.iter().any(|x| x == t) {
-                            types.push(t.to_owned());
-                        }
+            if let Some(ot) = ots {
+                let at = le.attr("order_types");
+                for t in ot.split_whitespace() {
+                    if od.is_some() && !order_types.iter().any(|o| o.name == t) {
+                        diags.push(src.diag(
+                            token_pos(at, le.pos, t),
+                            format!("unknown order type `{t}`"),
+                            suggest(t, order_types.iter().map(|o| o.name.as_str())),
+                        ));
+                    } else if !types.iter().any(|x| x == t) {
+                        types.push(t.to_owned());
                     }
                 }
-                if od.is_some() {
-                    let fpos = le.attr_pos("name");
-                    let relevant: Vec<&OrderType> = order_types
-                        .iter()
-                        .filter(|o| types.is_empty() || types.contains(&o.name))
-                        .collect();
-                    let has = |o: &&OrderType| o.fields.iter().any(|fd| fd.name == f.name);
-                    if types.is_empty() {
-                        if !relevant.iter().any(has) {
-                            let all = relevant
-                                .iter()
-                                .flat_map(|o| o.fields.iter().map(|fd| fd.name.as_str()));
-                            diags.push(src.diag(
-                                fpos,
-                                format!("unknown field `{}`: no order type has it", f.name),
-                                suggest(&f.name, all),
-                            ));
-                        }
-                    } else {
-                        for o in relevant.iter().filter(|o| !has(o)) {
-                            diags.push(src.diag(
-                                fpos,
-                                format!("order type `{}` has no field `{}`", o.name, f.name),
-                                suggest(&f.name, o.fields.iter().map(|fd| fd.name.as_str())),
-                            ));
-                        }
+            }
+            let mut field_ty = None;
+            if let Some(f) = field
+                && od.is_some()
+            {
+                let fpos = le.attr_pos("name");
+                let relevant: Vec<&OrderType> = order_types
+                    .iter()
+                    .filter(|o| types.is_empty() || types.contains(&o.name))
+                    .collect();
+                let has = |o: &&OrderType| o.fields.iter().any(|fd| fd.name == f.name);
+                field_ty = relevant
+                    .iter()
+                    .flat_map(|o| o.fields.iter())
+                    .find(|fd| fd.name == f.name)
+                    .map(|fd| fd.ty);
+                if types.is_empty() {
+                    if !relevant.iter().any(has) {
+                        let all = relevant
+                            .iter()
+                            .flat_map(|o| o.fields.iter().map(|fd| fd.name.as_str()));
+                        diags.push(src.diag(
+                            fpos,
+                            format!("unknown field `{}`: no order type has it", f.name),
+                            suggest(&f.name, all),
+                        ));
+                    }
+                } else {
+                    for o in relevant.iter().filter(|o| !has(o)) {
+                        diags.push(src.diag(
+                            fpos,
+                            format!("order type `{}` has no field `{}`", o.name, f.name),
+                            suggest(&f.name, o.fields.iter().map(|fd| fd.name.as_str())),
+                        ));
                     }
                 }
             }
@@ -435,6 +711,25 @@ pub(crate) fn build(
                     parse_severity(src, &c.engine, ce.attr("engine"), diags).unwrap_or(base);
                 let portal =
                     parse_severity(src, &c.portal, ce.attr("portal"), diags).unwrap_or(base);
+                let syntax = yes_no(src, ce, "syntax", diags);
+                if syntax {
+                    if field.is_none() {
+                        diags.push(src.diag(
+                            ce.attr_pos("syntax"),
+                            format!("global check `{name}` cannot judge a field's syntax"),
+                            Some("move it into a `<field>`".into()),
+                        ));
+                    } else if matches!(field_ty, Some(FieldType::String | FieldType::Record)) {
+                        diags.push(src.diag(
+                            ce.attr_pos("syntax"),
+                            format!(
+                                "field `{}` has no built-in syntax check to replace",
+                                field.map_or("", |f| f.name.as_str())
+                            ),
+                            None,
+                        ));
+                    }
+                }
                 let check_id = match checks.iter().position(|k| k.name == name) {
                     Some(i) => i,
                     None => {
@@ -442,6 +737,7 @@ pub(crate) fn build(
                             name: name.to_owned(),
                             variant: camel(name),
                             handler: format!("{}::{name}", x.module),
+                            at: src.loc(pos),
                         });
                         checks.len() - 1
                     }
@@ -452,11 +748,11 @@ pub(crate) fn build(
                     diags.push(src.diag(
                         pos,
                         format!(
-                                "check `{name}` is bound twice to {}",
-                                field_name
-                                    .as_deref()
-                                    .map_or("the order".into(), |f| format!("field `{f}`"))
-                            ),
+                            "check `{name}` is bound twice to {}",
+                            field_name
+                                .as_deref()
+                                .map_or("the order".into(), |f| format!("field `{f}`"))
+                        ),
                         Some(format!("first bound on line {}", src.line_of(first))),
                     ));
                     continue;
@@ -469,6 +765,7 @@ pub(crate) fn build(
                     order_types: types.clone(),
                     portal,
                     engine,
+                    syntax,
                 });
             }
         }
@@ -489,197 +786,48 @@ pub(crate) fn build(
     }
 
     // ---- workflow.xml
-    let mut workflow = None;
+    let mut workflows = Vec::new();
     let mut null_used = false;
-    if let Some((src, x)) = wf {
-        let root = &src.idx.elems[0];
-        if x.ty.trim().is_empty() {
-            let pos = src.idx.child(0, "type", 0).map_or(root.pos, |e| e.pos);
-            diags.push(src.diag(pos, "empty workflow `<type>`", None));
+    let known_conds: Vec<&str> = cond::BUILTIN
+        .iter()
+        .copied()
+        .chain(conditions.iter().map(|c| c.name.as_str()))
+        .collect();
+    if let Some((src, file)) = wf {
+        let mut wnames = Names::new("workflow", src);
+        let list = file.workflows(src);
+        if list.is_empty() {
+            diags.push(src.diag(
+                src.idx.elems[0].pos,
+                "no `<workflow>` in workflow.xml",
+                None,
+            ));
         }
-        let state_elems = src.idx.children(0, "state");
-        let mut names = Names::new("state", src);
-        let mut states: Vec<State> = Vec::new();
-        // index in `states` per state element (None for a skipped one)
-        let mut kept: Vec<Option<usize>> = Vec::new();
-        for (i, s) in x.states.iter().enumerate() {
-            let Some(&si) = state_elems.get(i) else {
-                kept.push(None);
-                continue;
-            };
-            let e = &src.idx.elems[si];
-            let pos = e.attr_pos("name");
-            let variant = camel(&s.name);
-            if !check_name(src, "state", &s.name, pos, false, diags)
-                || !names.add(&s.name, pos, diags, Some(&variant))
-            {
-                kept.push(None);
+        for (wi, x) in list {
+            let type_pos = src
+                .idx
+                .child(wi, "type", 0)
+                .map_or(src.idx.elems[wi].pos, |e| e.text_pos());
+            let name = x.ty.trim();
+            if name.is_empty() {
+                diags.push(src.diag(type_pos, "empty workflow `<type>`", None));
+            } else if !wnames.add(name, type_pos, diags, Some(&camel(name))) {
                 continue;
             }
-            let autorun = match s.autorun.as_deref() {
-                None | Some("no") => false,
-                Some("yes") => true,
-                Some(v) => {
-                    diags.push(src.diag(
-                        e.attr_pos("autorun"),
-                        format!("autorun must be `yes` or `no`, found `{v}`"),
-                        None,
-                    ));
-                    false
-                }
-            };
-            kept.push(Some(states.len()));
-            states.push(State {
-                name: s.name.clone(),
-                variant,
-                description: norm(&s.description),
-                autorun,
-                transitions: Vec::new(),
-            });
-        }
-        let initial = states.iter().position(|s| s.name == "INITIAL");
-        if initial.is_none() {
-            diags.push(
-                src.diag(
-                    root.pos,
-                    "missing state `INITIAL`",
-                    Some(
-                        suggest("INITIAL", states.iter().map(|s| s.name.as_str()))
-                            .map(|m| format!("the engine starts every order in `INITIAL`; {m}"))
-                            .unwrap_or_else(|| "the engine starts every order in `INITIAL`".into()),
-                    ),
-                ),
+            let w = workflow(
+                src,
+                wi,
+                x,
+                &actions,
+                ac.is_some(),
+                &known_conds,
+                &mut null_used,
+                diags,
             );
-        }
-        let state_names: Vec<&str> = x.states.iter().map(|s| s.name.as_str()).collect();
-        let mut transitions_of: Vec<Vec<Transition>> = vec![Vec::new(); states.len()];
-        for (i, s) in x.states.iter().enumerate() {
-            let Some(&si) = state_elems.get(i) else {
-                continue;
-            };
-            let action_elems = src.idx.children(si, "action");
-            for (j, t) in s.actions.iter().enumerate() {
-                let Some(&ai) = action_elems.get(j) else {
-                    continue;
-                };
-                let e = &src.idx.elems[ai];
-                let mut ok = true;
-                let action_id = if t.name == NULL_ACTION {
-                    null_used = true;
-                    0
-                } else if let Some(p) = actions.iter().position(|a| a.name == t.name) {
-                    p as u16
-                } else {
-                    if ac.is_some() {
-                        let cands = actions.iter().map(|a| a.name.as_str()).chain([NULL_ACTION]);
-                        diags.push(
-                            src.diag(
-                                e.attr_pos("name"),
-                                format!("unknown action `{}`", t.name),
-                                suggest(&t.name, cands)
-                                    .or(Some("actions are declared in actions.xml".into())),
-                            ),
-                        );
-                    }
-                    ok = false;
-                    0
-                };
-                let resulting = states.iter().position(|st| st.name == t.resulting_state);
-                if resulting.is_none() && !state_names.contains(&t.resulting_state.as_str()) {
-                    diags.push(src.diag(
-                        e.attr_pos("resulting_state"),
-                        format!("unknown state `{}`", t.resulting_state),
-                        suggest(&t.resulting_state, state_names.iter().copied()),
-                    ));
-                }
-                let cond_elems = src.idx.children(ai, "condition");
-                let mut exprs: Vec<(String, CondExpr)> = Vec::new();
-                for (k, c) in t.conditions.iter().enumerate() {
-                    let Some(&ci) = cond_elems.get(k) else {
-                        continue;
-                    };
-                    let ce = &src.idx.elems[ci];
-                    match cond::parse(&c.test) {
-                        Ok(expr) => exprs.push((c.test.trim().to_owned(), expr)),
-                        Err(err) => {
-                            let at = ce.attr("test");
-                            let pos = at.map_or(ce.pos, |a| {
-                                if a.verbatim {
-                                    a.pos + err.offset
-                                } else {
-                                    a.pos
-                                }
-                            });
-                            diags.push(src.diag(pos, err.message, err.help));
-                            ok = false;
-                        }
-                    }
-                }
-                let condition = match exprs.len() {
-                    0 => None,
-                    1 => {
-                        let (source, expr) = exprs.pop().unwrap();
-                        Some(Condition { source, expr })
-                    }
-                    _ => {
-                        let source = exprs
-                            .iter()
-                            .map(|(s, _)| format!("({s})"))
-                            .collect::<Vec<_>>()
-                            .join(" and ");
-                        let expr = exprs
-                            .into_iter()
-                            .map(|(_, e)| e)
-                            .reduce(|a, b| CondExpr::And(Box::new(a), Box::new(b)))
-                            .unwrap();
-                        Some(Condition { source, expr })
-                    }
-                };
-                let (Some(me), Some(rs), true) = (kept[i], resulting, ok) else {
-                    continue;
-                };
-                transitions_of[me].push(Transition {
-                    action: t.name.clone(),
-                    action_id,
-                    description: norm(&t.description),
-                    condition,
-                    resulting_state: t.resulting_state.clone(),
-                    resulting_state_id: rs as u16,
-                });
-            }
-            // INITIAL: exactly one action, unconditional
-            if s.name == "INITIAL" && kept[i].is_some() {
-                let e = &src.idx.elems[si];
-                if s.actions.len() != 1 {
-                    diags.push(src.diag(
-                        e.attr_pos("name"),
-                        format!(
-                            "state `INITIAL` must have exactly one action, found {}",
-                            s.actions.len()
-                        ),
-                        Some("the engine starts every order with the action of `INITIAL`".into()),
-                    ));
-                } else if let Some(ce) = action_elems
-                    .first()
-                    .and_then(|&a| src.idx.child(a, "condition", 0))
-                {
-                    diags.push(src.diag(
-                        ce.attr_pos("test"),
-                        "the action of state `INITIAL` must not have a condition",
-                        Some("the engine starts every order with it unconditionally".into()),
-                    ));
-                }
+            if let Some(w) = w {
+                workflows.push(w);
             }
         }
-        for (s, t) in states.iter_mut().zip(transitions_of) {
-            s.transitions = t;
-        }
-        workflow = initial.map(|initial| Workflow {
-            name: x.ty.trim().to_owned(),
-            description: norm(&x.description),
-            initial: initial as u16,
-            states,
-        });
     }
 
     if null_used {
@@ -691,9 +839,12 @@ pub(crate) fn build(
                 .into(),
             handler: NULL_HANDLER.into(),
             allowed: Vec::new(),
+            context: Vec::new(),
+            returns: Vec::new(),
             builtin: true,
+            at: "(built-in)".into(),
         });
-        if let Some(w) = &mut workflow {
+        for w in &mut workflows {
             for t in w.states.iter_mut().flat_map(|s| s.transitions.iter_mut()) {
                 if t.action == NULL_ACTION {
                     t.action_id = null_id;
@@ -702,19 +853,474 @@ pub(crate) fn build(
         }
     }
 
-    let too_many = |n: usize| n > usize::from(u16::MAX);
+    let too_many = |n: usize| n >= usize::from(u16::MAX);
     if diags.len() > errors_before || wf.is_none() || ac.is_none() || ck.is_none() || od.is_none() {
         return None;
     }
-    let workflow = workflow?;
-    if too_many(workflow.states.len()) || too_many(actions.len()) || too_many(checks.len()) {
+    if workflows.is_empty()
+        || workflows.iter().any(|w| too_many(w.states.len()))
+        || too_many(actions.len())
+        || too_many(checks.len())
+    {
         return None;
     }
     Some(Model {
-        workflow,
+        workflows,
         actions,
         checks,
         check_bindings: bindings,
+        conditions,
         order_types,
+        attributes: Vec::new(),
+        policies: None,
+        queues: Vec::new(),
     })
 }
+
+/// A `<global>` or `<field>` of checks.xml: (element index, field, order
+/// types attribute, checks).
+type CheckList<'x> = (
+    usize,
+    Option<&'x XFieldChecks>,
+    &'x Option<String>,
+    &'x Vec<XCheck>,
+);
+
+/// Validates one `<workflow>` (element `wi`).
+#[allow(clippy::too_many_arguments)]
+fn workflow(
+    src: &Source,
+    wi: usize,
+    x: &XWorkflow,
+    actions: &[Action],
+    have_actions: bool,
+    known_conds: &[&str],
+    null_used: &mut bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Workflow> {
+    let wf_elem = &src.idx.elems[wi];
+    let state_elems = src.idx.children(wi, "state");
+    let before = diags.len();
+    // whole-graph findings, reported only when nothing else is wrong (a
+    // dropped action would make them follow-up errors)
+    let mut graph_diags: Vec<Diagnostic> = Vec::new();
+    let mut names = Names::new("state", src);
+    let mut states: Vec<State> = Vec::new();
+    // index in `states` per state element (None for a skipped one)
+    let mut kept: Vec<Option<usize>> = Vec::new();
+    for (i, s) in x.states.iter().enumerate() {
+        let Some(&si) = state_elems.get(i) else {
+            kept.push(None);
+            continue;
+        };
+        let e = &src.idx.elems[si];
+        let pos = e.attr_pos("name");
+        let variant = camel(&s.name);
+        if s.name == NOCHANGE_NAME {
+            diags.push(src.diag(
+                pos,
+                "`NOCHANGE` is reserved: it means \"stay in the current state\"",
+                None,
+            ));
+            kept.push(None);
+            continue;
+        }
+        if !check_name(src, "state", &s.name, pos, false, diags)
+            || !names.add(&s.name, pos, diags, Some(&variant))
+        {
+            kept.push(None);
+            continue;
+        }
+        let autorun = yes_no(src, e, "autorun", diags);
+        let may_stop = yes_no(src, e, "may_stop", diags);
+        let is_final = yes_no(src, e, "final", diags);
+        if may_stop && !autorun {
+            diags.push(src.diag(
+                e.attr_pos("may_stop"),
+                format!(
+                    "`may_stop` only applies to autorun states; `{}` is not one",
+                    s.name
+                ),
+                Some("add autorun=\"yes\" or remove may_stop".into()),
+            ));
+        }
+        if is_final && !s.actions.is_empty() {
+            diags.push(src.diag(
+                e.attr_pos("final"),
+                format!("final state `{}` has actions", s.name),
+                Some("a final state closes the order; remove its actions or `final`".into()),
+            ));
+        }
+        if is_final && autorun {
+            diags.push(src.diag(
+                e.attr_pos("autorun"),
+                format!("final state `{}` cannot be autorun", s.name),
+                None,
+            ));
+        }
+        if !is_final && s.actions.is_empty() && s.name != "INITIAL" {
+            diags.push(src.diag(
+                pos,
+                format!("state `{}` has no way out", s.name),
+                Some("add an action, or mark it final=\"yes\"".into()),
+            ));
+        }
+        kept.push(Some(states.len()));
+        states.push(State {
+            name: s.name.clone(),
+            variant,
+            description: norm(&s.description),
+            autorun,
+            may_stop,
+            is_final,
+            transitions: Vec::new(),
+        });
+    }
+    let initial = states.iter().position(|s| s.name == "INITIAL");
+    if initial.is_none() {
+        diags.push(
+            src.diag(
+                wf_elem.pos,
+                "missing state `INITIAL`",
+                Some(
+                    suggest("INITIAL", states.iter().map(|s| s.name.as_str()))
+                        .map(|m| format!("the engine starts every order in `INITIAL`; {m}"))
+                        .unwrap_or_else(|| "the engine starts every order in `INITIAL`".into()),
+                ),
+            ),
+        );
+    }
+    let state_names: Vec<&str> = x.states.iter().map(|s| s.name.as_str()).collect();
+    let resolve = |name: &str,
+                   pos: usize,
+                   here: usize,
+                   autorun: bool,
+                   diags: &mut Vec<Diagnostic>|
+     -> Option<u16> {
+        if name == NOCHANGE_NAME {
+            if autorun || here == initial.unwrap_or(usize::MAX) {
+                diags.push(src.diag(
+                    pos,
+                    "`NOCHANGE` in a state the engine runs by itself would run the action again at once",
+                    Some("use NOCHANGE only in states that wait for a person".into()),
+                ));
+                return None;
+            }
+            return Some(NOCHANGE);
+        }
+        match states.iter().position(|st| st.name == name) {
+            Some(i) => Some(i as u16),
+            None => {
+                if !state_names.contains(&name) {
+                    diags.push(src.diag(
+                        pos,
+                        format!("unknown state `{name}`"),
+                        suggest(name, state_names.iter().copied()),
+                    ));
+                }
+                None
+            }
+        }
+    };
+    let mut transitions_of: Vec<Vec<Transition>> = vec![Vec::new(); states.len()];
+    for (i, s) in x.states.iter().enumerate() {
+        let (Some(&si), Some(me)) = (state_elems.get(i), kept[i]) else {
+            continue;
+        };
+        let autorun = states[me].autorun;
+        let action_elems = src.idx.children(si, "action");
+        // conditions seen so far in an autorun state (for coverage)
+        let mut seen_conds: Vec<CondExpr> = Vec::new();
+        let mut covered_at: Option<usize> = None;
+        let mut covered_unconditionally = false;
+        for (j, t) in s.actions.iter().enumerate() {
+            let Some(&ai) = action_elems.get(j) else {
+                continue;
+            };
+            let e = &src.idx.elems[ai];
+            let mut ok = true;
+            let action_id = if t.name == NULL_ACTION {
+                *null_used = true;
+                0
+            } else if let Some(p) = actions.iter().position(|a| a.name == t.name) {
+                p as u16
+            } else {
+                if have_actions {
+                    let cands = actions.iter().map(|a| a.name.as_str()).chain([NULL_ACTION]);
+                    diags.push(
+                        src.diag(
+                            e.attr_pos("name"),
+                            format!("unknown action `{}`", t.name),
+                            suggest(&t.name, cands)
+                                .or(Some("actions are declared in actions.xml".into())),
+                        ),
+                    );
+                }
+                ok = false;
+                0
+            };
+            // resulting state: the attribute, or a map of <resulting_state>
+            let result_elems = src.idx.children(ai, "resulting_state");
+            let mut results: Vec<ResultMap> = Vec::new();
+            let mut fallback: Option<(String, u16)> = None;
+            match (&t.resulting_state, t.results.is_empty()) {
+                (Some(rs), true) => {
+                    match resolve(rs, e.attr_pos("resulting_state"), me, autorun, diags) {
+                        Some(id) => fallback = Some((rs.clone(), id)),
+                        None => ok = false,
+                    }
+                }
+                (Some(_), false) => {
+                    diags.push(src.diag(
+                        e.attr_pos("resulting_state"),
+                        format!("action `{}` has both a `resulting_state` attribute and a resulting-state map", t.name),
+                        Some("use one of them".into()),
+                    ));
+                    ok = false;
+                }
+                (None, true) => {
+                    diags.push(src.diag(
+                        e.attr_pos("name"),
+                        format!("action `{}` has no resulting state", t.name),
+                        Some("add resulting_state=\"STATE\" or `<resulting_state return=\"…\" state=\"…\"/>` elements".into()),
+                    ));
+                    ok = false;
+                }
+                (None, false) => {
+                    let declared = actions
+                        .iter()
+                        .find(|a| a.name == t.name)
+                        .map(|a| a.returns.clone())
+                        .unwrap_or_default();
+                    let mut seen: HashMap<&str, usize> = HashMap::new();
+                    for (k, r) in t.results.iter().enumerate() {
+                        let Some(&ri) = result_elems.get(k) else {
+                            continue;
+                        };
+                        let re = &src.idx.elems[ri];
+                        let rpos = re.attr_pos("return");
+                        if let Some(&first) = seen.get(r.ret.as_str()) {
+                            diags.push(src.diag(
+                                rpos,
+                                format!("return value `{}` is mapped twice", r.ret),
+                                Some(format!("first mapped on line {}", src.line_of(first))),
+                            ));
+                            ok = false;
+                            continue;
+                        }
+                        seen.insert(&r.ret, rpos);
+                        if r.ret != "*" && !declared.is_empty() && !declared.contains(&r.ret) {
+                            diags.push(src.diag(
+                                rpos,
+                                format!("action `{}` does not return `{}`", t.name, r.ret),
+                                suggest(&r.ret, declared.iter().map(String::as_str)).or(Some(
+                                    format!(
+                                        "actions.xml declares returns=\"{}\"",
+                                        declared.join(" ")
+                                    ),
+                                )),
+                            ));
+                            ok = false;
+                        }
+                        let Some(id) = resolve(&r.state, re.attr_pos("state"), me, autorun, diags)
+                        else {
+                            ok = false;
+                            continue;
+                        };
+                        if r.ret == "*" {
+                            fallback = Some((r.state.clone(), id));
+                        } else {
+                            results.push(ResultMap {
+                                ret: r.ret.clone(),
+                                state: r.state.clone(),
+                                state_id: id,
+                            });
+                        }
+                    }
+                    if !seen.contains_key("*") {
+                        diags.push(src.diag(
+                            e.attr_pos("name"),
+                            format!("the resulting-state map of action `{}` has no fallback", t.name),
+                            Some("add `<resulting_state return=\"*\" state=\"…\"/>` for any other return value".into()),
+                        ));
+                        ok = false;
+                    }
+                }
+            }
+            let cond_elems = src.idx.children(ai, "condition");
+            let mut exprs: Vec<(String, CondExpr)> = Vec::new();
+            for (k, c) in t.conditions.iter().enumerate() {
+                let Some(&ci) = cond_elems.get(k) else {
+                    continue;
+                };
+                let ce = &src.idx.elems[ci];
+                match cond::parse(&c.test, known_conds) {
+                    Ok(expr) => exprs.push((c.test.trim().to_owned(), expr)),
+                    Err(err) => {
+                        let at = ce.attr("test");
+                        let pos = at.map_or(ce.pos, |a| {
+                            if a.verbatim {
+                                a.pos + err.offset
+                            } else {
+                                a.pos
+                            }
+                        });
+                        diags.push(src.diag(pos, err.message, err.help));
+                        ok = false;
+                    }
+                }
+            }
+            let condition = match exprs.len() {
+                0 => None,
+                1 => {
+                    let (source, expr) = exprs.pop().unwrap();
+                    Some(Condition { source, expr })
+                }
+                _ => {
+                    let source = exprs
+                        .iter()
+                        .map(|(s, _)| format!("({s})"))
+                        .collect::<Vec<_>>()
+                        .join(" and ");
+                    let expr = exprs
+                        .into_iter()
+                        .map(|(_, e)| e)
+                        .reduce(|a, b| CondExpr::And(Box::new(a), Box::new(b)))
+                        .unwrap();
+                    Some(Condition { source, expr })
+                }
+            };
+            // autorun: an action after one that always applies never runs
+            if autorun && ok {
+                if let Some(first) = covered_at {
+                    let message = if condition.is_none() && covered_unconditionally {
+                        format!(
+                            "state `{}` has two unconditional actions; the engine always takes the first",
+                            s.name
+                        )
+                    } else {
+                        format!(
+                            "action `{}` in autorun state `{}` is never taken: the actions before it always apply",
+                            t.name, s.name
+                        )
+                    };
+                    diags.push(src.diag(
+                        e.attr_pos("name"),
+                        message,
+                        Some(format!("see line {}", src.line_of(first))),
+                    ));
+                    ok = false;
+                } else {
+                    seen_conds.push(
+                        condition
+                            .as_ref()
+                            .map_or(CondExpr::Ident("true".into()), |c| c.expr.clone()),
+                    );
+                    let all: Vec<&CondExpr> = seen_conds.iter().collect();
+                    let always = condition.is_none() || cond::covers_all(&all) == Some(true);
+                    if always {
+                        covered_at = Some(e.attr_pos("name"));
+                        covered_unconditionally = condition.is_none();
+                    }
+                }
+            }
+            let Some((rs_name, rs_id)) = fallback.filter(|_| ok) else {
+                continue;
+            };
+            transitions_of[me].push(Transition {
+                action: t.name.clone(),
+                action_id,
+                description: norm(&t.description),
+                condition,
+                resulting_state: rs_name,
+                resulting_state_id: rs_id,
+                results,
+            });
+        }
+        let e = &src.idx.elems[si];
+        if autorun && covered_at.is_none() && !states[me].may_stop && !s.actions.is_empty() {
+            graph_diags.push(src.diag(
+                e.attr_pos("name"),
+                format!("autorun state `{}` has no way out that always applies", s.name),
+                Some("add an action without condition, make the conditions cover every case, or allow the state to wait with may_stop=\"yes\"".into()),
+            ));
+        }
+        // INITIAL: exactly one action, unconditional
+        if s.name == "INITIAL" {
+            if s.actions.len() != 1 {
+                diags.push(src.diag(
+                    e.attr_pos("name"),
+                    format!(
+                        "state `INITIAL` must have exactly one action, found {}",
+                        s.actions.len()
+                    ),
+                    Some("the engine starts every order with the action of `INITIAL`".into()),
+                ));
+            } else if let Some(ce) = action_elems
+                .first()
+                .and_then(|&a| src.idx.child(a, "condition", 0))
+            {
+                diags.push(src.diag(
+                    ce.attr_pos("test"),
+                    "the action of state `INITIAL` must not have a condition",
+                    Some("the engine starts every order with it unconditionally".into()),
+                ));
+            }
+        }
+    }
+    for (s, t) in states.iter_mut().zip(transitions_of) {
+        s.transitions = t;
+    }
+    let initial = initial?;
+    // reachability from INITIAL
+    let mut reached = vec![false; states.len()];
+    let mut todo = vec![initial];
+    while let Some(i) = todo.pop() {
+        if std::mem::replace(&mut reached[i], true) {
+            continue;
+        }
+        for t in &states[i].transitions {
+            for id in
+                std::iter::once(t.resulting_state_id).chain(t.results.iter().map(|r| r.state_id))
+            {
+                if id != NOCHANGE && !reached[usize::from(id)] {
+                    todo.push(usize::from(id));
+                }
+            }
+        }
+    }
+    let mut any_final = false;
+    for (i, s) in states.iter().enumerate() {
+        any_final |= s.is_final;
+        if !reached[i]
+            && let Some(&si) = kept
+                .iter()
+                .position(|k| *k == Some(i))
+                .and_then(|p| state_elems.get(p))
+        {
+            graph_diags.push(src.diag(
+                src.idx.elems[si].attr_pos("name"),
+                format!("state `{}` is unreachable from `INITIAL`", s.name),
+                Some("no action leads to it".into()),
+            ));
+        }
+    }
+    if !any_final && !states.is_empty() {
+        graph_diags.push(src.diag(
+            wf_elem.pos,
+            format!("workflow `{}` has no final state", x.ty.trim()),
+            Some("mark the states where orders end with final=\"yes\"".into()),
+        ));
+    }
+    if diags.len() == before && have_actions {
+        diags.extend(graph_diags);
+    }
+    Some(Workflow {
+        name: x.ty.trim().to_owned(),
+        description: norm(&x.description),
+        initial: initial as u16,
+        states,
+    })
+}
+
+const NOCHANGE_NAME: &str = "NOCHANGE";

@@ -305,44 +305,62 @@ const fn el(
 
 const DESCRIPTION: ElemSpec = el("description", &[], &[], &[], true);
 
+const WORKFLOW_ELEMS: &[ElemSpec] = &[
+    el("workflows", &[], &[], &["workflow"], false),
+    el(
+        "workflow",
+        &[],
+        &[],
+        &["type", "description", "state"],
+        false,
+    ),
+    el("type", &[], &[], &[], true),
+    DESCRIPTION,
+    el(
+        "state",
+        &["name"],
+        &["autorun", "may_stop", "final"],
+        &["description", "action"],
+        false,
+    ),
+    el(
+        "action",
+        &["name"],
+        &["resulting_state"],
+        &["description", "condition", "resulting_state"],
+        false,
+    ),
+    el("resulting_state", &["return", "state"], &[], &[], false),
+    el("condition", &["test"], &[], &[], false),
+];
+
+/// `workflow.xml` with one `<workflow>` as its root.
 pub(crate) const WORKFLOW: Schema = Schema {
     root: "workflow",
-    elems: &[
-        el(
-            "workflow",
-            &[],
-            &[],
-            &["type", "description", "state"],
-            false,
-        ),
-        el("type", &[], &[], &[], true),
-        DESCRIPTION,
-        el(
-            "state",
-            &["name"],
-            &["autorun"],
-            &["description", "action"],
-            false,
-        ),
-        el(
-            "action",
-            &["name", "resulting_state"],
-            &[],
-            &["description", "condition"],
-            false,
-        ),
-        el("condition", &["test"], &[], &[], false),
-    ],
+    elems: WORKFLOW_ELEMS,
+};
+
+/// `workflow.xml` with several workflows: `<workflows><workflow>…`.
+pub(crate) const WORKFLOWS: Schema = Schema {
+    root: "workflows",
+    elems: WORKFLOW_ELEMS,
 };
 
 pub(crate) const ACTIONS: Schema = Schema {
     root: "actions",
     elems: &[
-        el("actions", &[], &[], &["action"], false),
+        el("actions", &[], &[], &["action", "condition"], false),
         el(
             "action",
             &["name", "handler"],
-            &["allowed"],
+            &["allowed", "context", "returns"],
+            &["description"],
+            false,
+        ),
+        el(
+            "condition",
+            &["name", "handler"],
+            &[],
             &["description"],
             false,
         ),
@@ -354,9 +372,15 @@ pub(crate) const CHECKS: Schema = Schema {
     root: "config",
     elems: &[
         el("config", &["module"], &[], &["global", "field"], false),
-        el("global", &[], &[], &["check"], false),
+        el("global", &[], &["order_types"], &["check"], false),
         el("field", &["name"], &["order_types"], &["check"], false),
-        el("check", &[], &["engine", "portal", "severity"], &[], true),
+        el(
+            "check",
+            &[],
+            &["engine", "portal", "severity", "syntax"],
+            &[],
+            true,
+        ),
     ],
 };
 
@@ -374,7 +398,82 @@ pub(crate) const ORDERS: Schema = Schema {
         el(
             "field",
             &["name", "type"],
-            &["required"],
+            &["required", "list", "values", "min", "max"],
+            &["description", "field"],
+            false,
+        ),
+        DESCRIPTION,
+    ],
+};
+
+pub(crate) const ATTRIBUTES: Schema = Schema {
+    root: "attributes",
+    elems: &[
+        el("attributes", &[], &[], &["attribute"], false),
+        el(
+            "attribute",
+            &["name", "category", "type", "source"],
+            &["multi"],
+            &["description"],
+            false,
+        ),
+        DESCRIPTION,
+    ],
+};
+
+pub(crate) const POLICIES: Schema = Schema {
+    root: "policies",
+    elems: &[
+        el(
+            "policies",
+            &[],
+            &["combining"],
+            &["policy_set", "policy"],
+            false,
+        ),
+        el(
+            "policy_set",
+            &["name", "combining"],
+            &[],
+            &[
+                "description",
+                "target",
+                "policy_set",
+                "policy",
+                "obligation",
+            ],
+            false,
+        ),
+        el(
+            "policy",
+            &["name", "combining"],
+            &[],
+            &["description", "target", "rule", "obligation"],
+            false,
+        ),
+        el(
+            "rule",
+            &["name", "effect"],
+            &[],
+            &["description", "target", "condition", "obligation"],
+            false,
+        ),
+        el("target", &[], &[], &[], true),
+        el("condition", &[], &[], &[], true),
+        el("obligation", &["name", "on"], &[], &["argument"], false),
+        el("argument", &["name"], &["attribute", "value"], &[], false),
+        DESCRIPTION,
+    ],
+};
+
+pub(crate) const QUEUES: Schema = Schema {
+    root: "queues",
+    elems: &[
+        el("queues", &[], &[], &["queue"], false),
+        el(
+            "queue",
+            &["name", "job_type", "lease", "attempts", "retention"],
+            &[],
             &["description"],
             false,
         ),

@@ -118,3 +118,30 @@ pub async fn change_field(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     ctx.comment = Some(with_comment(ctx, what));
     Ok(())
 }
+
+/// Registers the built-in actions for the definitions, as `#[action]` of
+/// `auftrag-macros` does for domain handlers.
+macro_rules! registered_actions {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[doc(hidden)]
+            #[allow(non_camel_case_types, dead_code)]
+            pub struct $name {}
+
+            impl $name {
+                #[doc(hidden)]
+                pub const AUFTRAG_HANDLER: u8 = 2;
+            }
+        )*
+    };
+}
+
+registered_actions!(
+    null,
+    check_request,
+    handle_err,
+    handle_warn,
+    abort,
+    accept,
+    change_field
+);

@@ -35,8 +35,16 @@ fn applicable<'d>(
     })
 }
 
-/// Runs every applicable check. Warnings the order's staff already accepted
-/// are left out at the engine stage; errors are never left out.
+/// The name under which the built-in type check reports.
+pub const SYNTAX_CHECK: &str = "syntax";
+
+/// Runs every applicable check. First the syntax of every filled field: the
+/// built-in `syntax` check parses it with its type (see [`crate::types`]),
+/// unless `checks.xml` binds a check marked `syntax="yes"` to the field,
+/// which judges it instead. The other checks of a field whose syntax is wrong
+/// do not run, so a check only ever sees values of its field's type.
+/// Warnings the order's staff already accepted are left out at the engine
+/// stage; errors are never left out.
 pub async fn run_checks(
     conn: &mut AnyConnection,
     defs: &'static Definitions,
@@ -44,11 +52,47 @@ pub async fn run_checks(
     stage: Stage,
 ) -> Result<CheckReport, HandlerError> {
     let mut report = CheckReport::default();
-    for binding in applicable(defs, order, stage) {
+    let mut broken: Vec<&str> = Vec::new();
+    let bindings: Vec<&crate::defs::CheckBinding> = applicable(defs, order, stage).collect();
+    for def in order.order_type.fields {
+        if !order.is_filled(def.name)
+            || bindings
+                .iter()
+                .any(|b| b.syntax && b.field == Some(def.name))
+        {
+            continue;
+        }
+        let mut problems = Vec::new();
+        if let Some(v) = order.fields.get(def.name) {
+            crate::types::check_value(def, def.name, v, &mut problems);
+        }
+        if !problems.is_empty() {
+            broken.push(def.name);
+        }
+        for (field, message) in problems {
+            report.errors.push(Finding {
+                check: SYNTAX_CHECK.to_owned(),
+                field: Some(field),
+                message,
+            });
+        }
+    }
+    let (syntax, others): (Vec<_>, Vec<_>) = bindings.into_iter().partition(|b| b.syntax);
+    for binding in syntax.into_iter().chain(others) {
+        if !binding.syntax && binding.field.is_some_and(|f| broken.contains(&f)) {
+            continue;
+        }
         let check = &defs.checks[usize::from(binding.check)];
         let mut ctx = CheckCtx::new(&mut *conn, order, binding.field, stage);
         (check.handler)(&mut ctx).await?;
-        for (field, message) in ctx.into_findings() {
+        let findings = ctx.into_findings();
+        if binding.syntax
+            && !findings.is_empty()
+            && let Some(f) = binding.field
+        {
+            broken.push(f);
+        }
+        for (field, message) in findings {
             let finding = Finding {
                 check: check.name.to_owned(),
                 field,

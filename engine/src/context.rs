@@ -61,8 +61,23 @@ impl OrderData {
     }
 
     /// Whether the field has a value, i.e. whether its field checks run.
+    /// Empty strings, empty lists and nulls count as not filled.
     pub fn is_filled(&self, field: &str) -> bool {
-        self.text(field).is_some()
+        match self.fields.get(field) {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::String(s)) => !s.is_empty(),
+            Some(serde_json::Value::Array(a)) => !a.is_empty(),
+            Some(_) => true,
+        }
+    }
+
+    /// The parsed value of a field (`None` when not filled). Use it after the
+    /// syntax check passed; the generated field structs call it.
+    pub fn typed<T: crate::types::FieldValue>(
+        &self,
+        field: &str,
+    ) -> Result<Option<T>, crate::types::FieldError> {
+        crate::types::optional(self.fields.get(field), field)
     }
 
     /// The value of the order type's key field (the object the order is about).
@@ -103,6 +118,16 @@ pub struct ActionCtx<'a> {
     pub input: &'a ActionInput,
     /// Comment recorded with the resulting state in the history.
     pub comment: Option<String>,
+    /// The action's return value: picks the resulting state when the
+    /// workflow maps return values (`<resulting_state return="…">`).
+    pub result: Option<String>,
+}
+
+impl ActionCtx<'_> {
+    /// Sets the action's return value (see [`ActionCtx::result`]).
+    pub fn set_result(&mut self, value: impl Into<String>) {
+        self.result = Some(value.into());
+    }
 }
 
 /// What a check function gets.
@@ -135,6 +160,14 @@ impl<'a> CheckCtx<'a> {
     /// The value of the field this check runs for.
     pub fn value(&self) -> Option<&str> {
         self.field.and_then(|f| self.order.text(f))
+    }
+
+    /// The parsed value of the field this check runs for. Field checks run
+    /// after the field's syntax check passed, so this is `Some` for a filled
+    /// field (`None` for a global check or an empty field).
+    pub fn typed<T: crate::types::FieldValue>(&self) -> Option<T> {
+        self.field
+            .and_then(|f| self.order.typed::<T>(f).ok().flatten())
     }
 
     /// Reports a problem with the checked field (or the whole order for a

@@ -37,6 +37,10 @@ pub struct Definitions {
     pub order_types: &'static [OrderTypeDef],
     /// Job queues (`queues.xml`).
     pub queues: &'static [QueueDef],
+    /// The whole compiled model as JSON (states, actions, transitions, checks,
+    /// fields, conditions, attributes, policies, queues): what
+    /// `GET /api/v1/definitions` serves.
+    pub document: &'static str,
 }
 
 /// One state machine (`workflow.xml`).
@@ -54,6 +58,10 @@ pub struct StateDef {
     pub description: &'static str,
     /// Runs its first applicable action at once instead of waiting for a person.
     pub autorun: bool,
+    /// An autorun state that may come to rest when none of its actions applies.
+    pub may_stop: bool,
+    /// A final state (`final="yes"`): an order that reaches it is closed.
+    pub final_state: bool,
     /// Actions leaving this state, in definition order. Empty for a final state.
     pub transitions: &'static [TransitionDef],
 }
@@ -62,7 +70,24 @@ pub struct StateDef {
 pub struct TransitionDef {
     pub action: ActionId,
     pub condition: Option<ConditionDef>,
+    /// The resulting state; with a resulting-state map, its `*` fallback.
+    /// [`NOCHANGE`] keeps the order where it is.
     pub resulting_state: StateId,
+    /// Resulting-state map: the value the action returned (`ActionCtx::result`)
+    /// → the state. Values not listed go to `resulting_state`.
+    pub results: &'static [(&'static str, StateId)],
+}
+
+/// A resulting state that means "stay in the current state" (`NOCHANGE`).
+pub const NOCHANGE: StateId = StateId::MAX;
+
+impl TransitionDef {
+    /// The state the order goes to after the action returned `result`.
+    pub fn target(&self, result: Option<&str>) -> StateId {
+        result
+            .and_then(|r| self.results.iter().find(|(k, _)| *k == r))
+            .map_or(self.resulting_state, |(_, s)| *s)
+    }
 }
 
 pub struct ConditionDef {
@@ -151,6 +176,8 @@ pub struct CheckBinding {
     pub order_types: &'static [&'static str],
     pub portal: Severity,
     pub engine: Severity,
+    /// This check judges the field's syntax instead of the built-in type check.
+    pub syntax: bool,
 }
 
 impl CheckBinding {
@@ -184,12 +211,21 @@ pub struct FieldDef {
     pub description: &'static str,
     pub ty: FieldType,
     pub required: bool,
+    /// A JSON array of values of the type.
+    pub list: bool,
+    /// The values of an `enum`.
+    pub values: &'static [&'static str],
+    /// Bounds of an `integer`.
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    /// The fields of a `record`.
+    pub fields: &'static [FieldDef],
 }
 
-/// The value type of a field. Values arrive as JSON strings; the syntax of
-/// each type is judged by the checks named in `checks.xml`, so a malformed
-/// value becomes a recorded, explained error of the order instead of a lost
-/// request.
+/// The value type of a field. Values arrive as JSON; the syntax of each type
+/// is judged by the engine's built-in `syntax` check (see [`crate::types`]) or
+/// a check `checks.xml` marks `syntax="yes"`, so a malformed value becomes a
+/// recorded, explained error of the order instead of a lost request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldType {
@@ -197,6 +233,17 @@ pub enum FieldType {
     Hostname,
     Mac,
     Ipv4,
+    Ipv6,
+    Subnet,
+    Building,
+    Room,
+    Enum,
+    Bool,
+    Person,
+    Date,
+    Datetime,
+    Integer,
+    Record,
 }
 
 impl Definitions {
@@ -235,7 +282,7 @@ impl WorkflowDef {
 
 impl StateDef {
     pub fn is_final(&self) -> bool {
-        self.transitions.is_empty()
+        self.final_state || self.transitions.is_empty()
     }
 }
 

@@ -7,7 +7,9 @@ use serde::Serialize;
 use tracing::{info, instrument, warn};
 
 use crate::context::{ActionCtx, ActionInput, CondCtx, Fields, Finding, OrderData, Principal};
-use crate::defs::{Actor, Definitions, OrderTypeDef, StateId, TransitionDef, WorkflowDef};
+use crate::defs::{
+    Actor, Definitions, NOCHANGE, OrderTypeDef, StateId, TransitionDef, WorkflowDef,
+};
 use crate::error::{EngineError, FieldProblem};
 use crate::history::{INSERTED, StateEntry, now};
 use crate::server::Engine;
@@ -41,9 +43,11 @@ impl From<&StoredOrder> for Outcome {
 }
 
 /// Checks the shape of submitted fields against the order type: known names,
-/// text values, required fields present. The *content* of each field is judged
-/// by the checks, so that a wrong value becomes an explained error of a
-/// recorded order.
+/// JSON kinds (text, number or boolean for a value; an array for a list; an
+/// object for a record), required fields present. The *content* of each field
+/// is judged by the checks (the built-in `syntax` check parses every typed
+/// field), so that a wrong value becomes an explained error of a recorded
+/// order.
 pub fn validate_fields(
     order_type: &OrderTypeDef,
     fields: &Fields,
@@ -62,26 +66,38 @@ pub fn validate_fields(
             });
             continue;
         };
-        match value {
-            serde_json::Value::String(s) if def.required && s.trim().is_empty() => {
+        use serde_json::Value;
+        let shape_ok = match value {
+            Value::String(s) if def.required && s.trim().is_empty() => {
                 problems.push(FieldProblem {
                     field: name.clone(),
                     message: "is required and must not be empty".into(),
-                })
+                });
+                continue;
             }
-            serde_json::Value::String(_) => {}
-            serde_json::Value::Null if !def.required => {}
-            other => problems.push(FieldProblem {
+            Value::Null => !def.required,
+            Value::Array(_) => def.list,
+            Value::Object(_) => !def.list && def.ty == crate::defs::FieldType::Record,
+            Value::String(_) => !def.list && def.ty != crate::defs::FieldType::Record,
+            Value::Number(_) => !def.list && def.ty == crate::defs::FieldType::Integer,
+            Value::Bool(_) => !def.list && def.ty == crate::defs::FieldType::Bool,
+        };
+        if !shape_ok {
+            let ty = serde_json::to_value(def.ty)
+                .unwrap_or_default()
+                .as_str()
+                .unwrap_or("text")
+                .to_owned();
+            let want = match (def.list, def.ty) {
+                (true, _) => format!("a list of {ty}"),
+                (false, crate::defs::FieldType::Record) => "a record (JSON object)".to_owned(),
+                (false, crate::defs::FieldType::String) => "a string".to_owned(),
+                (false, _) => format!("a string ({ty})"),
+            };
+            problems.push(FieldProblem {
                 field: name.clone(),
-                message: format!(
-                    "must be a string ({}), not {}",
-                    serde_json::to_value(def.ty)
-                        .unwrap_or_default()
-                        .as_str()
-                        .unwrap_or("text"),
-                    json_kind(other)
-                ),
-            }),
+                message: format!("must be {want}, not {}", json_kind(value)),
+            });
         }
     }
     if !partial {
@@ -314,7 +330,7 @@ async fn drive(
                 .transitions
                 .iter()
                 .find(|t| condition_holds(t, &order.data));
-            if next.is_none() {
+            if next.is_none() && !state.may_stop {
                 warn!(
                     state = state.name,
                     "autorun state has no applicable action; the order stays"
@@ -353,6 +369,7 @@ async fn execute(
         role: actor.map(|(_, r)| r),
         input,
         comment: None,
+        result: None,
     };
     (action.handler)(&mut ctx)
         .await
@@ -361,7 +378,12 @@ async fn execute(
             source,
         })?;
     let comment = ctx.comment.take();
-    let next = workflow.state(transition.resulting_state);
+    let target = transition.target(ctx.result.as_deref());
+    if target == NOCHANGE {
+        // the order stays where it is (a waiting state, as the compiler ensures)
+        return Ok(());
+    }
+    let next = workflow.state(target);
     let at = now();
     order.state = next.name.to_owned();
     order.closed = next.is_final();

@@ -31,6 +31,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/accept", post(accept))
         .route("/api/v1/orders/{id}/abort", post(abort))
         .route("/api/v1/orders/{id}/fields", patch(change_fields))
+        .route("/api/v1/definitions", get(definitions))
+        .route("/api/v1/definitions/graph", get(definitions_graph))
+        .merge(crate::jobs::http::routes())
         .merge(domain_routes)
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
@@ -220,6 +223,31 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 // ---------------------------------------------------------------- handlers
+
+/// The compiled definitions as JSON: workflows (states, transitions with
+/// conditions and resulting-state maps), actions, checks and their bindings,
+/// order types with typed fields, conditions, attributes, policies, queues.
+async fn definitions(State(state): State<AppState>, _principal: Principal) -> ApiResult<Response> {
+    let mut response = state.engine.defs.document.to_owned().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// The workflows as a diagram: `?format=mermaid` (default) or `dot`.
+async fn definitions_graph(
+    State(state): State<AppState>,
+    _principal: Principal,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<String> {
+    let format = query
+        .get("format")
+        .map_or(Ok(crate::graph::Format::Mermaid), |f| f.parse())
+        .map_err(Problem::bad_request)?;
+    Ok(crate::graph::render(state.engine.defs, format))
+}
 
 async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     sqlx::query("SELECT 1")

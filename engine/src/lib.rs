@@ -15,11 +15,14 @@ pub mod defs;
 pub mod domain;
 pub mod error;
 pub mod executor;
+pub mod graph;
 pub mod history;
 pub mod http;
+pub mod jobs;
 pub mod pdp;
 pub mod server;
 pub mod store;
+pub mod types;
 
 pub use domain::{DemoPerson, Domain};
 pub use error::{EngineError, HandlerError};

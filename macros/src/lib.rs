@@ -1,30 +1,71 @@
-//! `definitions!("path/to/definitions/")`: validates an auftrag definitions
-//! folder at compile time.
+//! Proc macros of auftrag.
 //!
-//! The path is resolved relative to the directory of the source file that
-//! invokes the macro (falling back to `CARGO_MANIFEST_DIR`). Every problem in
-//! the definitions becomes a `compile_error!` with the compiler's diagnostic
-//! text, e.g.
+//! `definitions!("path/to/definitions/")` validates an auftrag definitions
+//! folder at compile time. The path is resolved relative to the directory of
+//! the source file that invokes the macro (falling back to
+//! `CARGO_MANIFEST_DIR`). Every problem in the definitions becomes a
+//! `compile_error!` with the compiler's diagnostic text, e.g.
 //!
 //! ```text
 //! error: definitions/workflow.xml:15:19: error: unknown action `chek_request`
 //!          = help: did you mean `check_request`?
 //! ```
 //!
-//! On success the macro expands to `const _: () = ();` (plus an
-//! `include_bytes!` per XML file, so that editing the definitions re-runs the
-//! check); the Rust tables themselves are emitted by `build.rs` through
-//! `auftrag_compiler::compile_dir`.
+//! A second argument chooses what else it expands to:
+//! - nothing: only validation (`const _: () = ();` and an `include_bytes!`
+//!   per XML file, so that editing the definitions re-runs the check);
+//! - `handlers`: also assertions that every handler the XML names exists and
+//!   carries the right attribute — engine-free, the failure names the XML line;
+//! - `emit`: the whole generated code (as `build.rs` writes it with
+//!   `auftrag_compiler::compile_dir`): enums, typed field structs and the
+//!   `DEFINITIONS` table for `auftrag_engine`. Handler paths resolve from the
+//!   module of the invocation. This is how a second domain builds without a
+//!   build script (see `examples/firewall/`).
+//!
+//! `#[check]`, `#[action]` and `#[condition]` mark handler functions: they
+//! check the signature (with the error at the offending part) and register
+//! the function, so that the definitions can find it.
 
 use std::path::{Path, PathBuf};
 
 use proc_macro::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::{LitStr, parse_macro_input};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Ident, ItemFn, LitStr, Token, parse_macro_input};
+
+struct Args {
+    path: LitStr,
+    mode: Option<Ident>,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let path: LitStr = input.parse()?;
+        let mode = if input.peek(Token![,]) {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                None
+            } else {
+                let m: Ident = input.parse()?;
+                if m != "emit" && m != "handlers" {
+                    return Err(syn::Error::new(
+                        m.span(),
+                        "expected `emit` or `handlers` (or nothing: validate only)",
+                    ));
+                }
+                Some(m)
+            }
+        } else {
+            None
+        };
+        Ok(Args { path, mode })
+    }
+}
 
 #[proc_macro]
 pub fn definitions(input: TokenStream) -> TokenStream {
-    let lit = parse_macro_input!(input as LitStr);
+    let Args { path: lit, mode } = parse_macro_input!(input as Args);
     let rel = PathBuf::from(lit.value());
     let dir = base_dir().join(&rel);
     match auftrag_compiler::compile_dir_as(&dir, &rel) {
@@ -34,9 +75,15 @@ pub fn definitions(input: TokenStream) -> TokenStream {
                 let abs = abs.to_string_lossy().into_owned();
                 quote! { const _: &[u8] = include_bytes!(#abs); }
             });
+            let body = match mode.as_ref().map(|m| m.to_string()).as_deref() {
+                Some("emit") => auftrag_compiler::emit_tokens(&compiled.model),
+                Some("handlers") => auftrag_compiler::handler_assertions(&compiled.model),
+                _ => quote! {},
+            };
             quote! {
                 const _: () = ();
                 #( #includes )*
+                #body
             }
             .into()
         }
@@ -63,4 +110,136 @@ fn base_dir() -> PathBuf {
             std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from)
         }
     }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Check,
+    Action,
+    Condition,
+}
+
+/// Marks `async fn NAME(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError>`
+/// as a check that `checks.xml` may name.
+#[proc_macro_attribute]
+pub fn check(attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler(Kind::Check, attr, item)
+}
+
+/// Marks `async fn NAME(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError>`
+/// as an action handler that `actions.xml` may bind.
+#[proc_macro_attribute]
+pub fn action(attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler(Kind::Action, attr, item)
+}
+
+/// Marks `fn NAME(ctx: &CondCtx<'_>) -> bool` as a named workflow condition
+/// that `actions.xml` may declare.
+#[proc_macro_attribute]
+pub fn condition(attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler(Kind::Condition, attr, item)
+}
+
+fn last_ident(ty: &syn::Type) -> Option<String> {
+    match ty {
+        syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    }
+}
+
+fn signature_errors(kind: Kind, f: &ItemFn) -> Option<syn::Error> {
+    let sig = &f.sig;
+    let (ctx, attr, want_async, want_mut, ret) = match kind {
+        Kind::Check => ("CheckCtx", "check", true, true, "Result"),
+        Kind::Action => ("ActionCtx", "action", true, true, "Result"),
+        Kind::Condition => ("CondCtx", "condition", false, false, "bool"),
+    };
+    let shape = match kind {
+        Kind::Check => "async fn NAME(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError>",
+        Kind::Action => "async fn NAME(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError>",
+        Kind::Condition => "fn NAME(ctx: &CondCtx<'_>) -> bool",
+    };
+    let err = |span: proc_macro2::Span, what: String| {
+        Some(syn::Error::new(
+            span,
+            format!("#[{attr}] {what}; the signature must be `{shape}`"),
+        ))
+    };
+    if want_async && sig.asyncness.is_none() {
+        return err(sig.fn_token.span, "needs an `async fn`".into());
+    }
+    if !want_async && sig.asyncness.is_some() {
+        return err(sig.asyncness.span(), "must not be `async`".into());
+    }
+    if !sig.generics.params.is_empty() {
+        return err(sig.generics.span(), "takes no generic parameters".into());
+    }
+    if sig.inputs.len() != 1 {
+        return err(
+            sig.inputs.span(),
+            format!("takes exactly one argument, found {}", sig.inputs.len()),
+        );
+    }
+    let arg = sig.inputs.first().expect("one input");
+    let syn::FnArg::Typed(pt) = arg else {
+        return err(arg.span(), "cannot take `self`".into());
+    };
+    let ok_arg = match &*pt.ty {
+        syn::Type::Reference(r) => {
+            r.mutability.is_some() == want_mut && last_ident(&r.elem).as_deref() == Some(ctx)
+        }
+        _ => false,
+    };
+    if !ok_arg {
+        let want = if want_mut {
+            format!("&mut {ctx}<'_>")
+        } else {
+            format!("&{ctx}<'_>")
+        };
+        return err(pt.ty.span(), format!("takes `{want}`"));
+    }
+    let ok_ret = match &sig.output {
+        syn::ReturnType::Type(_, t) => last_ident(t).as_deref() == Some(ret),
+        syn::ReturnType::Default => false,
+    };
+    if !ok_ret {
+        return err(sig.output.span(), format!("must return `{ret}`"));
+    }
+    None
+}
+
+fn handler(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        let a = proc_macro2::TokenStream::from(attr);
+        return syn::Error::new(a.span(), "takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let f = parse_macro_input!(item as ItemFn);
+    if let Some(e) = signature_errors(kind, &f) {
+        let e = e.to_compile_error();
+        return quote! { #f #e }.into();
+    }
+    let name = &f.sig.ident;
+    let vis = &f.vis;
+    let id: u8 = match kind {
+        Kind::Check => 1,
+        Kind::Action => 2,
+        Kind::Condition => 3,
+    };
+    quote! {
+        #f
+
+        /// Registration of the handler of the same name for the definitions.
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
+        #[allow(dead_code)]
+        impl #name {
+            #[doc(hidden)]
+            #vis const AUFTRAG_HANDLER: u8 = #id;
+        }
+    }
+    .into()
 }

@@ -4,6 +4,7 @@
 
 use auftrag_engine::HandlerError;
 use auftrag_engine::context::ActionCtx;
+use auftrag_macros::action;
 use sqlx::Row;
 
 use super::checks::{normalize_mac, parse_mac};
@@ -11,10 +12,13 @@ use super::resolve_host;
 use crate::generated::ChangeDevice;
 
 /// Executes a checked order against the device database.
+#[action]
 pub async fn run_request(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
-    if let Some(order) = ChangeDevice::from_order(ctx.order) {
-        let host = order.host.to_owned();
-        let hwa = order.hwa.map(str::to_owned);
+    if ctx.order.order_type.name == ChangeDevice::NAME {
+        // the checks passed, so the fields parse
+        let order = ChangeDevice::from_order(ctx.order)?;
+        let host = order.host.to_string();
+        let hwa = order.hwa.map(|m| m.to_string());
         return change_device(ctx, &host, hwa.as_deref()).await;
     }
     Err(HandlerError::Failed(format!(

@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use auftrag_engine::HandlerError;
 use auftrag_engine::context::CheckCtx;
+use auftrag_engine::types::Hostname;
+use auftrag_macros::check;
 use macaddr::MacAddr6;
 
 use super::{device_admin, pers_key, resolve_host};
@@ -43,6 +45,7 @@ pub fn parse_mac(value: &str) -> Result<MacAddr6, String> {
 
 /// The requester administers the device, or is IP-management staff.
 /// (A placeholder for the policy engine, which replaces it.)
+#[check]
 pub async fn check_authorization(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     let requester = ctx.order.requester.clone();
     if auftrag_engine::store::is_staff(ctx.conn, &requester)
@@ -68,6 +71,7 @@ pub async fn check_authorization(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerEr
 }
 
 /// The host names an interface in the device database.
+#[check]
 pub async fn check_host_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     let Some(host) = ctx.value().map(str::to_owned) else {
         return Ok(());
@@ -80,7 +84,10 @@ pub async fn check_host_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerErro
     Ok(())
 }
 
-/// The hardware address is well-formed.
+/// The hardware address is well-formed and names an interface (not the
+/// all-zero or a group address, which parse but no interface has). Replaces
+/// the built-in syntax check of `hwa` (`syntax="yes"` in checks.xml).
+#[check]
 pub async fn check_hwa_syntax(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     if let Some(value) = ctx.value().map(str::to_owned)
         && let Err(message) = parse_mac(&value)
@@ -92,6 +99,7 @@ pub async fn check_hwa_syntax(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
 
 /// No other interface has this hardware address. (The same device can sit at
 /// two sites, so the engine only warns; the portal refuses.)
+#[check]
 pub async fn check_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     let Some(mac) = ctx.value().and_then(|v| parse_mac(v).ok()) else {
         return Ok(()); // check_hwa_syntax reports it
@@ -114,6 +122,20 @@ pub async fn check_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
         ctx.report(format!(
             "hardware address {mac} is already used by {}",
             others.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// A device to register must not exist yet.
+#[check]
+pub async fn check_host_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(host) = ctx.typed::<Hostname>() else {
+        return Ok(());
+    };
+    if resolve_host(ctx.conn, host.as_str()).await?.is_some() {
+        ctx.report(format!(
+            "`{host}` is already registered; order a change_device instead"
         ));
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod demo;
 pub mod devices;
 pub mod generate;
+pub mod pip;
 
 use auftrag_engine::store::Backend;
 use auftrag_engine::{BoxFuture, DemoPerson, Domain, EngineError, server::AppState};

@@ -53,3 +53,177 @@ fn misspelt_action_fails_with_position() {
         "expected {expected:?} with a suggestion, got {text:#?}"
     );
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_auftrag");
+
+#[test]
+fn definitions_check_and_graph_need_no_database() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(args)
+            .current_dir(work.path())
+            .env("AUFTRAG_DATABASE", work.path().join("never.db"))
+            .output()
+            .expect("run auftrag")
+    };
+    let shipped = root.join("definitions");
+    let out = run(&["definitions", "check", shipped.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (2 workflows"));
+
+    // a broken copy: the diagnostics of the build, exit status 1
+    let broken = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(&shipped).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "xml") {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let text = text.replace("type=\"building\"", "type=\"bulding\"");
+            std::fs::write(broken.path().join(f.file_name().unwrap()), text).unwrap();
+        }
+    }
+    let out = run(&["definitions", "check", broken.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("orders.xml:")
+            && err.contains("unknown field type `bulding`")
+            && err.contains("did you mean `building`?"),
+        "{err}"
+    );
+
+    let out = run(&["definitions", "graph", "--format", "dot"]);
+    assert!(out.status.success(), "{out:?}");
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.contains("digraph \"auftragssystem\""), "{dot}");
+    assert!(
+        dot.contains(
+            "\"CHECKS_DONE\" -> \"CHECKS_OK\" [label=\"null [!(has_warnings or has_errors)]\"];"
+        ),
+        "{dot}"
+    );
+    let out = run(&["definitions", "graph"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stateDiagram-v2"));
+    assert!(
+        !work.path().join("never.db").exists(),
+        "no database is opened"
+    );
+}
+
+#[tokio::test]
+async fn definitions_endpoint_serves_the_compiled_model() {
+    use crate::support::TestServer;
+    use reqwest::{Method, StatusCode};
+    let s = TestServer::start().await;
+    let r = s.call(None, Method::GET, "/api/v1/definitions", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = s
+        .call(Some("employee"), Method::GET, "/api/v1/definitions", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let d = &r.body;
+    assert_eq!(d["workflows"][0]["name"], "auftragssystem");
+    assert_eq!(d["workflows"][0]["states"][1]["name"], "CHECKS_DONE");
+    assert_eq!(
+        d["workflows"][0]["states"][1]["transitions"][2]["condition"]["source"],
+        "!(has_warnings or has_errors)"
+    );
+    assert!(
+        d["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "accept")
+    );
+    assert_eq!(d["check_bindings"][2]["syntax"], true);
+    let register = d["order_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "register_device")
+        .unwrap();
+    assert_eq!(register["fields"][8]["name"], "interfaces");
+    assert_eq!(register["fields"][8]["fields"][0]["ty"], "mac");
+    assert_eq!(d["queues"][0]["name"], "labels");
+    assert_eq!(d["queues"][0]["job_type"], "PRINT");
+    assert_eq!(d["policies"]["combining"], "deny-unless-permit");
+    assert_eq!(d["attributes"].as_array().unwrap().len(), 15);
+    let r = s
+        .call(
+            Some("employee"),
+            Method::GET,
+            "/api/v1/definitions/graph?format=mermaid",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.as_str().unwrap().contains("stateDiagram-v2"));
+}
+
+/// Typed fields parse at the edge: lists of records are JSON arrays of
+/// objects; a malformed nested value is recorded and named by its path.
+#[tokio::test]
+async fn register_device_with_interfaces_uses_the_manual_workflow() {
+    use crate::support::TestServer;
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let s = TestServer::start().await;
+    let order = |hwa: &str| {
+        json!({"type": "register_device", "fields": {
+            "host": "newbox.zam.kfa-juelich.de", "dv_class": "PC", "geb": "16.3", "raum": "R 227",
+            "persdata": "N",
+            "interfaces": [{"hwa": hwa, "net": "134.94.32.0/24", "inet6_addr_type": "EUI64",
+                            "aliases": ["newbox.zam.kfa-juelich.de", "nb.zam.kfa-juelich.de"]}]
+        }})
+    };
+    let r = s
+        .call(
+            Some("staff"),
+            Method::POST,
+            "/api/v1/orders",
+            Some(order("00:1a:2b:3c:4d:77")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["state"], "WAITING", "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    let r = s
+        .call(
+            Some("staff"),
+            Method::POST,
+            &format!("/api/v1/orders/{id}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
+
+    let r = s
+        .call(
+            Some("staff"),
+            Method::POST,
+            "/api/v1/orders",
+            Some(order("00:1a:2b")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
+    assert_eq!(r.body["errors"][0]["check"], "syntax");
+    assert_eq!(r.body["errors"][0]["field"], "interfaces[0].hwa");
+
+    // the wrong shape (an object for a list) stores nothing
+    let mut bad = order("00:1a:2b:3c:4d:78");
+    bad["fields"]["interfaces"] = json!({"hwa": "00:1a:2b:3c:4d:78"});
+    let r = s
+        .call(Some("staff"), Method::POST, "/api/v1/orders", Some(bad))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("must be a list of record"),
+        "{}",
+        r.body
+    );
+}

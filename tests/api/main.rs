@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod definitions;
 mod errors;
+mod firewall;
 mod network;
 mod orders;
 mod support;

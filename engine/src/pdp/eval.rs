@@ -162,14 +162,31 @@ impl<'r> Ctx<'r> {
         })
     }
 
-    /// A string set; a missing optional set is empty.
-    pub fn set(&mut self, id: AttrId) -> Result<&'r [String], AttrError> {
+    pub fn subnet(&mut self, id: AttrId) -> Result<Option<ipnet::IpNet>, AttrError> {
+        self.typed(id, "subnet", |v| match v {
+            Value::Subnet(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    /// The values of a multi-valued attribute; a missing optional one is empty.
+    pub fn set(&mut self, id: AttrId) -> Result<&'r [Value], AttrError> {
         Ok(self
-            .typed(id, "string set", |v| match v {
-                Value::StringSet(s) => Some(s.as_slice()),
+            .typed(id, "set", |v| match v {
+                Value::Set(s) => Some(s.as_slice()),
                 _ => None,
             })?
             .unwrap_or(&[]))
+    }
+
+    /// Whether a set holds a string (membership of a person, an org unit).
+    pub fn contains_str(set: &[Value], needle: Option<&str>) -> bool {
+        needle.is_some_and(|n| set.iter().any(|v| matches!(v, Value::String(s) if s == n)))
+    }
+
+    /// Whether a set holds a value.
+    pub fn contains(set: &[Value], needle: Option<&Value>) -> bool {
+        needle.is_some_and(|n| set.contains(n))
     }
 
     /// Both present and equal (a comparison with an empty bag is false).
@@ -396,6 +413,7 @@ mod tests {
             name,
             category,
             ty,
+            multi: false,
             must_be_present: must,
             source: "test",
             description: "",

@@ -12,10 +12,12 @@ pub mod algorithm;
 pub mod ast;
 pub mod err;
 pub mod eval;
+pub mod pip;
 pub mod request;
 
 pub use algorithm::Algorithm;
 pub use ast::{Effect, ObligationDef, PolicyDef, PolicyNode, PolicySetDef, RuleDef};
 pub use err::AttrError;
-pub use eval::{Decision, Explanation, Indeterminate, Response, decide};
+pub use eval::{Decision, Explanation, Indeterminate, Response, decide, evaluate};
+pub use pip::{PipCtx, ResolverFn, Source, resolve};
 pub use request::{AttrId, AttributeDef, Category, Request, Value, ValueType};

@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use serde::Serialize;
 
 use super::err::AttrError;
@@ -20,6 +22,8 @@ pub enum Category {
     Environment,
 }
 
+/// The type of an attribute's values (text-like types of the definitions,
+/// such as person, hostname or mac, are strings here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueType {
@@ -27,10 +31,9 @@ pub enum ValueType {
     Integer,
     Boolean,
     Ip,
+    Subnet,
     /// Seconds since the Unix epoch, UTC.
     Time,
-    /// A set of strings.
-    StringSet,
 }
 
 /// A declared attribute (`attributes.xml`).
@@ -40,6 +43,8 @@ pub struct AttributeDef {
     pub name: &'static str,
     pub category: Category,
     pub ty: ValueType,
+    /// A bag of values ([`Value::Set`]) rather than one.
+    pub multi: bool,
     /// A missing value makes conditions that read it Indeterminate (XACML
     /// MustBePresent); otherwise it reads as an empty bag (comparisons false).
     pub must_be_present: bool,
@@ -55,8 +60,10 @@ pub enum Value {
     Integer(i64),
     Boolean(bool),
     Ip(IpAddr),
+    Subnet(IpNet),
     Time(i64),
-    StringSet(Vec<String>),
+    /// The values of a multi-valued attribute.
+    Set(Vec<Value>),
 }
 
 impl Value {
@@ -66,8 +73,9 @@ impl Value {
             Self::Integer(_) => "integer",
             Self::Boolean(_) => "boolean",
             Self::Ip(_) => "ip",
+            Self::Subnet(_) => "subnet",
             Self::Time(_) => "time",
-            Self::StringSet(_) => "string set",
+            Self::Set(_) => "set",
         }
     }
 }

@@ -1,0 +1,589 @@
+//! Routes of jobs and the agency:
+//!
+//! - `POST /api/v1/jobs`, `GET /api/v1/jobs`, `GET /api/v1/jobs/{id}` (bearer token),
+//! - `POST /api/v1/agency/poll`, `POST /api/v1/agency/jobs/{id}` (agency token
+//!   in `Authorization: Agency TOKEN`),
+//! - `PUT /api/v1/agency/secret`, `POST /api/v1/agency/secret/rotate` (staff),
+//! - `POST /ui/rest/print` (CRIMSy NetJob XML, token in the body).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::db::{self, JobFilter, Outcome};
+use super::netjob::{JobList, NetJob};
+use super::{JobError, JobState, JobView, NEW_JOBS, b64, format_ms, token, unb64};
+use crate::context::Principal;
+use crate::defs::QueueDef;
+use crate::error::EngineError;
+use crate::http::{ApiJson, ApiResult, Problem};
+use crate::server::AppState;
+
+/// Longest long-poll an agency may ask for.
+pub const MAX_WAIT_SECS: u64 = 60;
+/// While a long-poll waits, the database is asked again this often, so jobs
+/// created on another instance (or whose lease expired) are found too.
+const RECHECK: Duration = Duration::from_millis(1000);
+/// Largest text kept of a script's error tail.
+const MAX_ERROR_CHARS: usize = 8192;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/jobs", post(create_job).get(list_jobs))
+        .route("/api/v1/jobs/{id}", get(get_job))
+        .route("/api/v1/agency/poll", post(poll))
+        .route("/api/v1/agency/jobs/{id}", post(report))
+        .route("/api/v1/agency/secret", put(set_secret))
+        .route("/api/v1/agency/secret/rotate", post(rotate_secret))
+        .route("/ui/rest/print", post(print))
+        // Results carry up to 16 MiB of output, base64-encoded.
+        .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
+}
+
+impl From<JobError> for Problem {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::BadRequest(d) => Problem::bad_request(d),
+            JobError::NotFound(id) => Problem::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("there is no job {id}"),
+            ),
+            JobError::LeaseLost(d) => Problem::new(StatusCode::CONFLICT, "Conflict", d),
+            JobError::Unauthorized => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "the agency token is not valid",
+            ),
+            JobError::Forbidden(d) => Problem::new(StatusCode::FORBIDDEN, "Forbidden", d),
+            JobError::Engine(e) => Problem::from(e),
+        }
+    }
+}
+
+/// A job id from the path.
+struct JobId(i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for JobId {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<i64>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| JobId(id))
+            .map_err(|r: PathRejection| {
+                Problem::bad_request(format!("the job id must be a number: {}", r.body_text()))
+            })
+    }
+}
+
+/// A request whose `Authorization: Agency TOKEN` passed the token check.
+struct Agency;
+
+impl FromRequestParts<AppState> for Agency {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Agency "))
+            .ok_or(JobError::Unauthorized)?;
+        token::verify(&state.engine.store, token).await?;
+        Ok(Agency)
+    }
+}
+
+// ---------------------------------------------------------------- users
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    queue: String,
+    /// Job data as text.
+    #[serde(default)]
+    data: Option<String>,
+    /// Job data as base64 (binary data).
+    #[serde(default)]
+    data_base64: Option<String>,
+}
+
+async fn create_job(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> ApiResult<(StatusCode, Json<JobView>)> {
+    let data = match (body.data, body.data_base64) {
+        (Some(_), Some(_)) => {
+            return Err(Problem::bad_request(
+                "give the job data as `data` (text) or `data_base64`, not both",
+            ));
+        }
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(b)) => unb64("data_base64", &b)?,
+        (None, None) => Vec::new(),
+    };
+    let engine = &state.engine;
+    let mut conn = engine
+        .store
+        .pool
+        .acquire()
+        .await
+        .map_err(EngineError::from)?;
+    let id = db::enqueue(
+        &mut conn,
+        engine.defs,
+        &body.queue,
+        &data,
+        &principal.person,
+        None,
+    )
+    .await?;
+    let job = db::load(&mut conn, id)
+        .await?
+        .ok_or(JobError::NotFound(id))?;
+    super::wake_pollers();
+    Ok((StatusCode::CREATED, Json(job.view())))
+}
+
+async fn get_job(
+    State(state): State<AppState>,
+    principal: Principal,
+    JobId(id): JobId,
+) -> ApiResult<Json<JobView>> {
+    let mut conn = state
+        .engine
+        .store
+        .pool
+        .acquire()
+        .await
+        .map_err(EngineError::from)?;
+    let job = db::load(&mut conn, id)
+        .await?
+        .ok_or(JobError::NotFound(id))?;
+    if !principal.staff && job.owner != principal.person {
+        return Err(JobError::Forbidden(format!(
+            "job {id} belongs to another person; only they and IP-management staff may read it"
+        ))
+        .into());
+    }
+    Ok(Json(job.view()))
+}
+
+#[derive(Debug, Serialize)]
+struct JobListBody {
+    jobs: Vec<JobView>,
+}
+
+async fn list_jobs(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<JobListBody>> {
+    const KNOWN: [&str; 4] = ["queue", "state", "owner", "limit"];
+    if let Some(unknown) = query.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(Problem::bad_request(format!(
+            "unknown query parameter `{unknown}` (known: {})",
+            KNOWN.join(", ")
+        )));
+    }
+    let get = |k: &str| query.get(k).filter(|v| !v.is_empty()).cloned();
+    let state_filter = match get("state") {
+        None => None,
+        Some(s) => Some(JobState::parse(&s).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "`state` is one of PENDING, BUSY, COMPLETED, FAILED, not `{s}`"
+            ))
+        })?),
+    };
+    let owner = match (principal.staff, get("owner")) {
+        (true, owner) => owner,
+        (false, Some(o)) if o != principal.person => {
+            return Err(JobError::Forbidden(
+                "you may list only your own jobs; staff may list all".into(),
+            )
+            .into());
+        }
+        (false, _) => Some(principal.person.clone()),
+    };
+    let limit = crate::store::parse_limit(get("limit").as_deref()).map_err(Problem::bad_request)?;
+    let filter = JobFilter {
+        queue: get("queue"),
+        state: state_filter,
+        owner,
+        limit,
+        ..JobFilter::default()
+    };
+    let mut conn = state
+        .engine
+        .store
+        .pool
+        .acquire()
+        .await
+        .map_err(EngineError::from)?;
+    let jobs = db::query(&mut conn, &filter).await?;
+    Ok(Json(JobListBody {
+        jobs: jobs.iter().map(|j| j.view()).collect(),
+    }))
+}
+
+// ---------------------------------------------------------------- agency
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PollBody {
+    /// A name for the agency, recorded with its leases.
+    #[serde(default)]
+    agency: Option<String>,
+    /// Queues to serve; empty: all queues of `job_types`.
+    #[serde(default)]
+    queues: Vec<String>,
+    /// Job types to serve (PRINT, COMPUTE); empty: those of `queues`.
+    #[serde(default)]
+    job_types: Vec<String>,
+    /// Seconds to wait for a job when none is there (long-poll), at most 60.
+    #[serde(default)]
+    wait_secs: u64,
+    /// Jobs to lease at most (the agency's free slots), 1 to 100.
+    #[serde(default)]
+    max_jobs: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct LeasedJob {
+    id: i64,
+    queue: String,
+    job_type: String,
+    /// Name it in heartbeats and the result.
+    lease: String,
+    lease_secs: i64,
+    lease_expires_at: String,
+    attempt: i64,
+    input_base64: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PollAnswer {
+    jobs: Vec<LeasedJob>,
+}
+
+/// The queues a poll serves.
+fn select_queues(
+    defs: &'static crate::defs::Definitions,
+    queues: &[String],
+    job_types: &[String],
+) -> Result<Vec<&'static QueueDef>, JobError> {
+    if queues.is_empty() && job_types.is_empty() {
+        return Err(JobError::BadRequest(
+            "name the `queues` or `job_types` (PRINT, COMPUTE) this agency serves".into(),
+        ));
+    }
+    for q in queues {
+        super::queue_def(defs, q)?;
+    }
+    for t in job_types {
+        if !matches!(t.as_str(), "PRINT" | "COMPUTE") {
+            return Err(JobError::BadRequest(format!(
+                "job type `{t}` is unknown; job types are PRINT and COMPUTE"
+            )));
+        }
+    }
+    Ok(defs
+        .queues
+        .iter()
+        .filter(|q| queues.is_empty() || queues.iter().any(|n| n == q.name))
+        .filter(|q| job_types.is_empty() || job_types.iter().any(|t| t == q.job_type.name()))
+        .collect())
+}
+
+async fn poll(
+    State(state): State<AppState>,
+    _agency: Agency,
+    ApiJson(body): ApiJson<PollBody>,
+) -> ApiResult<Json<PollAnswer>> {
+    let engine = &state.engine;
+    let queues = select_queues(engine.defs, &body.queues, &body.job_types)?;
+    let names: Vec<&str> = queues.iter().map(|q| q.name).collect();
+    let max = body.max_jobs.unwrap_or(1);
+    if !(1..=100).contains(&max) {
+        return Err(Problem::bad_request("`max_jobs` must be from 1 to 100"));
+    }
+    if body.wait_secs > MAX_WAIT_SECS {
+        return Err(Problem::bad_request(format!(
+            "`wait_secs` must be at most {MAX_WAIT_SECS}"
+        )));
+    }
+    let agency = body.agency.unwrap_or_else(|| "agency".to_owned());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(body.wait_secs);
+    loop {
+        // Register for a wake-up before looking, so a job created between
+        // the look and the wait is not missed.
+        let notified = NEW_JOBS.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let leases = db::lease(&engine.store, &agency, &names, max).await?;
+        let now = tokio::time::Instant::now();
+        if !leases.is_empty() || now >= deadline {
+            return Ok(Json(PollAnswer {
+                jobs: leases
+                    .into_iter()
+                    .map(|l| LeasedJob {
+                        id: l.job.id,
+                        queue: l.job.queue,
+                        job_type: l.job.job_type,
+                        lease: l.token,
+                        lease_secs: l.job.lease_secs,
+                        lease_expires_at: format_ms(l.job.lease_expires_ms.unwrap_or_default()),
+                        attempt: l.job.attempts,
+                        input_base64: b64(&l.job.input),
+                    })
+                    .collect(),
+            }));
+        }
+        let nap = (deadline - now).min(RECHECK);
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep(nap) => {}
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportBody {
+    /// The lease the agency holds (from the poll answer).
+    lease: String,
+    /// BUSY (heartbeat), COMPLETED or FAILED.
+    status: String,
+    #[serde(default)]
+    output_base64: Option<String>,
+    #[serde(default)]
+    exit_code: Option<i64>,
+    /// What went wrong (e.g. the tail of the script's stderr).
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReportAnswer {
+    id: i64,
+    state: JobState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease_expires_at: Option<String>,
+}
+
+async fn report(
+    State(state): State<AppState>,
+    _agency: Agency,
+    JobId(id): JobId,
+    ApiJson(body): ApiJson<ReportBody>,
+) -> ApiResult<Json<ReportAnswer>> {
+    let store = &state.engine.store;
+    let status = JobState::parse(&body.status).ok_or_else(|| {
+        Problem::bad_request(format!(
+            "`status` is BUSY (heartbeat), COMPLETED or FAILED, not `{}`",
+            body.status
+        ))
+    })?;
+    match status {
+        JobState::Busy => {
+            let expires = db::heartbeat(store, id, &body.lease).await?;
+            Ok(Json(ReportAnswer {
+                id,
+                state: JobState::Busy,
+                lease_expires_at: Some(format_ms(expires)),
+            }))
+        }
+        JobState::Pending => Err(Problem::bad_request(
+            "`status` is BUSY (heartbeat), COMPLETED or FAILED; a job is given back by letting its lease expire",
+        )),
+        JobState::Completed | JobState::Failed => {
+            let output = match &body.output_base64 {
+                Some(b) => unb64("output_base64", b)?,
+                None => Vec::new(),
+            };
+            let error = body.error.map(|e| {
+                let skip = e.chars().count().saturating_sub(MAX_ERROR_CHARS);
+                e.chars().skip(skip).collect::<String>()
+            });
+            let outcome = Outcome {
+                state: status,
+                output,
+                exit_code: body.exit_code,
+                error,
+            };
+            let job = db::finish(store, id, &body.lease, &outcome).await?;
+            tracing::info!(job = id, state = job.state.as_str(), "job finished");
+            Ok(Json(ReportAnswer {
+                id,
+                state: job.state,
+                lease_expires_at: None,
+            }))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretBody {
+    secret: String,
+}
+
+fn staff_only(principal: &Principal) -> Result<(), JobError> {
+    if principal.staff {
+        Ok(())
+    } else {
+        Err(JobError::Forbidden(
+            "only IP-management staff may set the agency secret".into(),
+        ))
+    }
+}
+
+async fn set_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<SecretBody>,
+) -> ApiResult<StatusCode> {
+    staff_only(&principal)?;
+    let mut conn = state
+        .engine
+        .store
+        .pool
+        .acquire()
+        .await
+        .map_err(EngineError::from)?;
+    token::set_secret(&mut conn, &body.secret).await?;
+    tracing::info!(by = %principal.person, "agency secret set");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<serde_json::Value>> {
+    staff_only(&principal)?;
+    let mut conn = state
+        .engine
+        .store
+        .pool
+        .acquire()
+        .await
+        .map_err(EngineError::from)?;
+    let secret = token::rotate_secret(&mut conn).await?;
+    tracing::info!(by = %principal.person, "agency secret rotated");
+    Ok(Json(serde_json::json!({ "secret": secret })))
+}
+
+// ---------------------------------------------------------------- CRIMSy
+
+fn xml(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    r
+}
+
+async fn print(State(state): State<AppState>, body: String) -> Result<Response, Problem> {
+    let request = NetJob::parse(&body)?;
+    let token = NetJob::get(&request.token).ok_or(JobError::Unauthorized)?;
+    token::verify(&state.engine.store, token).await?;
+    let engine = &state.engine;
+    let job_id =
+        match NetJob::get(&request.jobid) {
+            None => None,
+            Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                Problem::bad_request(format!("`jobid` must be a number, not `{v}`"))
+            })?),
+        };
+    let status = match NetJob::get(&request.status) {
+        None => None,
+        Some(s) => Some(JobState::parse(s).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "`status` is one of PENDING, BUSY, FAILED, COMPLETED, not `{s}`"
+            ))
+        })?),
+    };
+    let jobtype = NetJob::get(&request.jobtype).map(str::to_ascii_uppercase);
+    let queue = NetJob::get(&request.queue).map(str::to_owned);
+    let requesttype = NetJob::get(&request.requesttype)
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    match requesttype.as_str() {
+        "QUERY" => {
+            let jobs = if status == Some(JobState::Pending) && job_id.is_none() {
+                // A CRIMSy agency asking for pending work claims it.
+                let queues: Vec<String> = queue.iter().cloned().collect();
+                let types: Vec<String> = jobtype.iter().cloned().collect();
+                let selected = if queues.is_empty() && types.is_empty() {
+                    engine.defs.queues.iter().collect()
+                } else {
+                    select_queues(engine.defs, &queues, &types)?
+                };
+                let names: Vec<&str> = selected.iter().map(|q| q.name).collect();
+                db::lease(&engine.store, "crimsy", &names, 1)
+                    .await?
+                    .into_iter()
+                    .map(|l| l.job)
+                    .collect()
+            } else {
+                let mut conn = engine
+                    .store
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(EngineError::from)?;
+                db::query(
+                    &mut conn,
+                    &JobFilter {
+                        id: job_id,
+                        job_type: jobtype,
+                        queue,
+                        state: status,
+                        owner: None,
+                        limit: 100,
+                    },
+                )
+                .await?
+            };
+            let answer = NetJob {
+                requesttype: Some("QUERY".into()),
+                joblist: Some(JobList {
+                    job: jobs.iter().map(NetJob::from_job).collect(),
+                }),
+                ..NetJob::default()
+            };
+            Ok(xml(StatusCode::OK, answer.to_xml()))
+        }
+        "UPDATE" => {
+            let id = job_id.ok_or_else(|| Problem::bad_request("an UPDATE names the `jobid`"))?;
+            let status = status.ok_or_else(|| {
+                Problem::bad_request("an UPDATE names the new `status` of the job")
+            })?;
+            let output = match NetJob::get(&request.output) {
+                Some(o) => unb64("output", o)?,
+                None => Vec::new(),
+            };
+            let job = db::crimsy_update(&engine.store, id, status, output).await?;
+            let mut answer = NetJob::from_job(&job);
+            answer.requesttype = Some("UPDATE".into());
+            Ok(xml(StatusCode::OK, answer.to_xml()))
+        }
+        other => Err(Problem::bad_request(format!(
+            "`requesttype` is QUERY or UPDATE, not `{other}`"
+        ))),
+    }
+}

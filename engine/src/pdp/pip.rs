@@ -1,0 +1,102 @@
+//! The policy information point: resolvers that read attribute values, named
+//! as `source` in `attributes.xml`. The policy enforcement point calls every
+//! resolver the policies can need once per decision, then decides on the
+//! resolved values without further I/O.
+
+use std::any::Any;
+use std::collections::HashMap;
+
+use futures::future::BoxFuture;
+use sqlx::AnyConnection;
+
+use super::request::{AttrId, AttributeDef, Request, Value};
+use crate::context::OrderData;
+use crate::error::HandlerError;
+
+/// A resolver: the value of one attribute for the current request (`None`:
+/// it has none).
+pub type ResolverFn =
+    for<'a, 'b> fn(&'a mut PipCtx<'b>) -> BoxFuture<'a, Result<Option<Value>, HandlerError>>;
+
+/// How an attribute gets its value.
+pub enum Source {
+    /// The person asking (the request's subject).
+    Subject,
+    /// The order type asked for (the request's action).
+    OrderType,
+    /// The time of the decision.
+    Now,
+    /// A field of the order.
+    Field(&'static str),
+    /// A Rust resolver (`source` in `attributes.xml`).
+    Resolver(ResolverFn),
+}
+
+/// What resolvers see.
+pub struct PipCtx<'a> {
+    pub conn: &'a mut AnyConnection,
+    pub order: &'a OrderData,
+    /// `PERS_KEY` of the person asking.
+    pub subject: &'a str,
+    /// Values several resolvers derive from (e.g. the device the order is
+    /// about), computed once per decision.
+    memo: HashMap<&'static str, Box<dyn Any + Send>>,
+}
+
+impl<'a> PipCtx<'a> {
+    pub fn new(conn: &'a mut AnyConnection, order: &'a OrderData, subject: &'a str) -> Self {
+        Self {
+            conn,
+            order,
+            subject,
+            memo: HashMap::new(),
+        }
+    }
+
+    pub fn memo<T: Clone + Send + 'static>(&self, key: &'static str) -> Option<T> {
+        self.memo
+            .get(key)
+            .and_then(|v| v.downcast_ref::<T>())
+            .cloned()
+    }
+
+    pub fn remember<T: Send + 'static>(&mut self, key: &'static str, value: T) {
+        self.memo.insert(key, Box::new(value));
+    }
+}
+
+/// Resolves every attribute for a decision on `order` asked by `subject`:
+/// each source is asked once. A failing resolver makes its attribute an
+/// error value (the policies reading it become Indeterminate), not a failed
+/// request.
+pub async fn resolve(
+    conn: &mut AnyConnection,
+    attributes: &'static [AttributeDef],
+    sources: &'static [Source],
+    order: &OrderData,
+    subject: &str,
+    now: i64,
+) -> Request {
+    let mut request = Request::new(attributes);
+    let mut ctx = PipCtx::new(conn, order, subject);
+    for (i, source) in sources.iter().enumerate() {
+        let id = i as AttrId;
+        let value = match source {
+            Source::Subject => Ok(Some(Value::String(subject.to_owned()))),
+            Source::OrderType => Ok(Some(Value::String(order.order_type.name.to_owned()))),
+            Source::Now => Ok(Some(Value::Time(now))),
+            Source::Field(f) => Ok(order.text(f).map(|v| Value::String(v.to_owned()))),
+            Source::Resolver(f) => f(&mut ctx).await,
+        };
+        match value {
+            Ok(Some(v)) => {
+                request.set(id, v);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                request.set_error(id, e.to_string());
+            }
+        }
+    }
+    request
+}

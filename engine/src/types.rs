@@ -1,0 +1,448 @@
+//! Field types that parse at the edge (DESIGN.md §2: no hand-written parsers
+//! for what libraries do well). Each field type of `orders.xml` is a Rust type
+//! here; the engine's built-in `syntax` check parses every filled field with
+//! it, and the generated field structs (`generated::ChangeDevice`, …) hand
+//! handlers the parsed values — so a value that exists in a handler is valid.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+pub use ipnet::IpNet;
+pub use macaddr::MacAddr6;
+pub use time::{Date, OffsetDateTime};
+
+pub use serde_json::Value;
+
+use crate::defs::{FieldDef, FieldType};
+
+/// A value of a field did not parse; `field` is its path (`interfaces[0].hwa`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    fn at(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<FieldError> for crate::error::HandlerError {
+    fn from(e: FieldError) -> Self {
+        crate::error::HandlerError::Failed(e.to_string())
+    }
+}
+
+/// A Rust type a field value parses into.
+pub trait FieldValue: Sized {
+    fn from_json(v: &Value) -> Result<Self, String>;
+}
+
+/// The text of a JSON value: strings as they are, numbers and booleans written out.
+fn text(v: &Value) -> Result<&str, String> {
+    v.as_str()
+        .ok_or_else(|| format!("must be text, not {}", kind(v)))
+}
+
+pub(crate) fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a record",
+    }
+}
+
+fn is_empty(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// A required field (or record member) `name` with value `v`.
+pub fn required<T: FieldValue>(v: Option<&Value>, name: &str) -> Result<T, FieldError> {
+    match v {
+        _ if is_empty(v) => Err(FieldError::at(name, "is required")),
+        Some(v) => T::from_json(v).map_err(|m| FieldError::at(name, m)),
+        None => unreachable!(),
+    }
+}
+
+/// An optional field: `None` when absent, null or empty.
+pub fn optional<T: FieldValue>(v: Option<&Value>, name: &str) -> Result<Option<T>, FieldError> {
+    if is_empty(v) {
+        return Ok(None);
+    }
+    required(v, name).map(Some)
+}
+
+/// A required member of a record value, for generated record types.
+pub fn member_required<T: FieldValue>(
+    obj: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<T, String> {
+    required(obj.get(name), name).map_err(|e| format!("`{}` {}", e.field, e.message))
+}
+
+/// An optional member of a record value, for generated record types.
+pub fn member_optional<T: FieldValue>(
+    obj: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<T>, String> {
+    optional(obj.get(name), name).map_err(|e| format!("`{}` {}", e.field, e.message))
+}
+
+/// The members of a record value, for generated record types.
+pub fn record(v: &Value) -> Result<&serde_json::Map<String, Value>, String> {
+    v.as_object()
+        .ok_or_else(|| format!("must be a record, not {}", kind(v)))
+}
+
+/// The text of an enum value, for generated enum types.
+pub fn enum_text(v: &Value) -> Result<&str, String> {
+    text(v).map(str::trim)
+}
+
+/// The error of a generated field struct asked for an order of another type.
+pub fn wrong_order_type(expected: &str, found: &str) -> FieldError {
+    FieldError {
+        field: String::new(),
+        message: format!("the order is of type `{found}`, not `{expected}`"),
+    }
+}
+
+impl FieldValue for String {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        text(v).map(str::to_owned)
+    }
+}
+
+impl FieldValue for i64 {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        match v {
+            Value::Number(n) => n
+                .as_i64()
+                .ok_or_else(|| format!("`{n}` is not a whole number")),
+            Value::String(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not a whole number")),
+            other => Err(format!("must be a whole number, not {}", kind(other))),
+        }
+    }
+}
+
+impl FieldValue for bool {
+    /// `Y`/`N` as the device database writes it (also `true`/`false`).
+    fn from_json(v: &Value) -> Result<Self, String> {
+        match v {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) => match s.trim() {
+                "Y" | "y" | "true" => Ok(true),
+                "N" | "n" | "false" => Ok(false),
+                other => Err(format!("`{other}` is not Y or N")),
+            },
+            other => Err(format!("must be Y or N, not {}", kind(other))),
+        }
+    }
+}
+
+impl FieldValue for MacAddr6 {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        let s = text(v)?;
+        MacAddr6::from_str(s.trim()).map_err(|_| {
+            format!(
+                "`{s}` is not a hardware address; write six hex bytes such as 00:1a:2b:3c:4d:5e"
+            )
+        })
+    }
+}
+
+impl FieldValue for Ipv4Addr {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        let s = text(v)?;
+        s.trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IPv4 address such as 134.94.1.10"))
+    }
+}
+
+impl FieldValue for Ipv6Addr {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        let s = text(v)?;
+        s.trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IPv6 address such as 2001:638:404::10"))
+    }
+}
+
+impl FieldValue for Date {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        let s = text(v)?;
+        Date::parse(
+            s.trim(),
+            &time::format_description::well_known::Iso8601::DATE,
+        )
+        .map_err(|_| format!("`{s}` is not a date such as 2026-11-24"))
+    }
+}
+
+impl FieldValue for OffsetDateTime {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        let s = text(v)?;
+        OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+            .map_err(|_| format!("`{s}` is not a time such as 2026-11-24T08:00:00Z"))
+    }
+}
+
+impl<T: FieldValue> FieldValue for Vec<T> {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        let Value::Array(items) = v else {
+            return Err(format!("must be a list, not {}", kind(v)));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| T::from_json(x).map_err(|m| format!("item {}: {m}", i + 1)))
+            .collect()
+    }
+}
+
+macro_rules! text_newtype {
+    ($(#[$m:meta])* $name:ident, $check:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let check: fn(&str) -> Result<String, String> = $check;
+                check(s.trim()).map($name)
+            }
+        }
+
+        impl FieldValue for $name {
+            fn from_json(v: &Value) -> Result<Self, String> {
+                text(v)?.parse()
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+text_newtype!(
+    /// A host name after RFC 1123 (labels of letters, digits and `-`, at most
+    /// 63 characters each, 253 in all), lower-cased, without a trailing dot.
+    Hostname,
+    |s| {
+        let h = s.trim_end_matches('.').to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if !h.is_empty() && h.len() <= 253 && h.split('.').all(label_ok) {
+            Ok(h)
+        } else {
+            Err(format!(
+                "`{s}` is not a host name (RFC 1123: labels of letters, digits and `-`, separated by dots)"
+            ))
+        }
+    }
+);
+
+text_newtype!(
+    /// A building number of the campus, `16.3` or `04.8`.
+    Building,
+    |s| match s.split_once('.') {
+        Some((a, b))
+            if (1..=3).contains(&a.len())
+                && (1..=2).contains(&b.len())
+                && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()) =>
+        {
+            Ok(s.to_owned())
+        }
+        _ => Err(format!("`{s}` is not a building number such as 16.3")),
+    }
+);
+
+text_newtype!(
+    /// A room: letters, digits, spaces, `.`, `/` and `-`, at most 16 characters.
+    Room,
+    |s| {
+        if !s.is_empty()
+            && s.chars().count() <= 16
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '/' | '-'))
+        {
+            Ok(s.to_owned())
+        } else {
+            Err(format!("`{s}` is not a room such as R 227 or 3.014"))
+        }
+    }
+);
+
+text_newtype!(
+    /// A person of the device database: its key (`PERS_KEY`, digits).
+    PersonRef,
+    |s| {
+        if !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(s.to_owned())
+        } else {
+            Err(format!("`{s}` is not a person key (digits, e.g. 1002)"))
+        }
+    }
+);
+
+/// A subnet: an address range in CIDR notation (`134.94.0.0/16`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Subnet(pub IpNet);
+
+impl FieldValue for Subnet {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        let s = text(v)?;
+        s.trim()
+            .parse::<IpNet>()
+            .map(|n| Subnet(n.trunc()))
+            .map_err(|_| format!("`{s}` is not a subnet such as 134.94.0.0/16"))
+    }
+}
+
+impl fmt::Display for Subnet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Checks one value against its field definition: the built-in `syntax`
+/// check. Returns `(path, message)` per problem.
+pub fn check_value(def: &FieldDef, path: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    if def.list {
+        let Value::Array(items) = v else {
+            out.push((path.to_owned(), format!("must be a list, not {}", kind(v))));
+            return;
+        };
+        for (i, item) in items.iter().enumerate() {
+            check_one(def, &format!("{path}[{i}]"), item, out);
+        }
+    } else {
+        check_one(def, path, v, out);
+    }
+}
+
+fn check_one(def: &FieldDef, path: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    let r: Result<(), String> = match def.ty {
+        FieldType::String => String::from_json(v).map(drop),
+        FieldType::Hostname => Hostname::from_json(v).map(drop),
+        FieldType::Mac => MacAddr6::from_json(v).map(drop),
+        FieldType::Ipv4 => Ipv4Addr::from_json(v).map(drop),
+        FieldType::Ipv6 => Ipv6Addr::from_json(v).map(drop),
+        FieldType::Subnet => Subnet::from_json(v).map(drop),
+        FieldType::Building => Building::from_json(v).map(drop),
+        FieldType::Room => Room::from_json(v).map(drop),
+        FieldType::Bool => bool::from_json(v).map(drop),
+        FieldType::Person => PersonRef::from_json(v).map(drop),
+        FieldType::Date => Date::from_json(v).map(drop),
+        FieldType::Datetime => OffsetDateTime::from_json(v).map(drop),
+        FieldType::Enum => text(v).and_then(|s| {
+            if def.values.contains(&s.trim()) {
+                Ok(())
+            } else {
+                Err(format!("`{s}` is not one of {}", def.values.join(", ")))
+            }
+        }),
+        FieldType::Integer => i64::from_json(v).and_then(|n| match (def.min, def.max) {
+            (Some(lo), _) if n < lo => Err(format!("{n} is below the minimum {lo}")),
+            (_, Some(hi)) if n > hi => Err(format!("{n} is above the maximum {hi}")),
+            _ => Ok(()),
+        }),
+        FieldType::Record => {
+            let Value::Object(obj) = v else {
+                out.push((
+                    path.to_owned(),
+                    format!("must be a record, not {}", kind(v)),
+                ));
+                return;
+            };
+            for k in obj.keys() {
+                if !def.fields.iter().any(|f| f.name == k) {
+                    out.push((
+                        format!("{path}.{k}"),
+                        "is not a field of this record".into(),
+                    ));
+                }
+            }
+            for f in def.fields {
+                let sub = format!("{path}.{}", f.name);
+                let v = obj.get(f.name);
+                if is_empty(v) {
+                    if f.required {
+                        out.push((sub, "is required".into()));
+                    }
+                } else if let Some(x) = v {
+                    check_value(f, &sub, x, out);
+                }
+            }
+            return;
+        }
+    };
+    if let Err(m) = r {
+        out.push((path.to_owned(), m));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parse_at_the_edge() {
+        assert!(MacAddr6::from_json(&json!("00:1a:2b:3c:4d:5e")).is_ok());
+        assert!(MacAddr6::from_json(&json!("00:1a:2b:zz")).is_err());
+        assert_eq!(
+            Hostname::from_json(&json!("ZAM2212.zam.kfa-juelich.de."))
+                .unwrap()
+                .as_str(),
+            "zam2212.zam.kfa-juelich.de"
+        );
+        assert!(Hostname::from_json(&json!("-bad.example")).is_err());
+        assert!(Building::from_json(&json!("16.3")).is_ok());
+        assert!(Building::from_json(&json!("16")).is_err());
+        assert!(bool::from_json(&json!("Y")).unwrap());
+        assert!(Subnet::from_json(&json!("134.94.0.0/16")).is_ok());
+        assert!(Date::from_json(&json!("2026-11-24")).is_ok());
+        assert_eq!(i64::from_json(&json!("22")), Ok(22));
+        assert!(Vec::<Hostname>::from_json(&json!(["a.example", "b..example"])).is_err());
+    }
+}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("attribute_bad_category/");
+
+fn main() {}

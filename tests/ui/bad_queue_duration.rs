@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("bad_queue_duration/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("condition_syntax/");
+
+fn main() {}

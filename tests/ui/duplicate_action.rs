@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("duplicate_action/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("duplicate_check_binding/");
+
+fn main() {}

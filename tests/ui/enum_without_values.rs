@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("enum_without_values/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("field_check_unknown_field/");
+
+fn main() {}

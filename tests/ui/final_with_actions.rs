@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("final_with_actions/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("malformed_xml/");
+
+fn main() {}

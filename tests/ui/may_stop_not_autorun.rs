@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("may_stop_not_autorun/");
+
+fn main() {}

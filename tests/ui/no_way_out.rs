@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("no_way_out/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("nochange_in_autorun/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("policy_type_mismatch/");
+
+fn main() {}

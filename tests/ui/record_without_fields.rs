@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("record_without_fields/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("two_unconditional/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("unknown_attribute/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("unknown_field_type/");
+
+fn main() {}

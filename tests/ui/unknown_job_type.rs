@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("unknown_job_type/");
+
+fn main() {}

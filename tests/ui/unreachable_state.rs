@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("unreachable_state/");
+
+fn main() {}
