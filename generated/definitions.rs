@@ -1069,6 +1069,653 @@ const _: () = {
         }
     };
 };
+/// Attribute ids (`attributes.xml`), as compiled policies read them.
+pub mod attr {
+    /// `subject.person` (person)
+    pub const SUBJECT_PERSON: ::auftrag_engine::pdp::AttrId = 0;
+    /// `subject.is_employee` (bool)
+    pub const SUBJECT_IS_EMPLOYEE: ::auftrag_engine::pdp::AttrId = 1;
+    /// `subject.is_admin` (bool)
+    pub const SUBJECT_IS_ADMIN: ::auftrag_engine::pdp::AttrId = 2;
+    /// `subject.is_itb` (bool)
+    pub const SUBJECT_IS_ITB: ::auftrag_engine::pdp::AttrId = 3;
+    /// `subject.itb_orgs` (string, multi)
+    pub const SUBJECT_ITB_ORGS: ::auftrag_engine::pdp::AttrId = 4;
+    /// `subject.is_staff` (bool)
+    pub const SUBJECT_IS_STAFF: ::auftrag_engine::pdp::AttrId = 5;
+    /// `subject.email` (string)
+    pub const SUBJECT_EMAIL: ::auftrag_engine::pdp::AttrId = 6;
+    /// `action.order_type` (string)
+    pub const ACTION_ORDER_TYPE: ::auftrag_engine::pdp::AttrId = 7;
+    /// `resource.host` (hostname)
+    pub const RESOURCE_HOST: ::auftrag_engine::pdp::AttrId = 8;
+    /// `resource.all_devices` (bool)
+    pub const RESOURCE_ALL_DEVICES: ::auftrag_engine::pdp::AttrId = 9;
+    /// `resource.admin` (person)
+    pub const RESOURCE_ADMIN: ::auftrag_engine::pdp::AttrId = 10;
+    /// `resource.deputies` (person, multi)
+    pub const RESOURCE_DEPUTIES: ::auftrag_engine::pdp::AttrId = 11;
+    /// `resource.deputy_until` (datetime)
+    pub const RESOURCE_DEPUTY_UNTIL: ::auftrag_engine::pdp::AttrId = 12;
+    /// `resource.org` (string)
+    pub const RESOURCE_ORG: ::auftrag_engine::pdp::AttrId = 13;
+    /// `environment.now` (datetime)
+    pub const ENVIRONMENT_NOW: ::auftrag_engine::pdp::AttrId = 14;
+}
+/// The attributes of `attributes.xml`.
+pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 15] = [
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 0,
+        name: "subject.person",
+        category: ::auftrag_engine::pdp::Category::Subject,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: false,
+        must_be_present: true,
+        source: "request",
+        description: "PERS_KEY of the person asking (the token subject).",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 1,
+        name: "subject.is_employee",
+        category: ::auftrag_engine::pdp::Category::Subject,
+        ty: ::auftrag_engine::pdp::ValueType::Boolean,
+        multi: false,
+        must_be_present: false,
+        source: "crate::junet::pip::is_employee",
+        description: "The person is an employee (has a d_pers row with an organisation).",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 2,
+        name: "subject.is_admin",
+        category: ::auftrag_engine::pdp::Category::Subject,
+        ty: ::auftrag_engine::pdp::ValueType::Boolean,
+        multi: false,
+        must_be_present: false,
+        source: "crate::junet::pip::is_admin",
+        description: "The person administers at least one device.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 3,
+        name: "subject.is_itb",
+        category: ::auftrag_engine::pdp::Category::Subject,
+        ty: ::auftrag_engine::pdp::ValueType::Boolean,
+        multi: false,
+        must_be_present: false,
+        source: "crate::junet::pip::is_itb",
+        description: "The person is an IT officer (ITB) of some organisation unit.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 4,
+        name: "subject.itb_orgs",
+        category: ::auftrag_engine::pdp::Category::Subject,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: true,
+        must_be_present: false,
+        source: "crate::junet::pip::itb_orgs",
+        description: "The organisation units the person is IT officer of.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 5,
+        name: "subject.is_staff",
+        category: ::auftrag_engine::pdp::Category::Subject,
+        ty: ::auftrag_engine::pdp::ValueType::Boolean,
+        multi: false,
+        must_be_present: false,
+        source: "crate::junet::pip::is_staff",
+        description: "The person belongs to IP-management staff.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 6,
+        name: "subject.email",
+        category: ::auftrag_engine::pdp::Category::Subject,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: false,
+        must_be_present: false,
+        source: "crate::junet::pip::email",
+        description: "",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 7,
+        name: "action.order_type",
+        category: ::auftrag_engine::pdp::Category::Action,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: false,
+        must_be_present: true,
+        source: "request",
+        description: "The order type asked for: register_device, change_device, delete_device, name_deputy.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 8,
+        name: "resource.host",
+        category: ::auftrag_engine::pdp::Category::Resource,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: false,
+        must_be_present: false,
+        source: "order.host",
+        description: "The device the order is about.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 9,
+        name: "resource.all_devices",
+        category: ::auftrag_engine::pdp::Category::Resource,
+        ty: ::auftrag_engine::pdp::ValueType::Boolean,
+        multi: false,
+        must_be_present: false,
+        source: "crate::junet::pip::all_devices",
+        description: "A name_deputy order without host: all devices of the requester.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 10,
+        name: "resource.admin",
+        category: ::auftrag_engine::pdp::Category::Resource,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: false,
+        must_be_present: false,
+        source: "crate::junet::pip::device_admin",
+        description: "The administrator of the device (its ADMIN link).",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 11,
+        name: "resource.deputies",
+        category: ::auftrag_engine::pdp::Category::Resource,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: true,
+        must_be_present: false,
+        source: "crate::junet::pip::deputies",
+        description: "The deputies named for the device (for it alone or for all devices of its admin).",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 12,
+        name: "resource.deputy_until",
+        category: ::auftrag_engine::pdp::Category::Resource,
+        ty: ::auftrag_engine::pdp::ValueType::Time,
+        multi: false,
+        must_be_present: false,
+        source: "crate::junet::pip::deputy_until",
+        description: "End of the asking person's deputyship for the device (far future when open-ended).",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 13,
+        name: "resource.org",
+        category: ::auftrag_engine::pdp::Category::Resource,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: false,
+        must_be_present: false,
+        source: "crate::junet::pip::device_org",
+        description: "The organisation unit of the device (DV_LOC_ORG).",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 14,
+        name: "environment.now",
+        category: ::auftrag_engine::pdp::Category::Environment,
+        ty: ::auftrag_engine::pdp::ValueType::Time,
+        multi: false,
+        must_be_present: true,
+        source: "now",
+        description: "",
+    },
+];
+/// Where each attribute's value comes from (same order as [`ATTRIBUTES`]).
+pub static ATTRIBUTE_SOURCES: [::auftrag_engine::pdp::Source; 15] = [
+    ::auftrag_engine::pdp::Source::Subject,
+    ::auftrag_engine::pdp::Source::Resolver(resolve_1),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_2),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_3),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_4),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_5),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_6),
+    ::auftrag_engine::pdp::Source::OrderType,
+    ::auftrag_engine::pdp::Source::Field("host"),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_9),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_10),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_11),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_12),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_13),
+    ::auftrag_engine::pdp::Source::Now,
+];
+fn resolve_1<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::is_employee(ctx))
+}
+fn resolve_2<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::is_admin(ctx))
+}
+fn resolve_3<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::is_itb(ctx))
+}
+fn resolve_4<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::itb_orgs(ctx))
+}
+fn resolve_5<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::is_staff(ctx))
+}
+fn resolve_6<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::email(ctx))
+}
+fn resolve_9<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::all_devices(ctx))
+}
+fn resolve_10<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::device_admin(ctx))
+}
+fn resolve_11<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::deputies(ctx))
+}
+fn resolve_12<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::deputy_until(ctx))
+}
+fn resolve_13<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::device_org(ctx))
+}
+/// `action.order_type == "register_device"`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_0(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(
+            matches!(
+                (c.string(attr::ACTION_ORDER_TYPE) ?, Some("register_device")),
+                (Some(__a), Some(__b)) if __a == __b
+            ),
+        )
+    })()
+}
+/// `subject.is_employee`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_1(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(c.boolean(attr::SUBJECT_IS_EMPLOYEE)? == Some(true))
+    })()
+}
+/// `subject.is_staff`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_2(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
+    })()
+}
+static POLICY_2: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
+    id: "register",
+    description: "",
+    target: Some(policy_predicate_0),
+    algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
+    rules: &[
+        ::auftrag_engine::pdp::RuleDef {
+            id: "employee_registers",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_1),
+            obligations: &[],
+        },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "staff_registers",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_2),
+            obligations: &[],
+        },
+    ],
+    obligations: &[],
+};
+/// `action.order_type == "change_device" or action.order_type == "delete_device"`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_3(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    ::auftrag_engine::pdp::or3(
+        (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                matches!(
+                    (c.string(attr::ACTION_ORDER_TYPE) ?, Some("change_device")),
+                    (Some(__a), Some(__b)) if __a == __b
+                ),
+            )
+        })(),
+        || (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                matches!(
+                    (c.string(attr::ACTION_ORDER_TYPE) ?, Some("delete_device")),
+                    (Some(__a), Some(__b)) if __a == __b
+                ),
+            )
+        })(),
+    )
+}
+/// `subject.person == resource.admin`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_4(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(
+            matches!(
+                (c.string(attr::SUBJECT_PERSON) ?, c.string(attr::RESOURCE_ADMIN) ?),
+                (Some(__a), Some(__b)) if __a == __b
+            ),
+        )
+    })()
+}
+/// `subject.person in resource.deputies and environment.now <= resource.deputy_until`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_5(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    ::auftrag_engine::pdp::and3(
+        (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                ::auftrag_engine::pdp::Ctx::contains_str(
+                    c.set(attr::RESOURCE_DEPUTIES)?,
+                    c.string(attr::SUBJECT_PERSON)?,
+                ),
+            )
+        })(),
+        || (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                matches!(
+                    (c.time(attr::ENVIRONMENT_NOW) ?, c.time(attr::RESOURCE_DEPUTY_UNTIL)
+                    ?), (Some(__a), Some(__b)) if __a <= __b
+                ),
+            )
+        })(),
+    )
+}
+/// `resource.org in subject.itb_orgs`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_6(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(
+            ::auftrag_engine::pdp::Ctx::contains_str(
+                c.set(attr::SUBJECT_ITB_ORGS)?,
+                c.string(attr::RESOURCE_ORG)?,
+            ),
+        )
+    })()
+}
+/// `subject.is_staff`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_7(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
+    })()
+}
+static POLICY_3: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
+    id: "change_or_delete",
+    description: "",
+    target: Some(policy_predicate_3),
+    algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
+    rules: &[
+        ::auftrag_engine::pdp::RuleDef {
+            id: "admin_own_device",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_4),
+            obligations: &[],
+        },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "deputy_device",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_5),
+            obligations: &[
+                ::auftrag_engine::pdp::ObligationDef {
+                    id: "notify_admin",
+                    on: ::auftrag_engine::pdp::Effect::Permit,
+                    advice: false,
+                    description: "to=resource.admin",
+                },
+            ],
+        },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "itb_org_device",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_6),
+            obligations: &[],
+        },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "staff_any_device",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_7),
+            obligations: &[],
+        },
+    ],
+    obligations: &[],
+};
+/// `action.order_type == "name_deputy"`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_8(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(
+            matches!(
+                (c.string(attr::ACTION_ORDER_TYPE) ?, Some("name_deputy")), (Some(__a),
+                Some(__b)) if __a == __b
+            ),
+        )
+    })()
+}
+/// `subject.person == resource.admin or (resource.all_devices and subject.is_admin)`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_9(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    ::auftrag_engine::pdp::or3(
+        (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                matches!(
+                    (c.string(attr::SUBJECT_PERSON) ?, c.string(attr::RESOURCE_ADMIN) ?),
+                    (Some(__a), Some(__b)) if __a == __b
+                ),
+            )
+        })(),
+        || ::auftrag_engine::pdp::and3(
+            (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+                Ok(c.boolean(attr::RESOURCE_ALL_DEVICES)? == Some(true))
+            })(),
+            || (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+                Ok(c.boolean(attr::SUBJECT_IS_ADMIN)? == Some(true))
+            })(),
+        ),
+    )
+}
+/// `resource.org in subject.itb_orgs or (resource.all_devices and subject.is_itb)`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_10(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    ::auftrag_engine::pdp::or3(
+        (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                ::auftrag_engine::pdp::Ctx::contains_str(
+                    c.set(attr::SUBJECT_ITB_ORGS)?,
+                    c.string(attr::RESOURCE_ORG)?,
+                ),
+            )
+        })(),
+        || ::auftrag_engine::pdp::and3(
+            (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+                Ok(c.boolean(attr::RESOURCE_ALL_DEVICES)? == Some(true))
+            })(),
+            || (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+                Ok(c.boolean(attr::SUBJECT_IS_ITB)? == Some(true))
+            })(),
+        ),
+    )
+}
+/// `subject.is_staff`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_11(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
+    })()
+}
+static POLICY_4: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
+    id: "deputies",
+    description: "",
+    target: Some(policy_predicate_8),
+    algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
+    rules: &[
+        ::auftrag_engine::pdp::RuleDef {
+            id: "admin_names_deputy",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_9),
+            obligations: &[],
+        },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "itb_names_deputy",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_10),
+            obligations: &[],
+        },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "staff_names_deputy",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_11),
+            obligations: &[],
+        },
+    ],
+    obligations: &[],
+};
+static POLICY_1: ::auftrag_engine::pdp::PolicySetDef = ::auftrag_engine::pdp::PolicySetDef {
+    id: "junet",
+    description: "Orders on the JuNet device database.",
+    target: None,
+    algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
+    children: &[
+        ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_2),
+        ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_3),
+        ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_4),
+    ],
+};
+static POLICY_0: ::auftrag_engine::pdp::PolicySetDef = ::auftrag_engine::pdp::PolicySetDef {
+    id: "policies",
+    description: "All policies (policies.xml).",
+    target: None,
+    algorithm: ::auftrag_engine::pdp::Algorithm::DenyUnlessPermit,
+    children: &[::auftrag_engine::pdp::PolicyNode::Set(&POLICY_1)],
+};
+/// The root of the compiled policies (`policies.xml`).
+pub static POLICIES: ::auftrag_engine::pdp::PolicyNode = ::auftrag_engine::pdp::PolicyNode::Set(
+    &POLICY_0,
+);
+/// Attributes, sources and policies for the policy enforcement point.
+pub static AUTHORIZATION: ::auftrag_engine::pdp::Authorization = ::auftrag_engine::pdp::Authorization {
+    attributes: &ATTRIBUTES,
+    sources: &ATTRIBUTE_SOURCES,
+    policies: &POLICIES,
+};
 /// The compiled definitions as JSON (`GET /api/v1/definitions`).
 pub const DOCUMENT: &str = r#"{
   "workflows": [
@@ -3027,5 +3674,6 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
             retention_secs: 604800,
         },
     ],
+    authorization: Some(&AUTHORIZATION),
     document: DOCUMENT,
 };

@@ -47,6 +47,22 @@ enum Command {
         #[command(subcommand)]
         command: DefinitionsCommand,
     },
+    /// Explain whether a person may place an order, and why (the deciding
+    /// policy and rule and the attribute values they read).
+    Explain {
+        /// PERS_KEY of the person.
+        #[arg(long)]
+        person: String,
+        /// The order type, or its start (`change` for change_device).
+        #[arg(long)]
+        action: String,
+        /// The device (host name) the order would be about.
+        #[arg(long)]
+        host: Option<String>,
+        /// Print the full decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -205,6 +221,24 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 AgencySecretCommand::Rotate => {
                     let secret = auftrag_engine::jobs::token::rotate_secret(&mut conn).await?;
                     println!("{secret}");
+                }
+            }
+        }
+        Command::Explain {
+            person,
+            action,
+            host,
+            json,
+        } => {
+            let response =
+                auftrag_engine::pdp::pep::explain(&engine, &person, &action, host.as_deref())
+                    .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&response)?);
+            } else {
+                println!("{}", auftrag_engine::pdp::summary(&response));
+                for o in &response.obligations {
+                    println!("obligation {} ({})", o.id, o.description);
                 }
             }
         }

@@ -667,6 +667,9 @@ pub(crate) fn tokens(model: &Model) -> TokenStream {
         }
     });
     let document = raw_str(&serde_json::to_string_pretty(model).expect("model serializes"));
+    let (authorization_items, authorization) =
+        crate::emit_policy::tokens(&model.attributes, model.policies.as_ref());
+    items.extend(authorization_items);
     items.extend(quote! {
         /// The compiled definitions as JSON (`GET /api/v1/definitions`).
         pub const DOCUMENT: &str = #document;
@@ -679,6 +682,7 @@ pub(crate) fn tokens(model: &Model) -> TokenStream {
             check_bindings: &[#( #binding_defs ),*],
             order_types: &[#( #order_defs ),*],
             queues: &[#( #queue_defs ),*],
+            authorization: #authorization,
             document: DOCUMENT,
         };
     });

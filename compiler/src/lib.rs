@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 
 mod cond;
 mod emit;
+mod emit_policy;
 pub mod model;
 mod parse;
 pub mod policy;

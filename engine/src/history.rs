@@ -48,6 +48,9 @@ pub struct OrderDocument {
     pub warnings: Vec<Finding>,
     /// Warnings staff accepted; not raised again.
     pub accepted_warnings: Vec<Finding>,
+    /// Authorization decisions with their explanations (`GET /api/v1/orders/{id}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<serde_json::Value>,
 }
 
 /// Now, as stored in the history: RFC 3339 UTC with milliseconds, so the

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/orders", post(submit_order).get(list_orders))
+        .route("/api/v1/explain", get(explain))
         .route("/api/v1/orders/{id}", get(get_order))
         .route("/api/v1/orders/{id}/withdraw", post(withdraw))
         .route("/api/v1/orders/{id}/accept", post(accept))
@@ -301,7 +302,9 @@ async fn get_order(
         ))
         .into());
     }
-    Ok(Json(order.document()))
+    let mut document = order.document();
+    document.decisions = store::decisions_of(&mut conn, id).await?;
+    Ok(Json(document))
 }
 
 #[derive(Debug, Serialize)]
@@ -496,4 +499,39 @@ async fn change_fields(
         )
         .await?,
     ))
+}
+
+/// `GET /api/v1/explain?person=&action=&host=` (staff): whether a person may
+/// place an order and why, without placing it.
+async fn explain(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<crate::pdp::Response>> {
+    if !principal.staff {
+        return Err(EngineError::Forbidden(
+            "only IP-management staff may ask for explanations".into(),
+        )
+        .into());
+    }
+    const KNOWN: [&str; 3] = ["person", "action", "host"];
+    if let Some(unknown) = query.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(Problem::bad_request(format!(
+            "unknown query parameter `{unknown}` (known: person, action, host)"
+        )));
+    }
+    let person = query
+        .get("person")
+        .ok_or_else(|| Problem::bad_request("`person` (a PERS_KEY) is required"))?;
+    let action = query.get("action").ok_or_else(|| {
+        Problem::bad_request("`action` (an order type, e.g. change_device) is required")
+    })?;
+    let response = crate::pdp::pep::explain(
+        &state.engine,
+        person,
+        action,
+        query.get("host").map(String::as_str),
+    )
+    .await?;
+    Ok(Json(response))
 }

@@ -149,6 +149,7 @@ impl StoredOrder {
             errors: self.data.errors.clone(),
             warnings: self.data.warnings.clone(),
             accepted_warnings: self.data.accepted.clone(),
+            decisions: Vec::new(),
         }
     }
 }
@@ -403,4 +404,40 @@ pub fn parse_limit(value: Option<&str>) -> Result<i64, String> {
             _ => Err(format!("limit must be a number from 1 to 1000, not `{v}`")),
         },
     }
+}
+
+/// Appends an authorization decision (JSON) to an order's decision log.
+pub async fn record_decision(
+    conn: &mut AnyConnection,
+    order_id: i64,
+    decision: &str,
+) -> Result<(), EngineError> {
+    sqlx::query("INSERT INTO auftrag_decisions (order_id, at, decision) VALUES ($1, $2, $3)")
+        .bind(order_id)
+        .bind(crate::history::now())
+        .bind(decision)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// An order's authorization decisions, oldest first.
+pub async fn decisions_of(
+    conn: &mut AnyConnection,
+    order_id: i64,
+) -> Result<Vec<serde_json::Value>, EngineError> {
+    let rows =
+        sqlx::query("SELECT at, decision FROM auftrag_decisions WHERE order_id = $1 ORDER BY id")
+            .bind(order_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            let mut v: serde_json::Value = from_json("decision", &r.try_get::<String, _>(1)?)?;
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("at".into(), serde_json::Value::String(r.try_get(0)?));
+            }
+            Ok(v)
+        })
+        .collect()
 }

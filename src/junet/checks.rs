@@ -10,7 +10,7 @@ use auftrag_engine::types::Hostname;
 use auftrag_macros::check;
 use macaddr::MacAddr6;
 
-use super::{device_admin, pers_key, resolve_host};
+use super::resolve_host;
 
 /// The canonical form of a hardware address in `x_port.HARDW_ADDR`:
 /// lower-case hex, colon separated.
@@ -43,31 +43,13 @@ pub fn parse_mac(value: &str) -> Result<MacAddr6, String> {
     Ok(mac)
 }
 
-/// The requester administers the device, or is IP-management staff.
-/// (A placeholder for the policy engine, which replaces it.)
+/// The requester may place the order, as the compiled policies of
+/// `policies.xml` decide (the thesis's seven rules). The decision and its
+/// explanation go into the order's history; a refusal names the deciding
+/// policy and the attribute values it read.
 #[check]
 pub async fn check_authorization(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
-    let requester = ctx.order.requester.clone();
-    if auftrag_engine::store::is_staff(ctx.conn, &requester)
-        .await
-        .map_err(|e| HandlerError::Failed(e.to_string()))?
-    {
-        return Ok(());
-    }
-    let Some(host) = ctx.order.text("host").map(str::to_owned) else {
-        return Ok(());
-    };
-    // An unknown host is reported by check_host_exists.
-    let Some(target) = resolve_host(ctx.conn, &host).await? else {
-        return Ok(());
-    };
-    let admin = device_admin(ctx.conn, target.device).await?;
-    if admin.is_none() || admin != pers_key(&requester) {
-        ctx.report(format!(
-            "person {requester} is not the administrator of {host}; only its administrator or IP-management staff may change it"
-        ));
-    }
-    Ok(())
+    auftrag_engine::pdp::authorize(ctx, &crate::generated::AUTHORIZATION).await
 }
 
 /// The host names an interface in the device database.

@@ -8,4 +8,5 @@ mod errors;
 mod firewall;
 mod network;
 mod orders;
+mod policies;
 mod support;

@@ -67,6 +67,39 @@ impl Outcome {
     }
 }
 
+/// XACML's `and` over a condition's parts: false if any part is false, else
+/// Indeterminate (`Err`) if any part is, else true. `b` is evaluated only
+/// when `a` is not false.
+pub fn and3(
+    a: Result<bool, AttrError>,
+    b: impl FnOnce() -> Result<bool, AttrError>,
+) -> Result<bool, AttrError> {
+    match a {
+        Ok(false) => Ok(false),
+        Ok(true) => b(),
+        Err(e) => match b() {
+            Ok(false) => Ok(false),
+            _ => Err(e),
+        },
+    }
+}
+
+/// XACML's `or`: true if any part is true, else Indeterminate if any part
+/// is, else false.
+pub fn or3(
+    a: Result<bool, AttrError>,
+    b: impl FnOnce() -> Result<bool, AttrError>,
+) -> Result<bool, AttrError> {
+    match a {
+        Ok(true) => Ok(true),
+        Ok(false) => b(),
+        Err(e) => match b() {
+            Ok(true) => Ok(true),
+            _ => Err(e),
+        },
+    }
+}
+
 /// What compiled targets and conditions read attributes through. Records
 /// which attributes were read, for the explanation, and the first error.
 pub struct Ctx<'r> {

@@ -12,12 +12,20 @@ pub mod algorithm;
 pub mod ast;
 pub mod err;
 pub mod eval;
+pub mod pep;
 pub mod pip;
 pub mod request;
 
 pub use algorithm::Algorithm;
 pub use ast::{Effect, ObligationDef, PolicyDef, PolicyNode, PolicySetDef, RuleDef};
 pub use err::AttrError;
-pub use eval::{Decision, Explanation, Indeterminate, Response, decide, evaluate};
+pub use eval::{Ctx, Decision, Explanation, Indeterminate, Response, and3, decide, evaluate, or3};
+pub use ipnet::IpNet;
+pub use pep::{Authorization, authorize, decide_order, summary};
 pub use pip::{PipCtx, ResolverFn, Source, resolve};
 pub use request::{AttrId, AttributeDef, Category, Request, Value, ValueType};
+
+/// A subnet literal of a compiled policy (validated at build time).
+pub fn parse_subnet(text: &str) -> Option<IpNet> {
+    text.parse().ok()
+}

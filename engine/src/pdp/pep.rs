@@ -1,0 +1,171 @@
+//! The policy enforcement point: the order engine asks the compiled policies
+//! whether the requester may place an order, and keeps the answer with its
+//! explanation in the order's history.
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use super::ast::PolicyNode;
+use super::eval::{Decision, Response, decide};
+use super::pip::{Source, resolve};
+use super::request::AttributeDef;
+use crate::context::{CheckCtx, OrderData};
+use crate::error::HandlerError;
+
+/// A deployment's compiled authorization: attributes, where their values
+/// come from, and the root of the policies (`attributes.xml`, `policies.xml`).
+pub struct Authorization {
+    pub attributes: &'static [AttributeDef],
+    /// One per attribute, same order.
+    pub sources: &'static [Source],
+    pub policies: &'static PolicyNode,
+}
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorization")
+            .field("attributes", &self.attributes.len())
+            .field("policies", &self.policies)
+            .finish()
+    }
+}
+
+/// A decision as the history keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recorded<'a> {
+    /// `PERS_KEY` of the person asking.
+    pub subject: &'a str,
+    pub order_type: &'a str,
+    #[serde(flatten)]
+    pub response: &'a Response,
+}
+
+/// Resolves the attributes (each resolver once) and decides whether
+/// `subject` may place `order`.
+pub async fn decide_order(
+    conn: &mut AnyConnection,
+    auth: &'static Authorization,
+    order: &OrderData,
+    subject: &str,
+) -> Response {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let request = resolve(conn, auth.attributes, auth.sources, order, subject, now).await;
+    decide(auth.policies, &request)
+}
+
+/// One line for a person: the decision and why.
+pub fn summary(response: &Response) -> String {
+    let e = &response.explanation;
+    let by = match (e.policy, e.rule) {
+        (Some(p), Some(r)) => format!("policy `{p}`, rule `{r}`"),
+        (Some(p), None) => format!("policy `{p}`"),
+        _ => "no rule applies".to_owned(),
+    };
+    let values = e
+        .attributes
+        .iter()
+        .map(|(name, v)| match v {
+            Some(v) => format!("{name} = {}", serde_json::to_string(v).unwrap_or_default()),
+            None => format!("{name} = (none)"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let error = e
+        .error
+        .as_ref()
+        .map(|err| format!("; {err}"))
+        .unwrap_or_default();
+    let decision = match response.decision {
+        Decision::Permit => "Permit".to_owned(),
+        Decision::Deny => "Deny".to_owned(),
+        Decision::NotApplicable => "NotApplicable".to_owned(),
+        Decision::Indeterminate(i) => format!("Indeterminate{{{i:?}}}"),
+    };
+    format!("{decision} by {by} ({values}){error}")
+}
+
+/// The check behind `check_authorization`-style bindings: the requester
+/// must be permitted by the policies. Anything but Permit is reported (an
+/// error or a warning, as `checks.xml` says) with the explanation. At the
+/// engine stage the decision is appended to the order's decision log, in the
+/// order's transaction.
+pub async fn authorize(
+    ctx: &mut CheckCtx<'_>,
+    auth: &'static Authorization,
+) -> Result<(), HandlerError> {
+    let subject = ctx.order.requester.clone();
+    let response = decide_order(ctx.conn, auth, ctx.order, &subject).await;
+    if let Some(id) = ctx.order.id {
+        let recorded = Recorded {
+            subject: &subject,
+            order_type: ctx.order.order_type.name,
+            response: &response,
+        };
+        let json = serde_json::to_string(&recorded)
+            .map_err(|e| HandlerError::Failed(format!("encoding decision: {e}")))?;
+        crate::store::record_decision(ctx.conn, id, &json)
+            .await
+            .map_err(|e| HandlerError::Failed(e.to_string()))?;
+    }
+    if response.decision != Decision::Permit {
+        ctx.report(format!(
+            "person {subject} may not place a `{}` order: {}",
+            ctx.order.order_type.name,
+            summary(&response)
+        ));
+    }
+    Ok(())
+}
+
+/// Resolves an `action` as given by a person: an order type name, or the
+/// one order type it is the start of (`change` → `change_device`).
+pub fn order_type_for(
+    defs: &'static crate::defs::Definitions,
+    action: &str,
+) -> Result<&'static crate::defs::OrderTypeDef, crate::error::EngineError> {
+    if let Some(t) = defs.order_type(action) {
+        return Ok(t);
+    }
+    let matches: Vec<_> = defs
+        .order_types
+        .iter()
+        .filter(|t| t.name.starts_with(action))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        _ => Err(crate::error::EngineError::UnknownOrderType(
+            action.to_owned(),
+        )),
+    }
+}
+
+/// Explains whether `person` may place an order of type `action` about
+/// `key` (the order type's key field, e.g. the host), without placing it.
+pub async fn explain(
+    engine: &crate::server::Engine,
+    person: &str,
+    action: &str,
+    key: Option<&str>,
+) -> Result<Response, crate::error::EngineError> {
+    let defs = engine.defs;
+    let auth = defs.authorization.ok_or_else(|| {
+        crate::error::EngineError::Conflict("these definitions have no policies.xml".into())
+    })?;
+    let order_type = order_type_for(defs, action)?;
+    let mut fields = crate::context::Fields::new();
+    if let (Some(k), Some(field)) = (key, order_type.key_field) {
+        fields.insert(field.to_owned(), serde_json::Value::String(k.to_owned()));
+    }
+    let order = OrderData {
+        id: None,
+        order_type,
+        requester: person.to_owned(),
+        fields,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        accepted: Vec::new(),
+        changes: Default::default(),
+    };
+    let mut conn = engine.store.pool.acquire().await?;
+    Ok(decide_order(&mut conn, auth, &order, person).await)
+}

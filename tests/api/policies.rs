@@ -1,0 +1,130 @@
+//! The thesis's seven access rules, decided by the compiled policies over the
+//! real device database: each positive case and its nearest negatives, via
+//! `GET /api/v1/explain`; and a real order whose history keeps the decision.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const ZAM2213: &str = "zam2213.zam.kfa-juelich.de";
+const JSCLAB7: &str = "jsclab7.jsc.kfa-juelich.de";
+const LBLPRN1: &str = "lblprn1.prn.kfa-juelich.de";
+
+async fn explain(s: &TestServer, person: &str, action: &str, host: Option<&str>) -> Value {
+    let mut path = format!("/api/v1/explain?person={person}&action={action}");
+    if let Some(h) = host {
+        path.push_str(&format!("&host={h}"));
+    }
+    let r = s.call(Some("staff"), Method::GET, &path, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
+/// Asserts the decision and, for a Permit, the deciding rule.
+async fn decides(
+    s: &TestServer,
+    person: &str,
+    action: &str,
+    host: Option<&str>,
+    expected: &str,
+    rule: Option<&str>,
+) {
+    let r = explain(s, person, action, host).await;
+    assert_eq!(r["decision"], expected, "{person} {action} {host:?}: {r}");
+    if let Some(rule) = rule {
+        assert_eq!(
+            r["explanation"]["rule"], rule,
+            "{person} {action} {host:?}: {r}"
+        );
+    }
+}
+
+on_both_backends! {
+async fn the_seven_rules(s) {
+    // 1. Every employee may register a new device; a person without an org
+    //    unit (no employee) may not.
+    decides(&s, "1001", "register_device", Some("newpc.zam.kfa-juelich.de"), "Permit", Some("employee_registers")).await;
+    sqlx::query("INSERT INTO d_pers (PERS_KEY, NAME) VALUES (1099, 'Gast')").execute(&s.db().await).await.unwrap();
+    decides(&s, "1099", "register_device", Some("newpc.zam.kfa-juelich.de"), "Deny", None).await;
+
+    // 2. An admin may change or delete their own devices, not another's
+    //    (1002 is only a user of jsclab7).
+    decides(&s, "1002", "change_device", Some(ZAM2212), "Permit", Some("admin_own_device")).await;
+    decides(&s, "1002", "delete_device", Some(ZAM2213), "Permit", Some("admin_own_device")).await;
+    decides(&s, "1002", "change_device", Some(JSCLAB7), "Deny", None).await;
+
+    // 3. An admin may name deputies for one device or all of theirs; an
+    //    employee without devices may do neither.
+    decides(&s, "1002", "name_deputy", Some(ZAM2212), "Permit", Some("admin_names_deputy")).await;
+    decides(&s, "1002", "name_deputy", None, "Permit", Some("admin_names_deputy")).await;
+    decides(&s, "1001", "name_deputy", Some(ZAM2212), "Deny", None).await;
+    decides(&s, "1001", "name_deputy", None, "Deny", None).await;
+
+    // 4. A deputy may change or delete the devices assigned to them — not a
+    //    different device, and not after the deputyship ended.
+    let r = explain(&s, "1003", "change_device", Some(ZAM2212)).await;
+    assert_eq!(r["decision"], "Permit", "{r}");
+    assert_eq!(r["explanation"]["rule"], "deputy_device");
+    assert_eq!(r["obligations"][0]["id"], "notify_admin", "{r}");
+    decides(&s, "1003", "change_device", Some(ZAM2213), "Deny", None).await;
+    sqlx::query("UPDATE auftrag_deputies SET UNTIL = '2020-01-01T00:00:00.000Z' WHERE DEPUTY = 1003")
+        .execute(&s.db().await)
+        .await
+        .unwrap();
+    decides(&s, "1003", "change_device", Some(ZAM2212), "Deny", None).await;
+
+    // 5. An IT officer may change or delete devices of their org unit (JSC),
+    //    not of another (lblprn1 belongs to JSC-IPM).
+    decides(&s, "1004", "delete_device", Some(ZAM2213), "Permit", Some("itb_org_device")).await;
+    decides(&s, "1004", "change_device", Some(LBLPRN1), "Deny", None).await;
+
+    // 6. An IT officer may name deputies for their org unit, not another's.
+    decides(&s, "1004", "name_deputy", Some(ZAM2212), "Permit", Some("itb_names_deputy")).await;
+    decides(&s, "1004", "name_deputy", Some(LBLPRN1), "Deny", None).await;
+
+    // 7. IP-management staff may change or delete every device.
+    decides(&s, "1005", "change_device", Some(JSCLAB7), "Permit", Some("staff_any_device")).await;
+    decides(&s, "1005", "delete_device", Some(ZAM2212), "Permit", Some("staff_any_device")).await;
+}
+}
+
+on_both_backends! {
+async fn decisions_are_kept_in_the_history(s) {
+    // The deputy changes the device: permitted, and the history says by
+    // which rule and with which values.
+    let r = s.call(
+        Some("deputy"),
+        Method::POST,
+        "/api/v1/orders",
+        Some(json!({"type": "change_device", "fields": {"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:42"}})),
+    ).await;
+    assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
+    let doc = s.order(r.body["id"].as_i64().unwrap()).await;
+    let decision = &doc["decisions"][0];
+    assert_eq!(decision["decision"], "Permit", "{doc}");
+    assert_eq!(decision["subject"], "1003");
+    assert_eq!(decision["explanation"]["policy"], "change_or_delete");
+    assert_eq!(decision["explanation"]["rule"], "deputy_device");
+    assert!(decision["at"].as_str().is_some());
+
+    // Refused: the error names the policy outcome; the history keeps it.
+    let r = s.submit("employee", json!({"host": ZAM2213, "hwa": "00:1a:2b:3c:4d:43"})).await;
+    assert_eq!(r.body["state"], "ABORTED");
+    let doc = s.order(r.body["id"].as_i64().unwrap()).await;
+    assert_eq!(doc["decisions"][0]["decision"], "Deny", "{doc}");
+}
+}
+
+on_both_backends! {
+async fn explain_is_for_staff_and_checks_its_input(s) {
+    let r = s.call(Some("admin"), Method::GET, "/api/v1/explain?person=1002&action=change_device", None).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "only IP-management staff");
+    let r = s.call(Some("staff"), Method::GET, "/api/v1/explain?person=1002&action=chnage", None).await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "unknown order type `chnage`");
+    let r = s.call(Some("staff"), Method::GET, "/api/v1/explain?action=change", None).await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "`person`");
+    // a unique prefix names the order type
+    decides(&s, "1002", "change", Some(ZAM2212), "Permit", Some("admin_own_device")).await;
+}
+}
