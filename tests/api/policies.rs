@@ -128,3 +128,63 @@ async fn explain_is_for_staff_and_checks_its_input(s) {
     decides(&s, "1002", "change", Some(ZAM2212), "Permit", Some("admin_own_device")).await;
 }
 }
+
+/// The policy test cases of `definitions/tests/*.xml`.
+#[test]
+fn policy_test_cases_in_xml() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("definitions/tests");
+    let mut cases = 0;
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("definitions/tests") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "xml") {
+            let out = auftrag_engine::pdp::cases::run_file(
+                &path,
+                &auftrag::generated::ATTRIBUTES,
+                &auftrag::generated::POLICIES,
+            );
+            cases += out.cases;
+            failures.extend(out.failures);
+        }
+    }
+    assert!(cases >= 14, "only {cases} cases found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A wrong expectation is reported, with the decision's explanation.
+#[test]
+fn a_failing_policy_case_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wrong.xml");
+    std::fs::write(
+        &file,
+        r#"<tests><test name="wrong"><attribute name="subject.person" value="1002"/>
+           <attribute name="action.order_type" value="change_device"/>
+           <attribute name="resource.admin" value="1002"/>
+           <expect decision="Deny" rule="staff_any_device"/></test>
+           <test name="typo"><attribute name="subject.persno" value="1"/><expect decision="Deny"/></test></tests>"#,
+    )
+    .unwrap();
+    let out = auftrag_engine::pdp::cases::run_file(
+        &file,
+        &auftrag::generated::ATTRIBUTES,
+        &auftrag::generated::POLICIES,
+    );
+    assert_eq!(out.cases, 2);
+    assert_eq!(out.failures.len(), 2, "{:#?}", out.failures);
+    assert!(
+        out.failures[0].contains("decision Permit, expected Deny"),
+        "{}",
+        out.failures[0]
+    );
+    assert!(
+        out.failures[0].contains("admin_own_device"),
+        "{}",
+        out.failures[0]
+    );
+    assert!(
+        out.failures[1].contains("unknown attribute `subject.persno`"),
+        "{}",
+        out.failures[1]
+    );
+}

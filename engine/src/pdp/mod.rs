@@ -10,6 +10,7 @@
 
 pub mod algorithm;
 pub mod ast;
+pub mod cases;
 pub mod err;
 pub mod eval;
 pub mod pep;
