@@ -1087,23 +1087,25 @@ pub mod attr {
     pub const SUBJECT_EMAIL: ::auftrag_engine::pdp::AttrId = 6;
     /// `action.order_type` (string)
     pub const ACTION_ORDER_TYPE: ::auftrag_engine::pdp::AttrId = 7;
+    /// `resource.requester` (person)
+    pub const RESOURCE_REQUESTER: ::auftrag_engine::pdp::AttrId = 8;
     /// `resource.host` (hostname)
-    pub const RESOURCE_HOST: ::auftrag_engine::pdp::AttrId = 8;
+    pub const RESOURCE_HOST: ::auftrag_engine::pdp::AttrId = 9;
     /// `resource.all_devices` (bool)
-    pub const RESOURCE_ALL_DEVICES: ::auftrag_engine::pdp::AttrId = 9;
+    pub const RESOURCE_ALL_DEVICES: ::auftrag_engine::pdp::AttrId = 10;
     /// `resource.admin` (person)
-    pub const RESOURCE_ADMIN: ::auftrag_engine::pdp::AttrId = 10;
+    pub const RESOURCE_ADMIN: ::auftrag_engine::pdp::AttrId = 11;
     /// `resource.deputies` (person, multi)
-    pub const RESOURCE_DEPUTIES: ::auftrag_engine::pdp::AttrId = 11;
+    pub const RESOURCE_DEPUTIES: ::auftrag_engine::pdp::AttrId = 12;
     /// `resource.deputy_until` (datetime)
-    pub const RESOURCE_DEPUTY_UNTIL: ::auftrag_engine::pdp::AttrId = 12;
+    pub const RESOURCE_DEPUTY_UNTIL: ::auftrag_engine::pdp::AttrId = 13;
     /// `resource.org` (string)
-    pub const RESOURCE_ORG: ::auftrag_engine::pdp::AttrId = 13;
+    pub const RESOURCE_ORG: ::auftrag_engine::pdp::AttrId = 14;
     /// `environment.now` (datetime)
-    pub const ENVIRONMENT_NOW: ::auftrag_engine::pdp::AttrId = 14;
+    pub const ENVIRONMENT_NOW: ::auftrag_engine::pdp::AttrId = 15;
 }
 /// The attributes of `attributes.xml`.
-pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 15] = [
+pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 16] = [
     ::auftrag_engine::pdp::AttributeDef {
         id: 0,
         name: "subject.person",
@@ -1182,10 +1184,20 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 15] = [
         multi: false,
         must_be_present: true,
         source: "request",
-        description: "The order type asked for: register_device, change_device, delete_device, name_deputy.",
+        description: "What is asked for: an order type to place (register_device, change_device, delete_device, name_deputy), read_order (read an order and its history) or staff_action (accept, edit or reject a waiting order).",
     },
     ::auftrag_engine::pdp::AttributeDef {
         id: 8,
+        name: "resource.requester",
+        category: ::auftrag_engine::pdp::Category::Resource,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: false,
+        must_be_present: false,
+        source: "crate::junet::pip::requester",
+        description: "The person who placed the order (for reading orders).",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 9,
         name: "resource.host",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -1195,7 +1207,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 15] = [
         description: "The device the order is about.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 9,
+        id: 10,
         name: "resource.all_devices",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::Boolean,
@@ -1205,7 +1217,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 15] = [
         description: "A name_deputy order without host: all devices of the requester.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 10,
+        id: 11,
         name: "resource.admin",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -1215,7 +1227,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 15] = [
         description: "The administrator of the device (its ADMIN link).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 11,
+        id: 12,
         name: "resource.deputies",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -1225,7 +1237,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 15] = [
         description: "The deputies named for the device (for it alone or for all devices of its admin).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 12,
+        id: 13,
         name: "resource.deputy_until",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::Time,
@@ -1235,7 +1247,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 15] = [
         description: "End of the asking person's deputyship for the device (far future when open-ended).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 13,
+        id: 14,
         name: "resource.org",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -1245,7 +1257,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 15] = [
         description: "The organisation unit of the device (DV_LOC_ORG).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 14,
+        id: 15,
         name: "environment.now",
         category: ::auftrag_engine::pdp::Category::Environment,
         ty: ::auftrag_engine::pdp::ValueType::Time,
@@ -1256,7 +1268,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 15] = [
     },
 ];
 /// Where each attribute's value comes from (same order as [`ATTRIBUTES`]).
-pub static ATTRIBUTE_SOURCES: [::auftrag_engine::pdp::Source; 15] = [
+pub static ATTRIBUTE_SOURCES: [::auftrag_engine::pdp::Source; 16] = [
     ::auftrag_engine::pdp::Source::Subject,
     ::auftrag_engine::pdp::Source::Resolver(resolve_1),
     ::auftrag_engine::pdp::Source::Resolver(resolve_2),
@@ -1264,13 +1276,14 @@ pub static ATTRIBUTE_SOURCES: [::auftrag_engine::pdp::Source; 15] = [
     ::auftrag_engine::pdp::Source::Resolver(resolve_4),
     ::auftrag_engine::pdp::Source::Resolver(resolve_5),
     ::auftrag_engine::pdp::Source::Resolver(resolve_6),
-    ::auftrag_engine::pdp::Source::OrderType,
+    ::auftrag_engine::pdp::Source::Action,
+    ::auftrag_engine::pdp::Source::Resolver(resolve_8),
     ::auftrag_engine::pdp::Source::Field("host"),
-    ::auftrag_engine::pdp::Source::Resolver(resolve_9),
     ::auftrag_engine::pdp::Source::Resolver(resolve_10),
     ::auftrag_engine::pdp::Source::Resolver(resolve_11),
     ::auftrag_engine::pdp::Source::Resolver(resolve_12),
     ::auftrag_engine::pdp::Source::Resolver(resolve_13),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_14),
     ::auftrag_engine::pdp::Source::Now,
 ];
 fn resolve_1<'a, 'b>(
@@ -1339,7 +1352,7 @@ fn resolve_6<'a, 'b>(
 > {
     Box::pin(crate::junet::pip::email(ctx))
 }
-fn resolve_9<'a, 'b>(
+fn resolve_8<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -1348,7 +1361,7 @@ fn resolve_9<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::all_devices(ctx))
+    Box::pin(crate::junet::pip::requester(ctx))
 }
 fn resolve_10<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -1359,7 +1372,7 @@ fn resolve_10<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::device_admin(ctx))
+    Box::pin(crate::junet::pip::all_devices(ctx))
 }
 fn resolve_11<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -1370,7 +1383,7 @@ fn resolve_11<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputies(ctx))
+    Box::pin(crate::junet::pip::device_admin(ctx))
 }
 fn resolve_12<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -1381,9 +1394,20 @@ fn resolve_12<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputy_until(ctx))
+    Box::pin(crate::junet::pip::deputies(ctx))
 }
 fn resolve_13<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::deputy_until(ctx))
+}
+fn resolve_14<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -1688,6 +1712,184 @@ static POLICY_4: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
     ],
     obligations: &[],
 };
+/// `action.order_type == "read_order"`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_12(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(
+            matches!(
+                (c.string(attr::ACTION_ORDER_TYPE) ?, Some("read_order")), (Some(__a),
+                Some(__b)) if __a == __b
+            ),
+        )
+    })()
+}
+/// `subject.person == resource.requester`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_13(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(
+            matches!(
+                (c.string(attr::SUBJECT_PERSON) ?, c.string(attr::RESOURCE_REQUESTER) ?),
+                (Some(__a), Some(__b)) if __a == __b
+            ),
+        )
+    })()
+}
+/// `subject.person == resource.admin`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_14(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(
+            matches!(
+                (c.string(attr::SUBJECT_PERSON) ?, c.string(attr::RESOURCE_ADMIN) ?),
+                (Some(__a), Some(__b)) if __a == __b
+            ),
+        )
+    })()
+}
+/// `subject.person in resource.deputies and environment.now <= resource.deputy_until`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_15(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    ::auftrag_engine::pdp::and3(
+        (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                ::auftrag_engine::pdp::Ctx::contains_str(
+                    c.set(attr::RESOURCE_DEPUTIES)?,
+                    c.string(attr::SUBJECT_PERSON)?,
+                ),
+            )
+        })(),
+        || (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                matches!(
+                    (c.time(attr::ENVIRONMENT_NOW) ?, c.time(attr::RESOURCE_DEPUTY_UNTIL)
+                    ?), (Some(__a), Some(__b)) if __a <= __b
+                ),
+            )
+        })(),
+    )
+}
+/// `resource.org in subject.itb_orgs`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_16(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(
+            ::auftrag_engine::pdp::Ctx::contains_str(
+                c.set(attr::SUBJECT_ITB_ORGS)?,
+                c.string(attr::RESOURCE_ORG)?,
+            ),
+        )
+    })()
+}
+/// `subject.is_staff`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_17(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
+    })()
+}
+static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
+    id: "read_history",
+    description: "",
+    target: Some(policy_predicate_12),
+    algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
+    rules: &[
+        ::auftrag_engine::pdp::RuleDef {
+            id: "requester_reads",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_13),
+            obligations: &[],
+        },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "admin_reads",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_14),
+            obligations: &[],
+        },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "deputy_reads",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_15),
+            obligations: &[],
+        },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "itb_reads",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_16),
+            obligations: &[],
+        },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "staff_reads",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_17),
+            obligations: &[],
+        },
+    ],
+    obligations: &[],
+};
+/// `action.order_type == "staff_action"`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_18(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(
+            matches!(
+                (c.string(attr::ACTION_ORDER_TYPE) ?, Some("staff_action")), (Some(__a),
+                Some(__b)) if __a == __b
+            ),
+        )
+    })()
+}
+/// `subject.is_staff`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_19(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
+    })()
+}
+static POLICY_6: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
+    id: "staff_actions",
+    description: "",
+    target: Some(policy_predicate_18),
+    algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
+    rules: &[
+        ::auftrag_engine::pdp::RuleDef {
+            id: "staff_decides",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_19),
+            obligations: &[],
+        },
+    ],
+    obligations: &[],
+};
 static POLICY_1: ::auftrag_engine::pdp::PolicySetDef = ::auftrag_engine::pdp::PolicySetDef {
     id: "junet",
     description: "Orders on the JuNet device database.",
@@ -1697,6 +1899,8 @@ static POLICY_1: ::auftrag_engine::pdp::PolicySetDef = ::auftrag_engine::pdp::Po
         ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_2),
         ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_3),
         ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_4),
+        ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_5),
+        ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_6),
     ],
 };
 static POLICY_0: ::auftrag_engine::pdp::PolicySetDef = ::auftrag_engine::pdp::PolicySetDef {
@@ -2577,7 +2781,15 @@ pub const DOCUMENT: &str = r#"{
       "type": "string",
       "multi": false,
       "source": "request",
-      "description": "The order type asked for: register_device, change_device, delete_device, name_deputy."
+      "description": "What is asked for: an order type to place (register_device, change_device, delete_device, name_deputy), read_order (read an order and its history) or staff_action (accept, edit or reject a waiting order)."
+    },
+    {
+      "name": "resource.requester",
+      "category": "resource",
+      "type": "person",
+      "multi": false,
+      "source": "crate::junet::pip::requester",
+      "description": "The person who placed the order (for reading orders)."
     },
     {
       "name": "resource.host",
@@ -2955,6 +3167,189 @@ pub const DOCUMENT: &str = r#"{
               },
               {
                 "name": "staff_names_deputy",
+                "description": "",
+                "effect": "Permit",
+                "target": null,
+                "condition": {
+                  "source": "subject.is_staff",
+                  "tree": {
+                    "op": "attr",
+                    "name": "subject.is_staff"
+                  }
+                },
+                "obligations": []
+              }
+            ],
+            "obligations": []
+          },
+          {
+            "kind": "policy",
+            "name": "read_history",
+            "description": "",
+            "combining": "permit-overrides",
+            "target": {
+              "source": "action.order_type == \"read_order\"",
+              "tree": {
+                "op": "cmp",
+                "cmp": "==",
+                "lhs": {
+                  "op": "attr",
+                  "name": "action.order_type"
+                },
+                "rhs": {
+                  "op": "lit",
+                  "type": "string",
+                  "value": "read_order"
+                }
+              }
+            },
+            "rules": [
+              {
+                "name": "requester_reads",
+                "description": "",
+                "effect": "Permit",
+                "target": null,
+                "condition": {
+                  "source": "subject.person == resource.requester",
+                  "tree": {
+                    "op": "cmp",
+                    "cmp": "==",
+                    "lhs": {
+                      "op": "attr",
+                      "name": "subject.person"
+                    },
+                    "rhs": {
+                      "op": "attr",
+                      "name": "resource.requester"
+                    }
+                  }
+                },
+                "obligations": []
+              },
+              {
+                "name": "admin_reads",
+                "description": "",
+                "effect": "Permit",
+                "target": null,
+                "condition": {
+                  "source": "subject.person == resource.admin",
+                  "tree": {
+                    "op": "cmp",
+                    "cmp": "==",
+                    "lhs": {
+                      "op": "attr",
+                      "name": "subject.person"
+                    },
+                    "rhs": {
+                      "op": "attr",
+                      "name": "resource.admin"
+                    }
+                  }
+                },
+                "obligations": []
+              },
+              {
+                "name": "deputy_reads",
+                "description": "",
+                "effect": "Permit",
+                "target": null,
+                "condition": {
+                  "source": "subject.person in resource.deputies and environment.now <= resource.deputy_until",
+                  "tree": {
+                    "op": "and",
+                    "args": [
+                      {
+                        "op": "cmp",
+                        "cmp": "in",
+                        "lhs": {
+                          "op": "attr",
+                          "name": "subject.person"
+                        },
+                        "rhs": {
+                          "op": "attr",
+                          "name": "resource.deputies"
+                        }
+                      },
+                      {
+                        "op": "cmp",
+                        "cmp": "<=",
+                        "lhs": {
+                          "op": "attr",
+                          "name": "environment.now"
+                        },
+                        "rhs": {
+                          "op": "attr",
+                          "name": "resource.deputy_until"
+                        }
+                      }
+                    ]
+                  }
+                },
+                "obligations": []
+              },
+              {
+                "name": "itb_reads",
+                "description": "",
+                "effect": "Permit",
+                "target": null,
+                "condition": {
+                  "source": "resource.org in subject.itb_orgs",
+                  "tree": {
+                    "op": "cmp",
+                    "cmp": "in",
+                    "lhs": {
+                      "op": "attr",
+                      "name": "resource.org"
+                    },
+                    "rhs": {
+                      "op": "attr",
+                      "name": "subject.itb_orgs"
+                    }
+                  }
+                },
+                "obligations": []
+              },
+              {
+                "name": "staff_reads",
+                "description": "",
+                "effect": "Permit",
+                "target": null,
+                "condition": {
+                  "source": "subject.is_staff",
+                  "tree": {
+                    "op": "attr",
+                    "name": "subject.is_staff"
+                  }
+                },
+                "obligations": []
+              }
+            ],
+            "obligations": []
+          },
+          {
+            "kind": "policy",
+            "name": "staff_actions",
+            "description": "",
+            "combining": "permit-overrides",
+            "target": {
+              "source": "action.order_type == \"staff_action\"",
+              "tree": {
+                "op": "cmp",
+                "cmp": "==",
+                "lhs": {
+                  "op": "attr",
+                  "name": "action.order_type"
+                },
+                "rhs": {
+                  "op": "lit",
+                  "type": "string",
+                  "value": "staff_action"
+                }
+              }
+            },
+            "rules": [
+              {
+                "name": "staff_decides",
                 "description": "",
                 "effect": "Permit",
                 "target": null,

@@ -405,7 +405,7 @@ pub(crate) fn tokens(
         .enumerate()
         .map(|(i, a)| match a.source.as_str() {
             "request" if a.category == "subject" => quote! { ::auftrag_engine::pdp::Source::Subject },
-            "request" => quote! { ::auftrag_engine::pdp::Source::OrderType },
+            "request" => quote! { ::auftrag_engine::pdp::Source::Action },
             "now" => quote! { ::auftrag_engine::pdp::Source::Now },
             s if s.starts_with("order.") => {
                 let field = &s["order.".len()..];

@@ -202,10 +202,31 @@ pub async fn act(
                 "only the requester of order {id} may do this"
             )));
         }
-        Actor::Staff if !actor.staff => {
-            return Err(EngineError::Forbidden(
-                "only IP-management staff may do this".into(),
-            ));
+        Actor::Staff => {
+            // The policies decide who may act as staff when there are any;
+            // otherwise membership of the staff table does.
+            let (permitted, why) = match defs.authorization {
+                Some(auth) => {
+                    let r = crate::pdp::decide_action(
+                        &mut tx,
+                        auth,
+                        &order.data,
+                        &actor.person,
+                        crate::pdp::STAFF_ACTION,
+                    )
+                    .await;
+                    (
+                        r.decision == crate::pdp::Decision::Permit,
+                        format!(" ({})", crate::pdp::summary(&r)),
+                    )
+                }
+                None => (actor.staff, String::new()),
+            };
+            if !permitted {
+                return Err(EngineError::Forbidden(format!(
+                    "only IP-management staff may do this{why}"
+                )));
+            }
         }
         _ => {}
     }

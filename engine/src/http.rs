@@ -296,11 +296,32 @@ async fn get_order(
         .await
         .map_err(EngineError::from)?;
     let order = store::load_order(&mut conn, engine.defs, id).await?;
-    if !principal.staff && order.data.requester != principal.person {
-        return Err(EngineError::Forbidden(format!(
-            "order {id} belongs to another requester; only they and IP-management staff may read it"
-        ))
-        .into());
+    // The policies decide who may read an order (requester, the device's
+    // admin, deputies and IT officer, staff); without policies, the
+    // requester and staff may.
+    let refusal = match engine.defs.authorization {
+        Some(auth) => {
+            let r = crate::pdp::decide_action(
+                &mut conn,
+                auth,
+                &order.data,
+                &principal.person,
+                crate::pdp::READ_ORDER,
+            )
+            .await;
+            (r.decision != crate::pdp::Decision::Permit).then(|| {
+                format!(
+                    "order {id} belongs to another requester, and the policies do not let you read it: {}",
+                    crate::pdp::summary(&r)
+                )
+            })
+        }
+        None => (!principal.staff && order.data.requester != principal.person).then(|| {
+            format!("order {id} belongs to another requester; only they and IP-management staff may read it")
+        }),
+    };
+    if let Some(refusal) = refusal {
+        return Err(EngineError::Forbidden(refusal).into());
     }
     let mut document = order.document();
     document.decisions = store::decisions_of(&mut conn, id).await?;

@@ -175,3 +175,8 @@ pub async fn deputy_until(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, Handler
     }
     Ok(until.map(Value::Time))
 }
+
+/// The person who placed the order.
+pub async fn requester(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
+    Ok(Some(Value::String(ctx.order.requester.clone())))
+}

@@ -453,6 +453,16 @@ async fn history_search_and_devices(s) {
             None,
         )
         .await;
+    // The staff order is about zam2213: its admin may read it, an employee not.
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = s
+        .call(
+            Some("employee"),
+            Method::GET,
+            &format!("/api/v1/orders/{id}"),
+            None,
+        )
+        .await;
     assert_problem(&r, StatusCode::FORBIDDEN, "another requester");
 
     let r = s

@@ -188,3 +188,22 @@ fn a_failing_policy_case_is_reported() {
         out.failures[1]
     );
 }
+
+on_both_backends! {
+async fn the_policies_decide_who_reads_an_order(s) {
+    // The admin's waiting order on zam2212: its requester, the device's
+    // deputy, the IT officer of its org unit and staff may read it; an
+    // employee with no tie to the device may not.
+    let r = s.submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC})).await;
+    let id = r.body["id"].as_i64().unwrap();
+    for role in ["admin", "deputy", "itb", "staff"] {
+        let r = s.call(Some(role), Method::GET, &format!("/api/v1/orders/{id}"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{role}: {}", r.body);
+    }
+    let r = s.call(Some("employee"), Method::GET, &format!("/api/v1/orders/{id}"), None).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "the policies do not let you read it");
+    // The deputy is no staff: staff actions stay refused, with the reason.
+    let r = s.call(Some("deputy"), Method::POST, &format!("/api/v1/orders/{id}/accept"), None).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "only IP-management staff");
+}
+}

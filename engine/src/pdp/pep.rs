@@ -48,8 +48,29 @@ pub async fn decide_order(
     order: &OrderData,
     subject: &str,
 ) -> Response {
+    decide_action(conn, auth, order, subject, order.order_type.name).await
+}
+
+/// Decides whether `subject` may do `action` ([`super::pip::READ_ORDER`],
+/// [`super::pip::STAFF_ACTION`], or an order type) on `order`.
+pub async fn decide_action(
+    conn: &mut AnyConnection,
+    auth: &'static Authorization,
+    order: &OrderData,
+    subject: &str,
+    action: &str,
+) -> Response {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let request = resolve(conn, auth.attributes, auth.sources, order, subject, now).await;
+    let request = resolve(
+        conn,
+        auth.attributes,
+        auth.sources,
+        order,
+        subject,
+        action,
+        now,
+    )
+    .await;
     decide(auth.policies, &request)
 }
 

@@ -18,12 +18,18 @@ use crate::error::HandlerError;
 pub type ResolverFn =
     for<'a, 'b> fn(&'a mut PipCtx<'b>) -> BoxFuture<'a, Result<Option<Value>, HandlerError>>;
 
+/// The action of a request to read an order and its history.
+pub const READ_ORDER: &str = "read_order";
+/// The action of a request to accept, edit or reject a waiting order.
+pub const STAFF_ACTION: &str = "staff_action";
+
 /// How an attribute gets its value.
 pub enum Source {
     /// The person asking (the request's subject).
     Subject,
-    /// The order type asked for (the request's action).
-    OrderType,
+    /// The action asked for: the order type when an order is placed,
+    /// [`READ_ORDER`] when one is read, [`STAFF_ACTION`] for staff actions.
+    Action,
     /// The time of the decision.
     Now,
     /// A field of the order.
@@ -75,6 +81,7 @@ pub async fn resolve(
     sources: &'static [Source],
     order: &OrderData,
     subject: &str,
+    action: &str,
     now: i64,
 ) -> Request {
     let mut request = Request::new(attributes);
@@ -83,7 +90,7 @@ pub async fn resolve(
         let id = i as AttrId;
         let value = match source {
             Source::Subject => Ok(Some(Value::String(subject.to_owned()))),
-            Source::OrderType => Ok(Some(Value::String(order.order_type.name.to_owned()))),
+            Source::Action => Ok(Some(Value::String(action.to_owned()))),
             Source::Now => Ok(Some(Value::Time(now))),
             Source::Field(f) => Ok(order.text(f).map(|v| Value::String(v.to_owned()))),
             Source::Resolver(f) => f(&mut ctx).await,
