@@ -264,6 +264,8 @@ fn main() {
         c99 as f64 / a99.max(1) as f64
     );
 
+    pip_from_sqlite(&net, &resolved);
+
     let mut crit = Criterion::default().configure_from_args();
     let mut i = 0usize;
     crit.bench_function("pdp/auftrag", |b| {
@@ -279,4 +281,51 @@ fn main() {
         })
     });
     crit.final_summary();
+}
+
+/// The whole decision as the engine makes it: attributes resolved by the
+/// JuNet resolvers from a SQLite file holding the same network, then the
+/// compiled policies.
+fn pip_from_sqlite(net: &Network, resolved: &[Resolved]) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let dir = std::env::temp_dir().join(format!("auftrag-pdp-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}", dir.join("bench.db").display());
+        let engine = auftrag_engine::Engine::open(&url, auftrag::domain()).await.expect("open");
+        let mut tx = engine.store.begin_write().await.expect("tx");
+        net.insert(&mut tx).await.expect("insert network");
+        tx.commit().await.expect("commit");
+        let defs = &auftrag::generated::DEFINITIONS;
+        let auth = defs.authorization.expect("policies");
+        let mut conn = engine.store.pool.acquire().await.expect("connection");
+        let mut ns = Vec::new();
+        for r in resolved.iter().take(5_000) {
+            let order_type = defs.order_type(r.order_type).expect("order type");
+            let mut fields = auftrag_engine::context::Fields::new();
+            if !r.all_devices {
+                fields.insert("host".into(), format!("{}.gen.kfa-juelich.de", r.device).into());
+            }
+            let order = auftrag_engine::context::OrderData {
+                id: None,
+                order_type,
+                requester: r.person.clone(),
+                fields,
+                errors: Vec::new(),
+                warnings: Vec::new(),
+                accepted: Vec::new(),
+                changes: Default::default(),
+            };
+            let t = Instant::now();
+            let response = auftrag_engine::pdp::decide_order(&mut conn, auth, &order, &r.person).await;
+            ns.push(t.elapsed().as_nanos() as u64);
+            black_box(response);
+        }
+        let (p50, p99) = percentiles(ns);
+        println!("| auftrag with PIP resolution from SQLite | {:.1} µs | {:.1} µs |", p50 as f64 / 1e3, p99 as f64 / 1e3);
+        drop(conn);
+        if std::env::var_os("AUFTRAG_BENCH_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    });
 }

@@ -84,10 +84,13 @@ pub async fn resolve_host(
     let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
     if let Some((name, domain)) = host.split_once('.') {
         let row = sqlx::query(
-            "SELECT l.OBJ_ID_H, n.PT_OBJ_ID, d.DV_LABEL FROM n_devname n \
-             JOIN x_link l ON l.CLASS_L = 'PORT' AND l.OBJ_ID_L = n.PT_OBJ_ID \
+            // The alias is found first (expression index on LOWER), then its
+            // port link and device; written so that no planner starts from
+            // all PORT links.
+            "SELECT l.OBJ_ID_H, l.OBJ_ID_L, d.DV_LABEL FROM x_link l \
              JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
-             WHERE LOWER(n.DN_NAME) = $1 AND LOWER(n.DOMAIN) = $2",
+             WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_L IN \
+             (SELECT PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = $1 AND LOWER(DOMAIN) = $2)",
         )
         .bind(name)
         .bind(domain)

@@ -123,13 +123,15 @@ async fn deputyships(ctx: &mut PipCtx<'_>) -> Result<Vec<(i64, Option<String>)>,
     let Some(device) = device(ctx).await? else {
         return Ok(Vec::new());
     };
+    // Three indexed lookups rather than one OR that scans the table.
     let rows = sqlx::query(
-        "SELECT p.DEPUTY, p.UNTIL FROM auftrag_deputies p \
-         JOIN x_device d ON d.DV_OBJ_ID = $1 \
-         LEFT JOIN x_link a ON a.OBJ_ID_H = d.DV_OBJ_ID AND a.CLASS_L = 'ADMIN' \
-         WHERE p.DEVICE = d.DV_OBJ_ID \
-            OR (p.DEVICE IS NULL AND p.ORG IS NULL AND p.NAMED_BY = a.OBJ_ID_L) \
-            OR p.ORG = d.DV_LOC_ORG",
+        "SELECT DEPUTY, UNTIL FROM auftrag_deputies WHERE DEVICE = $1 \
+         UNION ALL \
+         SELECT DEPUTY, UNTIL FROM auftrag_deputies WHERE DEVICE IS NULL AND ORG IS NULL AND NAMED_BY IN \
+           (SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'ADMIN') \
+         UNION ALL \
+         SELECT DEPUTY, UNTIL FROM auftrag_deputies WHERE ORG IN \
+           (SELECT DV_LOC_ORG FROM x_device WHERE DV_OBJ_ID = $1)",
     )
     .bind(device)
     .fetch_all(&mut *ctx.conn)
