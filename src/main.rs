@@ -198,8 +198,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            // Catch SIGTERM before announcing the address: whoever waits
+            // for that line may stop the server right away.
+            let shutdown = shutdown_signal();
             eprintln!("auftrag listening on http://{}", listener.local_addr()?);
-            serve(Arc::new(engine), listener, shutdown_signal()).await?;
+            serve(Arc::new(engine), listener, shutdown).await?;
         }
         Command::AgencySecret { command } => {
             let mut conn = engine.store.pool.acquire().await?;

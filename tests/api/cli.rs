@@ -164,3 +164,90 @@ async fn serve_demo_walkthrough_and_token_issue() {
     );
     terminate(served).await;
 }
+
+/// `auftrag explain` and `auftrag agency-secret` on a demo database, as an
+/// administrator runs them.
+#[tokio::test]
+async fn explain_and_agency_secret_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("auftrag.db");
+    let db = db.to_str().unwrap();
+    terminate(serve_demo(db).await).await;
+    let run = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(BIN)
+            .args(["--database", db])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (ok, out, err) = run(
+        &[
+            "explain",
+            "--person",
+            "1003",
+            "--action",
+            "change",
+            "--host",
+            "zam2212.zam.kfa-juelich.de",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("Permit by policy `change_or_delete`, rule `deputy_device`"),
+        "{out}"
+    );
+    assert!(out.contains("obligation notify_admin"), "{out}");
+    let (ok, out, _) = run(
+        &[
+            "explain",
+            "--person",
+            "1001",
+            "--action",
+            "delete_device",
+            "--host",
+            "zam2212.zam.kfa-juelich.de",
+        ],
+        None,
+    );
+    assert!(ok);
+    assert!(out.starts_with("Deny"), "{out}");
+    let (ok, _, err) = run(&["explain", "--person", "1001", "--action", "format"], None);
+    assert!(!ok);
+    assert!(err.contains("unknown order type `format`"), "{err}");
+
+    let (ok, _, err) = run(
+        &["agency-secret", "set"],
+        Some("# the secret of our agency\nshort\n"),
+    );
+    assert!(!ok, "a secret under 8 characters is refused");
+    assert!(err.contains("8"), "{err}");
+    let (ok, _, err) = run(
+        &["agency-secret", "set"],
+        Some("# the secret of our agency\nlong enough secret\n"),
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&["agency-secret", "rotate"], None);
+    assert!(ok, "{err}");
+    let secret = out.trim();
+    assert_eq!(secret.len(), 64, "32 random bytes in hex: {secret}");
+    assert!(secret.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(
+        !err.contains(secret),
+        "the secret is printed once, on stdout only"
+    );
+}
