@@ -215,42 +215,107 @@ impl Action {
 pub enum Check {
     /// `crate::junet::checks::check_authorization`
     CheckAuthorization = 0,
+    /// `crate::junet::checks::check_change_consistent`
+    CheckChangeConsistent = 1,
+    /// `crate::junet::checks::check_subnet`
+    CheckSubnet = 2,
+    /// `crate::junet::checks::check_ipv4_in_subnet`
+    CheckIpv4InSubnet = 3,
+    /// `crate::junet::checks::check_ipv4_free`
+    CheckIpv4Free = 4,
+    /// `crate::junet::checks::check_interface_hwa`
+    CheckInterfaceHwa = 5,
+    /// `crate::junet::checks::check_interface_hwa_unique`
+    CheckInterfaceHwaUnique = 6,
+    /// `crate::junet::checks::check_alias_unique`
+    CheckAliasUnique = 7,
+    /// `crate::junet::checks::check_canonical_alias`
+    CheckCanonicalAlias = 8,
+    /// `crate::junet::checks::check_one_interface_per_subnet`
+    CheckOneInterfacePerSubnet = 9,
+    /// `crate::junet::checks::check_ipv6`
+    CheckIpv6 = 10,
+    /// `crate::junet::checks::check_deputyship`
+    CheckDeputyship = 11,
     /// `crate::junet::checks::check_host_exists`
-    CheckHostExists = 1,
+    CheckHostExists = 12,
     /// `crate::junet::checks::check_hwa_syntax`
-    CheckHwaSyntax = 2,
+    CheckHwaSyntax = 13,
     /// `crate::junet::checks::check_hwa_unique`
-    CheckHwaUnique = 3,
+    CheckHwaUnique = 14,
     /// `crate::junet::checks::check_host_free`
-    CheckHostFree = 4,
+    CheckHostFree = 15,
+    /// `crate::junet::checks::check_label_free`
+    CheckLabelFree = 16,
+    /// `crate::junet::checks::check_person_exists`
+    CheckPersonExists = 17,
 }
 impl Check {
     /// All values, in definition order (their ids are their indices).
-    pub const ALL: [Check; 5] = [
+    pub const ALL: [Check; 18] = [
         Check::CheckAuthorization,
+        Check::CheckChangeConsistent,
+        Check::CheckSubnet,
+        Check::CheckIpv4InSubnet,
+        Check::CheckIpv4Free,
+        Check::CheckInterfaceHwa,
+        Check::CheckInterfaceHwaUnique,
+        Check::CheckAliasUnique,
+        Check::CheckCanonicalAlias,
+        Check::CheckOneInterfacePerSubnet,
+        Check::CheckIpv6,
+        Check::CheckDeputyship,
         Check::CheckHostExists,
         Check::CheckHwaSyntax,
         Check::CheckHwaUnique,
         Check::CheckHostFree,
+        Check::CheckLabelFree,
+        Check::CheckPersonExists,
     ];
     /// The name in the XML definitions.
     pub const fn name(self) -> &'static str {
         match self {
             Check::CheckAuthorization => "check_authorization",
+            Check::CheckChangeConsistent => "check_change_consistent",
+            Check::CheckSubnet => "check_subnet",
+            Check::CheckIpv4InSubnet => "check_ipv4_in_subnet",
+            Check::CheckIpv4Free => "check_ipv4_free",
+            Check::CheckInterfaceHwa => "check_interface_hwa",
+            Check::CheckInterfaceHwaUnique => "check_interface_hwa_unique",
+            Check::CheckAliasUnique => "check_alias_unique",
+            Check::CheckCanonicalAlias => "check_canonical_alias",
+            Check::CheckOneInterfacePerSubnet => "check_one_interface_per_subnet",
+            Check::CheckIpv6 => "check_ipv6",
+            Check::CheckDeputyship => "check_deputyship",
             Check::CheckHostExists => "check_host_exists",
             Check::CheckHwaSyntax => "check_hwa_syntax",
             Check::CheckHwaUnique => "check_hwa_unique",
             Check::CheckHostFree => "check_host_free",
+            Check::CheckLabelFree => "check_label_free",
+            Check::CheckPersonExists => "check_person_exists",
         }
     }
     /// The value with the given XML name.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "check_authorization" => Some(Check::CheckAuthorization),
+            "check_change_consistent" => Some(Check::CheckChangeConsistent),
+            "check_subnet" => Some(Check::CheckSubnet),
+            "check_ipv4_in_subnet" => Some(Check::CheckIpv4InSubnet),
+            "check_ipv4_free" => Some(Check::CheckIpv4Free),
+            "check_interface_hwa" => Some(Check::CheckInterfaceHwa),
+            "check_interface_hwa_unique" => Some(Check::CheckInterfaceHwaUnique),
+            "check_alias_unique" => Some(Check::CheckAliasUnique),
+            "check_canonical_alias" => Some(Check::CheckCanonicalAlias),
+            "check_one_interface_per_subnet" => Some(Check::CheckOneInterfacePerSubnet),
+            "check_ipv6" => Some(Check::CheckIpv6),
+            "check_deputyship" => Some(Check::CheckDeputyship),
             "check_host_exists" => Some(Check::CheckHostExists),
             "check_hwa_syntax" => Some(Check::CheckHwaSyntax),
             "check_hwa_unique" => Some(Check::CheckHwaUnique),
             "check_host_free" => Some(Check::CheckHostFree),
+            "check_label_free" => Some(Check::CheckLabelFree),
+            "check_person_exists" => Some(Check::CheckPersonExists),
             _ => None,
         }
     }
@@ -258,10 +323,23 @@ impl Check {
     pub const fn id(self) -> ::auftrag_engine::defs::CheckId {
         match self {
             Check::CheckAuthorization => 0,
-            Check::CheckHostExists => 1,
-            Check::CheckHwaSyntax => 2,
-            Check::CheckHwaUnique => 3,
-            Check::CheckHostFree => 4,
+            Check::CheckChangeConsistent => 1,
+            Check::CheckSubnet => 2,
+            Check::CheckIpv4InSubnet => 3,
+            Check::CheckIpv4Free => 4,
+            Check::CheckInterfaceHwa => 5,
+            Check::CheckInterfaceHwaUnique => 6,
+            Check::CheckAliasUnique => 7,
+            Check::CheckCanonicalAlias => 8,
+            Check::CheckOneInterfacePerSubnet => 9,
+            Check::CheckIpv6 => 10,
+            Check::CheckDeputyship => 11,
+            Check::CheckHostExists => 12,
+            Check::CheckHwaSyntax => 13,
+            Check::CheckHwaUnique => 14,
+            Check::CheckHostFree => 15,
+            Check::CheckLabelFree => 16,
+            Check::CheckPersonExists => 17,
         }
     }
 }
@@ -269,13 +347,13 @@ impl Check {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum OrderType {
-    /// Change of a registered device (Aenderung). Automated for now: the hardware address.
+    /// Change of a registered device (Aenderung): any subset of its data, its interfaces and their aliases. Fields left empty stay as they are; the history records [old, new] for every changed field.
     ChangeDevice = 0,
     /// Registration of a new device (Neuaufnahme) with its interfaces.
     RegisterDevice = 1,
-    /// Deletion of a registered device (Loeschung).
+    /// Deletion of a registered device (Loeschung) with its interfaces, aliases and links.
     DeleteDevice = 2,
-    /// An admin or IT officer names a deputy for one device (host) or all of theirs.
+    /// An admin names a deputy for one device (host) or all of theirs; an IT officer for their organisation unit (org).
     NameDeputy = 3,
 }
 impl OrderType {
@@ -315,13 +393,218 @@ impl OrderType {
         }
     }
 }
-/// The fields of an order of type `change_device`, parsed: Change of a registered device (Aenderung). Automated for now: the hardware address.
+/// The values of field `inet6_addr_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeDeviceInet6AddrType {
+    ///EUI64
+    Eui64,
+    ///4to6
+    V4to6,
+    ///manual
+    Manual,
+}
+impl ChangeDeviceInet6AddrType {
+    /// The value as written in the order.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ChangeDeviceInet6AddrType::Eui64 => "EUI64",
+            ChangeDeviceInet6AddrType::V4to6 => "4to6",
+            ChangeDeviceInet6AddrType::Manual => "manual",
+        }
+    }
+}
+impl ::auftrag_engine::types::FieldValue for ChangeDeviceInet6AddrType {
+    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
+        match ::auftrag_engine::types::enum_text(v)? {
+            "EUI64" => Ok(ChangeDeviceInet6AddrType::Eui64),
+            "4to6" => Ok(ChangeDeviceInet6AddrType::V4to6),
+            "manual" => Ok(ChangeDeviceInet6AddrType::Manual),
+            other => Err(format!("`{other}` is not one of {}", "EUI64, 4to6, manual")),
+        }
+    }
+}
+/// A record of field `add_aliases`: Aliases to add to the interface; one marked canonical replaces the canonical name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeDeviceAddAliases {
+    pub name: ::auftrag_engine::types::Hostname,
+    pub canonical: ::core::option::Option<bool>,
+}
+impl ::auftrag_engine::types::FieldValue for ChangeDeviceAddAliases {
+    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
+        let obj = ::auftrag_engine::types::record(v)?;
+        Ok(Self {
+            name: ::auftrag_engine::types::member_required(obj, "name")?,
+            canonical: ::auftrag_engine::types::member_optional(obj, "canonical")?,
+        })
+    }
+}
+/// The values of field `dv_class`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeDeviceDvClass {
+    ///PC
+    Pc,
+    ///SERVER
+    Server,
+    ///PRINTER
+    Printer,
+    ///SWITCH
+    Switch,
+    ///OTHER
+    Other,
+}
+impl ChangeDeviceDvClass {
+    /// The value as written in the order.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ChangeDeviceDvClass::Pc => "PC",
+            ChangeDeviceDvClass::Server => "SERVER",
+            ChangeDeviceDvClass::Printer => "PRINTER",
+            ChangeDeviceDvClass::Switch => "SWITCH",
+            ChangeDeviceDvClass::Other => "OTHER",
+        }
+    }
+}
+impl ::auftrag_engine::types::FieldValue for ChangeDeviceDvClass {
+    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
+        match ::auftrag_engine::types::enum_text(v)? {
+            "PC" => Ok(ChangeDeviceDvClass::Pc),
+            "SERVER" => Ok(ChangeDeviceDvClass::Server),
+            "PRINTER" => Ok(ChangeDeviceDvClass::Printer),
+            "SWITCH" => Ok(ChangeDeviceDvClass::Switch),
+            "OTHER" => Ok(ChangeDeviceDvClass::Other),
+            other => {
+                Err(
+                    format!(
+                        "`{other}` is not one of {}",
+                        "PC, SERVER, PRINTER, SWITCH, OTHER"
+                    ),
+                )
+            }
+        }
+    }
+}
+/// The values of field `inet6_addr_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeDeviceAddInterfacesInet6AddrType {
+    ///EUI64
+    Eui64,
+    ///4to6
+    V4to6,
+    ///manual
+    Manual,
+}
+impl ChangeDeviceAddInterfacesInet6AddrType {
+    /// The value as written in the order.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ChangeDeviceAddInterfacesInet6AddrType::Eui64 => "EUI64",
+            ChangeDeviceAddInterfacesInet6AddrType::V4to6 => "4to6",
+            ChangeDeviceAddInterfacesInet6AddrType::Manual => "manual",
+        }
+    }
+}
+impl ::auftrag_engine::types::FieldValue for ChangeDeviceAddInterfacesInet6AddrType {
+    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
+        match ::auftrag_engine::types::enum_text(v)? {
+            "EUI64" => Ok(ChangeDeviceAddInterfacesInet6AddrType::Eui64),
+            "4to6" => Ok(ChangeDeviceAddInterfacesInet6AddrType::V4to6),
+            "manual" => Ok(ChangeDeviceAddInterfacesInet6AddrType::Manual),
+            other => Err(format!("`{other}` is not one of {}", "EUI64, 4to6, manual")),
+        }
+    }
+}
+/// A record of field `aliases`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeDeviceAddInterfacesAliases {
+    pub name: ::auftrag_engine::types::Hostname,
+    pub canonical: ::core::option::Option<bool>,
+}
+impl ::auftrag_engine::types::FieldValue for ChangeDeviceAddInterfacesAliases {
+    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
+        let obj = ::auftrag_engine::types::record(v)?;
+        Ok(Self {
+            name: ::auftrag_engine::types::member_required(obj, "name")?,
+            canonical: ::auftrag_engine::types::member_optional(obj, "canonical")?,
+        })
+    }
+}
+/// A record of field `add_interfaces`: Interfaces to add, one per subnet, as in register_device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeDeviceAddInterfaces {
+    pub net: ::auftrag_engine::types::Subnet,
+    pub ipv4: ::core::option::Option<::std::net::Ipv4Addr>,
+    pub hwa: ::auftrag_engine::types::MacAddr6,
+    pub ssh: ::core::option::Option<bool>,
+    pub inet6_addr_type: ::core::option::Option<ChangeDeviceAddInterfacesInet6AddrType>,
+    pub ipv6: ::core::option::Option<::std::net::Ipv6Addr>,
+    pub aliases: ::std::vec::Vec<ChangeDeviceAddInterfacesAliases>,
+}
+impl ::auftrag_engine::types::FieldValue for ChangeDeviceAddInterfaces {
+    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
+        let obj = ::auftrag_engine::types::record(v)?;
+        Ok(Self {
+            net: ::auftrag_engine::types::member_required(obj, "net")?,
+            ipv4: ::auftrag_engine::types::member_optional(obj, "ipv4")?,
+            hwa: ::auftrag_engine::types::member_required(obj, "hwa")?,
+            ssh: ::auftrag_engine::types::member_optional(obj, "ssh")?,
+            inet6_addr_type: ::auftrag_engine::types::member_optional(
+                obj,
+                "inet6_addr_type",
+            )?,
+            ipv6: ::auftrag_engine::types::member_optional(obj, "ipv6")?,
+            aliases: ::auftrag_engine::types::member_required(obj, "aliases")?,
+        })
+    }
+}
+/// The fields of an order of type `change_device`, parsed: Change of a registered device (Aenderung): any subset of its data, its interfaces and their aliases. Fields left empty stay as they are; the history records [old, new] for every changed field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangeDevice {
-    /// Fully qualified name of the interface to change (its canonical alias), e.g. zam2212.zam.kfa-juelich.de.
+    /// The device to change: the fully qualified name of one of its interfaces (a canonical alias), e.g. zam2212.zam.kfa-juelich.de, or its device label. Interface fields (hwa, net, ipv4, ssh, inet6_addr_type, ipv6, add_aliases, remove_aliases) apply to this interface.
     pub host: ::auftrag_engine::types::Hostname,
     /// New hardware (MAC) address of the interface.
     pub hwa: ::core::option::Option<::auftrag_engine::types::MacAddr6>,
+    /// Move the interface to this subnet (give its new ipv4 with it).
+    pub net: ::core::option::Option<::auftrag_engine::types::Subnet>,
+    /// New IPv4 address of the interface.
+    pub ipv4: ::core::option::Option<::std::net::Ipv4Addr>,
+    /// SSH unlock of the interface (Y/N).
+    pub ssh: ::core::option::Option<bool>,
+    /// How the interface's IPv6 address is made: from the MAC (EUI64), from the IPv4 (4to6), or by hand (manual, with ipv6).
+    pub inet6_addr_type: ::core::option::Option<ChangeDeviceInet6AddrType>,
+    /// The IPv6 address given by hand (inet6_addr_type manual).
+    pub ipv6: ::core::option::Option<::std::net::Ipv6Addr>,
+    /// Aliases to add to the interface; one marked canonical replaces the canonical name.
+    pub add_aliases: ::core::option::Option<::std::vec::Vec<ChangeDeviceAddAliases>>,
+    /// Aliases to remove from the interface (not its canonical name unless a new one is added).
+    pub remove_aliases: ::core::option::Option<
+        ::std::vec::Vec<::auftrag_engine::types::Hostname>,
+    >,
+    /// New device label (host name).
+    pub label: ::core::option::Option<::auftrag_engine::types::Hostname>,
+    pub dv_class: ::core::option::Option<ChangeDeviceDvClass>,
+    pub dv_type: ::core::option::Option<::std::string::String>,
+    pub serial: ::core::option::Option<::std::string::String>,
+    pub geb: ::core::option::Option<::auftrag_engine::types::Building>,
+    pub raum: ::core::option::Option<::auftrag_engine::types::Room>,
+    /// Organisation unit of the device (DV_LOC_ORG).
+    pub org: ::core::option::Option<::std::string::String>,
+    pub persdata: ::core::option::Option<bool>,
+    /// PERS_KEY of the new administrator.
+    pub admin: ::core::option::Option<::auftrag_engine::types::PersonRef>,
+    /// The users of the device (replaces the list).
+    pub users: ::core::option::Option<
+        ::std::vec::Vec<::auftrag_engine::types::PersonRef>,
+    >,
+    /// Additional recipients (e-mail addresses) of the notifications about this order.
+    pub notify: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// Interfaces to add, one per subnet, as in register_device.
+    pub add_interfaces: ::core::option::Option<
+        ::std::vec::Vec<ChangeDeviceAddInterfaces>,
+    >,
+    /// Interfaces to remove, each named by one of its aliases; a device keeps at least one.
+    pub remove_interfaces: ::core::option::Option<
+        ::std::vec::Vec<::auftrag_engine::types::Hostname>,
+    >,
 }
 impl ChangeDevice {
     /// The order type's name in `orders.xml`.
@@ -343,6 +626,65 @@ impl ChangeDevice {
         Ok(Self {
             host: ::auftrag_engine::types::required(order.fields.get("host"), "host")?,
             hwa: ::auftrag_engine::types::optional(order.fields.get("hwa"), "hwa")?,
+            net: ::auftrag_engine::types::optional(order.fields.get("net"), "net")?,
+            ipv4: ::auftrag_engine::types::optional(order.fields.get("ipv4"), "ipv4")?,
+            ssh: ::auftrag_engine::types::optional(order.fields.get("ssh"), "ssh")?,
+            inet6_addr_type: ::auftrag_engine::types::optional(
+                order.fields.get("inet6_addr_type"),
+                "inet6_addr_type",
+            )?,
+            ipv6: ::auftrag_engine::types::optional(order.fields.get("ipv6"), "ipv6")?,
+            add_aliases: ::auftrag_engine::types::optional(
+                order.fields.get("add_aliases"),
+                "add_aliases",
+            )?,
+            remove_aliases: ::auftrag_engine::types::optional(
+                order.fields.get("remove_aliases"),
+                "remove_aliases",
+            )?,
+            label: ::auftrag_engine::types::optional(
+                order.fields.get("label"),
+                "label",
+            )?,
+            dv_class: ::auftrag_engine::types::optional(
+                order.fields.get("dv_class"),
+                "dv_class",
+            )?,
+            dv_type: ::auftrag_engine::types::optional(
+                order.fields.get("dv_type"),
+                "dv_type",
+            )?,
+            serial: ::auftrag_engine::types::optional(
+                order.fields.get("serial"),
+                "serial",
+            )?,
+            geb: ::auftrag_engine::types::optional(order.fields.get("geb"), "geb")?,
+            raum: ::auftrag_engine::types::optional(order.fields.get("raum"), "raum")?,
+            org: ::auftrag_engine::types::optional(order.fields.get("org"), "org")?,
+            persdata: ::auftrag_engine::types::optional(
+                order.fields.get("persdata"),
+                "persdata",
+            )?,
+            admin: ::auftrag_engine::types::optional(
+                order.fields.get("admin"),
+                "admin",
+            )?,
+            users: ::auftrag_engine::types::optional(
+                order.fields.get("users"),
+                "users",
+            )?,
+            notify: ::auftrag_engine::types::optional(
+                order.fields.get("notify"),
+                "notify",
+            )?,
+            add_interfaces: ::auftrag_engine::types::optional(
+                order.fields.get("add_interfaces"),
+                "add_interfaces",
+            )?,
+            remove_interfaces: ::auftrag_engine::types::optional(
+                order.fields.get("remove_interfaces"),
+                "remove_interfaces",
+            )?,
         })
     }
 }
@@ -398,6 +740,8 @@ pub enum RegisterDeviceInterfacesInet6AddrType {
     Eui64,
     ///4to6
     V4to6,
+    ///manual
+    Manual,
 }
 impl RegisterDeviceInterfacesInet6AddrType {
     /// The value as written in the order.
@@ -405,6 +749,7 @@ impl RegisterDeviceInterfacesInet6AddrType {
         match self {
             RegisterDeviceInterfacesInet6AddrType::Eui64 => "EUI64",
             RegisterDeviceInterfacesInet6AddrType::V4to6 => "4to6",
+            RegisterDeviceInterfacesInet6AddrType::Manual => "manual",
         }
     }
 }
@@ -413,58 +758,86 @@ impl ::auftrag_engine::types::FieldValue for RegisterDeviceInterfacesInet6AddrTy
         match ::auftrag_engine::types::enum_text(v)? {
             "EUI64" => Ok(RegisterDeviceInterfacesInet6AddrType::Eui64),
             "4to6" => Ok(RegisterDeviceInterfacesInet6AddrType::V4to6),
-            other => Err(format!("`{other}` is not one of {}", "EUI64, 4to6")),
+            "manual" => Ok(RegisterDeviceInterfacesInet6AddrType::Manual),
+            other => Err(format!("`{other}` is not one of {}", "EUI64, 4to6, manual")),
         }
+    }
+}
+/// A record of field `aliases`: DNS aliases (fully qualified); exactly one canonical (a single alias is canonical by itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterDeviceInterfacesAliases {
+    pub name: ::auftrag_engine::types::Hostname,
+    pub canonical: ::core::option::Option<bool>,
+}
+impl ::auftrag_engine::types::FieldValue for RegisterDeviceInterfacesAliases {
+    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
+        let obj = ::auftrag_engine::types::record(v)?;
+        Ok(Self {
+            name: ::auftrag_engine::types::member_required(obj, "name")?,
+            canonical: ::auftrag_engine::types::member_optional(obj, "canonical")?,
+        })
     }
 }
 /// A record of field `interfaces`: The interfaces of the device, one per subnet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisterDeviceInterfaces {
-    pub hwa: ::auftrag_engine::types::MacAddr6,
     /// The subnet of the interface, e.g. 134.94.32.0/24.
     pub net: ::auftrag_engine::types::Subnet,
+    /// IPv4 address inside the subnet (not its network or broadcast address).
     pub ipv4: ::core::option::Option<::std::net::Ipv4Addr>,
-    pub ipv6: ::core::option::Option<::std::net::Ipv6Addr>,
-    pub inet6_addr_type: ::core::option::Option<RegisterDeviceInterfacesInet6AddrType>,
+    pub hwa: ::auftrag_engine::types::MacAddr6,
+    /// SSH unlock (Y/N).
     pub ssh: ::core::option::Option<bool>,
-    /// DNS aliases; the first is the canonical name.
-    pub aliases: ::core::option::Option<
-        ::std::vec::Vec<::auftrag_engine::types::Hostname>,
-    >,
+    /// When the subnet has IPv6 on: the address from the subnet prefix and the EUI-64 of the MAC (EUI64, the default), from the IPv4 (4to6), or given by hand (manual).
+    pub inet6_addr_type: ::core::option::Option<RegisterDeviceInterfacesInet6AddrType>,
+    /// The IPv6 address for inet6_addr_type manual (generated otherwise).
+    pub ipv6: ::core::option::Option<::std::net::Ipv6Addr>,
+    /// DNS aliases (fully qualified); exactly one canonical (a single alias is canonical by itself).
+    pub aliases: ::std::vec::Vec<RegisterDeviceInterfacesAliases>,
 }
 impl ::auftrag_engine::types::FieldValue for RegisterDeviceInterfaces {
     fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
         let obj = ::auftrag_engine::types::record(v)?;
         Ok(Self {
-            hwa: ::auftrag_engine::types::member_required(obj, "hwa")?,
             net: ::auftrag_engine::types::member_required(obj, "net")?,
             ipv4: ::auftrag_engine::types::member_optional(obj, "ipv4")?,
-            ipv6: ::auftrag_engine::types::member_optional(obj, "ipv6")?,
+            hwa: ::auftrag_engine::types::member_required(obj, "hwa")?,
+            ssh: ::auftrag_engine::types::member_optional(obj, "ssh")?,
             inet6_addr_type: ::auftrag_engine::types::member_optional(
                 obj,
                 "inet6_addr_type",
             )?,
-            ssh: ::auftrag_engine::types::member_optional(obj, "ssh")?,
-            aliases: ::auftrag_engine::types::member_optional(obj, "aliases")?,
+            ipv6: ::auftrag_engine::types::member_optional(obj, "ipv6")?,
+            aliases: ::auftrag_engine::types::member_required(obj, "aliases")?,
         })
     }
 }
 /// The fields of an order of type `register_device`, parsed: Registration of a new device (Neuaufnahme) with its interfaces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisterDevice {
-    /// Device label (host name) of the new device.
+    /// Device label (host name) of the new device, e.g. zam2299 (a fully qualified name is cut to its first label).
     pub host: ::auftrag_engine::types::Hostname,
     /// Device class.
     pub dv_class: RegisterDeviceDvClass,
+    /// Device type, e.g. Workstation.
+    pub dv_type: ::core::option::Option<::std::string::String>,
     pub serial: ::core::option::Option<::std::string::String>,
     /// Building, e.g. 16.3.
     pub geb: ::auftrag_engine::types::Building,
     /// Room.
     pub raum: ::auftrag_engine::types::Room,
+    /// Organisation unit (DV_LOC_ORG); the admin's if empty.
+    pub org: ::core::option::Option<::std::string::String>,
     /// Whether the device stores personal data (Y/N).
     pub persdata: ::core::option::Option<bool>,
     /// PERS_KEY of the administrator; the requester if empty.
     pub admin: ::core::option::Option<::auftrag_engine::types::PersonRef>,
+    /// PERS_KEYs of further users of the device.
+    pub users: ::core::option::Option<
+        ::std::vec::Vec<::auftrag_engine::types::PersonRef>,
+    >,
+    /// Additional recipients (e-mail addresses) of the notifications about this order.
+    pub notify: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
     pub arrival: ::core::option::Option<::auftrag_engine::types::Date>,
     /// The interfaces of the device, one per subnet.
     pub interfaces: ::std::vec::Vec<RegisterDeviceInterfaces>,
@@ -492,12 +865,17 @@ impl RegisterDevice {
                 order.fields.get("dv_class"),
                 "dv_class",
             )?,
+            dv_type: ::auftrag_engine::types::optional(
+                order.fields.get("dv_type"),
+                "dv_type",
+            )?,
             serial: ::auftrag_engine::types::optional(
                 order.fields.get("serial"),
                 "serial",
             )?,
             geb: ::auftrag_engine::types::required(order.fields.get("geb"), "geb")?,
             raum: ::auftrag_engine::types::required(order.fields.get("raum"), "raum")?,
+            org: ::auftrag_engine::types::optional(order.fields.get("org"), "org")?,
             persdata: ::auftrag_engine::types::optional(
                 order.fields.get("persdata"),
                 "persdata",
@@ -505,6 +883,14 @@ impl RegisterDevice {
             admin: ::auftrag_engine::types::optional(
                 order.fields.get("admin"),
                 "admin",
+            )?,
+            users: ::auftrag_engine::types::optional(
+                order.fields.get("users"),
+                "users",
+            )?,
+            notify: ::auftrag_engine::types::optional(
+                order.fields.get("notify"),
+                "notify",
             )?,
             arrival: ::auftrag_engine::types::optional(
                 order.fields.get("arrival"),
@@ -517,9 +903,10 @@ impl RegisterDevice {
         })
     }
 }
-/// The fields of an order of type `delete_device`, parsed: Deletion of a registered device (Loeschung).
+/// The fields of an order of type `delete_device`, parsed: Deletion of a registered device (Loeschung) with its interfaces, aliases and links.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteDevice {
+    /// The device: the fully qualified name of one of its interfaces, or its device label.
     pub host: ::auftrag_engine::types::Hostname,
     pub reason: ::core::option::Option<::std::string::String>,
 }
@@ -549,11 +936,13 @@ impl DeleteDevice {
         })
     }
 }
-/// The fields of an order of type `name_deputy`, parsed: An admin or IT officer names a deputy for one device (host) or all of theirs.
+/// The fields of an order of type `name_deputy`, parsed: An admin names a deputy for one device (host) or all of theirs; an IT officer for their organisation unit (org).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NameDeputy {
-    /// The device; empty for all devices of the requester.
+    /// The device; empty for all devices of the requester (or an org unit).
     pub host: ::core::option::Option<::auftrag_engine::types::Hostname>,
+    /// The organisation unit (IT officers); empty for a device or all devices of the requester.
+    pub org: ::core::option::Option<::std::string::String>,
     pub deputy: ::auftrag_engine::types::PersonRef,
     /// Last day of the deputyship; open-ended if empty.
     pub until: ::core::option::Option<::auftrag_engine::types::Date>,
@@ -577,6 +966,7 @@ impl NameDeputy {
         }
         Ok(Self {
             host: ::auftrag_engine::types::optional(order.fields.get("host"), "host")?,
+            org: ::auftrag_engine::types::optional(order.fields.get("org"), "org")?,
             deputy: ::auftrag_engine::types::required(
                 order.fields.get("deputy"),
                 "deputy",
@@ -655,6 +1045,72 @@ fn check_check_authorization<'a, 'b>(
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
     Box::pin(crate::junet::checks::check_authorization(ctx))
 }
+/// Calls `crate::junet::checks::check_change_consistent`.
+fn check_check_change_consistent<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_change_consistent(ctx))
+}
+/// Calls `crate::junet::checks::check_subnet`.
+fn check_check_subnet<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_subnet(ctx))
+}
+/// Calls `crate::junet::checks::check_ipv4_in_subnet`.
+fn check_check_ipv4_in_subnet<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_ipv4_in_subnet(ctx))
+}
+/// Calls `crate::junet::checks::check_ipv4_free`.
+fn check_check_ipv4_free<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_ipv4_free(ctx))
+}
+/// Calls `crate::junet::checks::check_interface_hwa`.
+fn check_check_interface_hwa<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_interface_hwa(ctx))
+}
+/// Calls `crate::junet::checks::check_interface_hwa_unique`.
+fn check_check_interface_hwa_unique<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_interface_hwa_unique(ctx))
+}
+/// Calls `crate::junet::checks::check_alias_unique`.
+fn check_check_alias_unique<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_alias_unique(ctx))
+}
+/// Calls `crate::junet::checks::check_canonical_alias`.
+fn check_check_canonical_alias<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_canonical_alias(ctx))
+}
+/// Calls `crate::junet::checks::check_one_interface_per_subnet`.
+fn check_check_one_interface_per_subnet<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_one_interface_per_subnet(ctx))
+}
+/// Calls `crate::junet::checks::check_ipv6`.
+fn check_check_ipv6<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_ipv6(ctx))
+}
+/// Calls `crate::junet::checks::check_deputyship`.
+fn check_check_deputyship<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_deputyship(ctx))
+}
 /// Calls `crate::junet::checks::check_host_exists`.
 fn check_check_host_exists<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
@@ -678,6 +1134,18 @@ fn check_check_host_free<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
     Box::pin(crate::junet::checks::check_host_free(ctx))
+}
+/// Calls `crate::junet::checks::check_label_free`.
+fn check_check_label_free<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_label_free(ctx))
+}
+/// Calls `crate::junet::checks::check_person_exists`.
+fn check_check_person_exists<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
+    Box::pin(crate::junet::checks::check_person_exists(ctx))
 }
 const _: () = {
     #[allow(non_camel_case_types, dead_code)]
@@ -951,6 +1419,336 @@ const _: () = {
 };
 const _: () = {
     #[allow(non_camel_case_types, dead_code)]
+    struct check_change_consistent;
+    #[allow(dead_code)]
+    impl check_change_consistent {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_change_consistent::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:19:12: `crate::junet::checks::check_change_consistent` is marked #[action], but check `check_change_consistent` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:19:12: `crate::junet::checks::check_change_consistent` is marked #[condition], but check `check_change_consistent` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:19:12: check `check_change_consistent` names `crate::junet::checks::check_change_consistent`, but there is no function `check_change_consistent` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_subnet;
+    #[allow(dead_code)]
+    impl check_subnet {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_subnet::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:24:12: `crate::junet::checks::check_subnet` is marked #[action], but check `check_subnet` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:24:12: `crate::junet::checks::check_subnet` is marked #[condition], but check `check_subnet` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:24:12: check `check_subnet` names `crate::junet::checks::check_subnet`, but there is no function `check_subnet` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_ipv4_in_subnet;
+    #[allow(dead_code)]
+    impl check_ipv4_in_subnet {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_ipv4_in_subnet::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:25:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[action], but check `check_ipv4_in_subnet` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:25:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[condition], but check `check_ipv4_in_subnet` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:25:12: check `check_ipv4_in_subnet` names `crate::junet::checks::check_ipv4_in_subnet`, but there is no function `check_ipv4_in_subnet` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_ipv4_free;
+    #[allow(dead_code)]
+    impl check_ipv4_free {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_ipv4_free::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:26:12: `crate::junet::checks::check_ipv4_free` is marked #[action], but check `check_ipv4_free` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:26:12: `crate::junet::checks::check_ipv4_free` is marked #[condition], but check `check_ipv4_free` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:26:12: check `check_ipv4_free` names `crate::junet::checks::check_ipv4_free`, but there is no function `check_ipv4_free` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_interface_hwa;
+    #[allow(dead_code)]
+    impl check_interface_hwa {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_interface_hwa::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:27:12: `crate::junet::checks::check_interface_hwa` is marked #[action], but check `check_interface_hwa` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:27:12: `crate::junet::checks::check_interface_hwa` is marked #[condition], but check `check_interface_hwa` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:27:12: check `check_interface_hwa` names `crate::junet::checks::check_interface_hwa`, but there is no function `check_interface_hwa` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_interface_hwa_unique;
+    #[allow(dead_code)]
+    impl check_interface_hwa_unique {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_interface_hwa_unique::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:29:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[action], but check `check_interface_hwa_unique` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:29:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[condition], but check `check_interface_hwa_unique` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:29:44: check `check_interface_hwa_unique` names `crate::junet::checks::check_interface_hwa_unique`, but there is no function `check_interface_hwa_unique` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_alias_unique;
+    #[allow(dead_code)]
+    impl check_alias_unique {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_alias_unique::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:30:12: `crate::junet::checks::check_alias_unique` is marked #[action], but check `check_alias_unique` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:30:12: `crate::junet::checks::check_alias_unique` is marked #[condition], but check `check_alias_unique` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:30:12: check `check_alias_unique` names `crate::junet::checks::check_alias_unique`, but there is no function `check_alias_unique` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_canonical_alias;
+    #[allow(dead_code)]
+    impl check_canonical_alias {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_canonical_alias::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:31:12: `crate::junet::checks::check_canonical_alias` is marked #[action], but check `check_canonical_alias` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:31:12: `crate::junet::checks::check_canonical_alias` is marked #[condition], but check `check_canonical_alias` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:31:12: check `check_canonical_alias` names `crate::junet::checks::check_canonical_alias`, but there is no function `check_canonical_alias` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_one_interface_per_subnet;
+    #[allow(dead_code)]
+    impl check_one_interface_per_subnet {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_one_interface_per_subnet::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:32:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[action], but check `check_one_interface_per_subnet` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:32:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[condition], but check `check_one_interface_per_subnet` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:32:12: check `check_one_interface_per_subnet` names `crate::junet::checks::check_one_interface_per_subnet`, but there is no function `check_one_interface_per_subnet` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_ipv6;
+    #[allow(dead_code)]
+    impl check_ipv6 {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_ipv6::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:33:12: `crate::junet::checks::check_ipv6` is marked #[action], but check `check_ipv6` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:33:12: `crate::junet::checks::check_ipv6` is marked #[condition], but check `check_ipv6` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:33:12: check `check_ipv6` names `crate::junet::checks::check_ipv6`, but there is no function `check_ipv6` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_deputyship;
+    #[allow(dead_code)]
+    impl check_deputyship {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_deputyship::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:37:12: `crate::junet::checks::check_deputyship` is marked #[action], but check `check_deputyship` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:37:12: `crate::junet::checks::check_deputyship` is marked #[condition], but check `check_deputyship` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:37:12: check `check_deputyship` names `crate::junet::checks::check_deputyship`, but there is no function `check_deputyship` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
     struct check_host_exists;
     #[allow(dead_code)]
     impl check_host_exists {
@@ -963,17 +1761,17 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:19:12: `crate::junet::checks::check_host_exists` is marked #[action], but check `check_host_exists` needs a #[check] function"
+                    "checks.xml:41:12: `crate::junet::checks::check_host_exists` is marked #[action], but check `check_host_exists` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:19:12: `crate::junet::checks::check_host_exists` is marked #[condition], but check `check_host_exists` needs a #[check] function"
+                    "checks.xml:41:12: `crate::junet::checks::check_host_exists` is marked #[condition], but check `check_host_exists` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:19:12: check `check_host_exists` names `crate::junet::checks::check_host_exists`, but there is no function `check_host_exists` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:41:12: check `check_host_exists` names `crate::junet::checks::check_host_exists`, but there is no function `check_host_exists` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -993,17 +1791,17 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:23:25: `crate::junet::checks::check_hwa_syntax` is marked #[action], but check `check_hwa_syntax` needs a #[check] function"
+                    "checks.xml:45:25: `crate::junet::checks::check_hwa_syntax` is marked #[action], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:23:25: `crate::junet::checks::check_hwa_syntax` is marked #[condition], but check `check_hwa_syntax` needs a #[check] function"
+                    "checks.xml:45:25: `crate::junet::checks::check_hwa_syntax` is marked #[condition], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:23:25: check `check_hwa_syntax` names `crate::junet::checks::check_hwa_syntax`, but there is no function `check_hwa_syntax` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:45:25: check `check_hwa_syntax` names `crate::junet::checks::check_hwa_syntax`, but there is no function `check_hwa_syntax` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1023,17 +1821,17 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:25:44: `crate::junet::checks::check_hwa_unique` is marked #[action], but check `check_hwa_unique` needs a #[check] function"
+                    "checks.xml:47:44: `crate::junet::checks::check_hwa_unique` is marked #[action], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:25:44: `crate::junet::checks::check_hwa_unique` is marked #[condition], but check `check_hwa_unique` needs a #[check] function"
+                    "checks.xml:47:44: `crate::junet::checks::check_hwa_unique` is marked #[condition], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:25:44: check `check_hwa_unique` names `crate::junet::checks::check_hwa_unique`, but there is no function `check_hwa_unique` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:47:44: check `check_hwa_unique` names `crate::junet::checks::check_hwa_unique`, but there is no function `check_hwa_unique` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1053,17 +1851,77 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:29:12: `crate::junet::checks::check_host_free` is marked #[action], but check `check_host_free` needs a #[check] function"
+                    "checks.xml:51:12: `crate::junet::checks::check_host_free` is marked #[action], but check `check_host_free` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:29:12: `crate::junet::checks::check_host_free` is marked #[condition], but check `check_host_free` needs a #[check] function"
+                    "checks.xml:51:12: `crate::junet::checks::check_host_free` is marked #[condition], but check `check_host_free` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:29:12: check `check_host_free` names `crate::junet::checks::check_host_free`, but there is no function `check_host_free` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:51:12: check `check_host_free` names `crate::junet::checks::check_host_free`, but there is no function `check_host_free` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_label_free;
+    #[allow(dead_code)]
+    impl check_label_free {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_label_free::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:52:12: `crate::junet::checks::check_label_free` is marked #[action], but check `check_label_free` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:52:12: `crate::junet::checks::check_label_free` is marked #[condition], but check `check_label_free` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:52:12: check `check_label_free` names `crate::junet::checks::check_label_free`, but there is no function `check_label_free` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_person_exists;
+    #[allow(dead_code)]
+    impl check_person_exists {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        match check_person_exists::AUFTRAG_HANDLER {
+            1 => {}
+            2 => {
+                panic!(
+                    "checks.xml:60:12: `crate::junet::checks::check_person_exists` is marked #[action], but check `check_person_exists` needs a #[check] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "checks.xml:60:12: `crate::junet::checks::check_person_exists` is marked #[condition], but check `check_person_exists` needs a #[check] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "checks.xml:60:12: check `check_person_exists` names `crate::junet::checks::check_person_exists`, but there is no function `check_person_exists` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2340,6 +3198,61 @@ pub const DOCUMENT: &str = r#"{
       "handler": "crate::junet::checks::check_authorization"
     },
     {
+      "name": "check_change_consistent",
+      "variant": "CheckChangeConsistent",
+      "handler": "crate::junet::checks::check_change_consistent"
+    },
+    {
+      "name": "check_subnet",
+      "variant": "CheckSubnet",
+      "handler": "crate::junet::checks::check_subnet"
+    },
+    {
+      "name": "check_ipv4_in_subnet",
+      "variant": "CheckIpv4InSubnet",
+      "handler": "crate::junet::checks::check_ipv4_in_subnet"
+    },
+    {
+      "name": "check_ipv4_free",
+      "variant": "CheckIpv4Free",
+      "handler": "crate::junet::checks::check_ipv4_free"
+    },
+    {
+      "name": "check_interface_hwa",
+      "variant": "CheckInterfaceHwa",
+      "handler": "crate::junet::checks::check_interface_hwa"
+    },
+    {
+      "name": "check_interface_hwa_unique",
+      "variant": "CheckInterfaceHwaUnique",
+      "handler": "crate::junet::checks::check_interface_hwa_unique"
+    },
+    {
+      "name": "check_alias_unique",
+      "variant": "CheckAliasUnique",
+      "handler": "crate::junet::checks::check_alias_unique"
+    },
+    {
+      "name": "check_canonical_alias",
+      "variant": "CheckCanonicalAlias",
+      "handler": "crate::junet::checks::check_canonical_alias"
+    },
+    {
+      "name": "check_one_interface_per_subnet",
+      "variant": "CheckOneInterfacePerSubnet",
+      "handler": "crate::junet::checks::check_one_interface_per_subnet"
+    },
+    {
+      "name": "check_ipv6",
+      "variant": "CheckIpv6",
+      "handler": "crate::junet::checks::check_ipv6"
+    },
+    {
+      "name": "check_deputyship",
+      "variant": "CheckDeputyship",
+      "handler": "crate::junet::checks::check_deputyship"
+    },
+    {
       "name": "check_host_exists",
       "variant": "CheckHostExists",
       "handler": "crate::junet::checks::check_host_exists"
@@ -2358,6 +3271,16 @@ pub const DOCUMENT: &str = r#"{
       "name": "check_host_free",
       "variant": "CheckHostFree",
       "handler": "crate::junet::checks::check_host_free"
+    },
+    {
+      "name": "check_label_free",
+      "variant": "CheckLabelFree",
+      "handler": "crate::junet::checks::check_label_free"
+    },
+    {
+      "name": "check_person_exists",
+      "variant": "CheckPersonExists",
+      "handler": "crate::junet::checks::check_person_exists"
     }
   ],
   "check_bindings": [
@@ -2371,12 +3294,143 @@ pub const DOCUMENT: &str = r#"{
       "syntax": false
     },
     {
-      "check": "check_host_exists",
+      "check": "check_change_consistent",
       "check_id": 1,
+      "field": null,
+      "order_types": [
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_subnet",
+      "check_id": 2,
+      "field": null,
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_ipv4_in_subnet",
+      "check_id": 3,
+      "field": null,
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_ipv4_free",
+      "check_id": 4,
+      "field": null,
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_interface_hwa",
+      "check_id": 5,
+      "field": null,
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_interface_hwa_unique",
+      "check_id": 6,
+      "field": null,
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "warning",
+      "syntax": false
+    },
+    {
+      "check": "check_alias_unique",
+      "check_id": 7,
+      "field": null,
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_canonical_alias",
+      "check_id": 8,
+      "field": null,
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_one_interface_per_subnet",
+      "check_id": 9,
+      "field": null,
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_ipv6",
+      "check_id": 10,
+      "field": null,
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_deputyship",
+      "check_id": 11,
+      "field": null,
+      "order_types": [
+        "name_deputy"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_host_exists",
+      "check_id": 12,
       "field": "host",
       "order_types": [
         "change_device",
-        "delete_device"
+        "delete_device",
+        "name_deputy"
       ],
       "portal": "error",
       "engine": "error",
@@ -2384,7 +3438,7 @@ pub const DOCUMENT: &str = r#"{
     },
     {
       "check": "check_hwa_syntax",
-      "check_id": 2,
+      "check_id": 13,
       "field": "hwa",
       "order_types": [],
       "portal": "error",
@@ -2393,7 +3447,7 @@ pub const DOCUMENT: &str = r#"{
     },
     {
       "check": "check_hwa_unique",
-      "check_id": 3,
+      "check_id": 14,
       "field": "hwa",
       "order_types": [],
       "portal": "error",
@@ -2402,10 +3456,67 @@ pub const DOCUMENT: &str = r#"{
     },
     {
       "check": "check_host_free",
-      "check_id": 4,
+      "check_id": 15,
       "field": "host",
       "order_types": [
         "register_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_label_free",
+      "check_id": 16,
+      "field": "host",
+      "order_types": [
+        "register_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_label_free",
+      "check_id": 16,
+      "field": "label",
+      "order_types": [
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_person_exists",
+      "check_id": 17,
+      "field": "admin",
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_person_exists",
+      "check_id": 17,
+      "field": "users",
+      "order_types": [
+        "register_device",
+        "change_device"
+      ],
+      "portal": "error",
+      "engine": "error",
+      "syntax": false
+    },
+    {
+      "check": "check_person_exists",
+      "check_id": 17,
+      "field": "deputy",
+      "order_types": [
+        "name_deputy"
       ],
       "portal": "error",
       "engine": "error",
@@ -2417,14 +3528,14 @@ pub const DOCUMENT: &str = r#"{
     {
       "name": "change_device",
       "variant": "ChangeDevice",
-      "description": "Change of a registered device (Aenderung). Automated for now: the hardware address.",
+      "description": "Change of a registered device (Aenderung): any subset of its data, its interfaces and their aliases. Fields left empty stay as they are; the history records [old, new] for every changed field.",
       "workflow": "auftragssystem",
       "workflow_id": 0,
       "key": "host",
       "fields": [
         {
           "name": "host",
-          "description": "Fully qualified name of the interface to change (its canonical alias), e.g. zam2212.zam.kfa-juelich.de.",
+          "description": "The device to change: the fully qualified name of one of its interfaces (a canonical alias), e.g. zam2212.zam.kfa-juelich.de, or its device label. Interface fields (hwa, net, ipv4, ssh, inet6_addr_type, ipv6, add_aliases, remove_aliases) apply to this interface.",
           "ty": "hostname",
           "required": true,
           "list": false,
@@ -2443,6 +3554,364 @@ pub const DOCUMENT: &str = r#"{
           "min": null,
           "max": null,
           "fields": []
+        },
+        {
+          "name": "net",
+          "description": "Move the interface to this subnet (give its new ipv4 with it).",
+          "ty": "subnet",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "ipv4",
+          "description": "New IPv4 address of the interface.",
+          "ty": "ipv4",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "ssh",
+          "description": "SSH unlock of the interface (Y/N).",
+          "ty": "bool",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "inet6_addr_type",
+          "description": "How the interface's IPv6 address is made: from the MAC (EUI64), from the IPv4 (4to6), or by hand (manual, with ipv6).",
+          "ty": "enum",
+          "required": false,
+          "list": false,
+          "values": [
+            "EUI64",
+            "4to6",
+            "manual"
+          ],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "ipv6",
+          "description": "The IPv6 address given by hand (inet6_addr_type manual).",
+          "ty": "ipv6",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "add_aliases",
+          "description": "Aliases to add to the interface; one marked canonical replaces the canonical name.",
+          "ty": "record",
+          "required": false,
+          "list": true,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": [
+            {
+              "name": "name",
+              "description": "",
+              "ty": "hostname",
+              "required": true,
+              "list": false,
+              "values": [],
+              "min": null,
+              "max": null,
+              "fields": []
+            },
+            {
+              "name": "canonical",
+              "description": "",
+              "ty": "bool",
+              "required": false,
+              "list": false,
+              "values": [],
+              "min": null,
+              "max": null,
+              "fields": []
+            }
+          ]
+        },
+        {
+          "name": "remove_aliases",
+          "description": "Aliases to remove from the interface (not its canonical name unless a new one is added).",
+          "ty": "hostname",
+          "required": false,
+          "list": true,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "label",
+          "description": "New device label (host name).",
+          "ty": "hostname",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "dv_class",
+          "description": "",
+          "ty": "enum",
+          "required": false,
+          "list": false,
+          "values": [
+            "PC",
+            "SERVER",
+            "PRINTER",
+            "SWITCH",
+            "OTHER"
+          ],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "dv_type",
+          "description": "",
+          "ty": "string",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "serial",
+          "description": "",
+          "ty": "string",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "geb",
+          "description": "",
+          "ty": "building",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "raum",
+          "description": "",
+          "ty": "room",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "org",
+          "description": "Organisation unit of the device (DV_LOC_ORG).",
+          "ty": "string",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "persdata",
+          "description": "",
+          "ty": "bool",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "admin",
+          "description": "PERS_KEY of the new administrator.",
+          "ty": "person",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "users",
+          "description": "The users of the device (replaces the list).",
+          "ty": "person",
+          "required": false,
+          "list": true,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "notify",
+          "description": "Additional recipients (e-mail addresses) of the notifications about this order.",
+          "ty": "string",
+          "required": false,
+          "list": true,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "add_interfaces",
+          "description": "Interfaces to add, one per subnet, as in register_device.",
+          "ty": "record",
+          "required": false,
+          "list": true,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": [
+            {
+              "name": "net",
+              "description": "",
+              "ty": "subnet",
+              "required": true,
+              "list": false,
+              "values": [],
+              "min": null,
+              "max": null,
+              "fields": []
+            },
+            {
+              "name": "ipv4",
+              "description": "",
+              "ty": "ipv4",
+              "required": false,
+              "list": false,
+              "values": [],
+              "min": null,
+              "max": null,
+              "fields": []
+            },
+            {
+              "name": "hwa",
+              "description": "",
+              "ty": "mac",
+              "required": true,
+              "list": false,
+              "values": [],
+              "min": null,
+              "max": null,
+              "fields": []
+            },
+            {
+              "name": "ssh",
+              "description": "",
+              "ty": "bool",
+              "required": false,
+              "list": false,
+              "values": [],
+              "min": null,
+              "max": null,
+              "fields": []
+            },
+            {
+              "name": "inet6_addr_type",
+              "description": "",
+              "ty": "enum",
+              "required": false,
+              "list": false,
+              "values": [
+                "EUI64",
+                "4to6",
+                "manual"
+              ],
+              "min": null,
+              "max": null,
+              "fields": []
+            },
+            {
+              "name": "ipv6",
+              "description": "",
+              "ty": "ipv6",
+              "required": false,
+              "list": false,
+              "values": [],
+              "min": null,
+              "max": null,
+              "fields": []
+            },
+            {
+              "name": "aliases",
+              "description": "",
+              "ty": "record",
+              "required": true,
+              "list": true,
+              "values": [],
+              "min": null,
+              "max": null,
+              "fields": [
+                {
+                  "name": "name",
+                  "description": "",
+                  "ty": "hostname",
+                  "required": true,
+                  "list": false,
+                  "values": [],
+                  "min": null,
+                  "max": null,
+                  "fields": []
+                },
+                {
+                  "name": "canonical",
+                  "description": "",
+                  "ty": "bool",
+                  "required": false,
+                  "list": false,
+                  "values": [],
+                  "min": null,
+                  "max": null,
+                  "fields": []
+                }
+              ]
+            }
+          ]
+        },
+        {
+          "name": "remove_interfaces",
+          "description": "Interfaces to remove, each named by one of its aliases; a device keeps at least one.",
+          "ty": "hostname",
+          "required": false,
+          "list": true,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
         }
       ]
     },
@@ -2450,13 +3919,13 @@ pub const DOCUMENT: &str = r#"{
       "name": "register_device",
       "variant": "RegisterDevice",
       "description": "Registration of a new device (Neuaufnahme) with its interfaces.",
-      "workflow": "manuell",
-      "workflow_id": 1,
+      "workflow": "auftragssystem",
+      "workflow_id": 0,
       "key": "host",
       "fields": [
         {
           "name": "host",
-          "description": "Device label (host name) of the new device.",
+          "description": "Device label (host name) of the new device, e.g. zam2299 (a fully qualified name is cut to its first label).",
           "ty": "hostname",
           "required": true,
           "list": false,
@@ -2478,6 +3947,17 @@ pub const DOCUMENT: &str = r#"{
             "SWITCH",
             "OTHER"
           ],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "dv_type",
+          "description": "Device type, e.g. Workstation.",
+          "ty": "string",
+          "required": false,
+          "list": false,
+          "values": [],
           "min": null,
           "max": null,
           "fields": []
@@ -2516,6 +3996,17 @@ pub const DOCUMENT: &str = r#"{
           "fields": []
         },
         {
+          "name": "org",
+          "description": "Organisation unit (DV_LOC_ORG); the admin's if empty.",
+          "ty": "string",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
           "name": "persdata",
           "description": "Whether the device stores personal data (Y/N).",
           "ty": "bool",
@@ -2532,6 +4023,28 @@ pub const DOCUMENT: &str = r#"{
           "ty": "person",
           "required": false,
           "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "users",
+          "description": "PERS_KEYs of further users of the device.",
+          "ty": "person",
+          "required": false,
+          "list": true,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "notify",
+          "description": "Additional recipients (e-mail addresses) of the notifications about this order.",
+          "ty": "string",
+          "required": false,
+          "list": true,
           "values": [],
           "min": null,
           "max": null,
@@ -2559,17 +4072,6 @@ pub const DOCUMENT: &str = r#"{
           "max": null,
           "fields": [
             {
-              "name": "hwa",
-              "description": "",
-              "ty": "mac",
-              "required": true,
-              "list": false,
-              "values": [],
-              "min": null,
-              "max": null,
-              "fields": []
-            },
-            {
               "name": "net",
               "description": "The subnet of the interface, e.g. 134.94.32.0/24.",
               "ty": "subnet",
@@ -2582,7 +4084,7 @@ pub const DOCUMENT: &str = r#"{
             },
             {
               "name": "ipv4",
-              "description": "",
+              "description": "IPv4 address inside the subnet (not its network or broadcast address).",
               "ty": "ipv4",
               "required": false,
               "list": false,
@@ -2592,10 +4094,10 @@ pub const DOCUMENT: &str = r#"{
               "fields": []
             },
             {
-              "name": "ipv6",
+              "name": "hwa",
               "description": "",
-              "ty": "ipv6",
-              "required": false,
+              "ty": "mac",
+              "required": true,
               "list": false,
               "values": [],
               "min": null,
@@ -2603,22 +4105,8 @@ pub const DOCUMENT: &str = r#"{
               "fields": []
             },
             {
-              "name": "inet6_addr_type",
-              "description": "",
-              "ty": "enum",
-              "required": false,
-              "list": false,
-              "values": [
-                "EUI64",
-                "4to6"
-              ],
-              "min": null,
-              "max": null,
-              "fields": []
-            },
-            {
               "name": "ssh",
-              "description": "",
+              "description": "SSH unlock (Y/N).",
               "ty": "bool",
               "required": false,
               "list": false,
@@ -2628,15 +4116,64 @@ pub const DOCUMENT: &str = r#"{
               "fields": []
             },
             {
-              "name": "aliases",
-              "description": "DNS aliases; the first is the canonical name.",
-              "ty": "hostname",
+              "name": "inet6_addr_type",
+              "description": "When the subnet has IPv6 on: the address from the subnet prefix and the EUI-64 of the MAC (EUI64, the default), from the IPv4 (4to6), or given by hand (manual).",
+              "ty": "enum",
               "required": false,
-              "list": true,
+              "list": false,
+              "values": [
+                "EUI64",
+                "4to6",
+                "manual"
+              ],
+              "min": null,
+              "max": null,
+              "fields": []
+            },
+            {
+              "name": "ipv6",
+              "description": "The IPv6 address for inet6_addr_type manual (generated otherwise).",
+              "ty": "ipv6",
+              "required": false,
+              "list": false,
               "values": [],
               "min": null,
               "max": null,
               "fields": []
+            },
+            {
+              "name": "aliases",
+              "description": "DNS aliases (fully qualified); exactly one canonical (a single alias is canonical by itself).",
+              "ty": "record",
+              "required": true,
+              "list": true,
+              "values": [],
+              "min": null,
+              "max": null,
+              "fields": [
+                {
+                  "name": "name",
+                  "description": "",
+                  "ty": "hostname",
+                  "required": true,
+                  "list": false,
+                  "values": [],
+                  "min": null,
+                  "max": null,
+                  "fields": []
+                },
+                {
+                  "name": "canonical",
+                  "description": "",
+                  "ty": "bool",
+                  "required": false,
+                  "list": false,
+                  "values": [],
+                  "min": null,
+                  "max": null,
+                  "fields": []
+                }
+              ]
             }
           ]
         }
@@ -2645,14 +4182,14 @@ pub const DOCUMENT: &str = r#"{
     {
       "name": "delete_device",
       "variant": "DeleteDevice",
-      "description": "Deletion of a registered device (Loeschung).",
-      "workflow": "manuell",
-      "workflow_id": 1,
+      "description": "Deletion of a registered device (Loeschung) with its interfaces, aliases and links.",
+      "workflow": "auftragssystem",
+      "workflow_id": 0,
       "key": "host",
       "fields": [
         {
           "name": "host",
-          "description": "",
+          "description": "The device: the fully qualified name of one of its interfaces, or its device label.",
           "ty": "hostname",
           "required": true,
           "list": false,
@@ -2677,15 +4214,26 @@ pub const DOCUMENT: &str = r#"{
     {
       "name": "name_deputy",
       "variant": "NameDeputy",
-      "description": "An admin or IT officer names a deputy for one device (host) or all of theirs.",
-      "workflow": "manuell",
-      "workflow_id": 1,
+      "description": "An admin names a deputy for one device (host) or all of theirs; an IT officer for their organisation unit (org).",
+      "workflow": "auftragssystem",
+      "workflow_id": 0,
       "key": "host",
       "fields": [
         {
           "name": "host",
-          "description": "The device; empty for all devices of the requester.",
+          "description": "The device; empty for all devices of the requester (or an org unit).",
           "ty": "hostname",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "fields": []
+        },
+        {
+          "name": "org",
+          "description": "The organisation unit (IT officers); empty for a device or all devices of the requester.",
+          "ty": "string",
           "required": false,
           "list": false,
           "values": [],
@@ -3697,6 +5245,72 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
             handler: check_check_authorization,
         },
         ::auftrag_engine::defs::CheckDef {
+            name: "check_change_consistent",
+            description: "",
+            handler_path: "crate::junet::checks::check_change_consistent",
+            handler: check_check_change_consistent,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_subnet",
+            description: "",
+            handler_path: "crate::junet::checks::check_subnet",
+            handler: check_check_subnet,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_ipv4_in_subnet",
+            description: "",
+            handler_path: "crate::junet::checks::check_ipv4_in_subnet",
+            handler: check_check_ipv4_in_subnet,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_ipv4_free",
+            description: "",
+            handler_path: "crate::junet::checks::check_ipv4_free",
+            handler: check_check_ipv4_free,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_interface_hwa",
+            description: "",
+            handler_path: "crate::junet::checks::check_interface_hwa",
+            handler: check_check_interface_hwa,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_interface_hwa_unique",
+            description: "",
+            handler_path: "crate::junet::checks::check_interface_hwa_unique",
+            handler: check_check_interface_hwa_unique,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_alias_unique",
+            description: "",
+            handler_path: "crate::junet::checks::check_alias_unique",
+            handler: check_check_alias_unique,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_canonical_alias",
+            description: "",
+            handler_path: "crate::junet::checks::check_canonical_alias",
+            handler: check_check_canonical_alias,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_one_interface_per_subnet",
+            description: "",
+            handler_path: "crate::junet::checks::check_one_interface_per_subnet",
+            handler: check_check_one_interface_per_subnet,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_ipv6",
+            description: "",
+            handler_path: "crate::junet::checks::check_ipv6",
+            handler: check_check_ipv6,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_deputyship",
+            description: "",
+            handler_path: "crate::junet::checks::check_deputyship",
+            handler: check_check_deputyship,
+        },
+        ::auftrag_engine::defs::CheckDef {
             name: "check_host_exists",
             description: "",
             handler_path: "crate::junet::checks::check_host_exists",
@@ -3720,6 +5334,18 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
             handler_path: "crate::junet::checks::check_host_free",
             handler: check_check_host_free,
         },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_label_free",
+            description: "",
+            handler_path: "crate::junet::checks::check_label_free",
+            handler: check_check_label_free,
+        },
+        ::auftrag_engine::defs::CheckDef {
+            name: "check_person_exists",
+            description: "",
+            handler_path: "crate::junet::checks::check_person_exists",
+            handler: check_check_person_exists,
+        },
     ],
     check_bindings: &[
         ::auftrag_engine::defs::CheckBinding {
@@ -3731,9 +5357,97 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
             syntax: false,
         },
         ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckChangeConsistent.id(),
+            field: None,
+            order_types: &["change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckSubnet.id(),
+            field: None,
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckIpv4InSubnet.id(),
+            field: None,
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckIpv4Free.id(),
+            field: None,
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckInterfaceHwa.id(),
+            field: None,
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckInterfaceHwaUnique.id(),
+            field: None,
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Warning,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckAliasUnique.id(),
+            field: None,
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckCanonicalAlias.id(),
+            field: None,
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckOneInterfacePerSubnet.id(),
+            field: None,
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckIpv6.id(),
+            field: None,
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckDeputyship.id(),
+            field: None,
+            order_types: &["name_deputy"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
             check: Check::CheckHostExists.id(),
             field: Some("host"),
-            order_types: &["change_device", "delete_device"],
+            order_types: &["change_device", "delete_device", "name_deputy"],
             portal: ::auftrag_engine::defs::Severity::Error,
             engine: ::auftrag_engine::defs::Severity::Error,
             syntax: false,
@@ -3762,17 +5476,57 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
             engine: ::auftrag_engine::defs::Severity::Error,
             syntax: false,
         },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckLabelFree.id(),
+            field: Some("host"),
+            order_types: &["register_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckLabelFree.id(),
+            field: Some("label"),
+            order_types: &["change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckPersonExists.id(),
+            field: Some("admin"),
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckPersonExists.id(),
+            field: Some("users"),
+            order_types: &["register_device", "change_device"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
+        ::auftrag_engine::defs::CheckBinding {
+            check: Check::CheckPersonExists.id(),
+            field: Some("deputy"),
+            order_types: &["name_deputy"],
+            portal: ::auftrag_engine::defs::Severity::Error,
+            engine: ::auftrag_engine::defs::Severity::Error,
+            syntax: false,
+        },
     ],
     order_types: &[
         ::auftrag_engine::defs::OrderTypeDef {
             name: "change_device",
-            description: "Change of a registered device (Aenderung). Automated for now: the hardware address.",
+            description: "Change of a registered device (Aenderung): any subset of its data, its interfaces and their aliases. Fields left empty stay as they are; the history records [old, new] for every changed field.",
             workflow: 0,
             key_field: Some("host"),
             fields: &[
                 ::auftrag_engine::defs::FieldDef {
                     name: "host",
-                    description: "Fully qualified name of the interface to change (its canonical alias), e.g. zam2212.zam.kfa-juelich.de.",
+                    description: "The device to change: the fully qualified name of one of its interfaces (a canonical alias), e.g. zam2212.zam.kfa-juelich.de, or its device label. Interface fields (hwa, net, ipv4, ssh, inet6_addr_type, ipv6, add_aliases, remove_aliases) apply to this interface.",
                     ty: ::auftrag_engine::defs::FieldType::Hostname,
                     required: true,
                     list: false,
@@ -3792,17 +5546,361 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     max: None,
                     fields: &[],
                 },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "net",
+                    description: "Move the interface to this subnet (give its new ipv4 with it).",
+                    ty: ::auftrag_engine::defs::FieldType::Subnet,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "ipv4",
+                    description: "New IPv4 address of the interface.",
+                    ty: ::auftrag_engine::defs::FieldType::Ipv4,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "ssh",
+                    description: "SSH unlock of the interface (Y/N).",
+                    ty: ::auftrag_engine::defs::FieldType::Bool,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "inet6_addr_type",
+                    description: "How the interface's IPv6 address is made: from the MAC (EUI64), from the IPv4 (4to6), or by hand (manual, with ipv6).",
+                    ty: ::auftrag_engine::defs::FieldType::Enum,
+                    required: false,
+                    list: false,
+                    values: &["EUI64", "4to6", "manual"],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "ipv6",
+                    description: "The IPv6 address given by hand (inet6_addr_type manual).",
+                    ty: ::auftrag_engine::defs::FieldType::Ipv6,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "add_aliases",
+                    description: "Aliases to add to the interface; one marked canonical replaces the canonical name.",
+                    ty: ::auftrag_engine::defs::FieldType::Record,
+                    required: false,
+                    list: true,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "name",
+                            description: "",
+                            ty: ::auftrag_engine::defs::FieldType::Hostname,
+                            required: true,
+                            list: false,
+                            values: &[],
+                            min: None,
+                            max: None,
+                            fields: &[],
+                        },
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "canonical",
+                            description: "",
+                            ty: ::auftrag_engine::defs::FieldType::Bool,
+                            required: false,
+                            list: false,
+                            values: &[],
+                            min: None,
+                            max: None,
+                            fields: &[],
+                        },
+                    ],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "remove_aliases",
+                    description: "Aliases to remove from the interface (not its canonical name unless a new one is added).",
+                    ty: ::auftrag_engine::defs::FieldType::Hostname,
+                    required: false,
+                    list: true,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "label",
+                    description: "New device label (host name).",
+                    ty: ::auftrag_engine::defs::FieldType::Hostname,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "dv_class",
+                    description: "",
+                    ty: ::auftrag_engine::defs::FieldType::Enum,
+                    required: false,
+                    list: false,
+                    values: &["PC", "SERVER", "PRINTER", "SWITCH", "OTHER"],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "dv_type",
+                    description: "",
+                    ty: ::auftrag_engine::defs::FieldType::String,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "serial",
+                    description: "",
+                    ty: ::auftrag_engine::defs::FieldType::String,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "geb",
+                    description: "",
+                    ty: ::auftrag_engine::defs::FieldType::Building,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "raum",
+                    description: "",
+                    ty: ::auftrag_engine::defs::FieldType::Room,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "org",
+                    description: "Organisation unit of the device (DV_LOC_ORG).",
+                    ty: ::auftrag_engine::defs::FieldType::String,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "persdata",
+                    description: "",
+                    ty: ::auftrag_engine::defs::FieldType::Bool,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "admin",
+                    description: "PERS_KEY of the new administrator.",
+                    ty: ::auftrag_engine::defs::FieldType::Person,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "users",
+                    description: "The users of the device (replaces the list).",
+                    ty: ::auftrag_engine::defs::FieldType::Person,
+                    required: false,
+                    list: true,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "notify",
+                    description: "Additional recipients (e-mail addresses) of the notifications about this order.",
+                    ty: ::auftrag_engine::defs::FieldType::String,
+                    required: false,
+                    list: true,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "add_interfaces",
+                    description: "Interfaces to add, one per subnet, as in register_device.",
+                    ty: ::auftrag_engine::defs::FieldType::Record,
+                    required: false,
+                    list: true,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "net",
+                            description: "",
+                            ty: ::auftrag_engine::defs::FieldType::Subnet,
+                            required: true,
+                            list: false,
+                            values: &[],
+                            min: None,
+                            max: None,
+                            fields: &[],
+                        },
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "ipv4",
+                            description: "",
+                            ty: ::auftrag_engine::defs::FieldType::Ipv4,
+                            required: false,
+                            list: false,
+                            values: &[],
+                            min: None,
+                            max: None,
+                            fields: &[],
+                        },
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "hwa",
+                            description: "",
+                            ty: ::auftrag_engine::defs::FieldType::Mac,
+                            required: true,
+                            list: false,
+                            values: &[],
+                            min: None,
+                            max: None,
+                            fields: &[],
+                        },
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "ssh",
+                            description: "",
+                            ty: ::auftrag_engine::defs::FieldType::Bool,
+                            required: false,
+                            list: false,
+                            values: &[],
+                            min: None,
+                            max: None,
+                            fields: &[],
+                        },
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "inet6_addr_type",
+                            description: "",
+                            ty: ::auftrag_engine::defs::FieldType::Enum,
+                            required: false,
+                            list: false,
+                            values: &["EUI64", "4to6", "manual"],
+                            min: None,
+                            max: None,
+                            fields: &[],
+                        },
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "ipv6",
+                            description: "",
+                            ty: ::auftrag_engine::defs::FieldType::Ipv6,
+                            required: false,
+                            list: false,
+                            values: &[],
+                            min: None,
+                            max: None,
+                            fields: &[],
+                        },
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "aliases",
+                            description: "",
+                            ty: ::auftrag_engine::defs::FieldType::Record,
+                            required: true,
+                            list: true,
+                            values: &[],
+                            min: None,
+                            max: None,
+                            fields: &[
+                                ::auftrag_engine::defs::FieldDef {
+                                    name: "name",
+                                    description: "",
+                                    ty: ::auftrag_engine::defs::FieldType::Hostname,
+                                    required: true,
+                                    list: false,
+                                    values: &[],
+                                    min: None,
+                                    max: None,
+                                    fields: &[],
+                                },
+                                ::auftrag_engine::defs::FieldDef {
+                                    name: "canonical",
+                                    description: "",
+                                    ty: ::auftrag_engine::defs::FieldType::Bool,
+                                    required: false,
+                                    list: false,
+                                    values: &[],
+                                    min: None,
+                                    max: None,
+                                    fields: &[],
+                                },
+                            ],
+                        },
+                    ],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "remove_interfaces",
+                    description: "Interfaces to remove, each named by one of its aliases; a device keeps at least one.",
+                    ty: ::auftrag_engine::defs::FieldType::Hostname,
+                    required: false,
+                    list: true,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
             ],
         },
         ::auftrag_engine::defs::OrderTypeDef {
             name: "register_device",
             description: "Registration of a new device (Neuaufnahme) with its interfaces.",
-            workflow: 1,
+            workflow: 0,
             key_field: Some("host"),
             fields: &[
                 ::auftrag_engine::defs::FieldDef {
                     name: "host",
-                    description: "Device label (host name) of the new device.",
+                    description: "Device label (host name) of the new device, e.g. zam2299 (a fully qualified name is cut to its first label).",
                     ty: ::auftrag_engine::defs::FieldType::Hostname,
                     required: true,
                     list: false,
@@ -3818,6 +5916,17 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     required: true,
                     list: false,
                     values: &["PC", "SERVER", "PRINTER", "SWITCH", "OTHER"],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "dv_type",
+                    description: "Device type, e.g. Workstation.",
+                    ty: ::auftrag_engine::defs::FieldType::String,
+                    required: false,
+                    list: false,
+                    values: &[],
                     min: None,
                     max: None,
                     fields: &[],
@@ -3856,6 +5965,17 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
+                    name: "org",
+                    description: "Organisation unit (DV_LOC_ORG); the admin's if empty.",
+                    ty: ::auftrag_engine::defs::FieldType::String,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
                     name: "persdata",
                     description: "Whether the device stores personal data (Y/N).",
                     ty: ::auftrag_engine::defs::FieldType::Bool,
@@ -3872,6 +5992,28 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     ty: ::auftrag_engine::defs::FieldType::Person,
                     required: false,
                     list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "users",
+                    description: "PERS_KEYs of further users of the device.",
+                    ty: ::auftrag_engine::defs::FieldType::Person,
+                    required: false,
+                    list: true,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "notify",
+                    description: "Additional recipients (e-mail addresses) of the notifications about this order.",
+                    ty: ::auftrag_engine::defs::FieldType::String,
+                    required: false,
+                    list: true,
                     values: &[],
                     min: None,
                     max: None,
@@ -3899,17 +6041,6 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     max: None,
                     fields: &[
                         ::auftrag_engine::defs::FieldDef {
-                            name: "hwa",
-                            description: "",
-                            ty: ::auftrag_engine::defs::FieldType::Mac,
-                            required: true,
-                            list: false,
-                            values: &[],
-                            min: None,
-                            max: None,
-                            fields: &[],
-                        },
-                        ::auftrag_engine::defs::FieldDef {
                             name: "net",
                             description: "The subnet of the interface, e.g. 134.94.32.0/24.",
                             ty: ::auftrag_engine::defs::FieldType::Subnet,
@@ -3922,7 +6053,7 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                         },
                         ::auftrag_engine::defs::FieldDef {
                             name: "ipv4",
-                            description: "",
+                            description: "IPv4 address inside the subnet (not its network or broadcast address).",
                             ty: ::auftrag_engine::defs::FieldType::Ipv4,
                             required: false,
                             list: false,
@@ -3932,10 +6063,10 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
-                            name: "ipv6",
+                            name: "hwa",
                             description: "",
-                            ty: ::auftrag_engine::defs::FieldType::Ipv6,
-                            required: false,
+                            ty: ::auftrag_engine::defs::FieldType::Mac,
+                            required: true,
                             list: false,
                             values: &[],
                             min: None,
@@ -3943,19 +6074,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
-                            name: "inet6_addr_type",
-                            description: "",
-                            ty: ::auftrag_engine::defs::FieldType::Enum,
-                            required: false,
-                            list: false,
-                            values: &["EUI64", "4to6"],
-                            min: None,
-                            max: None,
-                            fields: &[],
-                        },
-                        ::auftrag_engine::defs::FieldDef {
                             name: "ssh",
-                            description: "",
+                            description: "SSH unlock (Y/N).",
                             ty: ::auftrag_engine::defs::FieldType::Bool,
                             required: false,
                             list: false,
@@ -3965,15 +6085,60 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
-                            name: "aliases",
-                            description: "DNS aliases; the first is the canonical name.",
-                            ty: ::auftrag_engine::defs::FieldType::Hostname,
+                            name: "inet6_addr_type",
+                            description: "When the subnet has IPv6 on: the address from the subnet prefix and the EUI-64 of the MAC (EUI64, the default), from the IPv4 (4to6), or given by hand (manual).",
+                            ty: ::auftrag_engine::defs::FieldType::Enum,
                             required: false,
-                            list: true,
+                            list: false,
+                            values: &["EUI64", "4to6", "manual"],
+                            min: None,
+                            max: None,
+                            fields: &[],
+                        },
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "ipv6",
+                            description: "The IPv6 address for inet6_addr_type manual (generated otherwise).",
+                            ty: ::auftrag_engine::defs::FieldType::Ipv6,
+                            required: false,
+                            list: false,
                             values: &[],
                             min: None,
                             max: None,
                             fields: &[],
+                        },
+                        ::auftrag_engine::defs::FieldDef {
+                            name: "aliases",
+                            description: "DNS aliases (fully qualified); exactly one canonical (a single alias is canonical by itself).",
+                            ty: ::auftrag_engine::defs::FieldType::Record,
+                            required: true,
+                            list: true,
+                            values: &[],
+                            min: None,
+                            max: None,
+                            fields: &[
+                                ::auftrag_engine::defs::FieldDef {
+                                    name: "name",
+                                    description: "",
+                                    ty: ::auftrag_engine::defs::FieldType::Hostname,
+                                    required: true,
+                                    list: false,
+                                    values: &[],
+                                    min: None,
+                                    max: None,
+                                    fields: &[],
+                                },
+                                ::auftrag_engine::defs::FieldDef {
+                                    name: "canonical",
+                                    description: "",
+                                    ty: ::auftrag_engine::defs::FieldType::Bool,
+                                    required: false,
+                                    list: false,
+                                    values: &[],
+                                    min: None,
+                                    max: None,
+                                    fields: &[],
+                                },
+                            ],
                         },
                     ],
                 },
@@ -3981,13 +6146,13 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
         },
         ::auftrag_engine::defs::OrderTypeDef {
             name: "delete_device",
-            description: "Deletion of a registered device (Loeschung).",
-            workflow: 1,
+            description: "Deletion of a registered device (Loeschung) with its interfaces, aliases and links.",
+            workflow: 0,
             key_field: Some("host"),
             fields: &[
                 ::auftrag_engine::defs::FieldDef {
                     name: "host",
-                    description: "",
+                    description: "The device: the fully qualified name of one of its interfaces, or its device label.",
                     ty: ::auftrag_engine::defs::FieldType::Hostname,
                     required: true,
                     list: false,
@@ -4011,14 +6176,25 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
         },
         ::auftrag_engine::defs::OrderTypeDef {
             name: "name_deputy",
-            description: "An admin or IT officer names a deputy for one device (host) or all of theirs.",
-            workflow: 1,
+            description: "An admin names a deputy for one device (host) or all of theirs; an IT officer for their organisation unit (org).",
+            workflow: 0,
             key_field: Some("host"),
             fields: &[
                 ::auftrag_engine::defs::FieldDef {
                     name: "host",
-                    description: "The device; empty for all devices of the requester.",
+                    description: "The device; empty for all devices of the requester (or an org unit).",
                     ty: ::auftrag_engine::defs::FieldType::Hostname,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "org",
+                    description: "The organisation unit (IT officers); empty for a device or all devices of the requester.",
+                    ty: ::auftrag_engine::defs::FieldType::String,
                     required: false,
                     list: false,
                     values: &[],

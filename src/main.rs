@@ -73,6 +73,18 @@ enum Command {
         #[command(subcommand)]
         command: AgencySecretCommand,
     },
+    /// Fill the device database with a generated, realistic network (for
+    /// benchmarks and load tests): persons in 50 org units, IT officers,
+    /// subnets, devices with interfaces, aliases, admins, users, deputies.
+    /// Deterministic for a seed; keys far from the demo data's.
+    DemoData {
+        /// Number of devices.
+        #[arg(long)]
+        devices: usize,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,6 +256,25 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     println!("obligation {} ({})", o.id, o.description);
                 }
             }
+        }
+        Command::DemoData { devices, seed } => {
+            if devices == 0 {
+                return Err("--devices must be at least 1".into());
+            }
+            let network = auftrag::junet::generate::Network::generate(devices, seed);
+            let mut tx = engine.store.pool.begin().await?;
+            network.insert(&mut tx).await.map_err(|e| {
+                format!("{e}; is generated data already loaded? Use a fresh database")
+            })?;
+            tx.commit().await?;
+            println!(
+                "demo data: {} devices, {} ports, {} persons, {} subnets, {} deputyships (seed {seed})",
+                network.devices.len(),
+                network.devices.iter().map(|d| d.ports.len()).sum::<usize>(),
+                network.persons.len(),
+                network.subnets.len(),
+                network.deputies.len(),
+            );
         }
         Command::Token {
             command: TokenCommand::Issue { person, days },

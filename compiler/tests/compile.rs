@@ -87,7 +87,7 @@ fn shipped_definitions_compile() {
         "pub host: ::auftrag_engine::types::Hostname,",
         "pub hwa: ::core::option::Option<::auftrag_engine::types::MacAddr6>,",
         "pub interfaces: ::std::vec::Vec<RegisterDeviceInterfaces>,",
-        "pub aliases: ::core::option::Option<\n        ::std::vec::Vec<::auftrag_engine::types::Hostname>,",
+        "pub remove_aliases: ::core::option::Option<\n        ::std::vec::Vec<::auftrag_engine::types::Hostname>,",
         "pub enum RegisterDeviceInterfacesInet6AddrType",
         "V4to6,",
         "host: ::auftrag_engine::types::required(order.fields.get(\"host\"), \"host\")?,",
@@ -140,23 +140,29 @@ fn shipped_definitions_compile() {
         m.workflows[0].states[usize::from(done.transitions[2].resulting_state_id)].name,
         "CHECKS_OK"
     );
-    assert_eq!(m.checks.len(), 5);
-    assert_eq!(m.check_bindings.len(), 5);
+    assert_eq!(m.checks.len(), 18);
+    assert_eq!(m.check_bindings.len(), 21);
     assert_eq!(m.check_bindings[0].field, None);
-    assert_eq!(m.check_bindings[3].field.as_deref(), Some("hwa"));
-    assert!(m.check_bindings[2].syntax);
+    let hwa: Vec<_> = m
+        .check_bindings
+        .iter()
+        .filter(|b| b.field.as_deref() == Some("hwa"))
+        .collect();
+    assert_eq!(hwa.len(), 2);
+    assert!(hwa[0].syntax);
     assert_eq!(m.workflows.len(), 2);
     assert_eq!(m.queues.len(), 2);
-    assert_eq!(m.attributes.len(), 15);
+    assert_eq!(m.attributes.len(), 16);
     assert!(m.policies.is_some());
     let register = m
         .order_types
         .iter()
         .find(|o| o.name == "register_device")
         .unwrap();
+    // registrations are executed automatically, like changes
     assert_eq!(
         m.workflows[usize::from(register.workflow_id)].name,
-        "manuell"
+        "auftragssystem"
     );
 }
 

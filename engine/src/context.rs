@@ -139,7 +139,16 @@ pub struct CheckCtx<'a> {
     pub field: Option<&'static str>,
     pub stage: Stage,
     pub(crate) findings: Vec<(Option<String>, String)>,
+    /// Values the checks of one run share (see [`CheckCtx::memo`]).
+    pub(crate) memo: CheckMemo,
 }
+
+/// What the checks of one run over an order remember for each other (e.g. a
+/// domain's view of the order built once from the database instead of once
+/// per check). Lives for one [`crate::checks::run_checks`] call, inside one
+/// transaction.
+pub type CheckMemo =
+    std::collections::HashMap<&'static str, std::sync::Arc<dyn std::any::Any + Send + Sync>>;
 
 impl<'a> CheckCtx<'a> {
     pub fn new(
@@ -154,7 +163,25 @@ impl<'a> CheckCtx<'a> {
             field,
             stage,
             findings: Vec::new(),
+            memo: CheckMemo::new(),
         }
+    }
+
+    /// A value an earlier check of this run remembered under `key`.
+    pub fn memo<T: Send + Sync + 'static>(&self, key: &'static str) -> Option<std::sync::Arc<T>> {
+        self.memo
+            .get(key)
+            .cloned()
+            .and_then(|v| v.downcast::<T>().ok())
+    }
+
+    /// Remembers a value for the later checks of this run.
+    pub fn remember<T: Send + Sync + 'static>(
+        &mut self,
+        key: &'static str,
+        value: std::sync::Arc<T>,
+    ) {
+        self.memo.insert(key, value);
     }
 
     /// The value of the field this check runs for.

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/definitions", get(definitions))
         .route("/api/v1/definitions/graph", get(definitions_graph))
         .merge(crate::jobs::http::routes())
+        .merge(crate::validate::routes())
         .merge(domain_routes)
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())

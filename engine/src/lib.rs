@@ -23,6 +23,7 @@ pub mod pdp;
 pub mod server;
 pub mod store;
 pub mod types;
+pub mod validate;
 
 pub use domain::{DemoPerson, Domain};
 pub use error::{EngineError, HandlerError};

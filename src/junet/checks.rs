@@ -12,6 +12,9 @@ use macaddr::MacAddr6;
 
 use super::resolve_host;
 
+// The checks of register, change, delete and deputy orders (issue 4).
+pub use super::order_checks::*;
+
 /// The canonical form of a hardware address in `x_port.HARDW_ADDR`:
 /// lower-case hex, colon separated.
 pub fn normalize_mac(mac: &MacAddr6) -> String {

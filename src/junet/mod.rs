@@ -6,8 +6,11 @@ pub mod actions;
 pub mod checks;
 pub mod demo;
 pub mod devices;
+pub mod execute;
 pub mod generate;
+pub mod order_checks;
 pub mod pip;
+pub mod plan;
 
 use auftrag_engine::store::Backend;
 use auftrag_engine::{BoxFuture, DemoPerson, Domain, EngineError, server::AppState};
@@ -105,9 +108,11 @@ pub async fn resolve_host(
         }
     }
     let rows = sqlx::query(
-        "SELECT d.DV_OBJ_ID, l.OBJ_ID_L, d.DV_LABEL FROM x_device d \
-         JOIN x_link l ON l.OBJ_ID_H = d.DV_OBJ_ID AND l.CLASS_L = 'PORT' \
-         WHERE LOWER(d.DV_LABEL) = $1",
+        // as above: the label first (expression index), then its port links
+        "SELECT l.OBJ_ID_H, l.OBJ_ID_L, d.DV_LABEL FROM x_link l \
+         JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
+         WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_H IN \
+         (SELECT DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = $1)",
     )
     .bind(&host)
     .fetch_all(&mut *conn)

@@ -106,6 +106,18 @@ fn as_pg_user(program: &Path) -> Command {
     }
 }
 
+/// Server options for durability. Tests run without fsync (fast, and a
+/// crash of the test machine loses nothing of value);
+/// `AUFTRAG_TEST_PG_DURABLE=1` keeps PostgreSQL's durable defaults (fsync,
+/// synchronous commit), for benchmarks that compare against a durable floor.
+fn durability_options() -> &'static str {
+    if std::env::var("AUFTRAG_TEST_PG_DURABLE").is_ok_and(|v| v == "1") {
+        ""
+    } else {
+        "-c fsync=off"
+    }
+}
+
 fn start_cluster() -> Result<String, String> {
     let bin = bin_dir()?;
     let dir = tempfile::Builder::new()
@@ -144,7 +156,7 @@ fn start_cluster() -> Result<String, String> {
     // of its stdin (ours, closed when we exit), then stops the server and
     // removes the data.
     let script = r#"
-        "$0" -D "$1/data" -p "$2" -k "$1" -c listen_addresses=127.0.0.1 -c fsync=off \
+        "$0" -D "$1/data" -p "$2" -k "$1" -c listen_addresses=127.0.0.1 $3 \
             -c max_connections=300 >"$1/log" 2>&1 &
         pid=$!
         cat >/dev/null
@@ -156,6 +168,7 @@ fn start_cluster() -> Result<String, String> {
         .arg(bin.join("postgres"))
         .arg(&dir)
         .arg(port.to_string())
+        .arg(durability_options())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

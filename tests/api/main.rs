@@ -6,6 +6,7 @@ mod crash;
 mod definitions;
 mod errors;
 mod firewall;
+mod junet_orders;
 mod network;
 mod orders;
 mod policies;

@@ -1,0 +1,430 @@
+//! Orders per second over HTTP — a register / change / delete mix — on a
+//! SQLite file and on PostgreSQL, each next to its floor measured in the same
+//! run: the same row inserts, updates and deletes of the device tables done
+//! directly with sqlx, one transaction per order, with the same durability
+//! settings (SQLite: WAL, `synchronous = FULL`, `BEGIN IMMEDIATE`, through
+//! the engine's own `Store`; PostgreSQL: a throwaway cluster with fsync and
+//! synchronous commit on, `AUFTRAG_TEST_PG_DURABLE=1`).
+//!
+//! Both sides work on a generated network (`Network::generate`, 10,000
+//! devices by default) plus a /16 benchmark subnet. Each client repeats a
+//! cycle: register a device (one interface, one alias), change its MAC and
+//! SSH flag, delete it. auftrag gets the orders over HTTP as IP-management
+//! staff: authorization by the compiled policies, every check of
+//! checks.xml, execution, history — the floor only writes the rows.
+//!
+//! Two measurements per side: throughput with `BENCH_CLIENTS` closed-loop
+//! clients, and latency (p50 / p99, from the scheduled send time, so a
+//! backlog counts) at a fixed offered rate `BENCH_RATE` for `BENCH_SECS`.
+//!
+//!     cargo bench --manifest-path bench/Cargo.toml --bench orders
+//!
+//! Environment: BENCH_DEVICES (10000), BENCH_ORDERS (3000), BENCH_CLIENTS
+//! (16), BENCH_RATE (1000), BENCH_SECS (3), BENCH_SKIP_POSTGRES=1,
+//! AUFTRAG_TEST_POSTGRES=URL (an existing server instead of a throwaway one).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auftrag::junet::generate::Network;
+use auftrag_engine::Engine;
+use auftrag_engine::store::Store;
+use serde_json::{Value, json};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+const SUBNET_ID: i64 = 90_001;
+
+/// One step of a client's cycle.
+#[derive(Clone, Copy)]
+enum Op {
+    Register,
+    Change,
+    Delete,
+}
+
+/// The device a client works on in its `cycle`-th cycle.
+struct Slot {
+    client: usize,
+    cycle: usize,
+}
+
+impl Slot {
+    fn label(&self) -> String {
+        format!("bench-{}-{}", self.client, self.cycle)
+    }
+    fn alias(&self) -> String {
+        format!("{}.bench.kfa-juelich.de", self.label())
+    }
+    fn ipv4(&self) -> String {
+        // one live device per client at a time: addresses are reused after delete
+        format!("10.200.{}.{}", self.client % 250, self.cycle % 250 + 1)
+    }
+    fn mac(&self, n: u8) -> String {
+        format!(
+            "02:{n:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            (self.client >> 8) & 0xff,
+            self.client & 0xff,
+            (self.cycle >> 8) & 0xff,
+            self.cycle & 0xff
+        )
+    }
+    /// Fixed ids for the floor (auftrag allocates its own).
+    fn device_id(&self) -> i64 {
+        500_000_000 + (self.client * 1_000_000 + self.cycle) as i64
+    }
+    fn port_id(&self) -> i64 {
+        700_000_000 + (self.client * 1_000_000 + self.cycle) as i64
+    }
+}
+
+/// Where the orders go.
+#[derive(Clone)]
+enum Target {
+    Http {
+        client: reqwest::Client,
+        base: String,
+        token: String,
+    },
+    Floor(Store),
+}
+
+impl Target {
+    async fn run(&self, op: Op, slot: &Slot) -> Result<(), String> {
+        match self {
+            Target::Http {
+                client,
+                base,
+                token,
+            } => {
+                let (order_type, fields) = match op {
+                    Op::Register => (
+                        "register_device",
+                        json!({"host": slot.label(), "dv_class": "PC", "geb": "16.3", "raum": "R 1",
+                               "admin": "1002",
+                               "interfaces": [{"net": "10.200.0.0/16", "ipv4": slot.ipv4(), "hwa": slot.mac(1),
+                                               "aliases": [{"name": slot.alias(), "canonical": "Y"}]}]}),
+                    ),
+                    Op::Change => (
+                        "change_device",
+                        json!({"host": slot.alias(), "hwa": slot.mac(2), "ssh": "Y"}),
+                    ),
+                    Op::Delete => ("delete_device", json!({"host": slot.alias()})),
+                };
+                let r = client
+                    .post(format!("{base}/api/v1/orders"))
+                    .bearer_auth(token)
+                    .json(&json!({"type": order_type, "fields": fields}))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let body: Value = r.json().await.map_err(|e| e.to_string())?;
+                if body["state"] != "COMPLETED" {
+                    return Err(format!("{order_type}: {body}"));
+                }
+                Ok(())
+            }
+            Target::Floor(store) => floor(store, op, slot).await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The rows an order writes, directly: one transaction per order.
+async fn floor(store: &Store, op: Op, slot: &Slot) -> Result<(), Box<dyn std::error::Error>> {
+    let mut tx = store.begin_write().await?;
+    let (device, port) = (slot.device_id(), slot.port_id());
+    match op {
+        Op::Register => {
+            sqlx::query(
+                "INSERT INTO x_device (DV_OBJ_ID, DV_LABEL, SERIAL, DV_CLASS, TYPE, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA, ARRIVAL) \
+                 VALUES ($1, $2, NULL, 'PC', NULL, '16.3', 'R 1', 'JSC', 'N', NULL)",
+            )
+            .bind(device)
+            .bind(slot.label())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ('PC', $1, 'ADMIN', 1002)")
+                .bind(device)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO x_port (PT_OBJ_ID, PT_DEV_ADDR, NET_OBJ_ID, HARDW_ADDR, SSH, INET6_ADDR_TYPE, LLA, GUA) \
+                 VALUES ($1, $2, $3, $4, 'N', NULL, NULL, NULL)",
+            )
+            .bind(port)
+            .bind(slot.ipv4())
+            .bind(SUBNET_ID)
+            .bind(slot.mac(1))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ('PC', $1, 'PORT', $2)")
+                .bind(device)
+                .bind(port)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO n_devname (DN_NAME, DOMAIN, PT_OBJ_ID, CANONICAL) VALUES ($1, 'bench.kfa-juelich.de', $2, 'Y')")
+                .bind(slot.label())
+                .bind(port)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::Change => {
+            sqlx::query("UPDATE x_port SET HARDW_ADDR = $1, SSH = 'Y' WHERE PT_OBJ_ID = $2")
+                .bind(slot.mac(2))
+                .bind(port)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::Delete => {
+            sqlx::query("DELETE FROM n_devname WHERE PT_OBJ_ID = $1")
+                .bind(port)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM x_link WHERE OBJ_ID_H = $1")
+                .bind(device)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM x_port WHERE PT_OBJ_ID = $1")
+                .bind(port)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM x_device WHERE DV_OBJ_ID = $1")
+                .bind(device)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+const CYCLE: [Op; 3] = [Op::Register, Op::Change, Op::Delete];
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Closed loop: `clients` clients, `orders` orders in all (whole cycles).
+/// Returns orders/s. `first_client` keeps slots of different runs apart.
+async fn throughput(target: &Target, clients: usize, orders: usize, first_client: usize) -> f64 {
+    let cycles = (orders / 3).div_ceil(clients);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            for cycle in 0..cycles {
+                let slot = Slot {
+                    client: first_client + c,
+                    cycle,
+                };
+                for op in CYCLE {
+                    target.run(op, &slot).await.expect("order");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client");
+    }
+    (cycles * clients * 3) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Open loop at `rate` orders/s for `secs`: `slots` clients each send the
+/// next step of their cycle at its scheduled time (later if the previous
+/// step has not come back: the wait counts into the latency).
+async fn fixed_rate(
+    target: &Target,
+    rate: usize,
+    secs: usize,
+    first_client: usize,
+) -> (f64, Duration, Duration, Duration) {
+    let slots = (rate / 5).max(3); // each slot sends every 5 ms * slots / rate
+    let total = rate * secs;
+    let per_slot = total / slots;
+    let interval = Duration::from_secs_f64(slots as f64 / rate as f64);
+    let start = Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::new();
+    for s in 0..slots {
+        let target = target.clone();
+        let offset = Duration::from_secs_f64(s as f64 / rate as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_slot);
+            for j in 0..per_slot {
+                let scheduled = start + offset + interval * j as u32;
+                tokio::time::sleep_until(scheduled.into()).await;
+                let slot = Slot {
+                    client: first_client + s,
+                    cycle: j / 3,
+                };
+                target.run(CYCLE[j % 3], &slot).await.expect("order");
+                latencies.push(scheduled.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await.expect("slot"));
+    }
+    let achieved = all.len() as f64 / (start.elapsed().as_secs_f64());
+    all.sort();
+    (
+        achieved,
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        *all.last().unwrap_or(&Duration::ZERO),
+    )
+}
+
+/// A database with the schema, the demo data, the generated network and the
+/// benchmark subnet; returns the engine on it.
+async fn prepare(url: &str, devices: usize) -> Engine {
+    let engine = Engine::open(url, auftrag::domain()).await.expect("open");
+    engine.seed_demo().await.expect("demo data");
+    let mut tx = engine.store.pool.begin().await.expect("begin");
+    Network::generate(devices, 42)
+        .insert(&mut tx)
+        .await
+        .expect("generated network");
+    sqlx::query(
+        "INSERT INTO n_netname (NN_OBJ_ID, NN_NET_ADDR, SUBNET_MASK, NN_NAME, NN_V4_STATE, NN_V6_STATE) \
+         VALUES ($1, '10.200.0.0', '255.255.0.0', 'bench', 'Y', 'N')",
+    )
+    .bind(SUBNET_ID)
+    .execute(&mut *tx)
+    .await
+    .expect("bench subnet");
+    tx.commit().await.expect("commit");
+    engine
+}
+
+struct Figures {
+    backend: &'static str,
+    floor: f64,
+    auftrag: f64,
+    floor_rate: (f64, Duration, Duration, Duration),
+    auftrag_rate: (f64, Duration, Duration, Duration),
+}
+
+async fn measure(
+    backend: &'static str,
+    auftrag_url: &str,
+    floor_url: &str,
+    devices: usize,
+) -> Figures {
+    let clients = env("BENCH_CLIENTS", 16);
+    let orders = env("BENCH_ORDERS", 3000);
+    let rate = env("BENCH_RATE", 1000);
+    let secs = env("BENCH_SECS", 3);
+
+    eprintln!("[{backend}] preparing two databases with {devices} generated devices …");
+    let floor_engine = prepare(floor_url, devices).await;
+    let floor_target = Target::Floor(floor_engine.store.clone());
+    let engine = prepare(auftrag_url, devices).await;
+    let token = engine
+        .issue_token("1005", time::Duration::hours(2))
+        .await
+        .expect("staff token");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(auftrag_engine::server::serve(
+        Arc::new(engine),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let http = Target::Http {
+        client: reqwest::Client::new(),
+        base,
+        token,
+    };
+
+    // warm-up (connections, caches), then the closed loop, then the fixed rate
+    throughput(&floor_target, clients, 300, 0).await;
+    throughput(&http, clients, 300, 0).await;
+    eprintln!("[{backend}] throughput, {clients} clients, {orders} orders each …");
+    let floor = throughput(&floor_target, clients, orders, 1000).await;
+    let auftrag = throughput(&http, clients, orders, 1000).await;
+    eprintln!("[{backend}] fixed rate {rate}/s for {secs} s …");
+    let floor_rate = fixed_rate(&floor_target, rate, secs, 2000).await;
+    let auftrag_rate = fixed_rate(&http, rate, secs, 2000).await;
+    let _ = stop.send(());
+    Figures {
+        backend,
+        floor,
+        auftrag,
+        floor_rate,
+        auftrag_rate,
+    }
+}
+
+fn main() {
+    // durable PostgreSQL for both sides (before the test cluster starts)
+    if std::env::var_os("AUFTRAG_TEST_PG_DURABLE").is_none() {
+        // SAFETY: set before any other thread exists.
+        unsafe { std::env::set_var("AUFTRAG_TEST_PG_DURABLE", "1") };
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let devices = env("BENCH_DEVICES", 10_000);
+    let mut results = Vec::new();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+        results.push(measure("SQLite file", &file("auftrag.db"), &file("floor.db"), devices).await);
+        if std::env::var("BENCH_SKIP_POSTGRES").is_err() {
+            let a = auftrag_testkit::fresh_postgres_database().await;
+            let f = auftrag_testkit::fresh_postgres_database().await;
+            results.push(measure("PostgreSQL", &a, &f, devices).await);
+        }
+    });
+    let rate = env("BENCH_RATE", 1000);
+    println!();
+    println!("| backend | floor (sqlx) | auftrag (HTTP) | auftrag / floor |");
+    println!("|---|---|---|---|");
+    for r in &results {
+        println!(
+            "| {} | {:.0} orders/s | {:.0} orders/s | {:.0} % |",
+            r.backend,
+            r.floor,
+            r.auftrag,
+            100.0 * r.auftrag / r.floor
+        );
+    }
+    println!();
+    println!("| backend, offered {rate}/s | achieved | p50 | p99 | max |");
+    println!("|---|---|---|---|---|");
+    for r in &results {
+        for (who, (achieved, p50, p99, max)) in
+            [("floor", r.floor_rate), ("auftrag", r.auftrag_rate)]
+        {
+            println!(
+                "| {} {who} | {achieved:.0}/s | {:.1} ms | {:.1} ms | {:.1} ms |",
+                r.backend,
+                ms(p50),
+                ms(p99),
+                ms(max)
+            );
+        }
+    }
+}

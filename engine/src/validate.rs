@@ -1,0 +1,75 @@
+//! `POST /api/v1/validate` `{"type","fields"}` → `{"errors","warnings"}`:
+//! the portal stage of the checks (DESIGN.md §6). The fields are judged as an
+//! order would be — shape, syntax of every field, then the checks of
+//! `checks.xml` with their `portal` severity — but nothing is stored: the
+//! checks read in a transaction that is rolled back.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::checks::{CheckReport, run_checks};
+use crate::context::{Fields, OrderData, Principal};
+use crate::defs::Stage;
+use crate::error::EngineError;
+use crate::executor::validate_fields;
+use crate::http::{ApiJson, ApiResult};
+use crate::server::{AppState, Engine};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/validate", post(validate_order))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidateBody {
+    #[serde(rename = "type")]
+    order_type: String,
+    #[serde(default)]
+    fields: Fields,
+}
+
+/// Runs the portal-stage checks on fields for an order of `order_type` on
+/// behalf of `requester`; creates nothing. A wrong shape (unknown field,
+/// wrong JSON kind, required field missing) is an error as for a submission.
+pub async fn validate(
+    engine: &Engine,
+    requester: &Principal,
+    order_type: &str,
+    fields: Fields,
+) -> Result<CheckReport, EngineError> {
+    let order_type = engine
+        .defs
+        .order_type(order_type)
+        .ok_or_else(|| EngineError::UnknownOrderType(order_type.to_owned()))?;
+    validate_fields(order_type, &fields, false)?;
+    let order = OrderData {
+        id: None,
+        order_type,
+        requester: requester.person.clone(),
+        fields,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        accepted: Vec::new(),
+        changes: Default::default(),
+    };
+    let mut tx = engine.store.pool.begin().await?;
+    let report = run_checks(&mut tx, engine.defs, &order, Stage::Portal)
+        .await
+        .map_err(|source| EngineError::Handler {
+            action: "validate".to_owned(),
+            source,
+        })?;
+    tx.rollback().await?;
+    Ok(report)
+}
+
+async fn validate_order(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<ValidateBody>,
+) -> ApiResult<Json<CheckReport>> {
+    let report = validate(&state.engine, &principal, &body.order_type, body.fields).await?;
+    Ok(Json(report))
+}

@@ -1,0 +1,736 @@
+//! Execution of checked orders against the device database: register,
+//! change and delete a device, name a deputy. Everything runs on the order's
+//! own transaction (`ctx.conn`), which also records the order's new state:
+//! an order is applied and COMPLETED, or neither. Before it returns, each
+//! execution verifies the thesis's invariants for the device it touched
+//! (one ADMIN link, at least one PORT link, one canonical alias per
+//! interface, one interface per subnet); a violation fails the action and
+//! rolls the order back.
+
+use auftrag_engine::HandlerError;
+use auftrag_engine::context::ActionCtx;
+use serde_json::{Value, json};
+use sqlx::{AnyConnection, Row};
+
+use super::checks::normalize_mac;
+use super::plan::{self, Iface, PortRow, device_ports, label_of, next_object_id, split_alias};
+use super::{pers_key, resolve_host};
+use crate::generated::{ChangeDevice, DeleteDevice, NameDeputy, RegisterDevice};
+
+fn failed(message: impl Into<String>) -> HandlerError {
+    HandlerError::Failed(message.into())
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "Y" } else { "N" }
+}
+
+fn requester_key(ctx: &ActionCtx<'_>) -> Result<i64, HandlerError> {
+    pers_key(&ctx.order.requester).ok_or_else(|| {
+        failed(format!(
+            "requester `{}` is no PERS_KEY",
+            ctx.order.requester
+        ))
+    })
+}
+
+/// Inserts a port with its PORT link and aliases; returns its id.
+async fn insert_port(
+    conn: &mut AnyConnection,
+    device: i64,
+    class: &str,
+    iface: &Iface,
+) -> Result<i64, HandlerError> {
+    let subnet = iface.subnet.as_ref().ok_or_else(|| {
+        failed(format!(
+            "{}: unknown subnet {}",
+            iface.field("net"),
+            iface.net
+        ))
+    })?;
+    let (gua, lla) = iface.ipv6_addresses().map_err(failed)?;
+    let port = next_object_id(conn, "x_port").await?;
+    sqlx::query(
+        "INSERT INTO x_port (PT_OBJ_ID, PT_DEV_ADDR, NET_OBJ_ID, HARDW_ADDR, SSH, INET6_ADDR_TYPE, LLA, GUA) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(port)
+    .bind(iface.ipv4.map(|ip| ip.to_string()))
+    .bind(subnet.id)
+    .bind(normalize_mac(&iface.hwa))
+    .bind(yes_no(iface.ssh.unwrap_or(false)))
+    .bind(gua.and(iface.v6_type.unwrap_or(plan::V6Type::Eui64).column()))
+    .bind(lla.map(|a| a.to_string()))
+    .bind(gua.map(|a| a.to_string()))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ($1, $2, 'PORT', $3)",
+    )
+    .bind(class)
+    .bind(device)
+    .bind(port)
+    .execute(&mut *conn)
+    .await?;
+    for (alias, canonical) in &iface.aliases {
+        insert_alias(conn, port, alias, *canonical).await?;
+    }
+    Ok(port)
+}
+
+async fn insert_alias(
+    conn: &mut AnyConnection,
+    port: i64,
+    alias: &auftrag_engine::types::Hostname,
+    canonical: bool,
+) -> Result<(), HandlerError> {
+    let (name, domain) = split_alias(alias)
+        .ok_or_else(|| failed(format!("alias `{alias}` is not fully qualified")))?;
+    sqlx::query(
+        "INSERT INTO n_devname (DN_NAME, DOMAIN, PT_OBJ_ID, CANONICAL) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(name)
+    .bind(domain)
+    .bind(port)
+    .bind(yes_no(canonical))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn delete_port(conn: &mut AnyConnection, device: i64, port: i64) -> Result<(), HandlerError> {
+    sqlx::query("DELETE FROM n_devname WHERE PT_OBJ_ID = $1")
+        .bind(port)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'PORT' AND OBJ_ID_L = $2")
+        .bind(device)
+        .bind(port)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM x_port WHERE PT_OBJ_ID = $1")
+        .bind(port)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Locks the device row until the order commits (PostgreSQL: two orders on
+/// one device are applied one after the other; a no-op update waits on both
+/// backends). Returns its label and class.
+async fn lock_device(
+    conn: &mut AnyConnection,
+    device: i64,
+) -> Result<(String, String), HandlerError> {
+    let n = sqlx::query("UPDATE x_device SET DV_LABEL = DV_LABEL WHERE DV_OBJ_ID = $1")
+        .bind(device)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(failed(format!(
+            "device {device} vanished between check and execution"
+        )));
+    }
+    let row = sqlx::query(
+        "SELECT DV_LABEL, COALESCE(DV_CLASS, 'OTHER') FROM x_device WHERE DV_OBJ_ID = $1",
+    )
+    .bind(device)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// The thesis's invariants for one device; an error names the broken one.
+pub async fn verify_device(conn: &mut AnyConnection, device: i64) -> Result<(), HandlerError> {
+    let admins: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'ADMIN'")
+            .bind(device)
+            .fetch_one(&mut *conn)
+            .await?;
+    if admins != 1 {
+        return Err(failed(format!(
+            "device {device} would have {admins} ADMIN links, not one"
+        )));
+    }
+    let ports = device_ports(conn, device).await?;
+    if ports.is_empty() {
+        return Err(failed(format!("device {device} would have no interface")));
+    }
+    let mut nets = Vec::new();
+    for p in &ports {
+        let canonical = p.aliases.iter().filter(|a| a.2).count();
+        if canonical != 1 {
+            return Err(failed(format!(
+                "interface {} of device {device} would have {canonical} canonical aliases, not one",
+                p.port
+            )));
+        }
+        if let Some(net) = p.net {
+            if nets.contains(&net) {
+                return Err(failed(format!(
+                    "device {device} would have two interfaces in subnet {net}"
+                )));
+            }
+            nets.push(net);
+        }
+    }
+    Ok(())
+}
+
+fn port_json(p: &PortRow) -> Value {
+    json!(p.canonical())
+}
+
+/// `register_device`: the device, its ADMIN and USER links, its interfaces
+/// with PORT links and aliases.
+pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    let o = RegisterDevice::from_order(ctx.order)?;
+    let plan = plan::plan(ctx.conn, ctx.order)
+        .await?
+        .ok_or_else(|| failed("the order's fields do not parse"))?;
+    if let Some((field, message)) = plan.problems.first() {
+        return Err(failed(format!("{field}: {message}")));
+    }
+    let admin = match &o.admin {
+        Some(a) => a
+            .as_str()
+            .parse::<i64>()
+            .map_err(|_| failed("admin is no PERS_KEY"))?,
+        None => requester_key(ctx)?,
+    };
+    let org = match o.org.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(org) => Some(org.to_owned()),
+        None => {
+            sqlx::query_scalar::<_, Option<String>>("SELECT ORG FROM d_pers WHERE PERS_KEY = $1")
+                .bind(admin)
+                .fetch_optional(&mut *ctx.conn)
+                .await?
+                .flatten()
+        }
+    };
+    let device = next_object_id(ctx.conn, "x_device").await?;
+    let class = o.dv_class.name();
+    sqlx::query(
+        "INSERT INTO x_device (DV_OBJ_ID, DV_LABEL, SERIAL, DV_CLASS, TYPE, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA, ARRIVAL) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(device)
+    .bind(label_of(&o.host))
+    .bind(o.serial.clone())
+    .bind(class)
+    .bind(o.dv_type.clone())
+    .bind(o.geb.as_str().to_owned())
+    .bind(o.raum.as_str().to_owned())
+    .bind(org)
+    .bind(yes_no(o.persdata.unwrap_or(false)))
+    .bind(o.arrival.map(|d| d.to_string()))
+    .execute(&mut *ctx.conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ($1, $2, 'ADMIN', $3)",
+    )
+    .bind(class)
+    .bind(device)
+    .bind(admin)
+    .execute(&mut *ctx.conn)
+    .await?;
+    set_users(
+        ctx.conn,
+        device,
+        class,
+        admin,
+        &user_keys(o.users.as_deref())?,
+    )
+    .await?;
+    for iface in &plan.ifaces {
+        insert_port(ctx.conn, device, class, iface).await?;
+    }
+    verify_device(ctx.conn, device).await?;
+    let fields: Vec<(String, Value)> = ctx
+        .order
+        .fields
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in fields {
+        ctx.order.record_change(&k, Value::Null, v);
+    }
+    ctx.order.record_change("device", Value::Null, device);
+    Ok(())
+}
+
+fn user_keys(users: Option<&[auftrag_engine::types::PersonRef]>) -> Result<Vec<i64>, HandlerError> {
+    let mut keys: Vec<i64> = users
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            p.as_str()
+                .parse::<i64>()
+                .map_err(|_| failed(format!("{p} is no PERS_KEY")))
+        })
+        .collect::<Result<_, _>>()?;
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(keys)
+}
+
+async fn current_users(conn: &mut AnyConnection, device: i64) -> Result<Vec<i64>, HandlerError> {
+    Ok(sqlx::query_scalar(
+        "SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'USER' ORDER BY OBJ_ID_L",
+    )
+    .bind(device)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Replaces the USER links of a device (the admin is no user of their own device).
+async fn set_users(
+    conn: &mut AnyConnection,
+    device: i64,
+    class: &str,
+    admin: i64,
+    users: &[i64],
+) -> Result<(), HandlerError> {
+    sqlx::query("DELETE FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'USER'")
+        .bind(device)
+        .execute(&mut *conn)
+        .await?;
+    for user in users.iter().filter(|u| **u != admin) {
+        sqlx::query(
+            "INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ($1, $2, 'USER', $3)",
+        )
+        .bind(class)
+        .bind(device)
+        .bind(user)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// `change_device`: every field given; `[old, new]` recorded for each that changed.
+pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    let o = ChangeDevice::from_order(ctx.order)?;
+    let target = resolve_host(ctx.conn, o.host.as_str())
+        .await?
+        .ok_or_else(|| {
+            failed(format!(
+                "host `{}` vanished between check and execution",
+                o.host
+            ))
+        })?;
+    let device = target.device;
+    let (_, old_class) = lock_device(ctx.conn, device).await?;
+    let plan = plan::plan(ctx.conn, ctx.order)
+        .await?
+        .ok_or_else(|| failed("the order's fields do not parse"))?;
+    if let Some((field, message)) = plan.problems.first() {
+        return Err(failed(format!("{field}: {message}")));
+    }
+
+    // device columns
+    let row = sqlx::query(
+        "SELECT DV_LABEL, DV_CLASS, TYPE, SERIAL, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA FROM x_device WHERE DV_OBJ_ID = $1",
+    )
+    .bind(device)
+    .fetch_one(&mut *ctx.conn)
+    .await?;
+    let columns: [(&str, &str, Option<String>); 8] = [
+        ("label", "DV_LABEL", o.label.as_ref().map(label_of)),
+        (
+            "dv_class",
+            "DV_CLASS",
+            o.dv_class.map(|c| c.name().to_owned()),
+        ),
+        ("dv_type", "TYPE", o.dv_type.clone()),
+        ("serial", "SERIAL", o.serial.clone()),
+        (
+            "geb",
+            "DV_BUILDING",
+            o.geb.as_ref().map(|g| g.as_str().to_owned()),
+        ),
+        (
+            "raum",
+            "DV_ROOM",
+            o.raum.as_ref().map(|r| r.as_str().to_owned()),
+        ),
+        ("org", "DV_LOC_ORG", o.org.clone()),
+        (
+            "persdata",
+            "PERSDATA",
+            o.persdata.map(|b| yes_no(b).to_owned()),
+        ),
+    ];
+    let mut class = old_class;
+    for (i, (field, column, new)) in columns.into_iter().enumerate() {
+        let Some(new) = new else { continue };
+        let old: Option<String> = row.try_get(i)?;
+        if old.as_deref() == Some(new.as_str()) {
+            continue;
+        }
+        // column names come from the fixed list above
+        sqlx::query(&format!(
+            "UPDATE x_device SET {column} = $1 WHERE DV_OBJ_ID = $2"
+        ))
+        .bind(&new)
+        .bind(device)
+        .execute(&mut *ctx.conn)
+        .await?;
+        if field == "dv_class" {
+            sqlx::query("UPDATE x_link SET CLASS_H = $1 WHERE OBJ_ID_H = $2")
+                .bind(&new)
+                .bind(device)
+                .execute(&mut *ctx.conn)
+                .await?;
+            class.clone_from(&new);
+        }
+        ctx.order.record_change(field, old, new);
+    }
+
+    // admin and users
+    let old_admin = super::device_admin(ctx.conn, device).await?;
+    let mut admin = old_admin.unwrap_or(-1);
+    if let Some(new) = &o.admin {
+        let new: i64 = new
+            .as_str()
+            .parse()
+            .map_err(|_| failed("admin is no PERS_KEY"))?;
+        if Some(new) != old_admin {
+            sqlx::query("DELETE FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'ADMIN'")
+                .bind(device)
+                .execute(&mut *ctx.conn)
+                .await?;
+            sqlx::query("INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ($1, $2, 'ADMIN', $3)")
+                .bind(&class)
+                .bind(device)
+                .bind(new)
+                .execute(&mut *ctx.conn)
+                .await?;
+            ctx.order
+                .record_change("admin", old_admin.map(|a| a.to_string()), new.to_string());
+            admin = new;
+        }
+    }
+    if o.users.is_some() || o.admin.is_some() {
+        let old_users = current_users(ctx.conn, device).await?;
+        let new_users: Vec<i64> = match &o.users {
+            Some(u) => user_keys(Some(u))?,
+            None => old_users.clone(),
+        }
+        .into_iter()
+        .filter(|u| *u != admin)
+        .collect();
+        if new_users != old_users {
+            set_users(ctx.conn, device, &class, admin, &new_users).await?;
+            let s = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>();
+            ctx.order
+                .record_change("users", s(&old_users), s(&new_users));
+        }
+    }
+
+    // interfaces
+    let before = device_ports(ctx.conn, device).await?;
+    for port in &plan.removed_ports {
+        delete_port(ctx.conn, device, *port).await?;
+    }
+    for iface in &plan.ifaces {
+        match iface.port {
+            Some(port) => {
+                let current = before
+                    .iter()
+                    .find(|p| p.port == port)
+                    .ok_or_else(|| failed(format!("interface {port} vanished")))?;
+                change_port(ctx, &o, current, iface).await?;
+            }
+            None => {
+                insert_port(ctx.conn, device, &class, iface).await?;
+            }
+        }
+    }
+    if !plan.removed_ports.is_empty() || plan.ifaces.iter().any(|i| i.port.is_none()) {
+        let after = device_ports(ctx.conn, device).await?;
+        let names = |ports: &[PortRow]| ports.iter().map(port_json).collect::<Vec<_>>();
+        ctx.order
+            .record_change("interfaces", names(&before), names(&after));
+    }
+    verify_device(ctx.conn, device).await
+}
+
+/// Applies the changes of the host interface.
+async fn change_port(
+    ctx: &mut ActionCtx<'_>,
+    o: &ChangeDevice,
+    current: &PortRow,
+    iface: &Iface,
+) -> Result<(), HandlerError> {
+    let port = current.port;
+    // Lock the row before using the old values, so that two orders on one
+    // interface record a consistent [old, new] chain.
+    sqlx::query("UPDATE x_port SET HARDW_ADDR = HARDW_ADDR WHERE PT_OBJ_ID = $1")
+        .bind(port)
+        .execute(&mut *ctx.conn)
+        .await?;
+    let row = sqlx::query(
+        "SELECT HARDW_ADDR, PT_DEV_ADDR, NET_OBJ_ID, SSH, INET6_ADDR_TYPE, GUA, LLA FROM x_port WHERE PT_OBJ_ID = $1",
+    )
+    .bind(port)
+    .fetch_one(&mut *ctx.conn)
+    .await?;
+    let old_hwa: Option<String> = row.try_get(0)?;
+    let old_ipv4: Option<String> = row.try_get(1)?;
+    let old_net: Option<i64> = row.try_get(2)?;
+    let old_ssh: Option<String> = row.try_get(3)?;
+    let old_type: Option<String> = row.try_get(4)?;
+    let old_gua: Option<String> = row.try_get(5)?;
+    let old_lla: Option<String> = row.try_get(6)?;
+
+    let mut set: Vec<(&str, Option<String>)> = Vec::new();
+    if o.hwa.is_some() {
+        let new = normalize_mac(&iface.hwa);
+        if old_hwa.as_deref() != Some(new.as_str()) {
+            set.push(("HARDW_ADDR", Some(new.clone())));
+            ctx.order.record_change("hwa", old_hwa.clone(), new);
+        }
+    }
+    if o.net.is_some()
+        && let Some(subnet) = &iface.subnet
+        && old_net != Some(subnet.id)
+    {
+        set.push(("NET_OBJ_ID", Some(subnet.id.to_string())));
+        let old = match old_net {
+            Some(id) => plan::subnet_by_id(ctx.conn, id)
+                .await?
+                .map(|s| s.net.to_string()),
+            None => None,
+        };
+        ctx.order.record_change("net", old, subnet.net.to_string());
+    }
+    if o.ipv4.is_some() {
+        let new = iface.ipv4.map(|ip| ip.to_string());
+        if new != old_ipv4 {
+            set.push(("PT_DEV_ADDR", new.clone()));
+            ctx.order.record_change("ipv4", old_ipv4.clone(), new);
+        }
+    }
+    if let Some(ssh) = o.ssh {
+        let new = yes_no(ssh).to_owned();
+        if old_ssh.as_deref() != Some(new.as_str()) {
+            set.push(("SSH", Some(new.clone())));
+            ctx.order.record_change("ssh", old_ssh.clone(), new);
+        }
+    }
+    if iface.v6_changed {
+        let (gua, lla) = iface.ipv6_addresses().map_err(failed)?;
+        let new_type = gua
+            .and(iface.v6_type.unwrap_or(plan::V6Type::Eui64).column())
+            .map(str::to_owned);
+        let new_gua = gua.map(|a| a.to_string());
+        let new_lla = lla.map(|a| a.to_string());
+        if new_type != old_type {
+            set.push(("INET6_ADDR_TYPE", new_type.clone()));
+            ctx.order
+                .record_change("inet6_addr_type", old_type.clone(), new_type);
+        }
+        if new_gua != old_gua {
+            set.push(("GUA", new_gua.clone()));
+            ctx.order.record_change("ipv6", old_gua.clone(), new_gua);
+        }
+        if new_lla != old_lla {
+            set.push(("LLA", new_lla));
+        }
+    }
+    for (column, value) in set {
+        let sql = if column == "NET_OBJ_ID" {
+            format!("UPDATE x_port SET {column} = CAST($1 AS BIGINT) WHERE PT_OBJ_ID = $2")
+        } else {
+            format!("UPDATE x_port SET {column} = $1 WHERE PT_OBJ_ID = $2")
+        };
+        sqlx::query(&sql)
+            .bind(value)
+            .bind(port)
+            .execute(&mut *ctx.conn)
+            .await?;
+    }
+    if iface.aliases_changed {
+        let old = current.alias_names();
+        for (name, domain) in
+            sqlx::query("SELECT DN_NAME, DOMAIN FROM n_devname WHERE PT_OBJ_ID = $1")
+                .bind(port)
+                .fetch_all(&mut *ctx.conn)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        {
+            let full = format!("{name}.{domain}").to_ascii_lowercase();
+            match iface.aliases.iter().find(|(a, _)| a.as_str() == full) {
+                None => {
+                    sqlx::query("DELETE FROM n_devname WHERE DN_NAME = $1 AND DOMAIN = $2")
+                        .bind(&name)
+                        .bind(&domain)
+                        .execute(&mut *ctx.conn)
+                        .await?;
+                }
+                Some((_, canonical)) => {
+                    sqlx::query(
+                        "UPDATE n_devname SET CANONICAL = $1 WHERE DN_NAME = $2 AND DOMAIN = $3",
+                    )
+                    .bind(yes_no(*canonical))
+                    .bind(&name)
+                    .bind(&domain)
+                    .execute(&mut *ctx.conn)
+                    .await?;
+                }
+            }
+        }
+        for alias in &iface.new_aliases {
+            let canonical = iface.aliases.iter().any(|(a, c)| a == alias && *c);
+            insert_alias(ctx.conn, port, alias, canonical).await?;
+        }
+        let new: Vec<String> = iface
+            .aliases
+            .iter()
+            .map(|(a, c)| {
+                if *c {
+                    format!("{a} (canonical)")
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        let old: Vec<String> = old
+            .iter()
+            .zip(&current.aliases)
+            .map(|(a, (_, _, c))| {
+                if *c {
+                    format!("{a} (canonical)")
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        if old != new {
+            ctx.order.record_change("aliases", old, new);
+        }
+    }
+    Ok(())
+}
+
+/// `delete_device`: the device with its ports, aliases, links and the
+/// deputyships for it alone.
+pub async fn delete(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    let o = DeleteDevice::from_order(ctx.order)?;
+    let target = resolve_host(ctx.conn, o.host.as_str())
+        .await?
+        .ok_or_else(|| {
+            failed(format!(
+                "host `{}` vanished between check and execution",
+                o.host
+            ))
+        })?;
+    let device = target.device;
+    let (label, _) = lock_device(ctx.conn, device).await?;
+    let ports = device_ports(ctx.conn, device).await?;
+    for p in &ports {
+        delete_port(ctx.conn, device, p.port).await?;
+    }
+    sqlx::query("DELETE FROM x_link WHERE OBJ_ID_H = $1")
+        .bind(device)
+        .execute(&mut *ctx.conn)
+        .await?;
+    sqlx::query("DELETE FROM auftrag_deputies WHERE DEVICE = $1")
+        .bind(device)
+        .execute(&mut *ctx.conn)
+        .await?;
+    sqlx::query("DELETE FROM x_device WHERE DV_OBJ_ID = $1")
+        .bind(device)
+        .execute(&mut *ctx.conn)
+        .await?;
+    ctx.order.record_change("device", device, Value::Null);
+    ctx.order.record_change("label", label, Value::Null);
+    ctx.order.record_change(
+        "interfaces",
+        ports.iter().map(port_json).collect::<Vec<_>>(),
+        Value::Null,
+    );
+    Ok(())
+}
+
+/// `name_deputy`: a row of `auftrag_deputies` for one device, an org unit,
+/// or all devices of the requester; naming the same deputy for the same
+/// scope again sets the new end.
+pub async fn name_deputy(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
+    let o = NameDeputy::from_order(ctx.order)?;
+    let named_by = requester_key(ctx)?;
+    let deputy: i64 = o
+        .deputy
+        .as_str()
+        .parse()
+        .map_err(|_| failed("deputy is no PERS_KEY"))?;
+    let device = match &o.host {
+        Some(host) => Some(
+            resolve_host(ctx.conn, host.as_str())
+                .await?
+                .ok_or_else(|| {
+                    failed(format!(
+                        "host `{host}` vanished between check and execution"
+                    ))
+                })?
+                .device,
+        ),
+        None => None,
+    };
+    let org = o
+        .org
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && device.is_none())
+        .map(str::to_owned);
+    let until = o.until.map(|d| format!("{d}T23:59:59.000Z"));
+    let existing: Option<(i64, Option<String>)> = sqlx::query(
+        "SELECT ID, UNTIL FROM auftrag_deputies WHERE DEPUTY = $1 AND NAMED_BY = $2 \
+         AND COALESCE(DEVICE, -1) = $3 AND COALESCE(ORG, '') = $4",
+    )
+    .bind(deputy)
+    .bind(named_by)
+    .bind(device.unwrap_or(-1))
+    .bind(org.clone().unwrap_or_default())
+    .fetch_optional(&mut *ctx.conn)
+    .await?
+    .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+    .transpose()?;
+    match existing {
+        Some((id, old_until)) => {
+            sqlx::query("UPDATE auftrag_deputies SET UNTIL = $1 WHERE ID = $2")
+                .bind(until.clone())
+                .bind(id)
+                .execute(&mut *ctx.conn)
+                .await?;
+            if old_until != until {
+                ctx.order.record_change("until", old_until, until);
+            }
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO auftrag_deputies (DEPUTY, NAMED_BY, DEVICE, ORG, UNTIL, CREATED_AT) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(deputy)
+            .bind(named_by)
+            .bind(device)
+            .bind(org.clone())
+            .bind(until.clone())
+            .bind(auftrag_engine::history::now())
+            .execute(&mut *ctx.conn)
+            .await?;
+            ctx.order
+                .record_change("deputy", Value::Null, deputy.to_string());
+            if let Some(until) = until {
+                ctx.order.record_change("until", Value::Null, until);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,535 @@
+//! The checks of register, change, delete and deputy orders (thesis §2,
+//! issue 4), named in `definitions/checks.xml` and re-exported by
+//! [`super::checks`]. Interface checks judge the [`Plan`]: the interfaces
+//! as the order would leave them.
+//!
+//! Checks that guard uniqueness (IPv4, alias, host name) first take the
+//! order's advisory locks ([`plan::lock_keys`]), so that on PostgreSQL two
+//! orders for the same address are checked one after the other, each seeing
+//! what the other committed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use auftrag_engine::HandlerError;
+use auftrag_engine::context::CheckCtx;
+use auftrag_engine::types::{Date, Hostname, PersonRef};
+use auftrag_macros::check;
+
+use super::checks::{normalize_mac, parse_mac};
+use super::plan::{self, Plan, label_of, split_alias};
+use super::resolve_host;
+use crate::generated::NameDeputy;
+
+/// The order's plan, built once per check run (the checks share it) right
+/// after the first check asks; building it takes the order's locks, so every
+/// check reads after a concurrent order with the same keys has committed.
+async fn plan_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerError> {
+    if let Some(plan) = ctx.memo::<Option<Arc<Plan>>>("junet.plan") {
+        return Ok((*plan).clone());
+    }
+    let plan = plan::plan(ctx.conn, ctx.order).await?.map(Arc::new);
+    if let Some(plan) = &plan {
+        plan::lock_keys(ctx.conn, ctx.stage, plan.lock_keys(ctx.order)).await?;
+    }
+    ctx.remember("junet.plan", Arc::new(plan.clone()));
+    Ok(plan)
+}
+
+async fn locked_plan(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerError> {
+    plan_of(ctx).await
+}
+
+/// The canonical names of ports, for messages.
+async fn port_names(conn: &mut sqlx::AnyConnection, ports: &[i64]) -> Result<String, HandlerError> {
+    let mut names = Vec::new();
+    for port in ports {
+        let name: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(DN_NAME || '.' || DOMAIN) FROM n_devname WHERE PT_OBJ_ID = $1 AND CANONICAL = 'Y'",
+        )
+        .bind(port)
+        .fetch_one(&mut *conn)
+        .await?;
+        names.push(name.unwrap_or_else(|| format!("port {port}")));
+    }
+    Ok(names.join(", "))
+}
+
+/// The order's contradictions: interfaces or aliases to remove that the
+/// device lacks, removing every interface, moving without a new address.
+#[check]
+pub async fn check_change_consistent(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    if let Some(plan) = plan_of(ctx).await? {
+        for (field, message) in &plan.problems {
+            ctx.report_field(field, message.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Every interface's subnet is a JuNet subnet, and has IPv4 on when the
+/// interface gets an IPv4 address.
+#[check]
+pub async fn check_subnet(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(plan) = plan_of(ctx).await? else {
+        return Ok(());
+    };
+    for i in plan.ifaces.iter().filter(|i| i.addr_changed) {
+        match &i.subnet {
+            None => ctx.report_field(
+                &i.field("net"),
+                format!(
+                    "{} is not a subnet of JuNet (n_netname); give the range of an existing subnet",
+                    i.net
+                ),
+            ),
+            Some(s) if !s.v4_on && i.ipv4.is_some() => ctx.report_field(
+                &i.field("ipv4"),
+                format!("subnet {} has IPv4 off; leave ipv4 empty", s.net),
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The IPv4 address lies inside the interface's subnet and is neither its
+/// network nor its broadcast address.
+#[check]
+pub async fn check_ipv4_in_subnet(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(plan) = plan_of(ctx).await? else {
+        return Ok(());
+    };
+    for i in plan.ifaces.iter().filter(|i| i.addr_changed) {
+        let Some(ip) = i.ipv4 else { continue };
+        let net = i.net;
+        let message = if !net.contains(&ip) {
+            Some(format!("{ip} is not inside the subnet {net}"))
+        } else if net.prefix_len() < 31 && ip == net.network() {
+            Some(format!("{ip} is the network address of {net}"))
+        } else if net.prefix_len() < 31 && ip == net.broadcast() {
+            Some(format!("{ip} is the broadcast address of {net}"))
+        } else {
+            None
+        };
+        if let Some(m) = message {
+            ctx.report_field(&i.field("ipv4"), m);
+        }
+    }
+    Ok(())
+}
+
+/// No other interface has the IPv4 address (nor another interface of the
+/// same order).
+#[check]
+pub async fn check_ipv4_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(plan) = locked_plan(ctx).await? else {
+        return Ok(());
+    };
+    let replaced = plan.replaced_ports();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for i in plan.ifaces.iter().filter(|i| i.addr_changed) {
+        let Some(ip) = i.ipv4 else { continue };
+        let ip = ip.to_string();
+        if let Some(first) = seen.get(&ip) {
+            ctx.report_field(
+                &i.field("ipv4"),
+                format!("{ip} is given twice in this order (also {first})"),
+            );
+            continue;
+        }
+        seen.insert(ip.clone(), i.field("ipv4"));
+        let users: Vec<i64> = sqlx::query_scalar(
+            "SELECT PT_OBJ_ID FROM x_port WHERE PT_DEV_ADDR = $1 ORDER BY PT_OBJ_ID",
+        )
+        .bind(&ip)
+        .fetch_all(&mut *ctx.conn)
+        .await?;
+        let others: Vec<i64> = users
+            .into_iter()
+            .filter(|p| !replaced.contains(p))
+            .collect();
+        if !others.is_empty() {
+            let names = port_names(ctx.conn, &others).await?;
+            ctx.report_field(&i.field("ipv4"), format!("{ip} is already used by {names}"));
+        }
+    }
+    Ok(())
+}
+
+/// The hardware address of a new interface names an interface (not the
+/// all-zero or a group address, which parse but no interface has).
+#[check]
+pub async fn check_interface_hwa(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(plan) = plan_of(ctx).await? else {
+        return Ok(());
+    };
+    for i in plan.ifaces.iter().filter(|i| !i.path.is_empty()) {
+        if let Err(m) = parse_mac(&i.hwa.to_string()) {
+            ctx.report_field(&i.field("hwa"), m);
+        }
+    }
+    Ok(())
+}
+
+/// No other interface has the hardware address of a new interface. (The
+/// same device can sit at two sites: a warning in the engine, an error in
+/// the portal.)
+#[check]
+pub async fn check_interface_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(plan) = plan_of(ctx).await? else {
+        return Ok(());
+    };
+    let replaced = plan.replaced_ports();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for i in plan.ifaces.iter().filter(|i| !i.path.is_empty()) {
+        let mac = normalize_mac(&i.hwa);
+        if let Some(first) = seen.get(&mac) {
+            ctx.report_field(
+                &i.field("hwa"),
+                format!("hardware address {mac} is given twice in this order (also {first})"),
+            );
+            continue;
+        }
+        seen.insert(mac.clone(), i.field("hwa"));
+        let users: Vec<i64> = sqlx::query_scalar(
+            "SELECT PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = $1 ORDER BY PT_OBJ_ID",
+        )
+        .bind(&mac)
+        .fetch_all(&mut *ctx.conn)
+        .await?;
+        let others: Vec<i64> = users
+            .into_iter()
+            .filter(|p| !replaced.contains(p))
+            .collect();
+        if !others.is_empty() {
+            let names = port_names(ctx.conn, &others).await?;
+            ctx.report_field(
+                &i.field("hwa"),
+                format!("hardware address {mac} is already used by {names}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every alias the order adds is fully qualified and exists nowhere else in
+/// the network (`n_devname`'s key is name and domain).
+#[check]
+pub async fn check_alias_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(plan) = locked_plan(ctx).await? else {
+        return Ok(());
+    };
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for i in &plan.ifaces {
+        for alias in &i.new_aliases {
+            let field = i.field("aliases");
+            let Some((name, domain)) = split_alias(alias) else {
+                ctx.report_field(
+                    &field,
+                    format!("alias `{alias}` is not fully qualified; write name and domain, e.g. {alias}.zam.kfa-juelich.de"),
+                );
+                continue;
+            };
+            if let Some(first) = seen.get(alias.as_str()) {
+                ctx.report_field(
+                    &field,
+                    format!("alias `{alias}` is given twice in this order (also in {first})"),
+                );
+                continue;
+            }
+            seen.insert(alias.to_string(), field.clone());
+            // an alias the order removes from this interface may come back
+            if plan
+                .removed_aliases
+                .contains(&(name.clone(), domain.clone()))
+            {
+                continue;
+            }
+            let owner: Option<i64> = sqlx::query_scalar(
+                "SELECT PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = $1 AND LOWER(DOMAIN) = $2",
+            )
+            .bind(&name)
+            .bind(&domain)
+            .fetch_optional(&mut *ctx.conn)
+            .await?;
+            match owner {
+                Some(port) if Some(port) == i.port => ctx.report_field(
+                    &field,
+                    format!("`{alias}` is already an alias of this interface"),
+                ),
+                Some(port) if !plan.removed_ports.contains(&port) => {
+                    let names = port_names(ctx.conn, &[port]).await?;
+                    ctx.report_field(
+                        &field,
+                        format!("alias `{alias}` is already used by {names}; an alias exists once in the whole network"),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every interface the order creates or whose aliases it changes has
+/// exactly one canonical alias.
+#[check]
+pub async fn check_canonical_alias(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(plan) = plan_of(ctx).await? else {
+        return Ok(());
+    };
+    for i in plan.ifaces.iter().filter(|i| i.aliases_changed) {
+        let canonical: Vec<&str> = i
+            .aliases
+            .iter()
+            .filter(|(_, c)| *c)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        match canonical.len() {
+            1 => {}
+            0 if i.aliases.is_empty() => ctx.report_field(
+                &i.field("aliases"),
+                "an interface needs at least one alias, its canonical name".to_owned(),
+            ),
+            0 => ctx.report_field(
+                &i.field("aliases"),
+                "no alias is marked canonical; mark exactly one with \"canonical\": \"Y\"".to_owned(),
+            ),
+            _ => ctx.report_field(
+                &i.field("aliases"),
+                format!(
+                    "{} aliases are marked canonical ({}); an interface has exactly one canonical name",
+                    canonical.len(),
+                    canonical.join(", ")
+                ),
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// A device has one interface per subnet.
+#[check]
+pub async fn check_one_interface_per_subnet(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(plan) = plan_of(ctx).await? else {
+        return Ok(());
+    };
+    let mut taken: BTreeMap<i64, String> = BTreeMap::new();
+    for (port, net) in &plan.kept_ports {
+        if let Some(net) = net {
+            taken.insert(*net, format!("port {port}"));
+        }
+    }
+    for i in &plan.ifaces {
+        let Some(subnet) = &i.subnet else { continue };
+        match taken.get(&subnet.id) {
+            Some(other) => {
+                let other = match other
+                    .strip_prefix("port ")
+                    .and_then(|p| p.parse::<i64>().ok())
+                {
+                    Some(port) => port_names(ctx.conn, &[port]).await?,
+                    None => other.clone(),
+                };
+                ctx.report_field(
+                    &i.field("net"),
+                    format!(
+                        "the device already has an interface in subnet {} ({other}); a device has one interface per subnet",
+                        subnet.net
+                    ),
+                );
+            }
+            None => {
+                taken.insert(subnet.id, i.field("net"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// When the subnet has IPv6 on, the interface's address comes from the
+/// subnet prefix and the EUI-64 of the MAC or the IPv4 (4to6); an address
+/// given by hand (manual) must lie inside the prefix and be free. When the
+/// subnet has IPv6 off, the order gives no IPv6 settings.
+#[check]
+pub async fn check_ipv6(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(plan) = plan_of(ctx).await? else {
+        return Ok(());
+    };
+    let replaced = plan.replaced_ports();
+    for i in plan.ifaces.iter().filter(|i| i.v6_changed) {
+        let Some(subnet) = &i.subnet else { continue };
+        let explicit = i.path.is_empty() && ctx.order.is_filled("inet6_addr_type")
+            || !i.path.is_empty() && i.v6_type.is_some();
+        if !subnet.v6_on {
+            if i.ipv6.is_some() && (!i.path.is_empty() || ctx.order.is_filled("ipv6")) {
+                ctx.report_field(
+                    &i.field("ipv6"),
+                    format!("subnet {} has IPv6 off; leave ipv6 empty", subnet.net),
+                );
+            } else if explicit {
+                ctx.report_field(
+                    &i.field("inet6_addr_type"),
+                    format!(
+                        "subnet {} has IPv6 off; leave inet6_addr_type empty",
+                        subnet.net
+                    ),
+                );
+            }
+            continue;
+        }
+        let kind = i.v6_type.unwrap_or(plan::V6Type::Eui64);
+        match i.ipv6_addresses() {
+            Err(m) => ctx.report_field(
+                &i.field(if kind == plan::V6Type::Manual {
+                    "ipv6"
+                } else {
+                    "inet6_addr_type"
+                }),
+                m,
+            ),
+            Ok((Some(gua), _)) => {
+                if kind != plan::V6Type::Manual
+                    && let Some(given) = i.ipv6
+                    && given != gua
+                {
+                    ctx.report_field(
+                        &i.field("ipv6"),
+                        format!(
+                            "{given} is not the {} address of this interface, which is {gua}; leave ipv6 empty or choose inet6_addr_type manual",
+                            kind.name()
+                        ),
+                    );
+                    continue;
+                }
+                let users: Vec<i64> =
+                    sqlx::query_scalar("SELECT PT_OBJ_ID FROM x_port WHERE GUA = $1")
+                        .bind(gua.to_string())
+                        .fetch_all(&mut *ctx.conn)
+                        .await?;
+                let others: Vec<i64> = users
+                    .into_iter()
+                    .filter(|p| !replaced.contains(p))
+                    .collect();
+                if !others.is_empty() {
+                    let names = port_names(ctx.conn, &others).await?;
+                    ctx.report_field(
+                        &i.field("ipv6"),
+                        format!("IPv6 address {gua} is already used by {names}"),
+                    );
+                }
+            }
+            Ok((None, _)) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The device label a registration or a change sets is free.
+#[check]
+pub async fn check_label_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(host) = ctx.typed::<Hostname>() else {
+        return Ok(());
+    };
+    let label = label_of(&host);
+    // building the plan takes all of the order's keys at once
+    if plan_of(ctx).await?.is_none() {
+        plan::lock_keys(ctx.conn, ctx.stage, vec![format!("host:{label}")]).await?;
+    }
+    let own = match ctx.order.text("host").map(str::to_owned) {
+        Some(h) if ctx.field == Some("label") => {
+            resolve_host(ctx.conn, &h).await?.map(|t| t.device)
+        }
+        _ => None,
+    };
+    let users: Vec<i64> =
+        sqlx::query_scalar("SELECT DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = $1")
+            .bind(&label)
+            .fetch_all(&mut *ctx.conn)
+            .await?;
+    if users.iter().any(|d| Some(*d) != own) {
+        ctx.report(format!(
+            "the device label `{label}` is already taken; choose another host name"
+        ));
+    }
+    Ok(())
+}
+
+async fn person_exists(
+    conn: &mut sqlx::AnyConnection,
+    person: &PersonRef,
+) -> Result<bool, HandlerError> {
+    let Ok(key) = person.as_str().parse::<i64>() else {
+        return Ok(false);
+    };
+    Ok(sqlx::query("SELECT 1 FROM d_pers WHERE PERS_KEY = $1")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
+/// The person a field names (admin, deputy) — or every person of a list
+/// (users) — exists in `d_pers`.
+#[check]
+pub async fn check_person_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(field) = ctx.field else {
+        return Ok(());
+    };
+    let persons: Vec<(String, PersonRef)> = match ctx.order.fields.get(field) {
+        Some(serde_json::Value::Array(_)) => ctx
+            .order
+            .typed::<Vec<PersonRef>>(field)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (format!("{field}[{i}]"), p))
+            .collect(),
+        _ => ctx
+            .typed::<PersonRef>()
+            .map(|p| (field.to_owned(), p))
+            .into_iter()
+            .collect(),
+    };
+    for (path, person) in persons {
+        if !person_exists(ctx.conn, &person).await? {
+            ctx.report_field(
+                &path,
+                format!("there is no person {person} in the person database (d_pers)"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A deputyship is for a device (host), an org unit (org), or all devices
+/// of the requester — not two at once; it ends today or later; nobody
+/// deputises for themselves.
+#[check]
+pub async fn check_deputyship(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Ok(o) = NameDeputy::from_order(ctx.order) else {
+        return Ok(());
+    };
+    if o.host.is_some() && o.org.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+        ctx.report_field(
+            "org",
+            "give either host (one device) or org (an organisation unit), not both",
+        );
+    }
+    if o.deputy.as_str() == ctx.order.requester {
+        ctx.report_field("deputy", "a person cannot be their own deputy");
+    }
+    if let Some(until) = o.until {
+        let today: Date = time::OffsetDateTime::now_utc().date();
+        if until < today {
+            ctx.report_field(
+                "until",
+                format!("{until} is in the past; a deputyship ends today or later"),
+            );
+        }
+    }
+    Ok(())
+}

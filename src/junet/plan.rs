@@ -1,0 +1,734 @@
+//! What a `register_device` or `change_device` order would make of the
+//! device database: the interfaces it adds or changes, as they will be, with
+//! their subnets looked up. The checks judge this plan; the actions apply it.
+//! Also the helpers both need: subnets, IPv6 generation (EUI-64 and 4to6),
+//! object ids, and the advisory locks that make check-then-insert race-free
+//! on PostgreSQL.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use auftrag_engine::HandlerError;
+use auftrag_engine::context::OrderData;
+use auftrag_engine::defs::Stage;
+use auftrag_engine::types::Hostname;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use macaddr::MacAddr6;
+use sqlx::{AnyConnection, Row};
+
+use super::{Target, resolve_host};
+use crate::generated::{ChangeDevice, RegisterDevice};
+
+/// How an interface's IPv6 address is made (`INET6_ADDR_TYPE`; `manual` is
+/// stored as NULL, the address as given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V6Type {
+    Eui64,
+    FourToSix,
+    Manual,
+}
+
+impl V6Type {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "EUI64" => Some(Self::Eui64),
+            "4to6" => Some(Self::FourToSix),
+            "manual" => Some(Self::Manual),
+            _ => None,
+        }
+    }
+
+    /// The value of `x_port.INET6_ADDR_TYPE`.
+    pub fn column(self) -> Option<&'static str> {
+        match self {
+            Self::Eui64 => Some("EUI64"),
+            Self::FourToSix => Some("4to6"),
+            Self::Manual => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Eui64 => "EUI64",
+            Self::FourToSix => "4to6",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// A subnet of `n_netname`.
+#[derive(Debug, Clone)]
+pub struct SubnetRow {
+    pub id: i64,
+    pub net: Ipv4Net,
+    pub v4_on: bool,
+    pub v6_on: bool,
+    pub v6_prefix: Option<Ipv6Net>,
+}
+
+const SUBNET_COLUMNS: &str =
+    "NN_OBJ_ID, NN_NET_ADDR, SUBNET_MASK, NN_V4_STATE, NN_V6_STATE, NN_V6_NETPREF";
+
+fn subnet_row(row: &sqlx::any::AnyRow) -> Result<SubnetRow, HandlerError> {
+    let id: i64 = row.try_get(0)?;
+    let addr: String = row.try_get(1)?;
+    let mask: String = row.try_get(2)?;
+    let bad =
+        |what: &str| HandlerError::Failed(format!("subnet {id} has a bad {what} in n_netname"));
+    let addr: Ipv4Addr = addr.trim().parse().map_err(|_| bad("NN_NET_ADDR"))?;
+    let mask: Ipv4Addr = mask.trim().parse().map_err(|_| bad("SUBNET_MASK"))?;
+    let prefix = ipnet::ipv4_mask_to_prefix(mask).map_err(|_| bad("SUBNET_MASK"))?;
+    let net = Ipv4Net::new(addr, prefix).map_err(|_| bad("SUBNET_MASK"))?;
+    let yes = |v: Option<String>| v.as_deref() == Some("Y");
+    let v6_prefix: Option<String> = row.try_get(5)?;
+    let v6_prefix = match v6_prefix
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(p) => Some(p.parse::<Ipv6Net>().map_err(|_| bad("NN_V6_NETPREF"))?),
+        None => None,
+    };
+    Ok(SubnetRow {
+        id,
+        net: net.trunc(),
+        v4_on: yes(row.try_get(3)?),
+        v6_on: yes(row.try_get(4)?),
+        v6_prefix,
+    })
+}
+
+/// The subnet with this address range, if JuNet has it.
+pub async fn subnet_by_net(
+    conn: &mut AnyConnection,
+    net: Ipv4Net,
+) -> Result<Option<SubnetRow>, HandlerError> {
+    let row = sqlx::query(&format!(
+        "SELECT {SUBNET_COLUMNS} FROM n_netname WHERE NN_NET_ADDR = $1 AND SUBNET_MASK = $2"
+    ))
+    .bind(net.network().to_string())
+    .bind(net.netmask().to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(subnet_row).transpose()
+}
+
+pub async fn subnet_by_id(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<SubnetRow>, HandlerError> {
+    let row = sqlx::query(&format!(
+        "SELECT {SUBNET_COLUMNS} FROM n_netname WHERE NN_OBJ_ID = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(subnet_row).transpose()
+}
+
+/// The modified EUI-64 interface identifier of a MAC (RFC 4291, appendix A):
+/// `ff:fe` in the middle, the universal/local bit flipped.
+pub fn eui64(mac: &MacAddr6) -> [u8; 8] {
+    let b = mac.as_bytes();
+    [b[0] ^ 0x02, b[1], b[2], 0xff, 0xfe, b[3], b[4], b[5]]
+}
+
+/// The link-local address of a MAC: `fe80::/64` and its EUI-64.
+pub fn link_local(mac: &MacAddr6) -> Ipv6Addr {
+    let mut o = [0u8; 16];
+    o[0] = 0xfe;
+    o[1] = 0x80;
+    o[8..].copy_from_slice(&eui64(mac));
+    Ipv6Addr::from(o)
+}
+
+/// The global address an interface gets in a subnet with IPv6 on: the
+/// prefix and the EUI-64 of the MAC, the prefix and the IPv4 (4to6), or
+/// the address given by hand, which must lie inside the prefix.
+pub fn global_address(
+    prefix: Ipv6Net,
+    kind: V6Type,
+    mac: &MacAddr6,
+    ipv4: Option<Ipv4Addr>,
+    manual: Option<Ipv6Addr>,
+) -> Result<Ipv6Addr, String> {
+    let net = prefix.trunc().network().octets();
+    match kind {
+        V6Type::Eui64 => {
+            if prefix.prefix_len() > 64 {
+                return Err(format!(
+                    "the subnet's IPv6 prefix {prefix} is longer than /64; EUI-64 addresses need a /64"
+                ));
+            }
+            let mut o = net;
+            o[8..].copy_from_slice(&eui64(mac));
+            Ok(Ipv6Addr::from(o))
+        }
+        V6Type::FourToSix => {
+            let Some(v4) = ipv4 else {
+                return Err("4to6 needs an IPv4 address of the interface".into());
+            };
+            if prefix.prefix_len() > 96 {
+                return Err(format!(
+                    "the subnet's IPv6 prefix {prefix} is longer than /96; 4to6 addresses need 32 bits"
+                ));
+            }
+            let mut o = net;
+            o[12..].copy_from_slice(&v4.octets());
+            Ok(Ipv6Addr::from(o))
+        }
+        V6Type::Manual => {
+            let Some(v6) = manual else {
+                return Err("inet6_addr_type manual needs the address in ipv6".into());
+            };
+            if !prefix.contains(&v6) {
+                return Err(format!(
+                    "{v6} is not inside the subnet's IPv6 prefix {prefix}"
+                ));
+            }
+            Ok(v6)
+        }
+    }
+}
+
+/// An alias as `n_devname` keeps it: (DN_NAME, DOMAIN).
+pub fn split_alias(name: &Hostname) -> Option<(String, String)> {
+    name.as_str()
+        .split_once('.')
+        .map(|(n, d)| (n.to_owned(), d.to_owned()))
+}
+
+/// The device label of a host name: its first label.
+pub fn label_of(host: &Hostname) -> String {
+    host.as_str()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// One interface as an order leaves it.
+#[derive(Debug, Clone)]
+pub struct Iface {
+    /// Field path of the interface in the order (`interfaces[0]`), empty for
+    /// the interface `host` names in a change (its fields are top-level).
+    pub path: String,
+    /// The existing port (a change of the host interface).
+    pub port: Option<i64>,
+    pub net: Ipv4Net,
+    /// `None`: not a subnet of JuNet.
+    pub subnet: Option<SubnetRow>,
+    pub ipv4: Option<Ipv4Addr>,
+    pub hwa: MacAddr6,
+    pub ssh: Option<bool>,
+    pub v6_type: Option<V6Type>,
+    pub ipv6: Option<Ipv6Addr>,
+    /// All aliases after the order, with their CANONICAL flag.
+    pub aliases: Vec<(Hostname, bool)>,
+    /// Aliases the order adds.
+    pub new_aliases: Vec<Hostname>,
+    /// The order sets the address (new interface, or net / ipv4 given).
+    pub addr_changed: bool,
+    /// The order touches what the IPv6 address depends on.
+    pub v6_changed: bool,
+    /// The order sets the aliases (new interface, or aliases added/removed).
+    pub aliases_changed: bool,
+}
+
+impl Iface {
+    /// The path of one of the interface's fields, for findings.
+    pub fn field(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            match name {
+                "aliases" => "add_aliases".to_owned(),
+                other => other.to_owned(),
+            }
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    /// The address in `x_port.GUA` and `LLA` (both `None` when the subnet has
+    /// IPv6 off), or why there is none.
+    pub fn ipv6_addresses(&self) -> Result<(Option<Ipv6Addr>, Option<Ipv6Addr>), String> {
+        let Some(subnet) = &self.subnet else {
+            return Ok((None, None));
+        };
+        if !subnet.v6_on {
+            return Ok((None, None));
+        }
+        let Some(prefix) = subnet.v6_prefix else {
+            return Err(format!(
+                "subnet {} has IPv6 on but no prefix (NN_V6_NETPREF)",
+                subnet.net
+            ));
+        };
+        let kind = self.v6_type.unwrap_or(V6Type::Eui64);
+        let gua = global_address(prefix, kind, &self.hwa, self.ipv4, self.ipv6)?;
+        Ok((Some(gua), Some(link_local(&self.hwa))))
+    }
+}
+
+/// The interfaces an order adds or changes, and what stays.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// The device a change is about.
+    pub target: Option<Target>,
+    pub ifaces: Vec<Iface>,
+    /// Existing ports of the device the order leaves as they are: (port, subnet).
+    pub kept_ports: Vec<(i64, Option<i64>)>,
+    pub removed_ports: Vec<i64>,
+    /// Aliases the order removes from the host interface.
+    pub removed_aliases: Vec<(String, String)>,
+    /// Contradictions in the order itself: (field, message).
+    pub problems: Vec<(String, String)>,
+}
+
+impl Plan {
+    /// Ports whose current addresses and aliases no longer count (they are
+    /// removed or changed by the order).
+    pub fn replaced_ports(&self) -> Vec<i64> {
+        self.removed_ports
+            .iter()
+            .copied()
+            .chain(self.ifaces.iter().filter_map(|i| i.port))
+            .collect()
+    }
+
+    /// The keys an order must hold exclusively from its check to its commit.
+    pub fn lock_keys(&self, order: &OrderData) -> Vec<String> {
+        let mut keys = Vec::new();
+        for i in &self.ifaces {
+            if i.addr_changed
+                && let Some(ip) = i.ipv4
+            {
+                keys.push(format!("ipv4:{ip}"));
+            }
+            for a in &i.new_aliases {
+                keys.push(format!("alias:{a}"));
+            }
+        }
+        if order.order_type.name == RegisterDevice::NAME
+            && let Ok(Some(host)) = order.typed::<Hostname>("host")
+        {
+            keys.push(format!("host:{}", label_of(&host)));
+        }
+        if let Ok(Some(label)) = order.typed::<Hostname>("label") {
+            keys.push(format!("host:{}", label_of(&label)));
+        }
+        keys
+    }
+}
+
+fn aliases_of(list: Vec<(Hostname, Option<bool>)>) -> Vec<(Hostname, bool)> {
+    let single = list.len() == 1;
+    list.into_iter()
+        .map(|(name, canonical)| (name, canonical.unwrap_or(single)))
+        .collect()
+}
+
+struct NewIface {
+    net: auftrag_engine::types::Subnet,
+    ipv4: Option<Ipv4Addr>,
+    hwa: MacAddr6,
+    ssh: Option<bool>,
+    v6_type: Option<&'static str>,
+    ipv6: Option<Ipv6Addr>,
+    aliases: Vec<(Hostname, Option<bool>)>,
+}
+
+async fn new_iface(
+    conn: &mut AnyConnection,
+    path: String,
+    n: NewIface,
+    problems: &mut Vec<(String, String)>,
+) -> Result<Option<Iface>, HandlerError> {
+    let IpNet::V4(net) = n.net.0 else {
+        problems.push((
+            format!("{path}.net"),
+            format!(
+                "{} is not an IPv4 subnet; name the JuNet subnet by its IPv4 range",
+                n.net
+            ),
+        ));
+        return Ok(None);
+    };
+    let subnet = subnet_by_net(conn, net).await?;
+    let aliases = aliases_of(n.aliases);
+    Ok(Some(Iface {
+        path,
+        port: None,
+        net,
+        subnet,
+        ipv4: n.ipv4,
+        hwa: n.hwa,
+        ssh: n.ssh,
+        v6_type: n.v6_type.and_then(V6Type::from_name),
+        ipv6: n.ipv6,
+        new_aliases: aliases.iter().map(|(a, _)| a.clone()).collect(),
+        aliases,
+        addr_changed: true,
+        v6_changed: true,
+        aliases_changed: true,
+    }))
+}
+
+/// A port as stored, with its aliases.
+#[derive(Debug, Clone)]
+pub struct PortRow {
+    pub port: i64,
+    pub net: Option<i64>,
+    pub ipv4: Option<String>,
+    pub hwa: Option<String>,
+    pub ssh: Option<String>,
+    pub v6_type: Option<String>,
+    pub lla: Option<String>,
+    pub gua: Option<String>,
+    /// (DN_NAME, DOMAIN, canonical)
+    pub aliases: Vec<(String, String, bool)>,
+}
+
+impl PortRow {
+    pub fn canonical(&self) -> String {
+        self.aliases
+            .iter()
+            .find(|a| a.2)
+            .or(self.aliases.first())
+            .map_or_else(
+                || format!("port {}", self.port),
+                |(n, d, _)| format!("{n}.{d}"),
+            )
+    }
+
+    pub fn alias_names(&self) -> Vec<String> {
+        self.aliases
+            .iter()
+            .map(|(n, d, _)| format!("{n}.{d}"))
+            .collect()
+    }
+}
+
+/// The ports of a device with their aliases, by port id.
+pub async fn device_ports(
+    conn: &mut AnyConnection,
+    device: i64,
+) -> Result<Vec<PortRow>, HandlerError> {
+    let rows = sqlx::query(
+        "SELECT p.PT_OBJ_ID, p.NET_OBJ_ID, p.PT_DEV_ADDR, p.HARDW_ADDR, p.SSH, p.INET6_ADDR_TYPE, p.LLA, p.GUA \
+         FROM x_link l JOIN x_port p ON p.PT_OBJ_ID = l.OBJ_ID_L \
+         WHERE l.OBJ_ID_H = $1 AND l.CLASS_L = 'PORT' ORDER BY p.PT_OBJ_ID",
+    )
+    .bind(device)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut ports = Vec::with_capacity(rows.len());
+    for r in &rows {
+        ports.push(PortRow {
+            port: r.try_get(0)?,
+            net: r.try_get(1)?,
+            ipv4: r.try_get(2)?,
+            hwa: r.try_get(3)?,
+            ssh: r.try_get(4)?,
+            v6_type: r.try_get(5)?,
+            lla: r.try_get(6)?,
+            gua: r.try_get(7)?,
+            aliases: Vec::new(),
+        });
+    }
+    for p in &mut ports {
+        let rows = sqlx::query(
+            "SELECT DN_NAME, DOMAIN, CANONICAL FROM n_devname WHERE PT_OBJ_ID = $1 ORDER BY CANONICAL DESC, DN_NAME, DOMAIN",
+        )
+        .bind(p.port)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in &rows {
+            let canonical: String = r.try_get(2)?;
+            p.aliases
+                .push((r.try_get(0)?, r.try_get(1)?, canonical == "Y"));
+        }
+    }
+    Ok(ports)
+}
+
+/// The plan of a `register_device` or `change_device` order; `None` for
+/// other order types, fields that do not parse (the syntax check reports
+/// them) or a change of an unknown host (check_host_exists reports it).
+pub async fn plan(
+    conn: &mut AnyConnection,
+    order: &OrderData,
+) -> Result<Option<Plan>, HandlerError> {
+    let mut plan = Plan::default();
+    if order.order_type.name == RegisterDevice::NAME {
+        let Ok(o) = RegisterDevice::from_order(order) else {
+            return Ok(None);
+        };
+        for (i, x) in o.interfaces.into_iter().enumerate() {
+            let n = NewIface {
+                net: x.net,
+                ipv4: x.ipv4,
+                hwa: x.hwa,
+                ssh: x.ssh,
+                v6_type: x.inet6_addr_type.map(|t| t.name()),
+                ipv6: x.ipv6,
+                aliases: x
+                    .aliases
+                    .into_iter()
+                    .map(|a| (a.name, a.canonical))
+                    .collect(),
+            };
+            if let Some(iface) =
+                new_iface(conn, format!("interfaces[{i}]"), n, &mut plan.problems).await?
+            {
+                plan.ifaces.push(iface);
+            }
+        }
+        return Ok(Some(plan));
+    }
+    if order.order_type.name != ChangeDevice::NAME {
+        return Ok(None);
+    }
+    let Ok(o) = ChangeDevice::from_order(order) else {
+        return Ok(None);
+    };
+    let Some(target) = resolve_host(conn, o.host.as_str()).await? else {
+        return Ok(None);
+    };
+    let ports = device_ports(conn, target.device).await?;
+    // interfaces to remove
+    for (i, name) in o.remove_interfaces.iter().flatten().enumerate() {
+        match resolve_host(conn, name.as_str()).await? {
+            Some(t) if t.device == target.device => {
+                if t.port == target.port {
+                    plan.problems.push((
+                        format!("remove_interfaces[{i}]"),
+                        format!("`{name}` is the interface `host` names; name the device by another interface to remove this one"),
+                    ));
+                } else if !plan.removed_ports.contains(&t.port) {
+                    plan.removed_ports.push(t.port);
+                }
+            }
+            Some(_) => plan.problems.push((
+                format!("remove_interfaces[{i}]"),
+                format!("`{name}` is an interface of another device"),
+            )),
+            None => plan.problems.push((
+                format!("remove_interfaces[{i}]"),
+                format!("there is no interface `{name}`"),
+            )),
+        }
+    }
+    // the host interface, when the order changes it
+    let touches_host = o.hwa.is_some()
+        || o.net.is_some()
+        || o.ipv4.is_some()
+        || o.ssh.is_some()
+        || o.inet6_addr_type.is_some()
+        || o.ipv6.is_some()
+        || o.add_aliases.as_ref().is_some_and(|a| !a.is_empty())
+        || o.remove_aliases.as_ref().is_some_and(|a| !a.is_empty());
+    let host_port = ports.iter().find(|p| p.port == target.port).cloned();
+    if touches_host && let Some(current) = host_port {
+        let current_subnet = match current.net {
+            Some(id) => subnet_by_id(conn, id).await?,
+            None => None,
+        };
+        let (net, subnet) = match o.net {
+            Some(n) => match n.0 {
+                IpNet::V4(net) => (Some(net), subnet_by_net(conn, net).await?),
+                IpNet::V6(_) => {
+                    plan.problems.push((
+                        "net".into(),
+                        format!(
+                            "{n} is not an IPv4 subnet; name the JuNet subnet by its IPv4 range"
+                        ),
+                    ));
+                    (None, None)
+                }
+            },
+            None => (current_subnet.as_ref().map(|s| s.net), current_subnet),
+        };
+        let ipv4 = o
+            .ipv4
+            .or_else(|| current.ipv4.as_deref().and_then(|s| s.trim().parse().ok()));
+        if o.net.is_some() && o.ipv4.is_none() && ipv4.is_some() {
+            plan.problems.push((
+                "ipv4".into(),
+                "moving the interface to another subnet needs its new IPv4 address".into(),
+            ));
+        }
+        let hwa = o
+            .hwa
+            .or_else(|| current.hwa.as_deref().and_then(|s| s.trim().parse().ok()));
+        let mut aliases: Vec<(Hostname, bool)> = current
+            .aliases
+            .iter()
+            .filter_map(|(n, d, c)| format!("{n}.{d}").parse::<Hostname>().ok().map(|h| (h, *c)))
+            .collect();
+        for (i, name) in o.remove_aliases.iter().flatten().enumerate() {
+            let before = aliases.len();
+            aliases.retain(|(a, _)| a != name);
+            if aliases.len() == before {
+                plan.problems.push((
+                    format!("remove_aliases[{i}]"),
+                    format!("`{name}` is no alias of the interface `{}`", o.host),
+                ));
+            } else if let Some(split) = split_alias(name) {
+                plan.removed_aliases.push(split);
+            }
+        }
+        let added: Vec<(Hostname, bool)> = o
+            .add_aliases
+            .iter()
+            .flatten()
+            .map(|a| (a.name.clone(), a.canonical.unwrap_or(false)))
+            .collect();
+        if added.iter().any(|(_, c)| *c) {
+            for a in &mut aliases {
+                a.1 = false;
+            }
+        }
+        let new_aliases: Vec<Hostname> = added.iter().map(|(a, _)| a.clone()).collect();
+        aliases.extend(added);
+        let v6_type = match o.inet6_addr_type {
+            Some(t) => V6Type::from_name(t.name()),
+            None => match current.v6_type.as_deref() {
+                Some("EUI64") => Some(V6Type::Eui64),
+                Some("4to6") => Some(V6Type::FourToSix),
+                // NULL with a GUA: given by hand
+                _ if current.gua.is_some() => Some(V6Type::Manual),
+                _ => None,
+            },
+        };
+        let ipv6 = o.ipv6.or_else(|| {
+            (v6_type == Some(V6Type::Manual))
+                .then(|| current.gua.as_deref().and_then(|s| s.parse().ok()))
+                .flatten()
+        });
+        match (net, hwa) {
+            (Some(net), Some(hwa)) => plan.ifaces.push(Iface {
+                path: String::new(),
+                port: Some(current.port),
+                net,
+                subnet,
+                ipv4,
+                hwa,
+                ssh: o.ssh,
+                v6_type,
+                ipv6,
+                aliases,
+                new_aliases,
+                addr_changed: o.net.is_some() || o.ipv4.is_some(),
+                v6_changed: o.net.is_some()
+                    || o.ipv4.is_some()
+                    || o.hwa.is_some()
+                    || o.inet6_addr_type.is_some()
+                    || o.ipv6.is_some(),
+                aliases_changed: o.add_aliases.is_some() || o.remove_aliases.is_some(),
+            }),
+            (None, _) if o.net.is_none() => plan.problems.push((
+                "host".into(),
+                format!(
+                    "the interface `{}` has no subnet in the device database",
+                    o.host
+                ),
+            )),
+            (_, None) => plan.problems.push((
+                "hwa".into(),
+                format!(
+                    "the interface `{}` has no hardware address; give one in hwa",
+                    o.host
+                ),
+            )),
+            _ => {}
+        }
+    }
+    for (i, x) in o.add_interfaces.into_iter().flatten().enumerate() {
+        let n = NewIface {
+            net: x.net,
+            ipv4: x.ipv4,
+            hwa: x.hwa,
+            ssh: x.ssh,
+            v6_type: x.inet6_addr_type.map(|t| t.name()),
+            ipv6: x.ipv6,
+            aliases: x
+                .aliases
+                .into_iter()
+                .map(|a| (a.name, a.canonical))
+                .collect(),
+        };
+        if let Some(iface) =
+            new_iface(conn, format!("add_interfaces[{i}]"), n, &mut plan.problems).await?
+        {
+            plan.ifaces.push(iface);
+        }
+    }
+    plan.kept_ports = ports
+        .iter()
+        .filter(|p| !plan.removed_ports.contains(&p.port))
+        .filter(|p| !plan.ifaces.iter().any(|i| i.port == Some(p.port)))
+        .map(|p| (p.port, p.net))
+        .collect();
+    if plan.kept_ports.is_empty() && plan.ifaces.is_empty() {
+        plan.problems.push((
+            "remove_interfaces".into(),
+            "a device keeps at least one interface; order a delete_device to remove it".into(),
+        ));
+    }
+    plan.target = Some(target);
+    Ok(Some(plan))
+}
+
+/// Whether the connection is PostgreSQL (READ COMMITTED: a check and the
+/// insert after it are not atomic without a lock).
+pub fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name().eq_ignore_ascii_case("postgresql")
+}
+
+/// Takes transaction-scoped advisory locks on `keys` (sorted, so two orders
+/// never wait for each other in a cycle). Held until the order's transaction
+/// ends, so a concurrent order with the same IPv4, alias or host name checks
+/// after this one has committed — and sees its rows. SQLite needs none: the
+/// order's transaction holds the database's write lock (`BEGIN IMMEDIATE`).
+/// Not taken in the portal stage, which writes nothing.
+pub async fn lock_keys(
+    conn: &mut AnyConnection,
+    stage: Stage,
+    mut keys: Vec<String>,
+) -> Result<(), HandlerError> {
+    if stage != Stage::Engine || !is_postgres(conn) {
+        return Ok(());
+    }
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        sqlx::query(
+            "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS l",
+        )
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A new object id for `x_device` / `x_port`: a sequence on PostgreSQL (so
+/// that concurrent orders never pick the same), the next free id on SQLite
+/// (whose write transaction is exclusive).
+pub async fn next_object_id(
+    conn: &mut AnyConnection,
+    table: &'static str,
+) -> Result<i64, HandlerError> {
+    if is_postgres(conn) {
+        return Ok(sqlx::query_scalar("SELECT nextval('auftrag_object_id')")
+            .fetch_one(&mut *conn)
+            .await?);
+    }
+    let sql = match table {
+        "x_device" => "SELECT COALESCE(MAX(DV_OBJ_ID), 0) + 1 FROM x_device",
+        "x_port" => "SELECT COALESCE(MAX(PT_OBJ_ID), 0) + 1 FROM x_port",
+        other => {
+            return Err(HandlerError::Failed(format!("no object ids for `{other}`")));
+        }
+    };
+    Ok(sqlx::query_scalar(sql).fetch_one(&mut *conn).await?)
+}
