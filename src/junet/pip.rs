@@ -87,9 +87,12 @@ pub async fn email(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> 
     Ok(email.flatten().map(Value::String))
 }
 
-/// A `name_deputy` order without a host: for all devices of the requester.
+/// A `name_deputy` order without a host and without an org unit: for all
+/// devices of the requester.
 pub async fn all_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    let all = ctx.order.order_type.name == "name_deputy" && ctx.order.text("host").is_none();
+    let all = ctx.order.order_type.name == "name_deputy"
+        && ctx.order.text("host").is_none()
+        && ctx.order.text("org").is_none();
     Ok(Some(Value::Boolean(all)))
 }
 
@@ -102,9 +105,11 @@ pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, Handler
         .map(|a| Value::String(a.to_string())))
 }
 
+/// The org unit the order is about: the device's (`DV_LOC_ORG`), or, for a
+/// `name_deputy` order for an org unit, that unit.
 pub async fn device_org(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     let Some(device) = device(ctx).await? else {
-        return Ok(None);
+        return Ok(ctx.order.text("org").map(|o| Value::String(o.to_owned())));
     };
     let org: Option<Option<String>> =
         sqlx::query_scalar("SELECT DV_LOC_ORG FROM x_device WHERE DV_OBJ_ID = $1")

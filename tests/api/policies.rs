@@ -207,3 +207,15 @@ async fn the_policies_decide_who_reads_an_order(s) {
     assert_problem(&r, StatusCode::FORBIDDEN, "only IP-management staff");
 }
 }
+
+on_both_backends! {
+async fn an_it_officer_names_deputies_only_for_their_org_unit(s) {
+    // 1004 is IT officer of JSC, not of JSC-IPM.
+    let deputy = |org: &str| json!({"type": "name_deputy", "fields": {"org": org, "deputy": "1001"}});
+    let r = s.call(Some("itb"), Method::POST, "/api/v1/orders", Some(deputy("JSC"))).await;
+    assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
+    let r = s.call(Some("itb"), Method::POST, "/api/v1/orders", Some(deputy("JSC-IPM"))).await;
+    assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
+    assert_eq!(r.body["errors"][0]["check"], "check_authorization", "{}", r.body);
+}
+}
