@@ -136,6 +136,22 @@ async fn register_change_and_delete_a_device(s) {
     let id = r.body["id"].as_i64().unwrap();
     let doc = s.order(id).await;
     let device = doc["changed"]["device"][1].as_i64().expect("the new device id");
+    // its barcode label waits in the PRINT queue named in queues.xml
+    let queue = auftrag::generated::DEFINITIONS.queue(auftrag::junet::actions::LABEL_QUEUE).expect("label queue defined");
+    assert_eq!(queue.job_type, auftrag_engine::defs::JobType::Print);
+    let jobs = s.call(Some("staff"), Method::GET, "/api/v1/jobs?queue=labels", None).await;
+    assert_eq!(jobs.status, StatusCode::OK, "{}", jobs.body);
+    let label = jobs.body.as_array().or_else(|| jobs.body["jobs"].as_array()).expect("a job list")
+        .iter().find(|j| j["order_id"] == id).cloned().expect("a label job for the order");
+    assert_eq!(label["state"], "PENDING", "{label}");
+    let input: Vec<u8> = sqlx::query_scalar("SELECT input FROM auftrag_jobs WHERE id = $1")
+        .bind(label["id"].as_i64().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let input = String::from_utf8(input).unwrap();
+    assert!(input.starts_with("newbox.zam.kfa-juelich.de\norder "), "{input}");
+    assert!(input.contains("00:1a:2b:3c:4d:51"), "{input}");
 
     let row = sqlx::query("SELECT DV_LABEL, DV_CLASS, TYPE, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA FROM x_device WHERE DV_OBJ_ID = $1")
         .bind(device).fetch_one(&pool).await.unwrap();
