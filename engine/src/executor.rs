@@ -164,11 +164,41 @@ pub async fn submit(
         comment: None,
     }];
     let initial = workflow.state(workflow.initial).name;
+
+    // Store and process in one transaction: the order, its effect on the
+    // domain's tables and its history commit together, with one commit. If
+    // processing fails (a handler's database error), that transaction is
+    // rolled back and the order is stored alone, in its initial state, so
+    // nothing of an accepted request is lost; start-up resumes it.
     let mut tx = engine.store.begin_write().await?;
     let id = store::insert_order(&mut tx, &data, initial, &states, &at).await?;
-    tx.commit().await?;
-    info!(id, order_type, "order inserted");
-    resume(engine, id).await
+    let mut order = StoredOrder {
+        data: OrderData {
+            id: Some(id),
+            ..data.clone()
+        },
+        state: initial.to_owned(),
+        closed: false,
+        created_at: at.clone(),
+        updated_at: at.clone(),
+        states: states.clone(),
+    };
+    match drive(&mut tx, defs, &mut order, None).await {
+        Ok(()) => {
+            store::update_order(&mut tx, &order).await?;
+            tx.commit().await?;
+            info!(id, order_type, state = %order.state, "order processed");
+            Ok(Outcome::from(&order))
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            let mut tx = engine.store.begin_write().await?;
+            let id = store::insert_order(&mut tx, &data, initial, &states, &at).await?;
+            tx.commit().await?;
+            warn!(id, order_type, error = %e, "order stored; processing failed and is resumed on restart");
+            Err(e)
+        }
+    }
 }
 
 /// Runs whatever an order can do without a person: the start action of the
