@@ -2988,7 +2988,7 @@ pub const DOCUMENT: &str = r#"{
     },
     {
       "name": "manuell",
-      "description": "Orders that IP-management staff carry out by hand once the checks pass: registration, deletion, deputies.",
+      "description": "For order types that IP-management staff carry out by hand once the checks pass. The shipped order types are all automated; this workflow stays as the example of a second workflow in one deployment.",
       "initial": 0,
       "states": [
         {
@@ -5088,7 +5088,7 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
         },
         ::auftrag_engine::defs::WorkflowDef {
             name: "manuell",
-            description: "Orders that IP-management staff carry out by hand once the checks pass: registration, deletion, deputies.",
+            description: "For order types that IP-management staff carry out by hand once the checks pass. The shipped order types are all automated; this workflow stays as the example of a second workflow in one deployment.",
             initial: ManuellState::Initial.id(),
             states: &[
                 ::auftrag_engine::defs::StateDef {
