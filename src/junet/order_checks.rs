@@ -55,6 +55,30 @@ async fn port_names(conn: &mut sqlx::AnyConnection, ports: &[i64]) -> Result<Str
     Ok(names.join(", "))
 }
 
+/// The interfaces, other than those the order replaces, whose column holds
+/// `value` (`sql` selects `PT_OBJ_ID` by `$1`), named for a message; `None`
+/// when there are none.
+async fn used_elsewhere(
+    conn: &mut sqlx::AnyConnection,
+    sql: &'static str,
+    value: &str,
+    replaced: &[i64],
+) -> Result<Option<String>, HandlerError> {
+    let users: Vec<i64> = sqlx::query_scalar(sql)
+        .bind(value)
+        .fetch_all(&mut *conn)
+        .await?;
+    let others: Vec<i64> = users
+        .into_iter()
+        .filter(|p| !replaced.contains(p))
+        .collect();
+    if others.is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(port_names(conn, &others).await?))
+    }
+}
+
 /// The order's contradictions: interfaces or aliases to remove that the
 /// device lacks, removing every interface, moving without a new address.
 #[check]
@@ -139,18 +163,8 @@ pub async fn check_ipv4_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError>
             continue;
         }
         seen.insert(ip.clone(), i.field("ipv4"));
-        let users: Vec<i64> = sqlx::query_scalar(
-            "SELECT PT_OBJ_ID FROM x_port WHERE PT_DEV_ADDR = $1 ORDER BY PT_OBJ_ID",
-        )
-        .bind(&ip)
-        .fetch_all(&mut *ctx.conn)
-        .await?;
-        let others: Vec<i64> = users
-            .into_iter()
-            .filter(|p| !replaced.contains(p))
-            .collect();
-        if !others.is_empty() {
-            let names = port_names(ctx.conn, &others).await?;
+        let sql = "SELECT PT_OBJ_ID FROM x_port WHERE PT_DEV_ADDR = $1 ORDER BY PT_OBJ_ID";
+        if let Some(names) = used_elsewhere(ctx.conn, sql, &ip, &replaced).await? {
             ctx.report_field(&i.field("ipv4"), format!("{ip} is already used by {names}"));
         }
     }
@@ -192,18 +206,8 @@ pub async fn check_interface_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), Ha
             continue;
         }
         seen.insert(mac.clone(), i.field("hwa"));
-        let users: Vec<i64> = sqlx::query_scalar(
-            "SELECT PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = $1 ORDER BY PT_OBJ_ID",
-        )
-        .bind(&mac)
-        .fetch_all(&mut *ctx.conn)
-        .await?;
-        let others: Vec<i64> = users
-            .into_iter()
-            .filter(|p| !replaced.contains(p))
-            .collect();
-        if !others.is_empty() {
-            let names = port_names(ctx.conn, &others).await?;
+        let sql = "SELECT PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = $1 ORDER BY PT_OBJ_ID";
+        if let Some(names) = used_elsewhere(ctx.conn, sql, &mac, &replaced).await? {
             ctx.report_field(
                 &i.field("hwa"),
                 format!("hardware address {mac} is already used by {names}"),
@@ -403,17 +407,10 @@ pub async fn check_ipv6(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
                     );
                     continue;
                 }
-                let users: Vec<i64> =
-                    sqlx::query_scalar("SELECT PT_OBJ_ID FROM x_port WHERE GUA = $1")
-                        .bind(gua.to_string())
-                        .fetch_all(&mut *ctx.conn)
-                        .await?;
-                let others: Vec<i64> = users
-                    .into_iter()
-                    .filter(|p| !replaced.contains(p))
-                    .collect();
-                if !others.is_empty() {
-                    let names = port_names(ctx.conn, &others).await?;
+                let sql = "SELECT PT_OBJ_ID FROM x_port WHERE GUA = $1";
+                if let Some(names) =
+                    used_elsewhere(ctx.conn, sql, &gua.to_string(), &replaced).await?
+                {
                     ctx.report_field(
                         &i.field("ipv6"),
                         format!("IPv6 address {gua} is already used by {names}"),
