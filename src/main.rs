@@ -267,6 +267,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 format!("{e}; is generated data already loaded? Use a fresh database")
             })?;
             tx.commit().await?;
+            engine.store.analyze().await?;
             println!(
                 "demo data: {} devices, {} ports, {} persons, {} subnets, {} deputyships (seed {seed})",
                 network.devices.len(),

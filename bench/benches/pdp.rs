@@ -68,7 +68,12 @@ struct Resolved {
     now: i64,
 }
 
-const ORDER_TYPES: [&str; 4] = ["register_device", "change_device", "delete_device", "name_deputy"];
+const ORDER_TYPES: [&str; 4] = [
+    "register_device",
+    "change_device",
+    "delete_device",
+    "name_deputy",
+];
 
 fn requests(net: &Network, n: usize, seed: u64) -> Vec<Resolved> {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -78,7 +83,11 @@ fn requests(net: &Network, n: usize, seed: u64) -> Vec<Resolved> {
     for (p, org) in &net.it_officers {
         itb_orgs.entry(*p).or_default().push(org.clone());
     }
-    let by_org_itb: HashMap<&str, i64> = net.it_officers.iter().map(|(p, o)| (o.as_str(), *p)).collect();
+    let by_org_itb: HashMap<&str, i64> = net
+        .it_officers
+        .iter()
+        .map(|(p, o)| (o.as_str(), *p))
+        .collect();
     (0..n)
         .map(|_| {
             let device = &net.devices[rng.random_range(0..net.devices.len())];
@@ -97,7 +106,10 @@ fn requests(net: &Network, n: usize, seed: u64) -> Vec<Resolved> {
                 4 | 5 if !deputies_of_device.is_empty() => {
                     deputies_of_device[rng.random_range(0..deputies_of_device.len())].deputy
                 }
-                6 => by_org_itb.get(device.org.as_str()).copied().unwrap_or(device.admin),
+                6 => by_org_itb
+                    .get(device.org.as_str())
+                    .copied()
+                    .unwrap_or(device.admin),
                 7 => net.staff[rng.random_range(0..net.staff.len())],
                 _ => net.persons[rng.random_range(0..net.persons.len())].key,
             };
@@ -117,7 +129,10 @@ fn requests(net: &Network, n: usize, seed: u64) -> Vec<Resolved> {
                 itb_orgs: itb_orgs.get(&person).cloned().unwrap_or_default(),
                 is_staff: net.staff.contains(&person),
                 admin: device.admin.to_string(),
-                deputies: deputies_of_device.iter().map(|d| d.deputy.to_string()).collect(),
+                deputies: deputies_of_device
+                    .iter()
+                    .map(|d| d.deputy.to_string())
+                    .collect(),
                 deputy_until,
                 org: device.org.clone(),
                 all_devices: order_type == "name_deputy" && rng.random_bool(0.2),
@@ -130,20 +145,28 @@ fn requests(net: &Network, n: usize, seed: u64) -> Vec<Resolved> {
 fn auftrag_request(r: &Resolved) -> Request {
     let mut req = Request::new(&auftrag::generated::ATTRIBUTES);
     let mut set = |name: &str, v: Value| {
-        let id = req.id_of(name).unwrap_or_else(|| panic!("attribute {name} is declared"));
+        let id = req
+            .id_of(name)
+            .unwrap_or_else(|| panic!("attribute {name} is declared"));
         req.set(id, v);
     };
     set("subject.person", Value::String(r.person.clone()));
     set("subject.is_employee", Value::Boolean(r.is_employee));
     set("subject.is_admin", Value::Boolean(r.is_admin));
     set("subject.is_itb", Value::Boolean(r.is_itb));
-    set("subject.itb_orgs", Value::Set(r.itb_orgs.iter().cloned().map(Value::String).collect()));
+    set(
+        "subject.itb_orgs",
+        Value::Set(r.itb_orgs.iter().cloned().map(Value::String).collect()),
+    );
     set("subject.is_staff", Value::Boolean(r.is_staff));
     set("action.order_type", Value::String(r.order_type.into()));
     set("resource.host", Value::String(r.device.clone()));
     set("resource.all_devices", Value::Boolean(r.all_devices));
     set("resource.admin", Value::String(r.admin.clone()));
-    set("resource.deputies", Value::Set(r.deputies.iter().cloned().map(Value::String).collect()));
+    set(
+        "resource.deputies",
+        Value::Set(r.deputies.iter().cloned().map(Value::String).collect()),
+    );
     if let Some(until) = r.deputy_until {
         set("resource.deputy_until", Value::Time(until));
     }
@@ -156,7 +179,8 @@ fn cedar_request(r: &Resolved) -> cedar_policy::Request {
     let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
     let set = |vs: &[String]| RestrictedExpression::new_set(vs.iter().map(|v| s(v)));
     let record = |pairs: Vec<(&str, RestrictedExpression)>| {
-        RestrictedExpression::new_record(pairs.into_iter().map(|(k, v)| (k.to_owned(), v))).expect("record")
+        RestrictedExpression::new_record(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)))
+            .expect("record")
     };
     let context = Context::from_pairs([
         (
@@ -176,7 +200,10 @@ fn cedar_request(r: &Resolved) -> cedar_policy::Request {
                 ("admin", s(&r.admin)),
                 ("deputies", set(&r.deputies)),
                 // no deputyship: a time before any `now`
-                ("deputy_until", RestrictedExpression::new_long(r.deputy_until.unwrap_or(i64::MIN))),
+                (
+                    "deputy_until",
+                    RestrictedExpression::new_long(r.deputy_until.unwrap_or(i64::MIN)),
+                ),
                 ("org", s(&r.org)),
                 ("all_devices", RestrictedExpression::new_bool(r.all_devices)),
             ]),
@@ -217,9 +244,13 @@ fn main() {
         let c = authorizer.is_authorized(c, &policies, &entities).decision();
         let same = matches!(
             (a, c),
-            (Decision::Permit, cedar_policy::Decision::Allow) | (Decision::Deny, cedar_policy::Decision::Deny)
+            (Decision::Permit, cedar_policy::Decision::Allow)
+                | (Decision::Deny, cedar_policy::Decision::Deny)
         );
-        assert!(same, "request {i} decided differently: auftrag {a:?}, cedar {c:?}");
+        assert!(
+            same,
+            "request {i} decided differently: auftrag {a:?}, cedar {c:?}"
+        );
         permits += usize::from(a == Decision::Permit);
     }
     println!(
@@ -292,7 +323,9 @@ fn pip_from_sqlite(net: &Network, resolved: &[Resolved]) {
         let dir = std::env::temp_dir().join(format!("auftrag-pdp-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let url = format!("sqlite://{}", dir.join("bench.db").display());
-        let engine = auftrag_engine::Engine::open(&url, auftrag::domain()).await.expect("open");
+        let engine = auftrag_engine::Engine::open(&url, auftrag::domain())
+            .await
+            .expect("open");
         let mut tx = engine.store.begin_write().await.expect("tx");
         net.insert(&mut tx).await.expect("insert network");
         tx.commit().await.expect("commit");
@@ -304,7 +337,10 @@ fn pip_from_sqlite(net: &Network, resolved: &[Resolved]) {
             let order_type = defs.order_type(r.order_type).expect("order type");
             let mut fields = auftrag_engine::context::Fields::new();
             if !r.all_devices {
-                fields.insert("host".into(), format!("{}.gen.kfa-juelich.de", r.device).into());
+                fields.insert(
+                    "host".into(),
+                    format!("{}.gen.kfa-juelich.de", r.device).into(),
+                );
             }
             let order = auftrag_engine::context::OrderData {
                 id: None,
@@ -317,12 +353,23 @@ fn pip_from_sqlite(net: &Network, resolved: &[Resolved]) {
                 changes: Default::default(),
             };
             let t = Instant::now();
-            let response = auftrag_engine::pdp::decide_order(&mut conn, auth, &order, &r.person).await;
+            let response = auftrag_engine::pdp::decide_order(
+                &mut conn,
+                auth,
+                &order,
+                &r.person,
+                &mut Default::default(),
+            )
+            .await;
             ns.push(t.elapsed().as_nanos() as u64);
             black_box(response);
         }
         let (p50, p99) = percentiles(ns);
-        println!("| auftrag with PIP resolution from SQLite | {:.1} µs | {:.1} µs |", p50 as f64 / 1e3, p99 as f64 / 1e3);
+        println!(
+            "| auftrag with PIP resolution from SQLite | {:.1} µs | {:.1} µs |",
+            p50 as f64 / 1e3,
+            p99 as f64 / 1e3
+        );
         drop(conn);
         if std::env::var_os("AUFTRAG_BENCH_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&dir);

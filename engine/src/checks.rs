@@ -50,6 +50,7 @@ pub async fn run_checks(
     defs: &'static Definitions,
     order: &OrderData,
     stage: Stage,
+    memo: &mut crate::context::Memo,
 ) -> Result<CheckReport, HandlerError> {
     let mut report = CheckReport::default();
     let mut broken: Vec<&str> = Vec::new();
@@ -78,16 +79,16 @@ pub async fn run_checks(
         }
     }
     let (syntax, others): (Vec<_>, Vec<_>) = bindings.into_iter().partition(|b| b.syntax);
-    let mut memo = crate::context::CheckMemo::new();
     for binding in syntax.into_iter().chain(others) {
         if !binding.syntax && binding.field.is_some_and(|f| broken.contains(&f)) {
             continue;
         }
         let check = &defs.checks[usize::from(binding.check)];
         let mut ctx = CheckCtx::new(&mut *conn, order, binding.field, stage);
-        ctx.memo = std::mem::take(&mut memo);
-        (check.handler)(&mut ctx).await?;
-        memo = std::mem::take(&mut ctx.memo);
+        ctx.memo = std::mem::take(memo);
+        let outcome = (check.handler)(&mut ctx).await;
+        *memo = std::mem::take(&mut ctx.memo);
+        outcome?;
         let findings = ctx.into_findings();
         if binding.syntax
             && !findings.is_empty()

@@ -121,6 +121,9 @@ pub struct ActionCtx<'a> {
     /// The action's return value: picks the resulting state when the
     /// workflow maps return values (`<resulting_state return="…">`).
     pub result: Option<String>,
+    /// What the checks and policy resolvers of this transaction remembered
+    /// (see [`Memo`]); an action that writes clears what it made stale.
+    pub memo: &'a mut Memo,
 }
 
 impl ActionCtx<'_> {
@@ -139,16 +142,62 @@ pub struct CheckCtx<'a> {
     pub field: Option<&'static str>,
     pub stage: Stage,
     pub(crate) findings: Vec<(Option<String>, String)>,
-    /// Values the checks of one run share (see [`CheckCtx::memo`]).
-    pub(crate) memo: CheckMemo,
+    /// Values shared with the other checks, the policy resolvers and the
+    /// executing action of the same transaction (see [`Memo`]).
+    pub memo: Memo,
 }
 
-/// What the checks of one run over an order remember for each other (e.g. a
-/// domain's view of the order built once from the database instead of once
-/// per check). Lives for one [`crate::checks::run_checks`] call, inside one
-/// transaction.
-pub type CheckMemo =
-    std::collections::HashMap<&'static str, std::sync::Arc<dyn std::any::Any + Send + Sync>>;
+/// Values a domain's handlers derive from the database and share while one
+/// order is processed (e.g. which device a host name means, or the domain's
+/// view of the order), so that the policy resolvers, the checks and the
+/// executing action ask the database once instead of once each.
+///
+/// A memo lives for one transaction: one [`crate::checks::run_checks`] call
+/// at the portal stage, one workflow run (the action a person triggers and
+/// the autorun steps after it) at the engine stage. Its values are only as
+/// fresh as the reads behind them: a handler that **writes** the tables a
+/// remembered value came from must [`Memo::clear`] it (or the entries it
+/// changed) before it returns. Keys are the domain's; prefix them with the
+/// domain's name.
+#[derive(Default)]
+pub struct Memo(
+    std::collections::HashMap<
+        std::borrow::Cow<'static, str>,
+        std::sync::Arc<dyn std::any::Any + Send + Sync>,
+    >,
+);
+
+impl Memo {
+    /// The value remembered under `key`, if it has type `T`.
+    pub fn get<T: Send + Sync + 'static>(&self, key: &str) -> Option<std::sync::Arc<T>> {
+        self.0
+            .get(key)
+            .cloned()
+            .and_then(|v| v.downcast::<T>().ok())
+    }
+
+    /// Remembers `value` under `key` and returns it.
+    pub fn put<T: Send + Sync + 'static>(
+        &mut self,
+        key: impl Into<std::borrow::Cow<'static, str>>,
+        value: T,
+    ) -> std::sync::Arc<T> {
+        let value = std::sync::Arc::new(value);
+        self.0.insert(key.into(), value.clone());
+        value
+    }
+
+    /// Forgets everything (after a write that may have made it stale).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
 
 impl<'a> CheckCtx<'a> {
     pub fn new(
@@ -163,25 +212,8 @@ impl<'a> CheckCtx<'a> {
             field,
             stage,
             findings: Vec::new(),
-            memo: CheckMemo::new(),
+            memo: Memo::default(),
         }
-    }
-
-    /// A value an earlier check of this run remembered under `key`.
-    pub fn memo<T: Send + Sync + 'static>(&self, key: &'static str) -> Option<std::sync::Arc<T>> {
-        self.memo
-            .get(key)
-            .cloned()
-            .and_then(|v| v.downcast::<T>().ok())
-    }
-
-    /// Remembers a value for the later checks of this run.
-    pub fn remember<T: Send + Sync + 'static>(
-        &mut self,
-        key: &'static str,
-        value: std::sync::Arc<T>,
-    ) {
-        self.memo.insert(key, value);
     }
 
     /// The value of the field this check runs for.

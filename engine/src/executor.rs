@@ -6,7 +6,9 @@
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
-use crate::context::{ActionCtx, ActionInput, CondCtx, Fields, Finding, OrderData, Principal};
+use crate::context::{
+    ActionCtx, ActionInput, CondCtx, Fields, Finding, Memo, OrderData, Principal,
+};
 use crate::defs::{
     Actor, Definitions, NOCHANGE, OrderTypeDef, StateId, TransitionDef, WorkflowDef,
 };
@@ -357,9 +359,11 @@ async fn drive(
 ) -> Result<(), EngineError> {
     let workflow = defs.workflow_of(order.data.order_type);
     let no_input = ActionInput::default();
+    let mut memo = Memo::default();
     if let Some(step) = first {
         execute(
             conn,
+            &mut memo,
             defs,
             workflow,
             order,
@@ -394,7 +398,10 @@ async fn drive(
         let Some(transition) = next else {
             return Ok(());
         };
-        execute(conn, defs, workflow, order, transition, None, &no_input).await?;
+        execute(
+            conn, &mut memo, defs, workflow, order, transition, None, &no_input,
+        )
+        .await?;
     }
     Err(EngineError::Internal(format!(
         "workflow `{}` did not come to rest after {MAX_STEPS} steps (a cycle of autorun states?)",
@@ -402,8 +409,10 @@ async fn drive(
     )))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     conn: &mut sqlx::AnyConnection,
+    memo: &mut Memo,
     defs: &'static Definitions,
     workflow: &'static WorkflowDef,
     order: &mut StoredOrder,
@@ -421,6 +430,7 @@ async fn execute(
         input,
         comment: None,
         result: None,
+        memo,
     };
     (action.handler)(&mut ctx)
         .await

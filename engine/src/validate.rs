@@ -55,12 +55,18 @@ pub async fn validate(
         changes: Default::default(),
     };
     let mut tx = engine.store.pool.begin().await?;
-    let report = run_checks(&mut tx, engine.defs, &order, Stage::Portal)
-        .await
-        .map_err(|source| EngineError::Handler {
-            action: "validate".to_owned(),
-            source,
-        })?;
+    let report = run_checks(
+        &mut tx,
+        engine.defs,
+        &order,
+        Stage::Portal,
+        &mut Default::default(),
+    )
+    .await
+    .map_err(|source| EngineError::Handler {
+        action: "validate".to_owned(),
+        source,
+    })?;
     tx.rollback().await?;
     Ok(report)
 }

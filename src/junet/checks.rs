@@ -10,7 +10,7 @@ use auftrag_engine::types::Hostname;
 use auftrag_macros::check;
 use macaddr::MacAddr6;
 
-use super::resolve_host;
+use super::resolve_host_memo;
 
 // The checks of register, change, delete and deputy orders (issue 4).
 pub use super::order_checks::*;
@@ -61,7 +61,10 @@ pub async fn check_host_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerErro
     let Some(host) = ctx.value().map(str::to_owned) else {
         return Ok(());
     };
-    if resolve_host(ctx.conn, &host).await?.is_none() {
+    if resolve_host_memo(ctx.conn, &mut ctx.memo, &host)
+        .await?
+        .is_none()
+    {
         ctx.report(format!(
             "there is no interface `{host}` in the device database; give its fully qualified name"
         ));
@@ -91,7 +94,9 @@ pub async fn check_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
     };
     let mac = normalize_mac(&mac);
     let own_port = match ctx.order.text("host").map(str::to_owned) {
-        Some(host) => resolve_host(ctx.conn, &host).await?.map(|t| t.port),
+        Some(host) => resolve_host_memo(ctx.conn, &mut ctx.memo, &host)
+            .await?
+            .map(|t| t.port),
         None => None,
     };
     let others: Vec<String> = sqlx::query_scalar(
@@ -118,7 +123,10 @@ pub async fn check_host_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError>
     let Some(host) = ctx.typed::<Hostname>() else {
         return Ok(());
     };
-    if resolve_host(ctx.conn, host.as_str()).await?.is_some() {
+    if resolve_host_memo(ctx.conn, &mut ctx.memo, host.as_str())
+        .await?
+        .is_some()
+    {
         ctx.report(format!(
             "`{host}` is already registered; order a change_device instead"
         ));

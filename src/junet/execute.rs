@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row};
 
 use super::checks::normalize_mac;
-use super::plan::{self, Iface, PortRow, device_ports, label_of, next_object_id, split_alias};
-use super::{pers_key, resolve_host};
+use super::plan::{self, Iface, PortRow, device_ports, label_of, new_object_id, split_alias};
+use super::{pers_key, resolve_host_memo};
 use crate::generated::{ChangeDevice, DeleteDevice, NameDeputy, RegisterDevice};
 
 fn failed(message: impl Into<String>) -> HandlerError {
@@ -49,12 +49,11 @@ async fn insert_port(
         ))
     })?;
     let (gua, lla) = iface.ipv6_addresses().map_err(failed)?;
-    let port = next_object_id(conn, "x_port").await?;
-    sqlx::query(
+    let port: i64 = sqlx::query_scalar(&format!(
         "INSERT INTO x_port (PT_OBJ_ID, PT_DEV_ADDR, NET_OBJ_ID, HARDW_ADDR, SSH, INET6_ADDR_TYPE, LLA, GUA) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(port)
+         VALUES ({}, $1, $2, $3, $4, $5, $6, $7) RETURNING PT_OBJ_ID",
+        new_object_id(conn, "x_port")
+    ))
     .bind(iface.ipv4.map(|ip| ip.to_string()))
     .bind(subnet.id)
     .bind(normalize_mac(&iface.hwa))
@@ -62,7 +61,7 @@ async fn insert_port(
     .bind(gua.and(iface.v6_type.unwrap_or(plan::V6Type::Eui64).column()))
     .bind(lla.map(|a| a.to_string()))
     .bind(gua.map(|a| a.to_string()))
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     sqlx::query(
         "INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ($1, $2, 'PORT', $3)",
@@ -115,58 +114,80 @@ async fn delete_port(conn: &mut AnyConnection, device: i64, port: i64) -> Result
     Ok(())
 }
 
-/// Locks the device row until the order commits (PostgreSQL: two orders on
-/// one device are applied one after the other; a no-op update waits on both
-/// backends). Returns its label and class.
+/// The device columns `change_device` can set, in this order.
+const DEVICE_COLUMNS: &str =
+    "DV_LABEL, DV_CLASS, TYPE, SERIAL, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA";
+
+/// Reads the device row and locks it until the order commits (PostgreSQL:
+/// `FOR UPDATE`, so two orders on one device are applied one after the
+/// other; SQLite's write transaction is exclusive already). The row has
+/// [`DEVICE_COLUMNS`].
 async fn lock_device(
     conn: &mut AnyConnection,
     device: i64,
-) -> Result<(String, String), HandlerError> {
-    let n = sqlx::query("UPDATE x_device SET DV_LABEL = DV_LABEL WHERE DV_OBJ_ID = $1")
-        .bind(device)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    if n == 0 {
-        return Err(failed(format!(
-            "device {device} vanished between check and execution"
-        )));
-    }
-    let row = sqlx::query(
-        "SELECT DV_LABEL, COALESCE(DV_CLASS, 'OTHER') FROM x_device WHERE DV_OBJ_ID = $1",
-    )
+) -> Result<sqlx::any::AnyRow, HandlerError> {
+    let lock = if plan::is_postgres(conn) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "SELECT {DEVICE_COLUMNS} FROM x_device WHERE DV_OBJ_ID = $1{lock}"
+    ))
     .bind(device)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((row.try_get(0)?, row.try_get(1)?))
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| {
+        failed(format!(
+            "device {device} vanished between check and execution"
+        ))
+    })
 }
 
 /// The thesis's invariants for one device; an error names the broken one.
+/// One query: the device's ports with their aliases and its ADMIN links.
 pub async fn verify_device(conn: &mut AnyConnection, device: i64) -> Result<(), HandlerError> {
-    let admins: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'ADMIN'")
-            .bind(device)
-            .fetch_one(&mut *conn)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT l.OBJ_ID_L, p.NET_OBJ_ID, n.CANONICAL, \
+                (SELECT COUNT(*) FROM x_link a WHERE a.OBJ_ID_H = $1 AND a.CLASS_L = 'ADMIN') \
+         FROM x_link l LEFT JOIN x_port p ON p.PT_OBJ_ID = l.OBJ_ID_L \
+         LEFT JOIN n_devname n ON n.PT_OBJ_ID = l.OBJ_ID_L \
+         WHERE l.OBJ_ID_H = $1 AND l.CLASS_L = 'PORT' ORDER BY l.OBJ_ID_L",
+    )
+    .bind(device)
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Err(failed(format!("device {device} would have no interface")));
+    };
+    let admins: i64 = first.try_get(3)?;
     if admins != 1 {
         return Err(failed(format!(
             "device {device} would have {admins} ADMIN links, not one"
         )));
     }
-    let ports = device_ports(conn, device).await?;
-    if ports.is_empty() {
-        return Err(failed(format!("device {device} would have no interface")));
+    // (port, subnet, canonical aliases)
+    let mut ports: Vec<(i64, Option<i64>, usize)> = Vec::new();
+    for r in &rows {
+        let port: i64 = r.try_get(0)?;
+        let canonical: Option<String> = r.try_get(2)?;
+        if ports.last().is_none_or(|p| p.0 != port) {
+            ports.push((port, r.try_get(1)?, 0));
+        }
+        if let Some(p) = ports.last_mut()
+            && canonical.as_deref() == Some("Y")
+        {
+            p.2 += 1;
+        }
     }
     let mut nets = Vec::new();
-    for p in &ports {
-        let canonical = p.aliases.iter().filter(|a| a.2).count();
+    for (port, net, canonical) in ports {
         if canonical != 1 {
             return Err(failed(format!(
-                "interface {} of device {device} would have {canonical} canonical aliases, not one",
-                p.port
+                "interface {port} of device {device} would have {canonical} canonical aliases, not one"
             )));
         }
-        if let Some(net) = p.net {
+        if let Some(net) = net {
             if nets.contains(&net) {
                 return Err(failed(format!(
                     "device {device} would have two interfaces in subnet {net}"
@@ -186,9 +207,19 @@ fn port_json(p: &PortRow) -> Value {
 /// with PORT links and aliases.
 pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     let o = RegisterDevice::from_order(ctx.order)?;
-    let plan = plan::plan(ctx.conn, ctx.order)
-        .await?
-        .ok_or_else(|| failed("the order's fields do not parse"))?;
+    // The checks' plan: built in this transaction, under the order's locks.
+    let plan = match ctx
+        .memo
+        .get::<Option<std::sync::Arc<plan::Plan>>>(plan::PLAN_MEMO)
+        .and_then(|p| (*p).clone())
+    {
+        Some(plan) => plan,
+        None => std::sync::Arc::new(
+            plan::plan(ctx.conn, ctx.memo, ctx.order)
+                .await?
+                .ok_or_else(|| failed("the order's fields do not parse"))?,
+        ),
+    };
     if let Some((field, message)) = plan.problems.first() {
         return Err(failed(format!("{field}: {message}")));
     }
@@ -209,13 +240,12 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
                 .flatten()
         }
     };
-    let device = next_object_id(ctx.conn, "x_device").await?;
     let class = o.dv_class.name();
-    sqlx::query(
+    let device: i64 = sqlx::query_scalar(&format!(
         "INSERT INTO x_device (DV_OBJ_ID, DV_LABEL, SERIAL, DV_CLASS, TYPE, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA, ARRIVAL) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(device)
+         VALUES ({}, $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING DV_OBJ_ID",
+        new_object_id(ctx.conn, "x_device")
+    ))
     .bind(label_of(&o.host))
     .bind(o.serial.clone())
     .bind(class)
@@ -225,7 +255,7 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     .bind(org)
     .bind(yes_no(o.persdata.unwrap_or(false)))
     .bind(o.arrival.map(|d| d.to_string()))
-    .execute(&mut *ctx.conn)
+    .fetch_one(&mut *ctx.conn)
     .await?;
     sqlx::query(
         "INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ($1, $2, 'ADMIN', $3)",
@@ -235,7 +265,7 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     .bind(admin)
     .execute(&mut *ctx.conn)
     .await?;
-    set_users(
+    add_users(
         ctx.conn,
         device,
         class,
@@ -297,6 +327,17 @@ async fn set_users(
         .bind(device)
         .execute(&mut *conn)
         .await?;
+    add_users(conn, device, class, admin, users).await
+}
+
+/// Links `users` to a device as USER (not its admin).
+async fn add_users(
+    conn: &mut AnyConnection,
+    device: i64,
+    class: &str,
+    admin: i64,
+    users: &[i64],
+) -> Result<(), HandlerError> {
     for user in users.iter().filter(|u| **u != admin) {
         sqlx::query(
             "INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ($1, $2, 'USER', $3)",
@@ -313,7 +354,7 @@ async fn set_users(
 /// `change_device`: every field given; `[old, new]` recorded for each that changed.
 pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     let o = ChangeDevice::from_order(ctx.order)?;
-    let target = resolve_host(ctx.conn, o.host.as_str())
+    let target = resolve_host_memo(ctx.conn, ctx.memo, o.host.as_str())
         .await?
         .ok_or_else(|| {
             failed(format!(
@@ -322,8 +363,8 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             ))
         })?;
     let device = target.device;
-    let (_, old_class) = lock_device(ctx.conn, device).await?;
-    let plan = plan::plan(ctx.conn, ctx.order)
+    let row = lock_device(ctx.conn, device).await?;
+    let plan = plan::plan(ctx.conn, ctx.memo, ctx.order)
         .await?
         .ok_or_else(|| failed("the order's fields do not parse"))?;
     if let Some((field, message)) = plan.problems.first() {
@@ -331,12 +372,6 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     }
 
     // device columns
-    let row = sqlx::query(
-        "SELECT DV_LABEL, DV_CLASS, TYPE, SERIAL, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA FROM x_device WHERE DV_OBJ_ID = $1",
-    )
-    .bind(device)
-    .fetch_one(&mut *ctx.conn)
-    .await?;
     let columns: [(&str, &str, Option<String>); 8] = [
         ("label", "DV_LABEL", o.label.as_ref().map(label_of)),
         (
@@ -363,7 +398,9 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             o.persdata.map(|b| yes_no(b).to_owned()),
         ),
     ];
-    let mut class = old_class;
+    let mut class = row
+        .try_get::<Option<String>, _>(1)?
+        .unwrap_or_else(|| "OTHER".to_owned());
     for (i, (field, column, new)) in columns.into_iter().enumerate() {
         let Some(new) = new else { continue };
         let old: Option<String> = row.try_get(i)?;
@@ -390,7 +427,11 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     }
 
     // admin and users
-    let old_admin = super::device_admin(ctx.conn, device).await?;
+    let old_admin = if o.admin.is_some() || o.users.is_some() {
+        super::device_admin(ctx.conn, device).await?
+    } else {
+        None
+    };
     let mut admin = old_admin.unwrap_or(-1);
     if let Some(new) = &o.admin {
         let new: i64 = new
@@ -466,15 +507,17 @@ async fn change_port(
     iface: &Iface,
 ) -> Result<(), HandlerError> {
     let port = current.port;
-    // Lock the row before using the old values, so that two orders on one
+    // Lock the row as the old values are read, so that two orders on one
     // interface record a consistent [old, new] chain.
-    sqlx::query("UPDATE x_port SET HARDW_ADDR = HARDW_ADDR WHERE PT_OBJ_ID = $1")
-        .bind(port)
-        .execute(&mut *ctx.conn)
-        .await?;
-    let row = sqlx::query(
-        "SELECT HARDW_ADDR, PT_DEV_ADDR, NET_OBJ_ID, SSH, INET6_ADDR_TYPE, GUA, LLA FROM x_port WHERE PT_OBJ_ID = $1",
-    )
+    let lock = if plan::is_postgres(ctx.conn) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let row = sqlx::query(&format!(
+        "SELECT HARDW_ADDR, PT_DEV_ADDR, NET_OBJ_ID, SSH, INET6_ADDR_TYPE, GUA, LLA FROM x_port \
+         WHERE PT_OBJ_ID = $1{lock}"
+    ))
     .bind(port)
     .fetch_one(&mut *ctx.conn)
     .await?;
@@ -541,17 +584,25 @@ async fn change_port(
             set.push(("LLA", new_lla));
         }
     }
-    for (column, value) in set {
-        let sql = if column == "NET_OBJ_ID" {
-            format!("UPDATE x_port SET {column} = CAST($1 AS BIGINT) WHERE PT_OBJ_ID = $2")
-        } else {
-            format!("UPDATE x_port SET {column} = $1 WHERE PT_OBJ_ID = $2")
-        };
-        sqlx::query(&sql)
-            .bind(value)
-            .bind(port)
-            .execute(&mut *ctx.conn)
-            .await?;
+    if !set.is_empty() {
+        // one statement; the column names come from the fixed list above
+        let assignments: Vec<String> = set
+            .iter()
+            .enumerate()
+            .map(|(i, (column, _))| match *column {
+                "NET_OBJ_ID" => format!("{column} = CAST(${} AS BIGINT)", i + 2),
+                _ => format!("{column} = ${}", i + 2),
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE x_port SET {} WHERE PT_OBJ_ID = $1",
+            assignments.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(port);
+        for (_, value) in set {
+            query = query.bind(value);
+        }
+        query.execute(&mut *ctx.conn).await?;
     }
     if iface.aliases_changed {
         let old = current.alias_names();
@@ -622,7 +673,7 @@ async fn change_port(
 /// deputyships for it alone.
 pub async fn delete(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     let o = DeleteDevice::from_order(ctx.order)?;
-    let target = resolve_host(ctx.conn, o.host.as_str())
+    let target = resolve_host_memo(ctx.conn, ctx.memo, o.host.as_str())
         .await?
         .ok_or_else(|| {
             failed(format!(
@@ -631,10 +682,17 @@ pub async fn delete(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             ))
         })?;
     let device = target.device;
-    let (label, _) = lock_device(ctx.conn, device).await?;
+    let label: String = lock_device(ctx.conn, device).await?.try_get(0)?;
     let ports = device_ports(ctx.conn, device).await?;
-    for p in &ports {
-        delete_port(ctx.conn, device, p.port).await?;
+    // set-based: aliases, then ports (aliases reference them), then links
+    for table in ["n_devname", "x_port"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE PT_OBJ_ID IN \
+             (SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'PORT')"
+        ))
+        .bind(device)
+        .execute(&mut *ctx.conn)
+        .await?;
     }
     sqlx::query("DELETE FROM x_link WHERE OBJ_ID_H = $1")
         .bind(device)
@@ -671,7 +729,7 @@ pub async fn name_deputy(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         .map_err(|_| failed("deputy is no PERS_KEY"))?;
     let device = match &o.host {
         Some(host) => Some(
-            resolve_host(ctx.conn, host.as_str())
+            resolve_host_memo(ctx.conn, ctx.memo, host.as_str())
                 .await?
                 .ok_or_else(|| {
                     failed(format!(

@@ -12,6 +12,7 @@ pub mod order_checks;
 pub mod pip;
 pub mod plan;
 
+use auftrag_engine::context::Memo;
 use auftrag_engine::store::Backend;
 use auftrag_engine::{BoxFuture, DemoPerson, Domain, EngineError, server::AppState};
 use axum::Router;
@@ -85,46 +86,70 @@ pub async fn resolve_host(
     host: &str,
 ) -> Result<Option<Target>, sqlx::Error> {
     let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    if let Some((name, domain)) = host.split_once('.') {
-        let row = sqlx::query(
-            // The alias is found first (expression index on LOWER), then its
-            // port link and device; written so that no planner starts from
-            // all PORT links.
-            "SELECT l.OBJ_ID_H, l.OBJ_ID_L, d.DV_LABEL FROM x_link l \
-             JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
-             WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_L IN \
-             (SELECT PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = $1 AND LOWER(DOMAIN) = $2)",
-        )
-        .bind(name)
-        .bind(domain)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = row {
-            return Ok(Some(Target {
-                device: row.try_get(0)?,
-                port: row.try_get(1)?,
-                label: row.try_get(2)?,
-            }));
-        }
-    }
-    let rows = sqlx::query(
-        // as above: the label first (expression index), then its port links
-        "SELECT l.OBJ_ID_H, l.OBJ_ID_L, d.DV_LABEL FROM x_link l \
+    // One query: the interface with this alias (arm 0), else the device
+    // with this label (arm 1), which names it only if it has one interface.
+    const BY_LABEL: &str = "SELECT CAST(1 AS BIGINT), l.OBJ_ID_H, l.OBJ_ID_L, d.DV_LABEL FROM x_link l \
          JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
          WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_H IN \
-         (SELECT DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = $1)",
-    )
-    .bind(&host)
-    .fetch_all(&mut *conn)
-    .await?;
-    match rows.as_slice() {
-        [row] => Ok(Some(Target {
-            device: row.try_get(0)?,
-            port: row.try_get(1)?,
-            label: row.try_get(2)?,
-        })),
-        _ => Ok(None),
+         (SELECT DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = $1)";
+    let rows = match host.split_once('.') {
+        Some((name, domain)) => {
+            sqlx::query(&format!(
+                "SELECT CAST(0 AS BIGINT), l.OBJ_ID_H, l.OBJ_ID_L, d.DV_LABEL FROM x_link l \
+                 JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
+                 WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_L IN \
+                 (SELECT PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = $2 AND LOWER(DOMAIN) = $3) \
+                 UNION ALL {BY_LABEL}"
+            ))
+            .bind(&host)
+            .bind(name)
+            .bind(domain)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => sqlx::query(BY_LABEL).bind(&host).fetch_all(&mut *conn).await?,
+    };
+    let mut by_alias = Vec::new();
+    let mut by_label = Vec::new();
+    for row in &rows {
+        let arm: i64 = row.try_get(0)?;
+        let target = Target {
+            device: row.try_get(1)?,
+            port: row.try_get(2)?,
+            label: row.try_get(3)?,
+        };
+        if arm == 0 {
+            by_alias.push(target);
+        } else {
+            by_label.push(target);
+        }
     }
+    if !by_alias.is_empty() {
+        return Ok(by_alias.into_iter().next());
+    }
+    Ok(match <[Target; 1]>::try_from(by_label) {
+        Ok([one]) => Some(one),
+        Err(_) => None,
+    })
+}
+
+/// [`resolve_host`] once per transaction: the policy resolvers, the checks
+/// and the executing action of one order ask for the same host names.
+pub async fn resolve_host_memo(
+    conn: &mut AnyConnection,
+    memo: &mut Memo,
+    host: &str,
+) -> Result<Option<Target>, sqlx::Error> {
+    let key = format!(
+        "junet.host:{}",
+        host.trim().trim_end_matches('.').to_ascii_lowercase()
+    );
+    if let Some(target) = memo.get::<Option<Target>>(&key) {
+        return Ok((*target).clone());
+    }
+    let target = resolve_host(conn, host).await?;
+    memo.put(key, target.clone());
+    Ok(target)
 }
 
 /// `PERS_KEY` of the device's administrator (the one ADMIN link).

@@ -18,21 +18,24 @@ use auftrag_macros::check;
 
 use super::checks::{normalize_mac, parse_mac};
 use super::plan::{self, Plan, label_of, split_alias};
-use super::resolve_host;
+use super::resolve_host_memo;
 use crate::generated::NameDeputy;
 
-/// The order's plan, built once per check run (the checks share it) right
-/// after the first check asks; building it takes the order's locks, so every
-/// check reads after a concurrent order with the same keys has committed.
+/// The order's plan, built once per transaction (the checks share it, a
+/// registration's execution reuses it) right after the first check asks;
+/// building it takes the order's locks, so every check reads after a
+/// concurrent order with the same keys has committed.
 async fn plan_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerError> {
-    if let Some(plan) = ctx.memo::<Option<Arc<Plan>>>("junet.plan") {
+    if let Some(plan) = ctx.memo.get::<Option<Arc<Plan>>>(plan::PLAN_MEMO) {
         return Ok((*plan).clone());
     }
-    let plan = plan::plan(ctx.conn, ctx.order).await?.map(Arc::new);
+    let plan = plan::plan(ctx.conn, &mut ctx.memo, ctx.order)
+        .await?
+        .map(Arc::new);
     if let Some(plan) = &plan {
         plan::lock_keys(ctx.conn, ctx.stage, plan.lock_keys(ctx.order)).await?;
     }
-    ctx.remember("junet.plan", Arc::new(plan.clone()));
+    ctx.memo.put(plan::PLAN_MEMO, plan.clone());
     Ok(plan)
 }
 
@@ -435,9 +438,9 @@ pub async fn check_label_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
         plan::lock_keys(ctx.conn, ctx.stage, vec![format!("host:{label}")]).await?;
     }
     let own = match ctx.order.text("host").map(str::to_owned) {
-        Some(h) if ctx.field == Some("label") => {
-            resolve_host(ctx.conn, &h).await?.map(|t| t.device)
-        }
+        Some(h) if ctx.field == Some("label") => resolve_host_memo(ctx.conn, &mut ctx.memo, &h)
+            .await?
+            .map(|t| t.device),
         _ => None,
     };
     let users: Vec<i64> =

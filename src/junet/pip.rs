@@ -5,86 +5,151 @@ use auftrag_engine::HandlerError;
 use auftrag_engine::pdp::{PipCtx, Value};
 use sqlx::Row;
 
-use super::{pers_key, resolve_host};
+use std::sync::Arc;
 
-/// The device the order is about (`host`), looked up once per decision.
+use super::{pers_key, resolve_host_memo};
+
+/// The device the order is about (`host`), looked up once per transaction.
 async fn device(ctx: &mut PipCtx<'_>) -> Result<Option<i64>, HandlerError> {
-    if let Some(device) = ctx.memo::<Option<i64>>("device") {
-        return Ok(device);
-    }
-    let device = match ctx.order.text("host").map(str::to_owned) {
-        Some(host) => resolve_host(ctx.conn, &host).await?.map(|t| t.device),
-        None => None,
+    let Some(host) = ctx.order.text("host").map(str::to_owned) else {
+        return Ok(None);
     };
-    ctx.remember("device", device);
-    Ok(device)
+    Ok(resolve_host_memo(ctx.conn, &mut ctx.memo, &host)
+        .await?
+        .map(|t| t.device))
 }
 
 fn subject(ctx: &PipCtx<'_>) -> i64 {
     pers_key(ctx.subject).unwrap_or(-1)
 }
 
-async fn exists(ctx: &mut PipCtx<'_>, sql: &'static str) -> Result<Option<Value>, HandlerError> {
-    let key = subject(ctx);
-    let found = sqlx::query(sql)
-        .bind(key)
-        .fetch_optional(&mut *ctx.conn)
-        .await?
-        .is_some();
-    Ok(Some(Value::Boolean(found)))
+/// What the policies read about the person asking, in one query.
+#[derive(Debug, Default)]
+struct Person {
+    /// Has a row in `d_pers` with an org unit.
+    employee: bool,
+    email: Option<String>,
+    /// Is the ADMIN of some device.
+    admin: bool,
+    /// The org units the person is IT officer of.
+    itb_orgs: Vec<String>,
+    staff: bool,
+}
+
+async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
+    let key = format!("junet.person:{}", ctx.subject);
+    if let Some(person) = ctx.memo.get::<Person>(&key) {
+        return Ok(person);
+    }
+    let rows = sqlx::query(
+        "SELECT 'pers', ORG, EMAIL FROM d_pers WHERE PERS_KEY = $1 \
+         UNION ALL SELECT 'admin', NULL, NULL \
+           WHERE EXISTS (SELECT 1 FROM x_link WHERE CLASS_L = 'ADMIN' AND OBJ_ID_L = $1) \
+         UNION ALL SELECT 'itb', ORG, NULL FROM auftrag_it_officers WHERE PERS_KEY = $1 \
+         UNION ALL SELECT 'staff', NULL, NULL \
+           WHERE EXISTS (SELECT 1 FROM auftrag_staff WHERE person = $2)",
+    )
+    .bind(subject(ctx))
+    .bind(ctx.subject)
+    .fetch_all(&mut *ctx.conn)
+    .await?;
+    let mut p = Person::default();
+    for row in &rows {
+        let kind: String = row.try_get(0)?;
+        let a: Option<String> = row.try_get(1)?;
+        match kind.as_str() {
+            "pers" => {
+                p.employee = a.as_deref().is_some_and(|org| !org.is_empty());
+                p.email = row.try_get(2)?;
+            }
+            "admin" => p.admin = true,
+            "itb" => p.itb_orgs.extend(a),
+            "staff" => p.staff = true,
+            _ => {}
+        }
+    }
+    p.itb_orgs.sort();
+    Ok(ctx.memo.put(key, p))
+}
+
+/// What the policies read about the device the order is about, in one
+/// query: its admin, its org unit and the deputyships that cover it (for it
+/// alone, for all devices of its admin, or for its org unit).
+#[derive(Debug, Default)]
+struct Device {
+    admin: Option<i64>,
+    org: Option<String>,
+    /// (deputy, until)
+    deputyships: Vec<(i64, Option<String>)>,
+}
+
+async fn device_facts(ctx: &mut PipCtx<'_>) -> Result<Option<Arc<Device>>, HandlerError> {
+    let Some(device) = device(ctx).await? else {
+        return Ok(None);
+    };
+    let key = format!("junet.device:{device}");
+    if let Some(facts) = ctx.memo.get::<Device>(&key) {
+        return Ok(Some(facts));
+    }
+    // An indexed lookup per arm rather than one OR that scans the table;
+    // `CROSS JOIN` fixes the join order on SQLite (whose statistics would
+    // pick the index on DEVICE for `DEVICE IS NULL`, or none for ORG), and
+    // is a plain join to PostgreSQL.
+    let rows = sqlx::query(
+        "SELECT 'admin', OBJ_ID_L, NULL FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'ADMIN' \
+         UNION ALL SELECT 'org', NULL, DV_LOC_ORG FROM x_device WHERE DV_OBJ_ID = $1 \
+         UNION ALL SELECT 'deputy', DEPUTY, UNTIL FROM auftrag_deputies WHERE DEVICE = $1 \
+         UNION ALL SELECT 'deputy', d.DEPUTY, d.UNTIL FROM x_link l CROSS JOIN auftrag_deputies d \
+           WHERE l.OBJ_ID_H = $1 AND l.CLASS_L = 'ADMIN' AND d.NAMED_BY = l.OBJ_ID_L \
+           AND d.DEVICE IS NULL AND d.ORG IS NULL \
+         UNION ALL SELECT 'deputy', d.DEPUTY, d.UNTIL FROM x_device x CROSS JOIN auftrag_deputies d \
+           WHERE x.DV_OBJ_ID = $1 AND d.ORG = x.DV_LOC_ORG",
+    )
+    .bind(device)
+    .fetch_all(&mut *ctx.conn)
+    .await?;
+    let mut d = Device::default();
+    for row in &rows {
+        let kind: String = row.try_get(0)?;
+        let id: Option<i64> = row.try_get(1)?;
+        let text: Option<String> = row.try_get(2)?;
+        match (kind.as_str(), id) {
+            ("admin", Some(admin)) => d.admin = d.admin.or(Some(admin)),
+            ("org", _) => d.org = text,
+            ("deputy", Some(deputy)) => d.deputyships.push((deputy, text)),
+            _ => {}
+        }
+    }
+    Ok(Some(ctx.memo.put(key, d)))
 }
 
 pub async fn is_employee(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    exists(
-        ctx,
-        "SELECT 1 FROM d_pers WHERE PERS_KEY = $1 AND ORG IS NOT NULL AND ORG <> ''",
-    )
-    .await
+    Ok(Some(Value::Boolean(person(ctx).await?.employee)))
 }
 
 pub async fn is_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    exists(
-        ctx,
-        "SELECT 1 FROM x_link WHERE CLASS_L = 'ADMIN' AND OBJ_ID_L = $1 LIMIT 1",
-    )
-    .await
+    Ok(Some(Value::Boolean(person(ctx).await?.admin)))
 }
 
 pub async fn is_itb(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    exists(
-        ctx,
-        "SELECT 1 FROM auftrag_it_officers WHERE PERS_KEY = $1 LIMIT 1",
-    )
-    .await
+    Ok(Some(Value::Boolean(
+        !person(ctx).await?.itb_orgs.is_empty(),
+    )))
 }
 
 pub async fn itb_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    let key = subject(ctx);
-    let orgs: Vec<String> =
-        sqlx::query_scalar("SELECT ORG FROM auftrag_it_officers WHERE PERS_KEY = $1 ORDER BY ORG")
-            .bind(key)
-            .fetch_all(&mut *ctx.conn)
-            .await?;
+    let orgs = person(ctx).await?.itb_orgs.clone();
     Ok(Some(Value::Set(
         orgs.into_iter().map(Value::String).collect(),
     )))
 }
 
 pub async fn is_staff(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    let staff = auftrag_engine::store::is_staff(ctx.conn, ctx.subject)
-        .await
-        .map_err(|e| HandlerError::Failed(e.to_string()))?;
-    Ok(Some(Value::Boolean(staff)))
+    Ok(Some(Value::Boolean(person(ctx).await?.staff)))
 }
 
 pub async fn email(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    let key = subject(ctx);
-    let email: Option<Option<String>> =
-        sqlx::query_scalar("SELECT EMAIL FROM d_pers WHERE PERS_KEY = $1")
-            .bind(key)
-            .fetch_optional(&mut *ctx.conn)
-            .await?;
-    Ok(email.flatten().map(Value::String))
+    Ok(person(ctx).await?.email.clone().map(Value::String))
 }
 
 /// A `name_deputy` order without a host and without an org unit: for all
@@ -97,55 +162,27 @@ pub async fn all_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerE
 }
 
 pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    let Some(device) = device(ctx).await? else {
-        return Ok(None);
-    };
-    Ok(super::device_admin(ctx.conn, device)
+    Ok(device_facts(ctx)
         .await?
+        .and_then(|d| d.admin)
         .map(|a| Value::String(a.to_string())))
 }
 
 /// The org unit the order is about: the device's (`DV_LOC_ORG`), or, for a
 /// `name_deputy` order for an org unit, that unit.
 pub async fn device_org(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    let Some(device) = device(ctx).await? else {
-        return Ok(ctx.order.text("org").map(|o| Value::String(o.to_owned())));
-    };
-    let org: Option<Option<String>> =
-        sqlx::query_scalar("SELECT DV_LOC_ORG FROM x_device WHERE DV_OBJ_ID = $1")
-            .bind(device)
-            .fetch_optional(&mut *ctx.conn)
-            .await?;
-    Ok(org.flatten().map(Value::String))
+    match device_facts(ctx).await? {
+        Some(d) => Ok(d.org.clone().map(Value::String)),
+        None => Ok(ctx.order.text("org").map(|o| Value::String(o.to_owned()))),
+    }
 }
 
-/// Deputyships that cover the device: for it alone, for all devices of its
-/// admin, or for its org unit. Rows of (deputy, until).
+/// Deputyships that cover the device; rows of (deputy, until).
 async fn deputyships(ctx: &mut PipCtx<'_>) -> Result<Vec<(i64, Option<String>)>, HandlerError> {
-    if let Some(rows) = ctx.memo::<Vec<(i64, Option<String>)>>("deputyships") {
-        return Ok(rows);
-    }
-    let Some(device) = device(ctx).await? else {
-        return Ok(Vec::new());
-    };
-    // Three indexed lookups rather than one OR that scans the table.
-    let rows = sqlx::query(
-        "SELECT DEPUTY, UNTIL FROM auftrag_deputies WHERE DEVICE = $1 \
-         UNION ALL \
-         SELECT DEPUTY, UNTIL FROM auftrag_deputies WHERE DEVICE IS NULL AND ORG IS NULL AND NAMED_BY IN \
-           (SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'ADMIN') \
-         UNION ALL \
-         SELECT DEPUTY, UNTIL FROM auftrag_deputies WHERE ORG IN \
-           (SELECT DV_LOC_ORG FROM x_device WHERE DV_OBJ_ID = $1)",
-    )
-    .bind(device)
-    .fetch_all(&mut *ctx.conn)
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    ctx.remember("deputyships", rows.clone());
-    Ok(rows)
+    Ok(device_facts(ctx)
+        .await?
+        .map(|d| d.deputyships.clone())
+        .unwrap_or_default())
 }
 
 pub async fn deputies(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {

@@ -15,8 +15,9 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use macaddr::MacAddr6;
 use sqlx::{AnyConnection, Row};
 
-use super::{Target, resolve_host};
+use super::{Target, resolve_host_memo};
 use crate::generated::{ChangeDevice, RegisterDevice};
+use auftrag_engine::context::Memo;
 
 /// How an interface's IPv6 address is made (`INET6_ADDR_TYPE`; `manual` is
 /// stored as NULL, the address as given).
@@ -407,54 +408,57 @@ impl PortRow {
     }
 }
 
-/// The ports of a device with their aliases, by port id.
+/// The ports of a device with their aliases, by port id (one query).
 pub async fn device_ports(
     conn: &mut AnyConnection,
     device: i64,
 ) -> Result<Vec<PortRow>, HandlerError> {
     let rows = sqlx::query(
-        "SELECT p.PT_OBJ_ID, p.NET_OBJ_ID, p.PT_DEV_ADDR, p.HARDW_ADDR, p.SSH, p.INET6_ADDR_TYPE, p.LLA, p.GUA \
+        "SELECT p.PT_OBJ_ID, p.NET_OBJ_ID, p.PT_DEV_ADDR, p.HARDW_ADDR, p.SSH, p.INET6_ADDR_TYPE, p.LLA, p.GUA, \
+                n.DN_NAME, n.DOMAIN, n.CANONICAL \
          FROM x_link l JOIN x_port p ON p.PT_OBJ_ID = l.OBJ_ID_L \
-         WHERE l.OBJ_ID_H = $1 AND l.CLASS_L = 'PORT' ORDER BY p.PT_OBJ_ID",
+         LEFT JOIN n_devname n ON n.PT_OBJ_ID = p.PT_OBJ_ID \
+         WHERE l.OBJ_ID_H = $1 AND l.CLASS_L = 'PORT' \
+         ORDER BY p.PT_OBJ_ID, n.CANONICAL DESC, n.DN_NAME, n.DOMAIN",
     )
     .bind(device)
     .fetch_all(&mut *conn)
     .await?;
-    let mut ports = Vec::with_capacity(rows.len());
+    let mut ports: Vec<PortRow> = Vec::new();
     for r in &rows {
-        ports.push(PortRow {
-            port: r.try_get(0)?,
-            net: r.try_get(1)?,
-            ipv4: r.try_get(2)?,
-            hwa: r.try_get(3)?,
-            ssh: r.try_get(4)?,
-            v6_type: r.try_get(5)?,
-            lla: r.try_get(6)?,
-            gua: r.try_get(7)?,
-            aliases: Vec::new(),
-        });
-    }
-    for p in &mut ports {
-        let rows = sqlx::query(
-            "SELECT DN_NAME, DOMAIN, CANONICAL FROM n_devname WHERE PT_OBJ_ID = $1 ORDER BY CANONICAL DESC, DN_NAME, DOMAIN",
-        )
-        .bind(p.port)
-        .fetch_all(&mut *conn)
-        .await?;
-        for r in &rows {
-            let canonical: String = r.try_get(2)?;
+        let port: i64 = r.try_get(0)?;
+        if ports.last().is_none_or(|p| p.port != port) {
+            ports.push(PortRow {
+                port,
+                net: r.try_get(1)?,
+                ipv4: r.try_get(2)?,
+                hwa: r.try_get(3)?,
+                ssh: r.try_get(4)?,
+                v6_type: r.try_get(5)?,
+                lla: r.try_get(6)?,
+                gua: r.try_get(7)?,
+                aliases: Vec::new(),
+            });
+        }
+        let name: Option<String> = r.try_get(8)?;
+        if let (Some(name), Some(p)) = (name, ports.last_mut()) {
+            let canonical: Option<String> = r.try_get(10)?;
             p.aliases
-                .push((r.try_get(0)?, r.try_get(1)?, canonical == "Y"));
+                .push((name, r.try_get(9)?, canonical.as_deref() == Some("Y")));
         }
     }
     Ok(ports)
 }
+
+/// Where the checks remember the order's plan (an `Option<Arc<Plan>>`).
+pub const PLAN_MEMO: &str = "junet.plan";
 
 /// The plan of a `register_device` or `change_device` order; `None` for
 /// other order types, fields that do not parse (the syntax check reports
 /// them) or a change of an unknown host (check_host_exists reports it).
 pub async fn plan(
     conn: &mut AnyConnection,
+    memo: &mut Memo,
     order: &OrderData,
 ) -> Result<Option<Plan>, HandlerError> {
     let mut plan = Plan::default();
@@ -490,13 +494,13 @@ pub async fn plan(
     let Ok(o) = ChangeDevice::from_order(order) else {
         return Ok(None);
     };
-    let Some(target) = resolve_host(conn, o.host.as_str()).await? else {
+    let Some(target) = resolve_host_memo(conn, memo, o.host.as_str()).await? else {
         return Ok(None);
     };
     let ports = device_ports(conn, target.device).await?;
     // interfaces to remove
     for (i, name) in o.remove_interfaces.iter().flatten().enumerate() {
-        match resolve_host(conn, name.as_str()).await? {
+        match resolve_host_memo(conn, memo, name.as_str()).await? {
             Some(t) if t.device == target.device => {
                 if t.port == target.port {
                     plan.problems.push((
@@ -700,35 +704,31 @@ pub async fn lock_keys(
     }
     keys.sort();
     keys.dedup();
-    for key in keys {
-        sqlx::query(
-            "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS l",
-        )
-        .bind(key)
-        .fetch_one(&mut *conn)
-        .await?;
+    if keys.is_empty() {
+        return Ok(());
     }
+    // One statement; PostgreSQL evaluates a target list from left to right,
+    // so the locks are taken in the sorted order.
+    let locks: Vec<String> = (1..=keys.len())
+        .map(|i| format!("pg_advisory_xact_lock(hashtextextended(${i}, 0))"))
+        .collect();
+    let sql = format!("SELECT COUNT(*) FROM (SELECT {}) AS l", locks.join(", "));
+    let mut query = sqlx::query(&sql);
+    for key in keys {
+        query = query.bind(key);
+    }
+    query.fetch_one(&mut *conn).await?;
     Ok(())
 }
 
-/// A new object id for `x_device` / `x_port`: a sequence on PostgreSQL (so
-/// that concurrent orders never pick the same), the next free id on SQLite
+/// An SQL expression for a new object id of `x_device` / `x_port`, to use
+/// in the row's `INSERT … RETURNING`: a sequence on PostgreSQL (so that
+/// concurrent orders never pick the same), the next free id on SQLite
 /// (whose write transaction is exclusive).
-pub async fn next_object_id(
-    conn: &mut AnyConnection,
-    table: &'static str,
-) -> Result<i64, HandlerError> {
-    if is_postgres(conn) {
-        return Ok(sqlx::query_scalar("SELECT nextval('auftrag_object_id')")
-            .fetch_one(&mut *conn)
-            .await?);
+pub fn new_object_id(conn: &AnyConnection, table: &'static str) -> &'static str {
+    match (is_postgres(conn), table) {
+        (true, _) => "nextval('auftrag_object_id')",
+        (false, "x_device") => "(SELECT COALESCE(MAX(DV_OBJ_ID), 0) + 1 FROM x_device)",
+        (false, _) => "(SELECT COALESCE(MAX(PT_OBJ_ID), 0) + 1 FROM x_port)",
     }
-    let sql = match table {
-        "x_device" => "SELECT COALESCE(MAX(DV_OBJ_ID), 0) + 1 FROM x_device",
-        "x_port" => "SELECT COALESCE(MAX(PT_OBJ_ID), 0) + 1 FROM x_port",
-        other => {
-            return Err(HandlerError::Failed(format!("no object ids for `{other}`")));
-        }
-    };
-    Ok(sqlx::query_scalar(sql).fetch_one(&mut *conn).await?)
 }

@@ -7,9 +7,9 @@ use sqlx::AnyConnection;
 
 use super::ast::PolicyNode;
 use super::eval::{Decision, Response, decide};
-use super::pip::{Source, resolve};
+use super::pip::{PipCtx, Source, resolve};
 use super::request::AttributeDef;
-use crate::context::{CheckCtx, OrderData};
+use crate::context::{CheckCtx, Memo, OrderData};
 use crate::error::HandlerError;
 
 /// A deployment's compiled authorization: attributes, where their values
@@ -47,8 +47,9 @@ pub async fn decide_order(
     auth: &'static Authorization,
     order: &OrderData,
     subject: &str,
+    memo: &mut Memo,
 ) -> Response {
-    decide_action(conn, auth, order, subject, order.order_type.name).await
+    decide_with(conn, auth, order, subject, order.order_type.name, memo).await
 }
 
 /// Decides whether `subject` may do `action` ([`super::pip::READ_ORDER`],
@@ -60,17 +61,23 @@ pub async fn decide_action(
     subject: &str,
     action: &str,
 ) -> Response {
+    decide_with(conn, auth, order, subject, action, &mut Memo::default()).await
+}
+
+/// [`decide_action`] sharing `memo` with the checks of the same transaction.
+pub async fn decide_with(
+    conn: &mut AnyConnection,
+    auth: &'static Authorization,
+    order: &OrderData,
+    subject: &str,
+    action: &str,
+    memo: &mut Memo,
+) -> Response {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let request = resolve(
-        conn,
-        auth.attributes,
-        auth.sources,
-        order,
-        subject,
-        action,
-        now,
-    )
-    .await;
+    let mut ctx = PipCtx::new(conn, order, subject);
+    ctx.memo = std::mem::take(memo);
+    let request = resolve(&mut ctx, auth.attributes, auth.sources, action, now).await;
+    *memo = ctx.memo;
     decide(auth.policies, &request)
 }
 
@@ -115,7 +122,7 @@ pub async fn authorize(
     auth: &'static Authorization,
 ) -> Result<(), HandlerError> {
     let subject = ctx.order.requester.clone();
-    let response = decide_order(ctx.conn, auth, ctx.order, &subject).await;
+    let response = decide_order(ctx.conn, auth, ctx.order, &subject, &mut ctx.memo).await;
     if let Some(id) = ctx.order.id {
         let recorded = Recorded {
             subject: &subject,
@@ -188,5 +195,5 @@ pub async fn explain(
         changes: Default::default(),
     };
     let mut conn = engine.store.pool.acquire().await?;
-    Ok(decide_order(&mut conn, auth, &order, person).await)
+    Ok(decide_order(&mut conn, auth, &order, person, &mut Memo::default()).await)
 }

@@ -3,14 +3,11 @@
 //! resolver the policies can need once per decision, then decides on the
 //! resolved values without further I/O.
 
-use std::any::Any;
-use std::collections::HashMap;
-
 use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 
 use super::request::{AttrId, AttributeDef, Request, Value};
-use crate::context::OrderData;
+use crate::context::{Memo, OrderData};
 use crate::error::HandlerError;
 
 /// A resolver: the value of one attribute for the current request (`None`:
@@ -45,8 +42,9 @@ pub struct PipCtx<'a> {
     /// `PERS_KEY` of the person asking.
     pub subject: &'a str,
     /// Values several resolvers derive from (e.g. the device the order is
-    /// about), computed once per decision.
-    memo: HashMap<&'static str, Box<dyn Any + Send>>,
+    /// about), shared with the checks of the same transaction when the
+    /// decision is part of a check run (see [`Memo`]).
+    pub memo: Memo,
 }
 
 impl<'a> PipCtx<'a> {
@@ -55,45 +53,31 @@ impl<'a> PipCtx<'a> {
             conn,
             order,
             subject,
-            memo: HashMap::new(),
+            memo: Memo::default(),
         }
-    }
-
-    pub fn memo<T: Clone + Send + 'static>(&self, key: &'static str) -> Option<T> {
-        self.memo
-            .get(key)
-            .and_then(|v| v.downcast_ref::<T>())
-            .cloned()
-    }
-
-    pub fn remember<T: Send + 'static>(&mut self, key: &'static str, value: T) {
-        self.memo.insert(key, Box::new(value));
     }
 }
 
-/// Resolves every attribute for a decision on `order` asked by `subject`:
-/// each source is asked once. A failing resolver makes its attribute an
-/// error value (the policies reading it become Indeterminate), not a failed
-/// request.
+/// Resolves every attribute for a decision on `ctx.order` asked by
+/// `ctx.subject`: each source is asked once. A failing resolver makes its
+/// attribute an error value (the policies reading it become
+/// Indeterminate), not a failed request.
 pub async fn resolve(
-    conn: &mut AnyConnection,
+    ctx: &mut PipCtx<'_>,
     attributes: &'static [AttributeDef],
     sources: &'static [Source],
-    order: &OrderData,
-    subject: &str,
     action: &str,
     now: i64,
 ) -> Request {
     let mut request = Request::new(attributes);
-    let mut ctx = PipCtx::new(conn, order, subject);
     for (i, source) in sources.iter().enumerate() {
         let id = i as AttrId;
         let value = match source {
-            Source::Subject => Ok(Some(Value::String(subject.to_owned()))),
+            Source::Subject => Ok(Some(Value::String(ctx.subject.to_owned()))),
             Source::Action => Ok(Some(Value::String(action.to_owned()))),
             Source::Now => Ok(Some(Value::Time(now))),
-            Source::Field(f) => Ok(order.text(f).map(|v| Value::String(v.to_owned()))),
-            Source::Resolver(f) => f(&mut ctx).await,
+            Source::Field(f) => Ok(ctx.order.text(f).map(|v| Value::String(v.to_owned()))),
+            Source::Resolver(f) => f(ctx).await,
         };
         match value {
             Ok(Some(v)) => {
