@@ -31,8 +31,19 @@ pub struct Finding {
 pub struct Principal {
     /// `PERS_KEY` of the person.
     pub person: String,
-    /// Member of IP-management staff.
-    pub staff: bool,
+}
+
+impl Principal {
+    /// Whether the person is a member of IP-management staff (the staff
+    /// table). Asked where a route needs it, not for every request: placing
+    /// an order leaves it to the policies.
+    pub async fn is_staff(
+        &self,
+        store: &crate::store::Store,
+    ) -> Result<bool, crate::error::EngineError> {
+        let mut conn = store.pool.acquire().await?;
+        crate::store::is_staff(&mut conn, &self.person).await
+    }
 }
 
 /// An order as actions and checks see it.
@@ -185,6 +196,11 @@ impl Memo {
         let value = std::sync::Arc::new(value);
         self.0.insert(key.into(), value.clone());
         value
+    }
+
+    /// Forgets the value under `key`.
+    pub fn remove(&mut self, key: &str) {
+        self.0.remove(key);
     }
 
     /// Forgets everything (after a write that may have made it stale).

@@ -252,7 +252,10 @@ pub async fn act(
                         format!(" ({})", crate::pdp::summary(&r)),
                     )
                 }
-                None => (actor.staff, String::new()),
+                None => (
+                    store::is_staff(&mut tx, &actor.person).await?,
+                    String::new(),
+                ),
             };
             if !permitted {
                 return Err(EngineError::Forbidden(format!(

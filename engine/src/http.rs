@@ -211,16 +211,8 @@ impl FromRequestParts<AppState> for Principal {
                     "the Authorization header must be `Bearer TOKEN`".into(),
                 ))
             })?;
-        let engine = &state.engine;
-        let person = engine.tokens.verify(token.trim())?;
-        let mut conn = engine
-            .store
-            .pool
-            .acquire()
-            .await
-            .map_err(EngineError::from)?;
-        let staff = store::is_staff(&mut conn, &person).await?;
-        Ok(Principal { person, staff })
+        let person = state.engine.tokens.verify(token.trim())?;
+        Ok(Principal { person })
     }
 }
 
@@ -317,7 +309,9 @@ async fn get_order(
                 )
             })
         }
-        None => (!principal.staff && order.data.requester != principal.person).then(|| {
+        None => (order.data.requester != principal.person
+            && !principal.is_staff(&state.engine.store).await?)
+            .then(|| {
             format!("order {id} belongs to another requester; only they and IP-management staff may read it")
         }),
     };
@@ -362,7 +356,7 @@ async fn list_orders(
     }
     let get = |k: &str| query.get(k).filter(|v| !v.is_empty()).cloned();
     let mut requester = get("requester");
-    if !principal.staff {
+    if !principal.is_staff(&state.engine.store).await? {
         match &requester {
             Some(r) if *r != principal.person => {
                 return Err(EngineError::Forbidden(
@@ -530,7 +524,7 @@ async fn explain(
     principal: Principal,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<crate::pdp::Response>> {
-    if !principal.staff {
+    if !principal.is_staff(&state.engine.store).await? {
         return Err(EngineError::Forbidden(
             "only IP-management staff may ask for explanations".into(),
         )

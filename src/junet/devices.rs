@@ -62,7 +62,7 @@ async fn list_devices(
     };
     // Until the policy engine decides read access: staff see every device,
     // everybody else the devices they administer.
-    let admin_filter = if principal.staff {
+    let admin_filter = if principal.is_staff(&state.engine.store).await? {
         admin_filter
     } else {
         if admin_filter.is_some_and(|a| Some(a) != me) {

@@ -9,6 +9,7 @@
 
 use auftrag_engine::HandlerError;
 use auftrag_engine::context::ActionCtx;
+use auftrag_engine::types::Hostname;
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row};
 
@@ -34,13 +35,8 @@ fn requester_key(ctx: &ActionCtx<'_>) -> Result<i64, HandlerError> {
     })
 }
 
-/// Inserts a port with its PORT link and aliases; returns its id.
-async fn insert_port(
-    conn: &mut AnyConnection,
-    device: i64,
-    class: &str,
-    iface: &Iface,
-) -> Result<i64, HandlerError> {
+/// Inserts a port row (no link, no aliases); returns its id.
+async fn insert_port_row(conn: &mut AnyConnection, iface: &Iface) -> Result<i64, HandlerError> {
     let subnet = iface.subnet.as_ref().ok_or_else(|| {
         failed(format!(
             "{}: unknown subnet {}",
@@ -49,7 +45,7 @@ async fn insert_port(
         ))
     })?;
     let (gua, lla) = iface.ipv6_addresses().map_err(failed)?;
-    let port: i64 = sqlx::query_scalar(&format!(
+    Ok(sqlx::query_scalar(&format!(
         "INSERT INTO x_port (PT_OBJ_ID, PT_DEV_ADDR, NET_OBJ_ID, HARDW_ADDR, SSH, INET6_ADDR_TYPE, LLA, GUA) \
          VALUES ({}, $1, $2, $3, $4, $5, $6, $7) RETURNING PT_OBJ_ID",
         new_object_id(conn, "x_port")
@@ -62,38 +58,78 @@ async fn insert_port(
     .bind(lla.map(|a| a.to_string()))
     .bind(gua.map(|a| a.to_string()))
     .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ($1, $2, 'PORT', $3)",
-    )
-    .bind(class)
-    .bind(device)
-    .bind(port)
-    .execute(&mut *conn)
-    .await?;
-    for (alias, canonical) in &iface.aliases {
-        insert_alias(conn, port, alias, *canonical).await?;
-    }
+    .await?)
+}
+
+/// Inserts a port with its PORT link and aliases; returns its id.
+async fn insert_port(
+    conn: &mut AnyConnection,
+    device: i64,
+    class: &str,
+    iface: &Iface,
+) -> Result<i64, HandlerError> {
+    let port = insert_port_row(conn, iface).await?;
+    insert_links(conn, class, device, &[("PORT", port)]).await?;
+    let aliases: Vec<(i64, &Hostname, bool)> =
+        iface.aliases.iter().map(|(a, c)| (port, a, *c)).collect();
+    insert_aliases(conn, &aliases).await?;
     Ok(port)
 }
 
-async fn insert_alias(
+/// Links a device to objects (`(CLASS_L, OBJ_ID_L)`), in one statement.
+async fn insert_links(
     conn: &mut AnyConnection,
-    port: i64,
-    alias: &auftrag_engine::types::Hostname,
-    canonical: bool,
+    class: &str,
+    device: i64,
+    links: &[(&str, i64)],
 ) -> Result<(), HandlerError> {
-    let (name, domain) = split_alias(alias)
-        .ok_or_else(|| failed(format!("alias `{alias}` is not fully qualified")))?;
-    sqlx::query(
-        "INSERT INTO n_devname (DN_NAME, DOMAIN, PT_OBJ_ID, CANONICAL) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(name)
-    .bind(domain)
-    .bind(port)
-    .bind(yes_no(canonical))
-    .execute(&mut *conn)
-    .await?;
+    if links.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..links.len())
+        .map(|i| format!("($1, $2, ${}, ${})", 2 * i + 3, 2 * i + 4))
+        .collect();
+    let sql = format!(
+        "INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(class).bind(device);
+    for (class_l, id) in links {
+        query = query.bind(*class_l).bind(*id);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Inserts aliases `(port, name, canonical)`, in one statement.
+async fn insert_aliases(
+    conn: &mut AnyConnection,
+    aliases: &[(i64, &Hostname, bool)],
+) -> Result<(), HandlerError> {
+    if aliases.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..aliases.len())
+        .map(|i| {
+            let n = 4 * i;
+            format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO n_devname (DN_NAME, DOMAIN, PT_OBJ_ID, CANONICAL) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for (port, alias, canonical) in aliases {
+        let (name, domain) = split_alias(alias)
+            .ok_or_else(|| failed(format!("alias `{alias}` is not fully qualified")))?;
+        query = query
+            .bind(name)
+            .bind(domain)
+            .bind(*port)
+            .bind(yes_no(*canonical));
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -232,13 +268,19 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     };
     let org = match o.org.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(org) => Some(org.to_owned()),
-        None => {
-            sqlx::query_scalar::<_, Option<String>>("SELECT ORG FROM d_pers WHERE PERS_KEY = $1")
-                .bind(admin)
-                .fetch_optional(&mut *ctx.conn)
-                .await?
-                .flatten()
-        }
+        None => match ctx
+            .memo
+            .get::<Option<Option<String>>>(&super::order_checks::person_memo(admin))
+        {
+            Some(org) => (*org).clone().flatten(),
+            None => sqlx::query_scalar::<_, Option<String>>(
+                "SELECT ORG FROM d_pers WHERE PERS_KEY = $1",
+            )
+            .bind(admin)
+            .fetch_optional(&mut *ctx.conn)
+            .await?
+            .flatten(),
+        },
     };
     let class = o.dv_class.name();
     let device: i64 = sqlx::query_scalar(&format!(
@@ -257,25 +299,21 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     .bind(o.arrival.map(|d| d.to_string()))
     .fetch_one(&mut *ctx.conn)
     .await?;
-    sqlx::query(
-        "INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ($1, $2, 'ADMIN', $3)",
-    )
-    .bind(class)
-    .bind(device)
-    .bind(admin)
-    .execute(&mut *ctx.conn)
-    .await?;
-    add_users(
-        ctx.conn,
-        device,
-        class,
-        admin,
-        &user_keys(o.users.as_deref())?,
-    )
-    .await?;
-    for iface in &plan.ifaces {
-        insert_port(ctx.conn, device, class, iface).await?;
+    // the interfaces, then every link of the device and every alias at once
+    let mut links: Vec<(&str, i64)> = vec![("ADMIN", admin)];
+    for user in user_keys(o.users.as_deref())? {
+        if user != admin {
+            links.push(("USER", user));
+        }
     }
+    let mut aliases: Vec<(i64, &Hostname, bool)> = Vec::new();
+    for iface in &plan.ifaces {
+        let port = insert_port_row(ctx.conn, iface).await?;
+        links.push(("PORT", port));
+        aliases.extend(iface.aliases.iter().map(|(a, c)| (port, a, *c)));
+    }
+    insert_links(ctx.conn, class, device, &links).await?;
+    insert_aliases(ctx.conn, &aliases).await?;
     verify_device(ctx.conn, device).await?;
     let fields: Vec<(String, Value)> = ctx
         .order
@@ -338,17 +376,12 @@ async fn add_users(
     admin: i64,
     users: &[i64],
 ) -> Result<(), HandlerError> {
-    for user in users.iter().filter(|u| **u != admin) {
-        sqlx::query(
-            "INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ($1, $2, 'USER', $3)",
-        )
-        .bind(class)
-        .bind(device)
-        .bind(user)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    let links: Vec<(&str, i64)> = users
+        .iter()
+        .filter(|u| **u != admin)
+        .map(|u| ("USER", *u))
+        .collect();
+    insert_links(conn, class, device, &links).await
 }
 
 /// `change_device`: every field given; `[old, new]` recorded for each that changed.
@@ -364,6 +397,9 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         })?;
     let device = target.device;
     let row = lock_device(ctx.conn, device).await?;
+    // the device's ports as they are now that it is locked (the checks read
+    // them before; a concurrent order may have changed them since)
+    ctx.memo.remove(&plan::ports_memo(device));
     let plan = plan::plan(ctx.conn, ctx.memo, ctx.order)
         .await?
         .ok_or_else(|| failed("the order's fields do not parse"))?;
@@ -472,7 +508,7 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     }
 
     // interfaces
-    let before = device_ports(ctx.conn, device).await?;
+    let before = plan::device_ports_memo(ctx.conn, ctx.memo, device).await?;
     for port in &plan.removed_ports {
         delete_port(ctx.conn, device, *port).await?;
     }
@@ -543,7 +579,7 @@ async fn change_port(
     {
         set.push(("NET_OBJ_ID", Some(subnet.id.to_string())));
         let old = match old_net {
-            Some(id) => plan::subnet_by_id(ctx.conn, id)
+            Some(id) => plan::subnet_by_id_memo(ctx.conn, ctx.memo, id)
                 .await?
                 .map(|s| s.net.to_string()),
             None => None,
@@ -638,7 +674,7 @@ async fn change_port(
         }
         for alias in &iface.new_aliases {
             let canonical = iface.aliases.iter().any(|(a, c)| a == alias && *c);
-            insert_alias(ctx.conn, port, alias, canonical).await?;
+            insert_aliases(ctx.conn, &[(port, alias, canonical)]).await?;
         }
         let new: Vec<String> = iface
             .aliases

@@ -456,18 +456,28 @@ pub async fn check_label_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
     Ok(())
 }
 
-async fn person_exists(
-    conn: &mut sqlx::AnyConnection,
-    person: &PersonRef,
-) -> Result<bool, HandlerError> {
+/// Where a person's `d_pers` row was looked up: `None` when there is none,
+/// else the org unit (an `Option<Option<String>>`); registration reads the
+/// admin's org unit from here.
+pub fn person_memo(key: i64) -> String {
+    format!("junet.d_pers:{key}")
+}
+
+async fn person_exists(ctx: &mut CheckCtx<'_>, person: &PersonRef) -> Result<bool, HandlerError> {
     let Ok(key) = person.as_str().parse::<i64>() else {
         return Ok(false);
     };
-    Ok(sqlx::query("SELECT 1 FROM d_pers WHERE PERS_KEY = $1")
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some())
+    if let Some(org) = ctx.memo.get::<Option<Option<String>>>(&person_memo(key)) {
+        return Ok(org.is_some());
+    }
+    let org: Option<Option<String>> =
+        sqlx::query_scalar("SELECT ORG FROM d_pers WHERE PERS_KEY = $1")
+            .bind(key)
+            .fetch_optional(&mut *ctx.conn)
+            .await?;
+    let found = org.is_some();
+    ctx.memo.put(person_memo(key), org);
+    Ok(found)
 }
 
 /// The person a field names (admin, deputy) — or every person of a list
@@ -495,7 +505,7 @@ pub async fn check_person_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerEr
             .collect(),
     };
     for (path, person) in persons {
-        if !person_exists(ctx.conn, &person).await? {
+        if !person_exists(ctx, &person).await? {
             ctx.report_field(
                 &path,
                 format!("there is no person {person} in the person database (d_pers)"),

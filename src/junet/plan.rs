@@ -18,6 +18,7 @@ use sqlx::{AnyConnection, Row};
 use super::{Target, resolve_host_memo};
 use crate::generated::{ChangeDevice, RegisterDevice};
 use auftrag_engine::context::Memo;
+use std::sync::Arc;
 
 /// How an interface's IPv6 address is made (`INET6_ADDR_TYPE`; `manual` is
 /// stored as NULL, the address as given).
@@ -408,6 +409,40 @@ impl PortRow {
     }
 }
 
+/// Where [`device_ports_memo`] keeps a device's ports.
+pub fn ports_memo(device: i64) -> String {
+    format!("junet.ports:{device}")
+}
+
+/// [`device_ports`], once per transaction.
+pub async fn device_ports_memo(
+    conn: &mut AnyConnection,
+    memo: &mut Memo,
+    device: i64,
+) -> Result<Arc<Vec<PortRow>>, HandlerError> {
+    let key = ports_memo(device);
+    if let Some(ports) = memo.get::<Vec<PortRow>>(&key) {
+        return Ok(ports);
+    }
+    let ports = device_ports(conn, device).await?;
+    Ok(memo.put(key, ports))
+}
+
+/// A subnet by id, once per transaction (orders never change subnets).
+pub async fn subnet_by_id_memo(
+    conn: &mut AnyConnection,
+    memo: &mut Memo,
+    id: i64,
+) -> Result<Option<SubnetRow>, HandlerError> {
+    let key = format!("junet.subnet:{id}");
+    if let Some(subnet) = memo.get::<Option<SubnetRow>>(&key) {
+        return Ok((*subnet).clone());
+    }
+    let subnet = subnet_by_id(conn, id).await?;
+    memo.put(key, subnet.clone());
+    Ok(subnet)
+}
+
 /// The ports of a device with their aliases, by port id (one query).
 pub async fn device_ports(
     conn: &mut AnyConnection,
@@ -497,7 +532,7 @@ pub async fn plan(
     let Some(target) = resolve_host_memo(conn, memo, o.host.as_str()).await? else {
         return Ok(None);
     };
-    let ports = device_ports(conn, target.device).await?;
+    let ports = device_ports_memo(conn, memo, target.device).await?;
     // interfaces to remove
     for (i, name) in o.remove_interfaces.iter().flatten().enumerate() {
         match resolve_host_memo(conn, memo, name.as_str()).await? {
@@ -533,7 +568,7 @@ pub async fn plan(
     let host_port = ports.iter().find(|p| p.port == target.port).cloned();
     if touches_host && let Some(current) = host_port {
         let current_subnet = match current.net {
-            Some(id) => subnet_by_id(conn, id).await?,
+            Some(id) => subnet_by_id_memo(conn, memo, id).await?,
             None => None,
         };
         let (net, subnet) = match o.net {

@@ -173,7 +173,7 @@ async fn get_job(
     let job = db::load(&mut conn, id)
         .await?
         .ok_or(JobError::NotFound(id))?;
-    if !principal.staff && job.owner != principal.person {
+    if job.owner != principal.person && !principal.is_staff(&state.engine.store).await? {
         return Err(JobError::Forbidden(format!(
             "job {id} belongs to another person; only they and IP-management staff may read it"
         ))
@@ -208,7 +208,7 @@ async fn list_jobs(
             ))
         })?),
     };
-    let owner = match (principal.staff, get("owner")) {
+    let owner = match (principal.is_staff(&state.engine.store).await?, get("owner")) {
         (true, owner) => owner,
         (false, Some(o)) if o != principal.person => {
             return Err(JobError::Forbidden(
@@ -441,13 +441,11 @@ struct SecretBody {
     secret: String,
 }
 
-fn staff_only(principal: &Principal) -> Result<(), JobError> {
-    if principal.staff {
+async fn staff_only(state: &AppState, principal: &Principal) -> ApiResult<()> {
+    if principal.is_staff(&state.engine.store).await? {
         Ok(())
     } else {
-        Err(JobError::Forbidden(
-            "only IP-management staff may set the agency secret".into(),
-        ))
+        Err(JobError::Forbidden("only IP-management staff may set the agency secret".into()).into())
     }
 }
 
@@ -456,7 +454,7 @@ async fn set_secret(
     principal: Principal,
     ApiJson(body): ApiJson<SecretBody>,
 ) -> ApiResult<StatusCode> {
-    staff_only(&principal)?;
+    staff_only(&state, &principal).await?;
     let mut conn = state
         .engine
         .store
@@ -473,7 +471,7 @@ async fn rotate_secret(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<serde_json::Value>> {
-    staff_only(&principal)?;
+    staff_only(&state, &principal).await?;
     let mut conn = state
         .engine
         .store
