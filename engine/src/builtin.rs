@@ -17,7 +17,8 @@ pub async fn null(_ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
 /// context, replacing those of an earlier run. Accepted warnings are not
 /// raised again.
 pub async fn check_request(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
-    let report = run_checks(ctx.conn, ctx.defs, ctx.order, Stage::Engine, ctx.memo).await?;
+    let mut report = run_checks(ctx.conn, ctx.defs, ctx.order, Stage::Engine, ctx.memo).await?;
+    ctx.decisions.append(&mut report.decisions);
     ctx.order.errors = report.errors;
     ctx.order.warnings = report.warnings;
     Ok(())

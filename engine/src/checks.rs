@@ -13,6 +13,9 @@ use crate::error::HandlerError;
 pub struct CheckReport {
     pub errors: Vec<Finding>,
     pub warnings: Vec<Finding>,
+    /// Authorization decisions taken by the checks, for the order's log.
+    #[serde(skip)]
+    pub(crate) decisions: Vec<crate::store::PendingDecision>,
 }
 
 /// The names of the checks that apply to `order` at `stage`, in run order
@@ -88,6 +91,7 @@ pub async fn run_checks(
         ctx.memo = std::mem::take(memo);
         let outcome = (check.handler)(&mut ctx).await;
         *memo = std::mem::take(&mut ctx.memo);
+        report.decisions.append(&mut ctx.decisions);
         outcome?;
         let findings = ctx.into_findings();
         if binding.syntax

@@ -135,6 +135,9 @@ pub struct ActionCtx<'a> {
     /// What the checks and policy resolvers of this transaction remembered
     /// (see [`Memo`]); an action that writes clears what it made stale.
     pub memo: &'a mut Memo,
+    /// Authorization decisions to append to the order's log when its row is
+    /// written (at the end of the transaction).
+    pub(crate) decisions: &'a mut Vec<crate::store::PendingDecision>,
 }
 
 impl ActionCtx<'_> {
@@ -153,6 +156,9 @@ pub struct CheckCtx<'a> {
     pub field: Option<&'static str>,
     pub stage: Stage,
     pub(crate) findings: Vec<(Option<String>, String)>,
+    /// Authorization decisions to append to the order's log when its row is
+    /// written.
+    pub(crate) decisions: Vec<crate::store::PendingDecision>,
     /// Values shared with the other checks, the policy resolvers and the
     /// executing action of the same transaction (see [`Memo`]).
     pub memo: Memo,
@@ -228,6 +234,7 @@ impl<'a> CheckCtx<'a> {
             field,
             stage,
             findings: Vec::new(),
+            decisions: Vec::new(),
             memo: Memo::default(),
         }
     }

@@ -133,9 +133,12 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 /// Stores a new order (state INSERTED in its history) and processes it up to
 /// its first waiting or final state.
 ///
-/// Storing and processing are two transactions: if processing fails (a
-/// database error in a handler), the order is kept in its initial state and
-/// nothing of the request is lost.
+/// Storing and processing are one transaction: the order is processed
+/// under the id it will have, and its row, its decisions, its history and
+/// its effect on the domain's tables are written and committed together. If
+/// processing fails (a database error in a handler), that is rolled back and
+/// the order is stored alone, in its initial state, so nothing of the
+/// request is lost.
 #[instrument(skip(engine, fields), fields(requester = %requester.person))]
 pub async fn submit(
     engine: &Engine,
@@ -167,13 +170,12 @@ pub async fn submit(
     }];
     let initial = workflow.state(workflow.initial).name;
 
-    // Store and process in one transaction: the order, its effect on the
-    // domain's tables and its history commit together, with one commit. If
-    // processing fails (a handler's database error), that transaction is
-    // rolled back and the order is stored alone, in its initial state, so
-    // nothing of an accepted request is lost; start-up resumes it.
+    // One transaction; the row is written once, after processing, with the
+    // decisions the checks took (see above). Start-up resumes an order that
+    // was stored alone.
+    let backend = engine.store.backend;
     let mut tx = engine.store.begin_write().await?;
-    let id = store::insert_order(&mut tx, &data, initial, &states, &at).await?;
+    let id = store::next_order_id(&mut tx, backend).await?;
     let mut order = StoredOrder {
         data: OrderData {
             id: Some(id),
@@ -185,9 +187,10 @@ pub async fn submit(
         updated_at: at.clone(),
         states: states.clone(),
     };
-    match drive(&mut tx, defs, &mut order, None).await {
+    let mut decisions = Vec::new();
+    match drive(&mut tx, defs, &mut order, None, &mut decisions).await {
         Ok(()) => {
-            store::update_order(&mut tx, &order).await?;
+            store::insert_processed_order(&mut tx, backend, &order, &decisions).await?;
             tx.commit().await?;
             info!(id, order_type, state = %order.state, "order processed");
             Ok(Outcome::from(&order))
@@ -209,8 +212,9 @@ pub async fn submit(
 pub async fn resume(engine: &Engine, id: i64) -> Result<Outcome, EngineError> {
     let mut tx = engine.store.begin_write().await?;
     let mut order = store::lock_order(&mut tx, engine.store.backend, engine.defs, id).await?;
-    drive(&mut tx, engine.defs, &mut order, None).await?;
-    store::update_order(&mut tx, &order).await?;
+    let mut decisions = Vec::new();
+    drive(&mut tx, engine.defs, &mut order, None, &mut decisions).await?;
+    store::update_order(&mut tx, engine.store.backend, &order, &decisions).await?;
     tx.commit().await?;
     Ok(Outcome::from(&order))
 }
@@ -295,6 +299,7 @@ pub async fn act(
     if let Some(fields) = &input.fields {
         validate_fields(order.data.order_type, fields, true)?;
     }
+    let mut decisions = Vec::new();
     drive(
         &mut tx,
         defs,
@@ -305,9 +310,10 @@ pub async fn act(
             role,
             input: &input,
         }),
+        &mut decisions,
     )
     .await?;
-    store::update_order(&mut tx, &order).await?;
+    store::update_order(&mut tx, engine.store.backend, &order, &decisions).await?;
     tx.commit().await?;
     info!(id, action, state = %order.state, "action done");
     Ok(Outcome::from(&order))
@@ -359,6 +365,7 @@ async fn drive(
     defs: &'static Definitions,
     order: &mut StoredOrder,
     first: Option<Step<'_>>,
+    decisions: &mut Vec<store::PendingDecision>,
 ) -> Result<(), EngineError> {
     let workflow = defs.workflow_of(order.data.order_type);
     let no_input = ActionInput::default();
@@ -367,6 +374,7 @@ async fn drive(
         execute(
             conn,
             &mut memo,
+            decisions,
             defs,
             workflow,
             order,
@@ -402,7 +410,7 @@ async fn drive(
             return Ok(());
         };
         execute(
-            conn, &mut memo, defs, workflow, order, transition, None, &no_input,
+            conn, &mut memo, decisions, defs, workflow, order, transition, None, &no_input,
         )
         .await?;
     }
@@ -416,6 +424,7 @@ async fn drive(
 async fn execute(
     conn: &mut sqlx::AnyConnection,
     memo: &mut Memo,
+    decisions: &mut Vec<store::PendingDecision>,
     defs: &'static Definitions,
     workflow: &'static WorkflowDef,
     order: &mut StoredOrder,
@@ -434,6 +443,7 @@ async fn execute(
         comment: None,
         result: None,
         memo,
+        decisions,
     };
     (action.handler)(&mut ctx)
         .await

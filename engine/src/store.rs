@@ -253,32 +253,126 @@ pub async fn insert_order(
     Ok(row.try_get::<i64, _>(0)?)
 }
 
-/// Writes an order's state, context and history back.
+/// An authorization decision waiting to be appended to the order's
+/// decision log: (time, JSON). Decisions are kept until the order's row is
+/// written, and written with it.
+pub type PendingDecision = (String, String);
+
+/// The id the next order will get. Asked inside the order's write
+/// transaction: from the table's sequence on PostgreSQL, from
+/// `sqlite_sequence` and the table on SQLite (whose write transaction is
+/// exclusive). Lets an order be processed — its actions see its id — and
+/// then written once.
+pub async fn next_order_id(conn: &mut AnyConnection, backend: Backend) -> Result<i64, EngineError> {
+    let sql = match backend {
+        Backend::Postgres => "SELECT nextval('auftrag_orders_id_seq')",
+        Backend::Sqlite => {
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'auftrag_orders'), 0), \
+                        COALESCE((SELECT MAX(id) FROM auftrag_orders), 0)) + 1"
+        }
+    };
+    Ok(sqlx::query_scalar(sql).fetch_one(&mut *conn).await?)
+}
+
+/// Appends the `decisions` to `sql` (the order's row write, whose order id
+/// is `$id_param`) in the same round trip: on PostgreSQL as a data-modifying
+/// `WITH`, on SQLite as a second statement of the batch. Returns the SQL.
+fn with_decisions(backend: Backend, sql: &str, id_param: usize, first: usize, n: usize) -> String {
+    if n == 0 {
+        return sql.to_owned();
+    }
+    let rows: Vec<String> = (0..n)
+        .map(|i| format!("(${id_param}, ${}, ${})", first + 2 * i, first + 2 * i + 1))
+        .collect();
+    let insert = format!(
+        "INSERT INTO auftrag_decisions (order_id, at, decision) VALUES {}",
+        rows.join(", ")
+    );
+    match backend {
+        Backend::Postgres => format!("WITH d AS ({insert}) {sql}"),
+        Backend::Sqlite => format!("{sql}; {insert}"),
+    }
+}
+
+/// Writes a new order — processed, with id from [`next_order_id`] — and
+/// its pending decisions, in one round trip.
+pub async fn insert_processed_order(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    order: &StoredOrder,
+    decisions: &[PendingDecision],
+) -> Result<(), EngineError> {
+    let id = order
+        .data
+        .id
+        .ok_or_else(|| EngineError::Internal("inserting a processed order without id".into()))?;
+    let sql = with_decisions(
+        backend,
+        "INSERT INTO auftrag_orders \
+         (id, order_type, requester, host, state, closed, created_at, updated_at, fields, changes, states, errors, warnings, accepted) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        1,
+        15,
+        decisions.len(),
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(id)
+        .bind(order.data.order_type.name)
+        .bind(&order.data.requester)
+        .bind(order.data.key())
+        .bind(&order.state)
+        .bind(i64::from(order.closed))
+        .bind(&order.created_at)
+        .bind(&order.updated_at)
+        .bind(to_json(&order.data.fields)?)
+        .bind(to_json(&order.data.changes)?)
+        .bind(to_json(&order.states)?)
+        .bind(to_json(&order.data.errors)?)
+        .bind(to_json(&order.data.warnings)?)
+        .bind(to_json(&order.data.accepted)?);
+    for (at, decision) in decisions {
+        query = query.bind(at).bind(decision);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Writes an order's state, context and history back, with its pending
+/// decisions, in one round trip.
 pub async fn update_order(
     conn: &mut AnyConnection,
+    backend: Backend,
     order: &StoredOrder,
+    decisions: &[PendingDecision],
 ) -> Result<(), EngineError> {
     let id = order
         .data
         .id
         .ok_or_else(|| EngineError::Internal("updating an order without id".into()))?;
-    sqlx::query(
+    let sql = with_decisions(
+        backend,
         "UPDATE auftrag_orders SET host = $1, state = $2, closed = $3, updated_at = $4, fields = $5, \
          changes = $6, states = $7, errors = $8, warnings = $9, accepted = $10 WHERE id = $11",
-    )
-    .bind(order.data.key())
-    .bind(&order.state)
-    .bind(i64::from(order.closed))
-    .bind(&order.updated_at)
-    .bind(to_json(&order.data.fields)?)
-    .bind(to_json(&order.data.changes)?)
-    .bind(to_json(&order.states)?)
-    .bind(to_json(&order.data.errors)?)
-    .bind(to_json(&order.data.warnings)?)
-    .bind(to_json(&order.data.accepted)?)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+        11,
+        12,
+        decisions.len(),
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(order.data.key())
+        .bind(&order.state)
+        .bind(i64::from(order.closed))
+        .bind(&order.updated_at)
+        .bind(to_json(&order.data.fields)?)
+        .bind(to_json(&order.data.changes)?)
+        .bind(to_json(&order.states)?)
+        .bind(to_json(&order.data.errors)?)
+        .bind(to_json(&order.data.warnings)?)
+        .bind(to_json(&order.data.accepted)?)
+        .bind(id);
+    for (at, decision) in decisions {
+        query = query.bind(at).bind(decision);
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -471,21 +565,6 @@ pub fn parse_limit(value: Option<&str>) -> Result<i64, String> {
             _ => Err(format!("limit must be a number from 1 to 1000, not `{v}`")),
         },
     }
-}
-
-/// Appends an authorization decision (JSON) to an order's decision log.
-pub async fn record_decision(
-    conn: &mut AnyConnection,
-    order_id: i64,
-    decision: &str,
-) -> Result<(), EngineError> {
-    sqlx::query("INSERT INTO auftrag_decisions (order_id, at, decision) VALUES ($1, $2, $3)")
-        .bind(order_id)
-        .bind(crate::history::now())
-        .bind(decision)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// An order's authorization decisions, oldest first.

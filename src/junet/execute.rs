@@ -397,9 +397,12 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         })?;
     let device = target.device;
     let row = lock_device(ctx.conn, device).await?;
-    // the device's ports as they are now that it is locked (the checks read
-    // them before; a concurrent order may have changed them since)
-    ctx.memo.remove(&plan::ports_memo(device));
+    // The device's ports as they are now that it is locked: on PostgreSQL
+    // a concurrent order may have changed them since the checks read them
+    // (SQLite's write transaction has been exclusive since its start).
+    if plan::is_postgres(ctx.conn) {
+        ctx.memo.remove(&plan::ports_memo(device));
+    }
     let plan = plan::plan(ctx.conn, ctx.memo, ctx.order)
         .await?
         .ok_or_else(|| failed("the order's fields do not parse"))?;
@@ -543,27 +546,15 @@ async fn change_port(
     iface: &Iface,
 ) -> Result<(), HandlerError> {
     let port = current.port;
-    // Lock the row as the old values are read, so that two orders on one
-    // interface record a consistent [old, new] chain.
-    let lock = if plan::is_postgres(ctx.conn) {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
-    let row = sqlx::query(&format!(
-        "SELECT HARDW_ADDR, PT_DEV_ADDR, NET_OBJ_ID, SSH, INET6_ADDR_TYPE, GUA, LLA FROM x_port \
-         WHERE PT_OBJ_ID = $1{lock}"
-    ))
-    .bind(port)
-    .fetch_one(&mut *ctx.conn)
-    .await?;
-    let old_hwa: Option<String> = row.try_get(0)?;
-    let old_ipv4: Option<String> = row.try_get(1)?;
-    let old_net: Option<i64> = row.try_get(2)?;
-    let old_ssh: Option<String> = row.try_get(3)?;
-    let old_type: Option<String> = row.try_get(4)?;
-    let old_gua: Option<String> = row.try_get(5)?;
-    let old_lla: Option<String> = row.try_get(6)?;
+    // The old values as read after the device was locked (see `change`):
+    // every order that changes this interface holds that lock first.
+    let old_hwa = current.hwa.clone();
+    let old_ipv4 = current.ipv4.clone();
+    let old_net = current.net;
+    let old_ssh = current.ssh.clone();
+    let old_type = current.v6_type.clone();
+    let old_gua = current.gua.clone();
+    let old_lla = current.lla.clone();
 
     let mut set: Vec<(&str, Option<String>)> = Vec::new();
     if o.hwa.is_some() {
@@ -720,25 +711,30 @@ pub async fn delete(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     let device = target.device;
     let label: String = lock_device(ctx.conn, device).await?.try_get(0)?;
     let ports = device_ports(ctx.conn, device).await?;
-    // set-based: aliases, then ports (aliases reference them), then links
-    for table in ["n_devname", "x_port"] {
-        sqlx::query(&format!(
-            "DELETE FROM {table} WHERE PT_OBJ_ID IN \
-             (SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'PORT')"
-        ))
-        .bind(device)
-        .execute(&mut *ctx.conn)
-        .await?;
-    }
-    sqlx::query("DELETE FROM x_link WHERE OBJ_ID_H = $1")
-        .bind(device)
-        .execute(&mut *ctx.conn)
-        .await?;
-    sqlx::query("DELETE FROM auftrag_deputies WHERE DEVICE = $1")
-        .bind(device)
-        .execute(&mut *ctx.conn)
-        .await?;
-    sqlx::query("DELETE FROM x_device WHERE DV_OBJ_ID = $1")
+    // One round trip, set-based: aliases, then ports (aliases reference
+    // them), then links, deputyships for the device alone and the device —
+    // a data-modifying WITH on PostgreSQL (every part sees the rows as they
+    // were; references are checked at the end), a batch on SQLite.
+    const DELETES: [&str; 5] = [
+        "DELETE FROM n_devname WHERE PT_OBJ_ID IN \
+         (SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'PORT')",
+        "DELETE FROM x_port WHERE PT_OBJ_ID IN \
+         (SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'PORT')",
+        "DELETE FROM x_link WHERE OBJ_ID_H = $1",
+        "DELETE FROM auftrag_deputies WHERE DEVICE = $1",
+        "DELETE FROM x_device WHERE DV_OBJ_ID = $1",
+    ];
+    let sql = if plan::is_postgres(ctx.conn) {
+        let parts: Vec<String> = DELETES[..4]
+            .iter()
+            .enumerate()
+            .map(|(i, d)| format!("d{i} AS ({d})"))
+            .collect();
+        format!("WITH {} {}", parts.join(", "), DELETES[4])
+    } else {
+        DELETES.join("; ")
+    };
+    sqlx::query(&sql)
         .bind(device)
         .execute(&mut *ctx.conn)
         .await?;

@@ -115,15 +115,15 @@ pub fn summary(response: &Response) -> String {
 /// The check behind `check_authorization`-style bindings: the requester
 /// must be permitted by the policies. Anything but Permit is reported (an
 /// error or a warning, as `checks.xml` says) with the explanation. At the
-/// engine stage the decision is appended to the order's decision log, in the
-/// order's transaction.
+/// engine stage the decision is appended to the order's decision log when
+/// the order's row is written, in the order's transaction.
 pub async fn authorize(
     ctx: &mut CheckCtx<'_>,
     auth: &'static Authorization,
 ) -> Result<(), HandlerError> {
     let subject = ctx.order.requester.clone();
     let response = decide_order(ctx.conn, auth, ctx.order, &subject, &mut ctx.memo).await;
-    if let Some(id) = ctx.order.id {
+    if ctx.order.id.is_some() {
         let recorded = Recorded {
             subject: &subject,
             order_type: ctx.order.order_type.name,
@@ -131,9 +131,7 @@ pub async fn authorize(
         };
         let json = serde_json::to_string(&recorded)
             .map_err(|e| HandlerError::Failed(format!("encoding decision: {e}")))?;
-        crate::store::record_decision(ctx.conn, id, &json)
-            .await
-            .map_err(|e| HandlerError::Failed(e.to_string()))?;
+        ctx.decisions.push((crate::history::now(), json));
     }
     if response.decision != Decision::Permit {
         ctx.report(format!(
