@@ -175,7 +175,7 @@ pub async fn submit(
     // was stored alone.
     let backend = engine.store.backend;
     let mut tx = engine.store.begin_write().await?;
-    let id = store::next_order_id(&mut tx, backend).await?;
+    let id = engine.store.next_order_id(&mut tx).await?;
     let mut order = StoredOrder {
         data: OrderData {
             id: Some(id),

@@ -57,7 +57,14 @@ pub struct Store {
     pub backend: Backend,
     /// Whose turn it is to write (SQLite; see [`Store::begin_write`]).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Order ids this engine has reserved and not yet used (PostgreSQL; see
+    /// [`Store::next_order_id`]).
+    order_ids: std::sync::Arc<std::sync::Mutex<std::ops::Range<i64>>>,
 }
+
+/// How many order ids one `nextval` reserves on PostgreSQL (the sequence's
+/// increment, set by migration 0004).
+const ORDER_ID_BLOCK: i64 = 64;
 
 impl Store {
     /// Connects to the database at `url` (see [`database_url`]).
@@ -88,6 +95,7 @@ impl Store {
             pool,
             backend,
             writer: Default::default(),
+            order_ids: std::sync::Arc::new(std::sync::Mutex::new(0..0)),
         })
     }
 
@@ -145,6 +153,45 @@ impl Store {
                 _turn: None,
             },
         })
+    }
+}
+
+impl Store {
+    /// The id the next order will get, asked inside the order's write
+    /// transaction, so that an order can be processed — its actions see its
+    /// id — and then written once. PostgreSQL: from a block of ids this
+    /// engine reserved with one `nextval` (the sequence counts in blocks),
+    /// so most orders need no round trip for it. SQLite: from
+    /// `sqlite_sequence` and the table (the write transaction is exclusive).
+    pub async fn next_order_id(&self, conn: &mut AnyConnection) -> Result<i64, EngineError> {
+        match self.backend {
+            Backend::Postgres => {
+                if let Some(id) = self.take_order_id() {
+                    return Ok(id);
+                }
+                let first: i64 = sqlx::query_scalar("SELECT nextval('auftrag_orders_id_seq')")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let mut ids = self.order_ids.lock().unwrap_or_else(|e| e.into_inner());
+                if ids.is_empty() {
+                    *ids = first + 1..first + ORDER_ID_BLOCK;
+                }
+                Ok(first)
+            }
+            Backend::Sqlite => Ok(sqlx::query_scalar(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'auftrag_orders'), 0), \
+                            COALESCE((SELECT MAX(id) FROM auftrag_orders), 0)) + 1",
+            )
+            .fetch_one(&mut *conn)
+            .await?),
+        }
+    }
+
+    fn take_order_id(&self) -> Option<i64> {
+        self.order_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next()
     }
 }
 
@@ -257,22 +304,6 @@ pub async fn insert_order(
 /// decision log: (time, JSON). Decisions are kept until the order's row is
 /// written, and written with it.
 pub type PendingDecision = (String, String);
-
-/// The id the next order will get. Asked inside the order's write
-/// transaction: from the table's sequence on PostgreSQL, from
-/// `sqlite_sequence` and the table on SQLite (whose write transaction is
-/// exclusive). Lets an order be processed — its actions see its id — and
-/// then written once.
-pub async fn next_order_id(conn: &mut AnyConnection, backend: Backend) -> Result<i64, EngineError> {
-    let sql = match backend {
-        Backend::Postgres => "SELECT nextval('auftrag_orders_id_seq')",
-        Backend::Sqlite => {
-            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'auftrag_orders'), 0), \
-                        COALESCE((SELECT MAX(id) FROM auftrag_orders), 0)) + 1"
-        }
-    };
-    Ok(sqlx::query_scalar(sql).fetch_one(&mut *conn).await?)
-}
 
 /// Appends the `decisions` to `sql` (the order's row write, whose order id
 /// is `$id_param`) in the same round trip: on PostgreSQL as a data-modifying

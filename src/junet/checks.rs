@@ -99,25 +99,28 @@ pub async fn check_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
             .map(|t| t.port),
         None => None,
     };
-    let others: Vec<String> = sqlx::query_scalar(
-        "SELECT COALESCE(MIN(n.DN_NAME || '.' || n.DOMAIN), 'port ' || p.PT_OBJ_ID) FROM x_port p \
-         LEFT JOIN n_devname n ON n.PT_OBJ_ID = p.PT_OBJ_ID AND n.CANONICAL = 'Y' \
-         WHERE LOWER(p.HARDW_ADDR) = $1 AND p.PT_OBJ_ID <> $2 GROUP BY p.PT_OBJ_ID ORDER BY p.PT_OBJ_ID",
-    )
-    .bind(&mac)
-    .bind(own_port.unwrap_or(-1))
-    .fetch_all(&mut *ctx.conn)
-    .await?;
-    if !others.is_empty() {
-        ctx.report(format!(
-            "hardware address {mac} is already used by {}",
-            others.join(", ")
-        ));
+    // the users the order's plan looked up, or a query of its own
+    let known = super::order_checks::usage_of(ctx)
+        .await?
+        .and_then(|u| u.users("mac", &mac).map(<[i64]>::to_vec));
+    let users: Vec<i64> = match known {
+        Some(users) => users,
+        None => {
+            sqlx::query_scalar(
+                "SELECT PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = $1 ORDER BY PT_OBJ_ID",
+            )
+            .bind(&mac)
+            .fetch_all(&mut *ctx.conn)
+            .await?
+        }
+    };
+    let own: Vec<i64> = own_port.into_iter().collect();
+    if let Some(names) = super::order_checks::others_named(ctx.conn, &users, &own).await? {
+        ctx.report(format!("hardware address {mac} is already used by {names}"));
     }
     Ok(())
 }
 
-/// A device to register must not exist yet.
 #[check]
 pub async fn check_host_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     let Some(host) = ctx.typed::<Hostname>() else {

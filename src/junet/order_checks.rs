@@ -17,7 +17,7 @@ use auftrag_engine::types::{Date, Hostname, PersonRef};
 use auftrag_macros::check;
 
 use super::checks::{normalize_mac, parse_mac};
-use super::plan::{self, Plan, label_of, split_alias};
+use super::plan::{self, Plan, Usage, label_of, split_alias};
 use super::resolve_host_memo;
 use crate::generated::NameDeputy;
 
@@ -34,9 +34,38 @@ async fn plan_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerErr
         .map(Arc::new);
     if let Some(plan) = &plan {
         plan::lock_keys(ctx.conn, ctx.stage, plan.lock_keys(ctx.order)).await?;
+        let usage = Usage::load(ctx.conn, plan, ctx.order).await?;
+        ctx.memo.put(USAGE_MEMO, usage);
     }
     ctx.memo.put(plan::PLAN_MEMO, plan.clone());
     Ok(plan)
+}
+
+const USAGE_MEMO: &str = "junet.usage";
+
+/// Who uses the values the order introduces, read with the plan.
+pub(crate) async fn usage_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Usage>>, HandlerError> {
+    plan_of(ctx).await?;
+    Ok(ctx.memo.get::<Usage>(USAGE_MEMO))
+}
+
+/// The names of `users` other than `replaced`, for a message; `None` when
+/// there are none.
+pub(crate) async fn others_named(
+    conn: &mut sqlx::AnyConnection,
+    users: &[i64],
+    replaced: &[i64],
+) -> Result<Option<String>, HandlerError> {
+    let others: Vec<i64> = users
+        .iter()
+        .copied()
+        .filter(|p| !replaced.contains(p))
+        .collect();
+    if others.is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(port_names(conn, &others).await?))
+    }
 }
 
 async fn locked_plan(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerError> {
@@ -56,30 +85,6 @@ async fn port_names(conn: &mut sqlx::AnyConnection, ports: &[i64]) -> Result<Str
         names.push(name.unwrap_or_else(|| format!("port {port}")));
     }
     Ok(names.join(", "))
-}
-
-/// The interfaces, other than those the order replaces, whose column holds
-/// `value` (`sql` selects `PT_OBJ_ID` by `$1`), named for a message; `None`
-/// when there are none.
-async fn used_elsewhere(
-    conn: &mut sqlx::AnyConnection,
-    sql: &'static str,
-    value: &str,
-    replaced: &[i64],
-) -> Result<Option<String>, HandlerError> {
-    let users: Vec<i64> = sqlx::query_scalar(sql)
-        .bind(value)
-        .fetch_all(&mut *conn)
-        .await?;
-    let others: Vec<i64> = users
-        .into_iter()
-        .filter(|p| !replaced.contains(p))
-        .collect();
-    if others.is_empty() {
-        Ok(None)
-    } else {
-        Ok(Some(port_names(conn, &others).await?))
-    }
 }
 
 /// The order's contradictions: interfaces or aliases to remove that the
@@ -150,7 +155,7 @@ pub async fn check_ipv4_in_subnet(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerE
 /// same order).
 #[check]
 pub async fn check_ipv4_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
-    let Some(plan) = locked_plan(ctx).await? else {
+    let (Some(plan), Some(usage)) = (locked_plan(ctx).await?, usage_of(ctx).await?) else {
         return Ok(());
     };
     let replaced = plan.replaced_ports();
@@ -166,8 +171,8 @@ pub async fn check_ipv4_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError>
             continue;
         }
         seen.insert(ip.clone(), i.field("ipv4"));
-        let sql = "SELECT PT_OBJ_ID FROM x_port WHERE PT_DEV_ADDR = $1 ORDER BY PT_OBJ_ID";
-        if let Some(names) = used_elsewhere(ctx.conn, sql, &ip, &replaced).await? {
+        let users = usage.users("ipv4", &ip).unwrap_or_default().to_vec();
+        if let Some(names) = others_named(ctx.conn, &users, &replaced).await? {
             ctx.report_field(&i.field("ipv4"), format!("{ip} is already used by {names}"));
         }
     }
@@ -194,7 +199,7 @@ pub async fn check_interface_hwa(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerEr
 /// the portal.)
 #[check]
 pub async fn check_interface_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
-    let Some(plan) = plan_of(ctx).await? else {
+    let (Some(plan), Some(usage)) = (plan_of(ctx).await?, usage_of(ctx).await?) else {
         return Ok(());
     };
     let replaced = plan.replaced_ports();
@@ -209,8 +214,8 @@ pub async fn check_interface_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), Ha
             continue;
         }
         seen.insert(mac.clone(), i.field("hwa"));
-        let sql = "SELECT PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = $1 ORDER BY PT_OBJ_ID";
-        if let Some(names) = used_elsewhere(ctx.conn, sql, &mac, &replaced).await? {
+        let users = usage.users("mac", &mac).unwrap_or_default().to_vec();
+        if let Some(names) = others_named(ctx.conn, &users, &replaced).await? {
             ctx.report_field(
                 &i.field("hwa"),
                 format!("hardware address {mac} is already used by {names}"),
@@ -224,7 +229,7 @@ pub async fn check_interface_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), Ha
 /// the network (`n_devname`'s key is name and domain).
 #[check]
 pub async fn check_alias_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
-    let Some(plan) = locked_plan(ctx).await? else {
+    let (Some(plan), Some(usage)) = (locked_plan(ctx).await?, usage_of(ctx).await?) else {
         return Ok(());
     };
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
@@ -253,13 +258,9 @@ pub async fn check_alias_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerErr
             {
                 continue;
             }
-            let owner: Option<i64> = sqlx::query_scalar(
-                "SELECT PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = $1 AND LOWER(DOMAIN) = $2",
-            )
-            .bind(&name)
-            .bind(&domain)
-            .fetch_optional(&mut *ctx.conn)
-            .await?;
+            let owner: Option<i64> = usage
+                .users("alias", alias.as_str())
+                .and_then(|u| u.first().copied());
             match owner {
                 Some(port) if Some(port) == i.port => ctx.report_field(
                     &field,
@@ -410,10 +411,12 @@ pub async fn check_ipv6(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
                     );
                     continue;
                 }
-                let sql = "SELECT PT_OBJ_ID FROM x_port WHERE GUA = $1";
-                if let Some(names) =
-                    used_elsewhere(ctx.conn, sql, &gua.to_string(), &replaced).await?
-                {
+                let users: Vec<i64> =
+                    sqlx::query_scalar("SELECT PT_OBJ_ID FROM x_port WHERE GUA = $1")
+                        .bind(gua.to_string())
+                        .fetch_all(&mut *ctx.conn)
+                        .await?;
+                if let Some(names) = others_named(ctx.conn, &users, &replaced).await? {
                     ctx.report_field(
                         &i.field("ipv6"),
                         format!("IPv6 address {gua} is already used by {names}"),
@@ -443,11 +446,18 @@ pub async fn check_label_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
             .map(|t| t.device),
         _ => None,
     };
-    let users: Vec<i64> =
-        sqlx::query_scalar("SELECT DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = $1")
-            .bind(&label)
-            .fetch_all(&mut *ctx.conn)
-            .await?;
+    let known = usage_of(ctx)
+        .await?
+        .and_then(|u| u.users("label", &label).map(<[i64]>::to_vec));
+    let users: Vec<i64> = match known {
+        Some(users) => users,
+        None => {
+            sqlx::query_scalar("SELECT DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = $1")
+                .bind(&label)
+                .fetch_all(&mut *ctx.conn)
+                .await?
+        }
+    };
     if users.iter().any(|d| Some(*d) != own) {
         ctx.report(format!(
             "the device label `{label}` is already taken; choose another host name"

@@ -6,9 +6,10 @@
 //! on PostgreSQL.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use auftrag_engine::HandlerError;
-use auftrag_engine::context::OrderData;
+use auftrag_engine::context::{Memo, OrderData};
 use auftrag_engine::defs::Stage;
 use auftrag_engine::types::Hostname;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -17,8 +18,6 @@ use sqlx::{AnyConnection, Row};
 
 use super::{Target, resolve_host_memo};
 use crate::generated::{ChangeDevice, RegisterDevice};
-use auftrag_engine::context::Memo;
-use std::sync::Arc;
 
 /// How an interface's IPv6 address is made (`INET6_ADDR_TYPE`; `manual` is
 /// stored as NULL, the address as given).
@@ -715,6 +714,116 @@ pub async fn plan(
     }
     plan.target = Some(target);
     Ok(Some(plan))
+}
+
+/// Who uses the values an order introduces — IPv4 addresses, hardware
+/// addresses, aliases, device labels — read in one query for the checks
+/// that guard their uniqueness (after the order's locks are taken). Values
+/// are lower-case; users are port ids (device ids for labels), ascending.
+#[derive(Debug, Default)]
+pub struct Usage {
+    users: std::collections::HashMap<(&'static str, String), Vec<i64>>,
+}
+
+impl Usage {
+    /// Ports (or devices) holding `value` of `kind` (`ipv4`, `mac`,
+    /// `alias` as `name.domain`, `label`); `None` when the value was not
+    /// looked up.
+    pub fn users(&self, kind: &'static str, value: &str) -> Option<&[i64]> {
+        self.users
+            .get(&(kind, value.to_ascii_lowercase()))
+            .map(Vec::as_slice)
+    }
+
+    /// Looks up every value of `plan` and the order's label.
+    pub async fn load(
+        conn: &mut AnyConnection,
+        plan: &Plan,
+        order: &OrderData,
+    ) -> Result<Self, HandlerError> {
+        let mut wanted: Vec<(&'static str, String)> = Vec::new();
+        for i in &plan.ifaces {
+            if i.addr_changed
+                && let Some(ip) = i.ipv4
+            {
+                wanted.push(("ipv4", ip.to_string()));
+            }
+            wanted.push(("mac", crate::junet::checks::normalize_mac(&i.hwa)));
+            for a in &i.new_aliases {
+                wanted.push(("alias", a.as_str().to_ascii_lowercase()));
+            }
+        }
+        for field in ["host", "label"] {
+            if (field == "label" || order.order_type.name == RegisterDevice::NAME)
+                && let Ok(Some(host)) = order.typed::<Hostname>(field)
+            {
+                wanted.push(("label", label_of(&host)));
+            }
+        }
+        wanted.sort();
+        wanted.dedup();
+        let mut usage = Usage::default();
+        let mut arms = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        for (kind, value) in &wanted {
+            usage.users.insert((kind, value.clone()), Vec::new());
+            let n = binds.len() + 1;
+            match *kind {
+                "ipv4" => arms.push(format!(
+                    "SELECT 'ipv4', ${n}, PT_OBJ_ID FROM x_port WHERE PT_DEV_ADDR = ${n}"
+                )),
+                "mac" => arms.push(format!(
+                    "SELECT 'mac', ${n}, PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = ${n}"
+                )),
+                "label" => arms.push(format!(
+                    "SELECT 'label', ${n}, DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = ${n}"
+                )),
+                _ => {
+                    // an alias that is not fully qualified: check_alias_unique reports it
+                    let Some((name, domain)) = value.split_once('.') else {
+                        continue;
+                    };
+                    arms.push(format!(
+                        "SELECT 'alias', ${n}, PT_OBJ_ID FROM n_devname \
+                         WHERE LOWER(DN_NAME) = ${} AND LOWER(DOMAIN) = ${}",
+                        n + 1,
+                        n + 2
+                    ));
+                    binds.push(value.clone());
+                    binds.push(name.to_owned());
+                    binds.push(domain.to_owned());
+                    continue;
+                }
+            }
+            binds.push(value.clone());
+        }
+        if arms.is_empty() {
+            return Ok(usage);
+        }
+        let sql = arms.join(" UNION ALL ");
+        let mut query = sqlx::query(&sql);
+        for b in &binds {
+            query = query.bind(b.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let kind: String = row.try_get(0)?;
+            let value: String = row.try_get(1)?;
+            let id: i64 = row.try_get(2)?;
+            if let Some(users) = usage
+                .users
+                .iter_mut()
+                .find(|((k, v), _)| *k == kind && *v == value)
+                .map(|(_, u)| u)
+            {
+                users.push(id);
+            }
+        }
+        for users in usage.users.values_mut() {
+            users.sort_unstable();
+            users.dedup();
+        }
+        Ok(usage)
+    }
 }
 
 /// Whether the connection is PostgreSQL (READ COMMITTED: a check and the
