@@ -13,6 +13,7 @@ use auftrag_engine::types::Hostname;
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row};
 
+use super::batch::{Arg, Writes};
 use super::checks::normalize_mac;
 use super::plan::{self, Iface, PortRow, device_ports, label_of, new_object_id, split_alias};
 use super::{pers_key, resolve_host_memo};
@@ -33,6 +34,31 @@ fn requester_key(ctx: &ActionCtx<'_>) -> Result<i64, HandlerError> {
             ctx.order.requester
         ))
     })
+}
+
+/// The values of a new `x_port` row, in column order (PT_OBJ_ID,
+/// PT_DEV_ADDR, NET_OBJ_ID, HARDW_ADDR, SSH, INET6_ADDR_TYPE, LLA, GUA).
+fn port_row(port: i64, iface: &Iface) -> Result<Vec<Arg>, HandlerError> {
+    let subnet = iface.subnet.as_ref().ok_or_else(|| {
+        failed(format!(
+            "{}: unknown subnet {}",
+            iface.field("net"),
+            iface.net
+        ))
+    })?;
+    let (gua, lla) = iface.ipv6_addresses().map_err(failed)?;
+    Ok(vec![
+        port.into(),
+        iface.ipv4.map(|ip| ip.to_string()).into(),
+        subnet.id.into(),
+        normalize_mac(&iface.hwa).into(),
+        yes_no(iface.ssh.unwrap_or(false)).into(),
+        gua.and(iface.v6_type.unwrap_or(plan::V6Type::Eui64).column())
+            .map(str::to_owned)
+            .into(),
+        lla.map(|a| a.to_string()).into(),
+        gua.map(|a| a.to_string()).into(),
+    ])
 }
 
 /// Inserts a port row (no link, no aliases); returns its id.
@@ -283,37 +309,69 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         },
     };
     let class = o.dv_class.name();
-    let device: i64 = sqlx::query_scalar(&format!(
-        "INSERT INTO x_device (DV_OBJ_ID, DV_LABEL, SERIAL, DV_CLASS, TYPE, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA, ARRIVAL) \
-         VALUES ({}, $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING DV_OBJ_ID",
-        new_object_id(ctx.conn, "x_device")
-    ))
-    .bind(label_of(&o.host))
-    .bind(o.serial.clone())
-    .bind(class)
-    .bind(o.dv_type.clone())
-    .bind(o.geb.as_str().to_owned())
-    .bind(o.raum.as_str().to_owned())
-    .bind(org)
-    .bind(yes_no(o.persdata.unwrap_or(false)))
-    .bind(o.arrival.map(|d| d.to_string()))
-    .fetch_one(&mut *ctx.conn)
-    .await?;
-    // the interfaces, then every link of the device and every alias at once
-    let mut links: Vec<(&str, i64)> = vec![("ADMIN", admin)];
+    // ids first, then the device, its interfaces, links and aliases in one
+    // round trip
+    let (device, ports) = plan::object_ids(ctx.conn, plan.ifaces.len()).await?;
+    let mut writes = Writes::default();
+    writes.insert(
+        "x_device (DV_OBJ_ID, DV_LABEL, SERIAL, DV_CLASS, TYPE, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA, ARRIVAL)",
+        vec![vec![
+            device.into(),
+            label_of(&o.host).into(),
+            o.serial.clone().into(),
+            class.into(),
+            o.dv_type.clone().into(),
+            o.geb.as_str().into(),
+            o.raum.as_str().into(),
+            org.into(),
+            yes_no(o.persdata.unwrap_or(false)).into(),
+            o.arrival.map(|d| d.to_string()).into(),
+        ]],
+    );
+    let mut links: Vec<Vec<Arg>> = vec![vec![
+        class.into(),
+        device.into(),
+        "ADMIN".into(),
+        admin.into(),
+    ]];
     for user in user_keys(o.users.as_deref())? {
         if user != admin {
-            links.push(("USER", user));
+            links.push(vec![
+                class.into(),
+                device.into(),
+                "USER".into(),
+                user.into(),
+            ]);
         }
     }
-    let mut aliases: Vec<(i64, &Hostname, bool)> = Vec::new();
-    for iface in &plan.ifaces {
-        let port = insert_port_row(ctx.conn, iface).await?;
-        links.push(("PORT", port));
-        aliases.extend(iface.aliases.iter().map(|(a, c)| (port, a, *c)));
+    let mut port_rows = Vec::new();
+    let mut aliases = Vec::new();
+    for (iface, port) in plan.ifaces.iter().zip(&ports) {
+        port_rows.push(port_row(*port, iface)?);
+        links.push(vec![
+            class.into(),
+            device.into(),
+            "PORT".into(),
+            (*port).into(),
+        ]);
+        for (alias, canonical) in &iface.aliases {
+            let (name, domain) = split_alias(alias)
+                .ok_or_else(|| failed(format!("alias `{alias}` is not fully qualified")))?;
+            aliases.push(vec![
+                name.into(),
+                domain.into(),
+                (*port).into(),
+                yes_no(*canonical).into(),
+            ]);
+        }
     }
-    insert_links(ctx.conn, class, device, &links).await?;
-    insert_aliases(ctx.conn, &aliases).await?;
+    writes.insert(
+        "x_port (PT_OBJ_ID, PT_DEV_ADDR, NET_OBJ_ID, HARDW_ADDR, SSH, INET6_ADDR_TYPE, LLA, GUA)",
+        port_rows,
+    );
+    writes.insert("x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L)", links);
+    writes.insert("n_devname (DN_NAME, DOMAIN, PT_OBJ_ID, CANONICAL)", aliases);
+    writes.run(ctx.conn).await?;
     verify_device(ctx.conn, device).await?;
     let fields: Vec<(String, Value)> = ctx
         .order

@@ -3,6 +3,7 @@
 //! The engine knows none of this; it reaches it through [`Junet`].
 
 pub mod actions;
+pub mod batch;
 pub mod checks;
 pub mod demo;
 pub mod devices;

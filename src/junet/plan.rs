@@ -865,6 +865,36 @@ pub async fn lock_keys(
     Ok(())
 }
 
+/// Ids for a new device and its `ports` new ports, in one query: from the
+/// sequence on PostgreSQL, the next free ones on SQLite (whose write
+/// transaction is exclusive).
+pub async fn object_ids(
+    conn: &mut AnyConnection,
+    ports: usize,
+) -> Result<(i64, Vec<i64>), HandlerError> {
+    let n = i64::try_from(ports).unwrap_or(i64::MAX);
+    if is_postgres(conn) {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT nextval('auftrag_object_id') FROM generate_series(CAST(0 AS BIGINT), $1)",
+        )
+        .bind(n)
+        .fetch_all(&mut *conn)
+        .await?;
+        let (device, ports) = ids
+            .split_first()
+            .ok_or_else(|| HandlerError::Failed("no object id from the sequence".into()))?;
+        return Ok((*device, ports.to_vec()));
+    }
+    let row = sqlx::query(
+        "SELECT (SELECT COALESCE(MAX(DV_OBJ_ID), 0) FROM x_device), \
+                (SELECT COALESCE(MAX(PT_OBJ_ID), 0) FROM x_port)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let (device, port): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    Ok((device + 1, (1..=n).map(|i| port + i).collect()))
+}
+
 /// An SQL expression for a new object id of `x_device` / `x_port`, to use
 /// in the row's `INSERT … RETURNING`: a sequence on PostgreSQL (so that
 /// concurrent orders never pick the same), the next free id on SQLite

@@ -1,0 +1,106 @@
+//! Several writes in one round trip: on PostgreSQL one statement (the writes
+//! as data-modifying `WITH` parts: they see the rows as they were before
+//! the statement, and references between the rows they write are checked
+//! at its end), on SQLite one batch of statements run in order. Parameters
+//! are numbered across the whole batch (`$n`), which both accept.
+
+use auftrag_engine::HandlerError;
+use sqlx::AnyConnection;
+
+use super::plan::is_postgres;
+
+/// A value for a `$n` parameter.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Int(i64),
+    Text(Option<String>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(Some(v.to_owned()))
+    }
+}
+
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::Text(v)
+    }
+}
+
+/// Writes to run together; none of them may return rows.
+#[derive(Debug, Default)]
+pub struct Writes {
+    statements: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Writes {
+    /// A parameter for `value`: its `$n`.
+    pub fn arg(&mut self, value: impl Into<Arg>) -> String {
+        self.args.push(value.into());
+        format!("${}", self.args.len())
+    }
+
+    /// A multi-row `INSERT INTO {head} VALUES …`, one tuple per row.
+    pub fn insert(&mut self, head: &str, rows: Vec<Vec<Arg>>) {
+        if rows.is_empty() {
+            return;
+        }
+        let tuples: Vec<String> = rows
+            .into_iter()
+            .map(|row| {
+                let params: Vec<String> = row.into_iter().map(|v| self.arg(v)).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        self.statements
+            .push(format!("INSERT INTO {head} VALUES {}", tuples.join(", ")));
+    }
+
+    /// A statement whose parameters were made with [`Writes::arg`].
+    pub fn push(&mut self, sql: String) {
+        self.statements.push(sql);
+    }
+
+    pub async fn run(self, conn: &mut AnyConnection) -> Result<(), HandlerError> {
+        let Some((last, parts)) = self.statements.split_last() else {
+            return Ok(());
+        };
+        let sql = if is_postgres(conn) {
+            let parts: Vec<String> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, s)| format!("w{i} AS ({s})"))
+                .collect();
+            if parts.is_empty() {
+                last.clone()
+            } else {
+                format!("WITH {} {last}", parts.join(", "))
+            }
+        } else {
+            self.statements.join("; ")
+        };
+        let mut query = sqlx::query(&sql);
+        for arg in self.args {
+            query = match arg {
+                Arg::Int(v) => query.bind(v),
+                Arg::Text(v) => query.bind(v),
+            };
+        }
+        query.execute(&mut *conn).await?;
+        Ok(())
+    }
+}
