@@ -310,8 +310,13 @@ async fn prepare(url: &str, devices: usize) -> Engine {
     .expect("bench subnet");
     tx.commit().await.expect("commit");
     // statistics as a database in service has them (autovacuum, or a
-    // periodic ANALYZE), on both sides
+    // periodic ANALYZE), on both sides; and nothing of the load left for
+    // autovacuum or a checkpoint to do during the measurement
     engine.store.analyze().await.expect("analyze");
+    if engine.store.backend == auftrag_engine::store::Backend::Postgres {
+        // needs a superuser (the throwaway cluster's user is one)
+        let _ = sqlx::query("CHECKPOINT").execute(&engine.store.pool).await;
+    }
     engine
 }
 

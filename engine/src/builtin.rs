@@ -18,7 +18,7 @@ pub async fn null(_ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
 /// raised again.
 pub async fn check_request(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     let mut report = run_checks(ctx.conn, ctx.defs, ctx.order, Stage::Engine, ctx.memo).await?;
-    ctx.decisions.append(&mut report.decisions);
+    ctx.pending.decisions.append(&mut report.decisions);
     ctx.order.errors = report.errors;
     ctx.order.warnings = report.warnings;
     Ok(())

@@ -135,9 +135,9 @@ pub struct ActionCtx<'a> {
     /// What the checks and policy resolvers of this transaction remembered
     /// (see [`Memo`]); an action that writes clears what it made stale.
     pub memo: &'a mut Memo,
-    /// Authorization decisions to append to the order's log when its row is
-    /// written (at the end of the transaction).
-    pub(crate) decisions: &'a mut Vec<crate::store::PendingDecision>,
+    /// Decisions and jobs to write with the order's row (at the end of the
+    /// transaction).
+    pub(crate) pending: &'a mut crate::store::Pending,
 }
 
 impl ActionCtx<'_> {

@@ -187,11 +187,12 @@ pub async fn submit(
         updated_at: at.clone(),
         states: states.clone(),
     };
-    let mut decisions = Vec::new();
-    match drive(&mut tx, defs, &mut order, None, &mut decisions).await {
+    let mut pending = store::Pending::default();
+    match drive(&mut tx, defs, &mut order, None, &mut pending).await {
         Ok(()) => {
-            store::insert_processed_order(&mut tx, backend, &order, &decisions).await?;
+            store::insert_processed_order(&mut tx, backend, &order, &pending).await?;
             tx.commit().await?;
+            wake_agencies(&pending);
             info!(id, order_type, state = %order.state, "order processed");
             Ok(Outcome::from(&order))
         }
@@ -212,10 +213,11 @@ pub async fn submit(
 pub async fn resume(engine: &Engine, id: i64) -> Result<Outcome, EngineError> {
     let mut tx = engine.store.begin_write().await?;
     let mut order = store::lock_order(&mut tx, engine.store.backend, engine.defs, id).await?;
-    let mut decisions = Vec::new();
-    drive(&mut tx, engine.defs, &mut order, None, &mut decisions).await?;
-    store::update_order(&mut tx, engine.store.backend, &order, &decisions).await?;
+    let mut pending = store::Pending::default();
+    drive(&mut tx, engine.defs, &mut order, None, &mut pending).await?;
+    store::update_order(&mut tx, engine.store.backend, &order, &pending).await?;
     tx.commit().await?;
+    wake_agencies(&pending);
     Ok(Outcome::from(&order))
 }
 
@@ -299,7 +301,7 @@ pub async fn act(
     if let Some(fields) = &input.fields {
         validate_fields(order.data.order_type, fields, true)?;
     }
-    let mut decisions = Vec::new();
+    let mut pending = store::Pending::default();
     drive(
         &mut tx,
         defs,
@@ -310,13 +312,22 @@ pub async fn act(
             role,
             input: &input,
         }),
-        &mut decisions,
+        &mut pending,
     )
     .await?;
-    store::update_order(&mut tx, engine.store.backend, &order, &decisions).await?;
+    store::update_order(&mut tx, engine.store.backend, &order, &pending).await?;
     tx.commit().await?;
+    wake_agencies(&pending);
     info!(id, action, state = %order.state, "action done");
     Ok(Outcome::from(&order))
+}
+
+/// Jobs an order created exist once its transaction has committed: now
+/// long-polling agencies of this process may look.
+fn wake_agencies(pending: &store::Pending) {
+    if pending.has_jobs() {
+        crate::jobs::wake_pollers();
+    }
 }
 
 fn possible_actions(defs: &Definitions, workflow: &WorkflowDef, state: StateId) -> String {
@@ -365,7 +376,7 @@ async fn drive(
     defs: &'static Definitions,
     order: &mut StoredOrder,
     first: Option<Step<'_>>,
-    decisions: &mut Vec<store::PendingDecision>,
+    pending: &mut store::Pending,
 ) -> Result<(), EngineError> {
     let workflow = defs.workflow_of(order.data.order_type);
     let no_input = ActionInput::default();
@@ -374,7 +385,7 @@ async fn drive(
         execute(
             conn,
             &mut memo,
-            decisions,
+            pending,
             defs,
             workflow,
             order,
@@ -410,7 +421,7 @@ async fn drive(
             return Ok(());
         };
         execute(
-            conn, &mut memo, decisions, defs, workflow, order, transition, None, &no_input,
+            conn, &mut memo, pending, defs, workflow, order, transition, None, &no_input,
         )
         .await?;
     }
@@ -424,7 +435,7 @@ async fn drive(
 async fn execute(
     conn: &mut sqlx::AnyConnection,
     memo: &mut Memo,
-    decisions: &mut Vec<store::PendingDecision>,
+    pending: &mut store::Pending,
     defs: &'static Definitions,
     workflow: &'static WorkflowDef,
     order: &mut StoredOrder,
@@ -443,7 +454,7 @@ async fn execute(
         comment: None,
         result: None,
         memo,
-        decisions,
+        pending,
     };
     (action.handler)(&mut ctx)
         .await

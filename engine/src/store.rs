@@ -115,9 +115,11 @@ impl Store {
         Ok(())
     }
 
-    /// Refreshes PostgreSQL's planner statistics (`ANALYZE`). Call it after a
-    /// bulk load: autovacuum would do it within a minute or so, and until
-    /// then the planner may scan tables it believes empty.
+    /// Tidies up after a bulk load on PostgreSQL: `VACUUM (ANALYZE)` — planner
+    /// statistics (without them the planner may scan tables it believes
+    /// empty) and the visibility map (index-only scans) — so that
+    /// autovacuum does not do it later, in the middle of the load it was
+    /// meant for.
     ///
     /// On SQLite it does nothing, on purpose: its planner's heuristics pick
     /// the indexes the engine's queries are written for, while statistics
@@ -127,7 +129,7 @@ impl Store {
     /// execution (measured: half the order throughput).
     pub async fn analyze(&self) -> Result<(), EngineError> {
         if self.backend == Backend::Postgres {
-            sqlx::query("ANALYZE").execute(&self.pool).await?;
+            sqlx::query("VACUUM (ANALYZE)").execute(&self.pool).await?;
         }
         Ok(())
     }
@@ -301,52 +303,131 @@ pub async fn insert_order(
 }
 
 /// An authorization decision waiting to be appended to the order's
-/// decision log: (time, JSON). Decisions are kept until the order's row is
-/// written, and written with it.
+/// decision log: (time, JSON).
 pub type PendingDecision = (String, String);
 
-/// Appends the `decisions` to `sql` (the order's row write, whose order id
-/// is `$id_param`) in the same round trip: on PostgreSQL as a data-modifying
-/// `WITH`, on SQLite as a second statement of the batch. Returns the SQL.
-fn with_decisions(backend: Backend, sql: &str, id_param: usize, first: usize, n: usize) -> String {
-    if n == 0 {
-        return sql.to_owned();
-    }
-    let rows: Vec<String> = (0..n)
-        .map(|i| format!("(${id_param}, ${}, ${})", first + 2 * i, first + 2 * i + 1))
-        .collect();
-    let insert = format!(
-        "INSERT INTO auftrag_decisions (order_id, at, decision) VALUES {}",
-        rows.join(", ")
-    );
-    match backend {
-        Backend::Postgres => format!("WITH d AS ({insert}) {sql}"),
-        Backend::Sqlite => format!("{sql}; {insert}"),
+/// What processing an order leaves to be written with its row, in the same
+/// round trip: the checks' authorization decisions and the jobs its actions
+/// created.
+#[derive(Debug, Default)]
+pub struct Pending {
+    pub(crate) decisions: Vec<PendingDecision>,
+    pub(crate) jobs: Vec<crate::jobs::NewJob>,
+}
+
+impl Pending {
+    /// Whether the write creates jobs (agencies are woken after the commit).
+    pub fn has_jobs(&self) -> bool {
+        !self.jobs.is_empty()
     }
 }
 
-/// Writes a new order — processed, with id from [`next_order_id`] — and
-/// its pending decisions, in one round trip.
+/// Adds the `pending` rows to `sql` (the order's row write, whose order id
+/// is `$id`; its own parameters end before `$first`): on PostgreSQL as
+/// data-modifying `WITH` parts, on SQLite as further statements of the
+/// batch. Returns the SQL; [`bind_pending`] binds in the same order.
+fn with_pending(backend: Backend, sql: &str, id: usize, first: usize, pending: &Pending) -> String {
+    let mut next = first;
+    let mut extra = Vec::new();
+    if !pending.decisions.is_empty() {
+        let rows: Vec<String> = pending
+            .decisions
+            .iter()
+            .map(|_| {
+                next += 2;
+                format!("(${id}, ${}, ${})", next - 2, next - 1)
+            })
+            .collect();
+        extra.push(format!(
+            "INSERT INTO auftrag_decisions (order_id, at, decision) VALUES {}",
+            rows.join(", ")
+        ));
+    }
+    if !pending.jobs.is_empty() {
+        let rows: Vec<String> = pending
+            .jobs
+            .iter()
+            .map(|_| {
+                let n = next;
+                next += 8;
+                format!(
+                    "(${n}, ${}, ${}, ${id}, 'PENDING', ${}, 0, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7,
+                    n + 7
+                )
+            })
+            .collect();
+        extra.push(format!(
+            "INSERT INTO auftrag_jobs (queue, job_type, owner, order_id, state, input, attempts, \
+             max_attempts, lease_secs, retention_secs, created_ms, updated_ms) VALUES {}",
+            rows.join(", ")
+        ));
+    }
+    if extra.is_empty() {
+        return sql.to_owned();
+    }
+    match backend {
+        Backend::Postgres => {
+            let parts: Vec<String> = extra
+                .iter()
+                .enumerate()
+                .map(|(i, e)| format!("p{i} AS ({e})"))
+                .collect();
+            format!("WITH {} {sql}", parts.join(", "))
+        }
+        Backend::Sqlite => format!("{sql}; {}", extra.join("; ")),
+    }
+}
+
+fn bind_pending<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    pending: &'q Pending,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for (at, decision) in &pending.decisions {
+        query = query.bind(at).bind(decision);
+    }
+    for job in &pending.jobs {
+        query = query
+            .bind(job.queue)
+            .bind(job.job_type)
+            .bind(&job.owner)
+            .bind(&job.input)
+            .bind(job.max_attempts)
+            .bind(job.lease_secs)
+            .bind(job.retention_secs)
+            .bind(job.created_ms);
+    }
+    query
+}
+
+/// Writes a new order — processed, with id from [`Store::next_order_id`] —
+/// and what its processing left pending, in one round trip.
 pub async fn insert_processed_order(
     conn: &mut AnyConnection,
     backend: Backend,
     order: &StoredOrder,
-    decisions: &[PendingDecision],
+    pending: &Pending,
 ) -> Result<(), EngineError> {
     let id = order
         .data
         .id
         .ok_or_else(|| EngineError::Internal("inserting a processed order without id".into()))?;
-    let sql = with_decisions(
+    let sql = with_pending(
         backend,
         "INSERT INTO auftrag_orders \
          (id, order_type, requester, host, state, closed, created_at, updated_at, fields, changes, states, errors, warnings, accepted) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         1,
         15,
-        decisions.len(),
+        pending,
     );
-    let mut query = sqlx::query(&sql)
+    let query = sqlx::query(&sql)
         .bind(id)
         .bind(order.data.order_type.name)
         .bind(&order.data.requester)
@@ -361,34 +442,31 @@ pub async fn insert_processed_order(
         .bind(to_json(&order.data.errors)?)
         .bind(to_json(&order.data.warnings)?)
         .bind(to_json(&order.data.accepted)?);
-    for (at, decision) in decisions {
-        query = query.bind(at).bind(decision);
-    }
-    query.execute(&mut *conn).await?;
+    bind_pending(query, pending).execute(&mut *conn).await?;
     Ok(())
 }
 
-/// Writes an order's state, context and history back, with its pending
-/// decisions, in one round trip.
+/// Writes an order's state, context and history back, with what its
+/// processing left pending, in one round trip.
 pub async fn update_order(
     conn: &mut AnyConnection,
     backend: Backend,
     order: &StoredOrder,
-    decisions: &[PendingDecision],
+    pending: &Pending,
 ) -> Result<(), EngineError> {
     let id = order
         .data
         .id
         .ok_or_else(|| EngineError::Internal("updating an order without id".into()))?;
-    let sql = with_decisions(
+    let sql = with_pending(
         backend,
         "UPDATE auftrag_orders SET host = $1, state = $2, closed = $3, updated_at = $4, fields = $5, \
          changes = $6, states = $7, errors = $8, warnings = $9, accepted = $10 WHERE id = $11",
         11,
         12,
-        decisions.len(),
+        pending,
     );
-    let mut query = sqlx::query(&sql)
+    let query = sqlx::query(&sql)
         .bind(order.data.key())
         .bind(&order.state)
         .bind(i64::from(order.closed))
@@ -400,10 +478,7 @@ pub async fn update_order(
         .bind(to_json(&order.data.warnings)?)
         .bind(to_json(&order.data.accepted)?)
         .bind(id);
-    for (at, decision) in decisions {
-        query = query.bind(at).bind(decision);
-    }
-    query.execute(&mut *conn).await?;
+    bind_pending(query, pending).execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -15,8 +15,9 @@
 //! - [`netjob`]: CRIMSy's NetJob XML (`POST /ui/rest/print`),
 //! - [`http`]: the routes.
 //!
-//! Workflow actions create jobs with [`enqueue_for_order`] inside the order's
-//! transaction, so the job exists exactly when the order's new state does.
+//! Workflow actions create jobs with [`enqueue_for_order`]; they are
+//! written with the order's row, in the order's transaction, so the job
+//! exists exactly when the order's new state does.
 
 pub mod db;
 pub mod http;
@@ -130,27 +131,50 @@ pub fn queue_def(
     })
 }
 
-/// Creates a job from a workflow action, in the order's transaction: owned by
-/// the order's requester and linked to the order. Long-polling agencies of
-/// this process are woken; on SQLite their lease waits for the order's
-/// transaction to commit, elsewhere they find the job on their next re-query.
+/// A job a workflow action created, written with the order's row (see
+/// [`crate::store::Pending`]).
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub queue: &'static str,
+    pub job_type: &'static str,
+    pub owner: String,
+    pub input: Vec<u8>,
+    pub max_attempts: i64,
+    pub lease_secs: i64,
+    pub retention_secs: i64,
+    pub created_ms: i64,
+}
+
+/// Creates a job from a workflow action, owned by the order's requester and
+/// linked to the order. It is written with the order's row, in the order's
+/// transaction, and long-polling agencies of this process are woken when
+/// that commits — so a job exists exactly when its order's step does.
+/// Fails at once for an unknown queue or oversized data.
 pub async fn enqueue_for_order(
     ctx: &mut ActionCtx<'_>,
     queue: &str,
     data: &[u8],
-) -> Result<i64, HandlerError> {
-    let id = enqueue(
-        ctx.conn,
-        ctx.defs,
-        queue,
-        data,
-        &ctx.order.requester,
-        ctx.order.id,
-    )
-    .await
-    .map_err(|e| HandlerError::Failed(format!("creating a job in queue `{queue}`: {e}")))?;
-    wake_pollers();
-    Ok(id)
+) -> Result<(), HandlerError> {
+    let fail =
+        |e: JobError| HandlerError::Failed(format!("creating a job in queue `{queue}`: {e}"));
+    let q = queue_def(ctx.defs, queue).map_err(fail)?;
+    if data.len() > MAX_INPUT_BYTES {
+        return Err(fail(JobError::BadRequest(format!(
+            "the job data has {} bytes; at most {MAX_INPUT_BYTES} are accepted",
+            data.len()
+        ))));
+    }
+    ctx.pending.jobs.push(NewJob {
+        queue: q.name,
+        job_type: q.job_type.name(),
+        owner: ctx.order.requester.clone(),
+        input: data.to_vec(),
+        max_attempts: i64::from(q.max_attempts.max(1)),
+        lease_secs: i64::from(q.lease_secs.max(1)),
+        retention_secs: i64::from(q.retention_secs),
+        created_ms: now_ms(),
+    });
+    Ok(())
 }
 
 /// A job as the owner and staff see it (`GET /api/v1/jobs/{id}`).
