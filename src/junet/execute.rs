@@ -261,6 +261,35 @@ pub async fn verify_device(conn: &mut AnyConnection, device: i64) -> Result<(), 
     Ok(())
 }
 
+/// The thesis's invariants for a device `register` writes, judged on what
+/// it writes (the rows are the plan's, and no other transaction can see or
+/// change the device before this one commits): one ADMIN link (written
+/// once), at least one interface, one canonical alias per interface, one
+/// interface per subnet.
+fn verify_new_device(plan: &plan::Plan, device: i64) -> Result<(), HandlerError> {
+    if plan.ifaces.is_empty() {
+        return Err(failed(format!("device {device} would have no interface")));
+    }
+    let mut nets = Vec::new();
+    for (i, iface) in plan.ifaces.iter().enumerate() {
+        let canonical = iface.aliases.iter().filter(|(_, c)| *c).count();
+        if canonical != 1 {
+            return Err(failed(format!(
+                "interface {i} of device {device} would have {canonical} canonical aliases, not one"
+            )));
+        }
+        let net = iface.subnet.as_ref().map(|s| s.id);
+        if net.is_some() && nets.contains(&net) {
+            return Err(failed(format!(
+                "device {device} would have two interfaces in subnet {}",
+                iface.net
+            )));
+        }
+        nets.push(net);
+    }
+    Ok(())
+}
+
 fn port_json(p: &PortRow) -> Value {
     json!(p.canonical())
 }
@@ -372,7 +401,7 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     writes.insert("x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L)", links);
     writes.insert("n_devname (DN_NAME, DOMAIN, PT_OBJ_ID, CANONICAL)", aliases);
     writes.run(ctx.conn).await?;
-    verify_device(ctx.conn, device).await?;
+    verify_new_device(&plan, device)?;
     let fields: Vec<(String, Value)> = ctx
         .order
         .fields

@@ -35,6 +35,9 @@ async fn plan_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerErr
     if let Some(plan) = &plan {
         plan::lock_keys(ctx.conn, ctx.stage, plan.lock_keys(ctx.order)).await?;
         let usage = Usage::load(ctx.conn, plan, ctx.order).await?;
+        for (key, org) in &usage.persons {
+            ctx.memo.put(person_memo(*key), org.clone());
+        }
         ctx.memo.put(USAGE_MEMO, usage);
     }
     ctx.memo.put(plan::PLAN_MEMO, plan.clone());
@@ -497,6 +500,8 @@ pub async fn check_person_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerEr
     let Some(field) = ctx.field else {
         return Ok(());
     };
+    // a registration's or change's plan looks the persons up with the rest
+    plan_of(ctx).await?;
     let persons: Vec<(String, PersonRef)> = match ctx.order.fields.get(field) {
         Some(serde_json::Value::Array(_)) => ctx
             .order

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use auftrag_engine::HandlerError;
 use auftrag_engine::context::{Memo, OrderData};
 use auftrag_engine::defs::Stage;
-use auftrag_engine::types::Hostname;
+use auftrag_engine::types::{Hostname, PersonRef};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use macaddr::MacAddr6;
 use sqlx::{AnyConnection, Row};
@@ -723,6 +723,9 @@ pub async fn plan(
 #[derive(Debug, Default)]
 pub struct Usage {
     users: std::collections::HashMap<(&'static str, String), Vec<i64>>,
+    /// The persons the order names (admin, users) by `PERS_KEY`: `None`
+    /// when `d_pers` has no such person, else their org unit.
+    pub persons: std::collections::HashMap<i64, Option<Option<String>>>,
 }
 
 impl Usage {
@@ -765,6 +768,22 @@ impl Usage {
         let mut usage = Usage::default();
         let mut arms = Vec::new();
         let mut binds: Vec<String> = Vec::new();
+        let mut persons: Vec<i64> = Vec::new();
+        if let Ok(Some(admin)) = order.typed::<PersonRef>("admin") {
+            persons.extend(admin.as_str().parse::<i64>());
+        }
+        if let Ok(Some(users)) = order.typed::<Vec<PersonRef>>("users") {
+            persons.extend(users.iter().filter_map(|u| u.as_str().parse::<i64>().ok()));
+        }
+        persons.sort_unstable();
+        persons.dedup();
+        for key in &persons {
+            usage.persons.insert(*key, None);
+            // keys are numbers: no parameter needed
+            arms.push(format!(
+                "SELECT 'person', ORG, PERS_KEY FROM d_pers WHERE PERS_KEY = {key}"
+            ));
+        }
         for (kind, value) in &wanted {
             usage.users.insert((kind, value.clone()), Vec::new());
             let n = binds.len() + 1;
@@ -807,8 +826,12 @@ impl Usage {
         }
         for row in query.fetch_all(&mut *conn).await? {
             let kind: String = row.try_get(0)?;
-            let value: String = row.try_get(1)?;
             let id: i64 = row.try_get(2)?;
+            if kind == "person" {
+                usage.persons.insert(id, Some(row.try_get(1)?));
+                continue;
+            }
+            let value: String = row.try_get(1)?;
             if let Some(users) = usage
                 .users
                 .iter_mut()
