@@ -353,14 +353,8 @@ fn pip_from_sqlite(net: &Network, resolved: &[Resolved]) {
                 changes: Default::default(),
             };
             let t = Instant::now();
-            let response = auftrag_engine::pdp::decide_order(
-                &mut conn,
-                auth,
-                &order,
-                &r.person,
-                &mut Default::default(),
-            )
-            .await;
+            let response =
+                auftrag_engine::pdp::decide_order(&mut conn, auth, &order, &r.person).await;
             ns.push(t.elapsed().as_nanos() as u64);
             black_box(response);
         }

@@ -176,34 +176,40 @@ async fn delete_port(conn: &mut AnyConnection, device: i64, port: i64) -> Result
     Ok(())
 }
 
-/// The device columns `change_device` can set, in this order.
-const DEVICE_COLUMNS: &str =
-    "DV_LABEL, DV_CLASS, TYPE, SERIAL, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA";
-
 /// Reads the device row and locks it until the order commits (PostgreSQL:
 /// `FOR UPDATE`, so two orders on one device are applied one after the
-/// other; SQLite's write transaction is exclusive already). The row has
-/// [`DEVICE_COLUMNS`].
+/// other; SQLite's write transaction is exclusive already) — unless the
+/// policy resolvers already did so, before the checks read the device.
+/// Returns the row ([`plan::DEVICE_COLUMNS`]) and whether it was locked
+/// only now (what the checks read may be stale then).
 async fn lock_device(
-    conn: &mut AnyConnection,
+    ctx: &mut ActionCtx<'_>,
     device: i64,
-) -> Result<sqlx::any::AnyRow, HandlerError> {
-    let lock = if plan::is_postgres(conn) {
+) -> Result<(std::sync::Arc<plan::DeviceRow>, bool), HandlerError> {
+    if let Some(row) = ctx.memo.get::<plan::DeviceRow>(&plan::locked_memo(device)) {
+        return Ok((row, false));
+    }
+    let lock = if plan::is_postgres(ctx.conn) {
         " FOR UPDATE"
     } else {
         ""
     };
-    sqlx::query(&format!(
-        "SELECT {DEVICE_COLUMNS} FROM x_device WHERE DV_OBJ_ID = $1{lock}"
+    let row = sqlx::query(&format!(
+        "SELECT {} FROM x_device WHERE DV_OBJ_ID = $1{lock}",
+        plan::DEVICE_COLUMNS
     ))
     .bind(device)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut *ctx.conn)
     .await?
     .ok_or_else(|| {
         failed(format!(
             "device {device} vanished between check and execution"
         ))
-    })
+    })?;
+    let row: plan::DeviceRow = (0..8)
+        .map(|i| row.try_get::<Option<String>, _>(i))
+        .collect::<Result<_, _>>()?;
+    Ok((std::sync::Arc::new(row), true))
 }
 
 /// The thesis's invariants for one device; an error names the broken one.
@@ -483,11 +489,12 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             ))
         })?;
     let device = target.device;
-    let row = lock_device(ctx.conn, device).await?;
-    // The device's ports as they are now that it is locked: on PostgreSQL
-    // a concurrent order may have changed them since the checks read them
-    // (SQLite's write transaction has been exclusive since its start).
-    if plan::is_postgres(ctx.conn) {
+    let (row, locked_now) = lock_device(ctx, device).await?;
+    // The device's ports as they are now that it is locked: on PostgreSQL a
+    // concurrent order may have changed them since the checks read them,
+    // unless the device was locked before (SQLite's write transaction has
+    // been exclusive since its start).
+    if locked_now && plan::is_postgres(ctx.conn) {
         ctx.memo.remove(&plan::ports_memo(device));
     }
     let plan = plan::plan(ctx.conn, ctx.memo, ctx.order)
@@ -524,12 +531,10 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             o.persdata.map(|b| yes_no(b).to_owned()),
         ),
     ];
-    let mut class = row
-        .try_get::<Option<String>, _>(1)?
-        .unwrap_or_else(|| "OTHER".to_owned());
+    let mut class = row[1].clone().unwrap_or_else(|| "OTHER".to_owned());
     for (i, (field, column, new)) in columns.into_iter().enumerate() {
         let Some(new) = new else { continue };
-        let old: Option<String> = row.try_get(i)?;
+        let old: Option<String> = row[i].clone();
         if old.as_deref() == Some(new.as_str()) {
             continue;
         }
@@ -796,7 +801,7 @@ pub async fn delete(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             ))
         })?;
     let device = target.device;
-    let label: String = lock_device(ctx.conn, device).await?.try_get(0)?;
+    let label = lock_device(ctx, device).await?.0[0].clone();
     let ports = device_ports(ctx.conn, device).await?;
     // One round trip, set-based: aliases, then ports (aliases reference
     // them), then links, deputyships for the device alone and the device —

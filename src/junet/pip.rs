@@ -7,7 +7,9 @@ use sqlx::Row;
 
 use std::sync::Arc;
 
+use super::plan::{DEVICE_COLUMNS, DeviceRow, is_postgres, locked_memo};
 use super::{pers_key, resolve_host_memo};
+use auftrag_engine::defs::Stage;
 
 /// The device the order is about (`host`), looked up once per transaction.
 async fn device(ctx: &mut PipCtx<'_>) -> Result<Option<i64>, HandlerError> {
@@ -72,6 +74,48 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
     Ok(ctx.memo.put(key, p))
 }
 
+/// [`device_facts`] in the order's write transaction on PostgreSQL: the
+/// same, read together with the device row, which stays locked until the
+/// order commits (`FOR UPDATE`) — so the checks and the execution after the
+/// decision see the device as it stays, and execution needs neither to lock
+/// it nor to read it again.
+async fn locked_device_facts(ctx: &mut PipCtx<'_>, device: i64) -> Result<Device, HandlerError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {}, a.OBJ_ID_L, p.DEPUTY, p.UNTIL FROM x_device d \
+         LEFT JOIN x_link a ON a.OBJ_ID_H = d.DV_OBJ_ID AND a.CLASS_L = 'ADMIN' \
+         LEFT JOIN auftrag_deputies p ON p.DEVICE = d.DV_OBJ_ID OR p.ORG = d.DV_LOC_ORG \
+           OR (p.DEVICE IS NULL AND p.ORG IS NULL AND p.NAMED_BY = a.OBJ_ID_L) \
+         WHERE d.DV_OBJ_ID = $1 FOR UPDATE OF d",
+        DEVICE_COLUMNS
+            .split(", ")
+            .map(|c| format!("d.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .bind(device)
+    .fetch_all(&mut *ctx.conn)
+    .await?;
+    let mut d = Device::default();
+    let Some(first) = rows.first() else {
+        // gone since the host was resolved: no facts, nothing locked
+        return Ok(d);
+    };
+    let row: DeviceRow = (0..8)
+        .map(|i| first.try_get::<Option<String>, _>(i))
+        .collect::<Result<_, _>>()?;
+    d.org.clone_from(&row[6]);
+    for r in &rows {
+        if let Some(admin) = r.try_get::<Option<i64>, _>(8)? {
+            d.admin = d.admin.or(Some(admin));
+        }
+        if let Some(deputy) = r.try_get::<Option<i64>, _>(9)? {
+            d.deputyships.push((deputy, r.try_get(10)?));
+        }
+    }
+    ctx.memo.put(locked_memo(device), row);
+    Ok(d)
+}
+
 /// What the policies read about the device the order is about, in one
 /// query: its admin, its org unit and the deputyships that cover it (for it
 /// alone, for all devices of its admin, or for its org unit).
@@ -90,6 +134,10 @@ async fn device_facts(ctx: &mut PipCtx<'_>) -> Result<Option<Arc<Device>>, Handl
     let key = format!("junet.device:{device}");
     if let Some(facts) = ctx.memo.get::<Device>(&key) {
         return Ok(Some(facts));
+    }
+    if ctx.stage == Some(Stage::Engine) && is_postgres(ctx.conn) {
+        let d = locked_device_facts(ctx, device).await?;
+        return Ok(Some(ctx.memo.put(key, d)));
     }
     // An indexed lookup per arm rather than one OR that scans the table;
     // `CROSS JOIN` fixes the join order on SQLite (whose statistics would

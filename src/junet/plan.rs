@@ -408,6 +408,19 @@ impl PortRow {
     }
 }
 
+/// The device columns `change_device` can set, in this order.
+pub const DEVICE_COLUMNS: &str =
+    "DV_LABEL, DV_CLASS, TYPE, SERIAL, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA";
+
+/// A device row: the values of [`DEVICE_COLUMNS`].
+pub type DeviceRow = Vec<Option<String>>;
+
+/// Where the device row is remembered once the order's transaction holds
+/// its lock (a [`DeviceRow`]).
+pub fn locked_memo(device: i64) -> String {
+    format!("junet.locked:{device}")
+}
+
 /// Where [`device_ports_memo`] keeps a device's ports.
 pub fn ports_memo(device: i64) -> String {
     format!("junet.ports:{device}")

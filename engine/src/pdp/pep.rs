@@ -9,7 +9,7 @@ use super::ast::PolicyNode;
 use super::eval::{Decision, Response, decide};
 use super::pip::{PipCtx, Source, resolve};
 use super::request::AttributeDef;
-use crate::context::{CheckCtx, Memo, OrderData};
+use crate::context::{CheckCtx, OrderData};
 use crate::error::HandlerError;
 
 /// A deployment's compiled authorization: attributes, where their values
@@ -47,9 +47,8 @@ pub async fn decide_order(
     auth: &'static Authorization,
     order: &OrderData,
     subject: &str,
-    memo: &mut Memo,
 ) -> Response {
-    decide_with(conn, auth, order, subject, order.order_type.name, memo).await
+    decide_action(conn, auth, order, subject, order.order_type.name).await
 }
 
 /// Decides whether `subject` may do `action` ([`super::pip::READ_ORDER`],
@@ -61,23 +60,18 @@ pub async fn decide_action(
     subject: &str,
     action: &str,
 ) -> Response {
-    decide_with(conn, auth, order, subject, action, &mut Memo::default()).await
+    decide_with(&mut PipCtx::new(conn, order, subject), auth, action).await
 }
 
-/// [`decide_action`] sharing `memo` with the checks of the same transaction.
+/// Decides whether `ctx.subject` may do `action` on `ctx.order`, resolving
+/// the attributes in `ctx` (its memo and stage: see [`PipCtx`]).
 pub async fn decide_with(
-    conn: &mut AnyConnection,
+    ctx: &mut PipCtx<'_>,
     auth: &'static Authorization,
-    order: &OrderData,
-    subject: &str,
     action: &str,
-    memo: &mut Memo,
 ) -> Response {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let mut ctx = PipCtx::new(conn, order, subject);
-    ctx.memo = std::mem::take(memo);
-    let request = resolve(&mut ctx, auth.attributes, auth.sources, action, now).await;
-    *memo = ctx.memo;
+    let request = resolve(ctx, auth.attributes, auth.sources, action, now).await;
     decide(auth.policies, &request)
 }
 
@@ -122,7 +116,11 @@ pub async fn authorize(
     auth: &'static Authorization,
 ) -> Result<(), HandlerError> {
     let subject = ctx.order.requester.clone();
-    let response = decide_order(ctx.conn, auth, ctx.order, &subject, &mut ctx.memo).await;
+    let mut pip = PipCtx::new(ctx.conn, ctx.order, &subject);
+    pip.stage = Some(ctx.stage);
+    pip.memo = std::mem::take(&mut ctx.memo);
+    let response = decide_with(&mut pip, auth, ctx.order.order_type.name).await;
+    ctx.memo = pip.memo;
     if ctx.order.id.is_some() {
         let recorded = Recorded {
             subject: &subject,
@@ -193,5 +191,5 @@ pub async fn explain(
         changes: Default::default(),
     };
     let mut conn = engine.store.pool.acquire().await?;
-    Ok(decide_order(&mut conn, auth, &order, person, &mut Memo::default()).await)
+    Ok(decide_order(&mut conn, auth, &order, person).await)
 }

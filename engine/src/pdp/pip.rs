@@ -45,6 +45,11 @@ pub struct PipCtx<'a> {
     /// about), shared with the checks of the same transaction when the
     /// decision is part of a check run (see [`Memo`]).
     pub memo: Memo,
+    /// The stage of the check run the decision is part of; `None` for
+    /// decisions outside one (reading an order, staff actions, explain). At
+    /// the engine stage the resolvers read inside the order's write
+    /// transaction and may lock what the order is about.
+    pub stage: Option<crate::defs::Stage>,
 }
 
 impl<'a> PipCtx<'a> {
@@ -54,6 +59,7 @@ impl<'a> PipCtx<'a> {
             order,
             subject,
             memo: Memo::default(),
+            stage: None,
         }
     }
 }
