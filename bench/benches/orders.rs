@@ -14,12 +14,13 @@
 //! checks.xml, execution, history — the floor only writes the rows.
 //!
 //! Two measurements per side: throughput with `BENCH_CLIENTS` closed-loop
-//! clients, and latency (p50 / p99, from the scheduled send time, so a
+//! clients (`BENCH_ROUNDS` rounds, floor and auftrag in turn; medians), and
+//! latency (p50 / p99, from the scheduled send time, so a
 //! backlog counts) at a fixed offered rate `BENCH_RATE` for `BENCH_SECS`.
 //!
 //!     cargo bench --manifest-path bench/Cargo.toml --bench orders
 //!
-//! Environment: BENCH_DEVICES (10000), BENCH_ORDERS (3000), BENCH_CLIENTS
+//! Environment: BENCH_DEVICES (10000), BENCH_ORDERS (3000), BENCH_ROUNDS (3), BENCH_CLIENTS
 //! (16), BENCH_RATE (1000), BENCH_SECS (3), BENCH_SKIP_SQLITE=1, BENCH_SKIP_POSTGRES=1,
 //! AUFTRAG_TEST_POSTGRES=URL (an existing server instead of a throwaway one).
 
@@ -213,6 +214,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -368,12 +374,29 @@ async fn measure(
     // warm-up (connections, caches), then the closed loop, then the fixed rate
     throughput(&floor_target, clients, 300, 0).await;
     throughput(&http, clients, 300, 0).await;
-    eprintln!("[{backend}] throughput, {clients} clients, {orders} orders each …");
-    let floor = throughput(&floor_target, clients, orders, 1000).await;
-    let auftrag = throughput(&http, clients, orders, 1000).await;
+    // Rounds of floor and auftrag in turn, so that a slow spell of the
+    // machine (disk flushes, other tenants) hits both alike; the medians
+    // are reported.
+    let rounds = env("BENCH_ROUNDS", 3).max(1);
+    eprintln!("[{backend}] throughput, {clients} clients, {orders} orders each, {rounds} rounds …");
+    let mut floors = Vec::new();
+    let mut auftrags = Vec::new();
+    for round in 0..rounds {
+        let first = 1000 + 100 * round;
+        floors.push(throughput(&floor_target, clients, orders, first).await);
+        auftrags.push(throughput(&http, clients, orders, first).await);
+        eprintln!(
+            "[{backend}] round {}: floor {:.0}/s, auftrag {:.0}/s ({:.0} %)",
+            round + 1,
+            floors[round],
+            auftrags[round],
+            100.0 * auftrags[round] / floors[round]
+        );
+    }
+    let (floor, auftrag) = (median(&mut floors), median(&mut auftrags));
     eprintln!("[{backend}] fixed rate {rate}/s for {secs} s …");
-    let floor_rate = fixed_rate(&floor_target, rate, secs, 2000).await;
-    let auftrag_rate = fixed_rate(&http, rate, secs, 2000).await;
+    let floor_rate = fixed_rate(&floor_target, rate, secs, 5000).await;
+    let auftrag_rate = fixed_rate(&http, rate, secs, 5000).await;
     let _ = stop.send(());
     Figures {
         backend,

@@ -627,7 +627,19 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         ctx.order
             .record_change("interfaces", names(&before), names(&after));
     }
-    verify_device(ctx.conn, device).await
+    // Only what the order touched can break an invariant: the device is
+    // locked (SQLite: the transaction is exclusive), and its invariants held
+    // when it was locked.
+    let touches_invariants = o.admin.is_some()
+        || !plan.removed_ports.is_empty()
+        || plan
+            .ifaces
+            .iter()
+            .any(|i| i.port.is_none() || i.aliases_changed || i.addr_changed);
+    if touches_invariants {
+        verify_device(ctx.conn, device).await?;
+    }
+    Ok(())
 }
 
 /// Applies the changes of the host interface.

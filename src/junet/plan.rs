@@ -70,9 +70,14 @@ const SUBNET_COLUMNS: &str =
     "NN_OBJ_ID, NN_NET_ADDR, SUBNET_MASK, NN_V4_STATE, NN_V6_STATE, NN_V6_NETPREF";
 
 fn subnet_row(row: &sqlx::any::AnyRow) -> Result<SubnetRow, HandlerError> {
-    let id: i64 = row.try_get(0)?;
-    let addr: String = row.try_get(1)?;
-    let mask: String = row.try_get(2)?;
+    subnet_row_at(row, 0)
+}
+
+/// A subnet from the [`SUBNET_COLUMNS`] of `row` starting at column `at`.
+fn subnet_row_at(row: &sqlx::any::AnyRow, at: usize) -> Result<SubnetRow, HandlerError> {
+    let id: i64 = row.try_get(at)?;
+    let addr: String = row.try_get(at + 1)?;
+    let mask: String = row.try_get(at + 2)?;
     let bad =
         |what: &str| HandlerError::Failed(format!("subnet {id} has a bad {what} in n_netname"));
     let addr: Ipv4Addr = addr.trim().parse().map_err(|_| bad("NN_NET_ADDR"))?;
@@ -80,7 +85,7 @@ fn subnet_row(row: &sqlx::any::AnyRow) -> Result<SubnetRow, HandlerError> {
     let prefix = ipnet::ipv4_mask_to_prefix(mask).map_err(|_| bad("SUBNET_MASK"))?;
     let net = Ipv4Net::new(addr, prefix).map_err(|_| bad("SUBNET_MASK"))?;
     let yes = |v: Option<String>| v.as_deref() == Some("Y");
-    let v6_prefix: Option<String> = row.try_get(5)?;
+    let v6_prefix: Option<String> = row.try_get(at + 5)?;
     let v6_prefix = match v6_prefix
         .as_deref()
         .map(str::trim)
@@ -92,8 +97,8 @@ fn subnet_row(row: &sqlx::any::AnyRow) -> Result<SubnetRow, HandlerError> {
     Ok(SubnetRow {
         id,
         net: net.trunc(),
-        v4_on: yes(row.try_get(3)?),
-        v6_on: yes(row.try_get(4)?),
+        v4_on: yes(row.try_get(at + 3)?),
+        v6_on: yes(row.try_get(at + 4)?),
         v6_prefix,
     })
 }
@@ -386,6 +391,8 @@ pub struct PortRow {
     pub gua: Option<String>,
     /// (DN_NAME, DOMAIN, canonical)
     pub aliases: Vec<(String, String, bool)>,
+    /// Its subnet (`NET_OBJ_ID`), if JuNet has it.
+    pub subnet: Option<SubnetRow>,
 }
 
 impl PortRow {
@@ -437,7 +444,16 @@ pub async fn device_ports_memo(
         return Ok(ports);
     }
     let ports = device_ports(conn, device).await?;
+    for p in &ports {
+        if let Some(subnet) = &p.subnet {
+            memo.put(subnet_memo(subnet.id), Some(subnet.clone()));
+        }
+    }
     Ok(memo.put(key, ports))
+}
+
+fn subnet_memo(id: i64) -> String {
+    format!("junet.subnet:{id}")
 }
 
 /// A subnet by id, once per transaction (orders never change subnets).
@@ -446,7 +462,7 @@ pub async fn subnet_by_id_memo(
     memo: &mut Memo,
     id: i64,
 ) -> Result<Option<SubnetRow>, HandlerError> {
-    let key = format!("junet.subnet:{id}");
+    let key = subnet_memo(id);
     if let Some(subnet) = memo.get::<Option<SubnetRow>>(&key) {
         return Ok((*subnet).clone());
     }
@@ -462,9 +478,11 @@ pub async fn device_ports(
 ) -> Result<Vec<PortRow>, HandlerError> {
     let rows = sqlx::query(
         "SELECT p.PT_OBJ_ID, p.NET_OBJ_ID, p.PT_DEV_ADDR, p.HARDW_ADDR, p.SSH, p.INET6_ADDR_TYPE, p.LLA, p.GUA, \
-                n.DN_NAME, n.DOMAIN, n.CANONICAL \
+                n.DN_NAME, n.DOMAIN, n.CANONICAL, \
+                s.NN_OBJ_ID, s.NN_NET_ADDR, s.SUBNET_MASK, s.NN_V4_STATE, s.NN_V6_STATE, s.NN_V6_NETPREF \
          FROM x_link l JOIN x_port p ON p.PT_OBJ_ID = l.OBJ_ID_L \
          LEFT JOIN n_devname n ON n.PT_OBJ_ID = p.PT_OBJ_ID \
+         LEFT JOIN n_netname s ON s.NN_OBJ_ID = p.NET_OBJ_ID \
          WHERE l.OBJ_ID_H = $1 AND l.CLASS_L = 'PORT' \
          ORDER BY p.PT_OBJ_ID, n.CANONICAL DESC, n.DN_NAME, n.DOMAIN",
     )
@@ -485,6 +503,10 @@ pub async fn device_ports(
                 lla: r.try_get(6)?,
                 gua: r.try_get(7)?,
                 aliases: Vec::new(),
+                subnet: match r.try_get::<Option<i64>, _>(11)? {
+                    Some(_) => Some(subnet_row_at(r, 11)?),
+                    None => None,
+                },
             });
         }
         let name: Option<String> = r.try_get(8)?;
