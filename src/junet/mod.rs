@@ -86,52 +86,83 @@ pub async fn resolve_host(
     conn: &mut AnyConnection,
     host: &str,
 ) -> Result<Option<Target>, sqlx::Error> {
-    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    // One query: the interface with this alias (arm 0), else the device
-    // with this label (arm 1), which names it only if it has one interface.
-    const BY_LABEL: &str = "SELECT CAST(1 AS BIGINT), l.OBJ_ID_H, l.OBJ_ID_L, d.DV_LABEL FROM x_link l \
+    let mut binds = Vec::new();
+    let sql = host_arms(host, &mut binds).join(" UNION ALL ");
+    let mut query = sqlx::query(&sql);
+    for b in &binds {
+        query = query.bind(b.as_str());
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    host_target(&rows)
+}
+
+/// The `SELECT`s that resolve `host` (see [`resolve_host`]), to run alone or
+/// as arms of a larger `UNION ALL`. Their columns: kind (`host.alias` for
+/// the interface with this alias, `host.label` for the interfaces of the
+/// device with this label), label, NULL, device id, port id. Parameters are
+/// numbered after those already in `binds`, to which they are added.
+pub(crate) fn host_arms(host: &str, binds: &mut Vec<String>) -> Vec<String> {
+    let host = normalize_host(host);
+    let mut arms = Vec::new();
+    if let Some((name, domain)) = host.split_once('.') {
+        let (n, d) = (binds.len() + 1, binds.len() + 2);
+        arms.push(format!(
+            "SELECT 'host.alias', d.DV_LABEL, CAST(NULL AS TEXT), l.OBJ_ID_H, l.OBJ_ID_L FROM x_link l \
+             JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
+             WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_L IN \
+             (SELECT PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = ${n} AND LOWER(DOMAIN) = ${d})"
+        ));
+        binds.push(name.to_owned());
+        binds.push(domain.to_owned());
+    }
+    let h = binds.len() + 1;
+    arms.push(format!(
+        "SELECT 'host.label', d.DV_LABEL, CAST(NULL AS TEXT), l.OBJ_ID_H, l.OBJ_ID_L FROM x_link l \
          JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
          WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_H IN \
-         (SELECT DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = $1)";
-    let rows = match host.split_once('.') {
-        Some((name, domain)) => {
-            sqlx::query(&format!(
-                "SELECT CAST(0 AS BIGINT), l.OBJ_ID_H, l.OBJ_ID_L, d.DV_LABEL FROM x_link l \
-                 JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
-                 WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_L IN \
-                 (SELECT PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = $2 AND LOWER(DOMAIN) = $3) \
-                 UNION ALL {BY_LABEL}"
-            ))
-            .bind(&host)
-            .bind(name)
-            .bind(domain)
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        None => sqlx::query(BY_LABEL).bind(&host).fetch_all(&mut *conn).await?,
-    };
-    let mut by_alias = Vec::new();
+         (SELECT DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = ${h})"
+    ));
+    binds.push(host);
+    arms
+}
+
+/// The target among the rows of [`host_arms`] (other rows are ignored): the
+/// interface with the alias, else the device's only interface.
+pub(crate) fn host_target(rows: &[sqlx::any::AnyRow]) -> Result<Option<Target>, sqlx::Error> {
+    let mut by_alias = None;
     let mut by_label = Vec::new();
-    for row in &rows {
-        let arm: i64 = row.try_get(0)?;
+    for row in rows {
+        let kind: String = row.try_get(0)?;
+        if !kind.starts_with("host.") {
+            continue;
+        }
         let target = Target {
-            device: row.try_get(1)?,
-            port: row.try_get(2)?,
-            label: row.try_get(3)?,
+            label: row.try_get(1)?,
+            device: row.try_get(3)?,
+            port: row.try_get(4)?,
         };
-        if arm == 0 {
-            by_alias.push(target);
+        if kind == "host.alias" {
+            by_alias = by_alias.or(Some(target));
         } else {
             by_label.push(target);
         }
     }
-    if !by_alias.is_empty() {
-        return Ok(by_alias.into_iter().next());
+    if by_alias.is_some() {
+        return Ok(by_alias);
     }
     Ok(match <[Target; 1]>::try_from(by_label) {
         Ok([one]) => Some(one),
         Err(_) => None,
     })
+}
+
+fn normalize_host(host: &str) -> String {
+    host.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Where [`resolve_host_memo`] keeps what a host name resolves to.
+pub(crate) fn host_memo(host: &str) -> String {
+    format!("junet.host:{}", normalize_host(host))
 }
 
 /// [`resolve_host`] once per transaction: the policy resolvers, the checks
@@ -141,10 +172,7 @@ pub async fn resolve_host_memo(
     memo: &mut Memo,
     host: &str,
 ) -> Result<Option<Target>, sqlx::Error> {
-    let key = format!(
-        "junet.host:{}",
-        host.trim().trim_end_matches('.').to_ascii_lowercase()
-    );
+    let key = host_memo(host);
     if let Some(target) = memo.get::<Option<Target>>(&key) {
         return Ok((*target).clone());
     }

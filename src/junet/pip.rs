@@ -43,18 +43,43 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
     if let Some(person) = ctx.memo.get::<Person>(&key) {
         return Ok(person);
     }
-    let rows = sqlx::query(
-        "SELECT 'pers', ORG, EMAIL FROM d_pers WHERE PERS_KEY = $1 \
-         UNION ALL SELECT 'admin', NULL, NULL \
-           WHERE EXISTS (SELECT 1 FROM x_link WHERE CLASS_L = 'ADMIN' AND OBJ_ID_L = $1) \
-         UNION ALL SELECT 'itb', ORG, NULL FROM auftrag_it_officers WHERE PERS_KEY = $1 \
-         UNION ALL SELECT 'staff', NULL, NULL \
-           WHERE EXISTS (SELECT 1 FROM auftrag_staff WHERE person = $2)",
-    )
-    .bind(subject(ctx))
-    .bind(ctx.subject)
-    .fetch_all(&mut *ctx.conn)
-    .await?;
+    // The host the order is about is resolved in the same round trip (the
+    // resource attributes come next).
+    let host = ctx
+        .order
+        .text("host")
+        .filter(|h| {
+            ctx.memo
+                .get::<Option<super::Target>>(&super::host_memo(h))
+                .is_none()
+        })
+        .map(str::to_owned);
+    let mut binds = vec![subject(ctx).to_string(), ctx.subject.to_owned()];
+    // (NULLs typed: PostgreSQL types a UNION's columns arm by arm)
+    let mut arms = vec![
+        "SELECT 'pers', ORG, EMAIL, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM d_pers WHERE PERS_KEY = CAST($1 AS BIGINT)".to_owned(),
+        "SELECT 'admin', NULL, NULL, NULL, NULL WHERE EXISTS \
+         (SELECT 1 FROM x_link WHERE CLASS_L = 'ADMIN' AND OBJ_ID_L = CAST($1 AS BIGINT))"
+            .to_owned(),
+        "SELECT 'itb', ORG, NULL, NULL, NULL FROM auftrag_it_officers WHERE PERS_KEY = CAST($1 AS BIGINT)"
+            .to_owned(),
+        "SELECT 'staff', NULL, NULL, NULL, NULL WHERE EXISTS \
+         (SELECT 1 FROM auftrag_staff WHERE person = $2)"
+            .to_owned(),
+    ];
+    if let Some(host) = &host {
+        arms.extend(super::host_arms(host, &mut binds));
+    }
+    let sql = arms.join(" UNION ALL ");
+    let mut query = sqlx::query(&sql);
+    for b in &binds {
+        query = query.bind(b.as_str());
+    }
+    let rows = query.fetch_all(&mut *ctx.conn).await?;
+    if let Some(host) = &host {
+        let target = super::host_target(&rows)?;
+        ctx.memo.put(super::host_memo(host), target);
+    }
     let mut p = Person::default();
     for row in &rows {
         let kind: String = row.try_get(0)?;
