@@ -346,7 +346,7 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     let class = o.dv_class.name();
     // ids first, then the device, its interfaces, links and aliases in one
     // round trip
-    let (device, ports) = plan::object_ids(ctx.conn, plan.ifaces.len()).await?;
+    let (device, ports) = plan::object_ids(ctx.conn, ctx.memo, plan.ifaces.len()).await?;
     let mut writes = Writes::default();
     writes.insert(
         "x_device (DV_OBJ_ID, DV_LABEL, SERIAL, DV_CLASS, TYPE, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA, ARRIVAL)",

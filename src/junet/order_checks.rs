@@ -13,35 +13,63 @@ use std::sync::Arc;
 
 use auftrag_engine::HandlerError;
 use auftrag_engine::context::CheckCtx;
+use auftrag_engine::defs::Stage;
 use auftrag_engine::types::{Date, Hostname, PersonRef};
 use auftrag_macros::check;
 
 use super::checks::{normalize_mac, parse_mac};
-use super::plan::{self, Plan, Usage, label_of, split_alias};
+use super::plan::{self, Plan, Usage, Wanted, label_of, split_alias};
 use super::resolve_host_memo;
-use crate::generated::NameDeputy;
+use crate::generated::{NameDeputy, RegisterDevice};
 
 /// The order's plan, built once per transaction (the checks share it, a
 /// registration's execution reuses it) right after the first check asks;
 /// building it takes the order's locks, so every check reads after a
-/// concurrent order with the same keys has committed.
+/// concurrent order with the same keys has committed. What the checks need
+/// to know about the values the order introduces is read with it, in one
+/// query ([`Usage`]); for a registration, whose values are all in its
+/// fields, that query also brings the plan's subnets and the new device's
+/// object ids, before the plan is built.
 async fn plan_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerError> {
     if let Some(plan) = ctx.memo.get::<Option<Arc<Plan>>>(plan::PLAN_MEMO) {
         return Ok((*plan).clone());
     }
-    let plan = plan::plan(ctx.conn, &mut ctx.memo, ctx.order)
-        .await?
-        .map(Arc::new);
-    if let Some(plan) = &plan {
-        plan::lock_keys(ctx.conn, ctx.stage, plan.lock_keys(ctx.order)).await?;
-        let usage = Usage::load(ctx.conn, plan, ctx.order).await?;
-        for (key, org) in &usage.persons {
-            ctx.memo.put(person_memo(*key), org.clone());
+    let registration = if ctx.order.order_type.name == RegisterDevice::NAME {
+        RegisterDevice::from_order(ctx.order).ok()
+    } else {
+        None
+    };
+    let plan = if let Some(o) = registration {
+        let mut wanted = Wanted::of_registration(&o, ctx.order);
+        if ctx.stage == Stage::Engine {
+            wanted.ids = Some(o.interfaces.len());
         }
-        ctx.memo.put(USAGE_MEMO, usage);
-    }
+        plan::lock_keys(ctx.conn, ctx.stage, wanted.lock_keys()).await?;
+        load_usage(ctx, &wanted).await?;
+        plan::plan(ctx.conn, &mut ctx.memo, ctx.order)
+            .await?
+            .map(Arc::new)
+    } else {
+        let plan = plan::plan(ctx.conn, &mut ctx.memo, ctx.order)
+            .await?
+            .map(Arc::new);
+        if let Some(plan) = &plan {
+            plan::lock_keys(ctx.conn, ctx.stage, plan.lock_keys(ctx.order)).await?;
+            load_usage(ctx, &Wanted::of_plan(plan, ctx.order)).await?;
+        }
+        plan
+    };
     ctx.memo.put(plan::PLAN_MEMO, plan.clone());
     Ok(plan)
+}
+
+async fn load_usage(ctx: &mut CheckCtx<'_>, wanted: &Wanted) -> Result<(), HandlerError> {
+    let usage = Usage::load(ctx.conn, &mut ctx.memo, wanted).await?;
+    for (key, org) in &usage.persons {
+        ctx.memo.put(person_memo(*key), org.clone());
+    }
+    ctx.memo.put(USAGE_MEMO, usage);
+    Ok(())
 }
 
 const USAGE_MEMO: &str = "junet.usage";

@@ -344,6 +344,7 @@ struct NewIface {
 
 async fn new_iface(
     conn: &mut AnyConnection,
+    memo: &mut Memo,
     path: String,
     n: NewIface,
     problems: &mut Vec<(String, String)>,
@@ -358,7 +359,10 @@ async fn new_iface(
         ));
         return Ok(None);
     };
-    let subnet = subnet_by_net(conn, net).await?;
+    let subnet = match memo.get::<Option<SubnetRow>>(&subnet_net_memo(net)) {
+        Some(subnet) => (*subnet).clone(),
+        None => subnet_by_net(conn, net).await?,
+    };
     let aliases = aliases_of(n.aliases);
     Ok(Some(Iface {
         path,
@@ -549,8 +553,14 @@ pub async fn plan(
                     .map(|a| (a.name, a.canonical))
                     .collect(),
             };
-            if let Some(iface) =
-                new_iface(conn, format!("interfaces[{i}]"), n, &mut plan.problems).await?
+            if let Some(iface) = new_iface(
+                conn,
+                memo,
+                format!("interfaces[{i}]"),
+                n,
+                &mut plan.problems,
+            )
+            .await?
             {
                 plan.ifaces.push(iface);
             }
@@ -729,8 +739,14 @@ pub async fn plan(
                 .map(|a| (a.name, a.canonical))
                 .collect(),
         };
-        if let Some(iface) =
-            new_iface(conn, format!("add_interfaces[{i}]"), n, &mut plan.problems).await?
+        if let Some(iface) = new_iface(
+            conn,
+            memo,
+            format!("add_interfaces[{i}]"),
+            n,
+            &mut plan.problems,
+        )
+        .await?
         {
             plan.ifaces.push(iface);
         }
@@ -773,83 +789,79 @@ impl Usage {
             .map(Vec::as_slice)
     }
 
-    /// Looks up every value of `plan` and the order's label.
+    /// Looks up everything `wanted` asks for, in one query: the users of its
+    /// values, its persons, and — remembered in `memo` for [`plan`] and the
+    /// execution — its subnets and new object ids.
     pub async fn load(
         conn: &mut AnyConnection,
-        plan: &Plan,
-        order: &OrderData,
+        memo: &mut Memo,
+        wanted: &Wanted,
     ) -> Result<Self, HandlerError> {
-        let mut wanted: Vec<(&'static str, String)> = Vec::new();
-        for i in &plan.ifaces {
-            if i.addr_changed
-                && let Some(ip) = i.ipv4
-            {
-                wanted.push(("ipv4", ip.to_string()));
-            }
-            wanted.push(("mac", crate::junet::checks::normalize_mac(&i.hwa)));
-            for a in &i.new_aliases {
-                wanted.push(("alias", a.as_str().to_ascii_lowercase()));
-            }
-        }
-        for field in ["host", "label"] {
-            if (field == "label" || order.order_type.name == RegisterDevice::NAME)
-                && let Ok(Some(host)) = order.typed::<Hostname>(field)
-            {
-                wanted.push(("label", label_of(&host)));
-            }
-        }
-        wanted.sort();
-        wanted.dedup();
+        // Every arm has the same columns: kind, value, id, then the subnet
+        // columns (NULLs typed: PostgreSQL types a UNION's columns arm by arm).
+        const PAD: &str = "CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+                           CAST(NULL AS TEXT), CAST(NULL AS TEXT)";
         let mut usage = Usage::default();
         let mut arms = Vec::new();
         let mut binds: Vec<String> = Vec::new();
-        let mut persons: Vec<i64> = Vec::new();
-        if let Ok(Some(admin)) = order.typed::<PersonRef>("admin") {
-            persons.extend(admin.as_str().parse::<i64>());
-        }
-        if let Ok(Some(users)) = order.typed::<Vec<PersonRef>>("users") {
-            persons.extend(users.iter().filter_map(|u| u.as_str().parse::<i64>().ok()));
-        }
-        persons.sort_unstable();
-        persons.dedup();
-        for key in &persons {
+        for key in &wanted.persons {
             usage.persons.insert(*key, None);
             // keys are numbers: no parameter needed
             arms.push(format!(
-                "SELECT 'person', ORG, PERS_KEY FROM d_pers WHERE PERS_KEY = {key}"
+                "SELECT 'person', ORG, CAST(PERS_KEY AS BIGINT), {PAD} FROM d_pers WHERE PERS_KEY = {key}"
             ));
         }
-        for (kind, value) in &wanted {
+        for (kind, value) in &wanted.values {
             usage.users.insert((kind, value.clone()), Vec::new());
             let n = binds.len() + 1;
-            match *kind {
-                "ipv4" => arms.push(format!(
-                    "SELECT 'ipv4', ${n}, PT_OBJ_ID FROM x_port WHERE PT_DEV_ADDR = ${n}"
-                )),
-                "mac" => arms.push(format!(
-                    "SELECT 'mac', ${n}, PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = ${n}"
-                )),
-                "label" => arms.push(format!(
-                    "SELECT 'label', ${n}, DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = ${n}"
-                )),
+            let from = match *kind {
+                "ipv4" => format!("PT_OBJ_ID FROM x_port WHERE PT_DEV_ADDR = ${n}"),
+                "mac" => format!("PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = ${n}"),
+                "label" => format!("DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = ${n}"),
                 _ => {
                     // an alias that is not fully qualified: check_alias_unique reports it
                     let Some((name, domain)) = value.split_once('.') else {
                         continue;
                     };
-                    arms.push(format!(
-                        "SELECT 'alias', ${n}, PT_OBJ_ID FROM n_devname \
-                         WHERE LOWER(DN_NAME) = ${} AND LOWER(DOMAIN) = ${}",
-                        n + 1,
-                        n + 2
-                    ));
-                    binds.push(value.clone());
                     binds.push(name.to_owned());
                     binds.push(domain.to_owned());
-                    continue;
+                    format!(
+                        "PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = ${} AND LOWER(DOMAIN) = ${}",
+                        n + 1,
+                        n + 2
+                    )
                 }
+            };
+            arms.push(format!(
+                "SELECT '{kind}', CAST(${n} AS TEXT), {from_cols}",
+                from_cols = from.replacen(" FROM", &format!(", {PAD} FROM"), 1)
+            ));
+            binds.insert(n - 1, value.clone());
+        }
+        for net in &wanted.nets {
+            let (a, m) = (binds.len() + 1, binds.len() + 2);
+            arms.push(format!(
+                "SELECT 'subnet', CAST(NULL AS TEXT), {SUBNET_COLUMNS} \
+                 FROM n_netname WHERE NN_NET_ADDR = ${a} AND SUBNET_MASK = ${m}"
+            ));
+            binds.push(net.network().to_string());
+            binds.push(net.netmask().to_string());
+            memo.put(subnet_net_memo(*net), None::<SubnetRow>);
+        }
+        if let Some(ports) = wanted.ids {
+            if is_postgres(conn) {
+                arms.push(format!(
+                    "SELECT 'id', CAST(NULL AS TEXT), nextval('auftrag_object_id'), {PAD} \
+                     FROM generate_series(0, {ports})"
+                ));
+            } else {
+                arms.push(format!(
+                    "SELECT 'max', 'x_device', (SELECT COALESCE(MAX(DV_OBJ_ID), 0) FROM x_device), {PAD}"
+                ));
+                arms.push(format!(
+                    "SELECT 'max', 'x_port', (SELECT COALESCE(MAX(PT_OBJ_ID), 0) FROM x_port), {PAD}"
+                ));
             }
-            binds.push(value.clone());
         }
         if arms.is_empty() {
             return Ok(usage);
@@ -859,22 +871,47 @@ impl Usage {
         for b in &binds {
             query = query.bind(b.as_str());
         }
+        let mut ids = Vec::new();
+        let (mut max_device, mut max_port) = (0, 0);
         for row in query.fetch_all(&mut *conn).await? {
             let kind: String = row.try_get(0)?;
             let id: i64 = row.try_get(2)?;
-            if kind == "person" {
-                usage.persons.insert(id, Some(row.try_get(1)?));
-                continue;
+            match kind.as_str() {
+                "person" => {
+                    usage.persons.insert(id, Some(row.try_get(1)?));
+                }
+                "subnet" => {
+                    // columns 2..8 are NN_OBJ_ID and the other SUBNET_COLUMNS
+                    let subnet = subnet_row_at(&row, 2)?;
+                    memo.put(subnet_net_memo(subnet.net), Some(subnet));
+                }
+                "id" => ids.push(id),
+                "max" if row.try_get::<String, _>(1)? == "x_device" => max_device = id,
+                "max" => max_port = id,
+                _ => {
+                    let value: String = row.try_get(1)?;
+                    if let Some(users) = usage
+                        .users
+                        .iter_mut()
+                        .find(|((k, v), _)| *k == kind && *v == value)
+                        .map(|(_, u)| u)
+                    {
+                        users.push(id);
+                    }
+                }
             }
-            let value: String = row.try_get(1)?;
-            if let Some(users) = usage
-                .users
-                .iter_mut()
-                .find(|((k, v), _)| *k == kind && *v == value)
-                .map(|(_, u)| u)
-            {
-                users.push(id);
-            }
+        }
+        if let Some(ports) = wanted.ids {
+            let ids = if is_postgres(conn) {
+                ids.sort_unstable();
+                ids
+            } else {
+                let n = i64::try_from(ports).unwrap_or(i64::MAX);
+                std::iter::once(max_device + 1)
+                    .chain((1..=n).map(|i| max_port + i))
+                    .collect()
+            };
+            memo.put(IDS_MEMO, ids);
         }
         for users in usage.users.values_mut() {
             users.sort_unstable();
@@ -882,6 +919,107 @@ impl Usage {
         }
         Ok(usage)
     }
+}
+
+/// What [`Usage::load`] looks up.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    /// (kind, value): `ipv4`, `mac`, `alias` (`name.domain`), `label`; lower-case.
+    pub values: Vec<(&'static str, String)>,
+    /// `PERS_KEY`s.
+    pub persons: Vec<i64>,
+    /// Subnets by range.
+    pub nets: Vec<Ipv4Net>,
+    /// New object ids for a device and this many ports (at the engine stage).
+    pub ids: Option<usize>,
+}
+
+impl Wanted {
+    /// The values `plan` introduces, the order's label and the persons it
+    /// names.
+    pub fn of_plan(plan: &Plan, order: &OrderData) -> Self {
+        let mut w = Wanted::default();
+        for i in &plan.ifaces {
+            w.add_iface(
+                i.addr_changed.then_some(i.ipv4).flatten(),
+                &i.hwa,
+                &i.new_aliases,
+            );
+        }
+        w.add_order(order);
+        w
+    }
+
+    /// The same for a registration, from its fields alone (so that it can be
+    /// loaded before the plan, with the plan's subnets).
+    pub fn of_registration(o: &RegisterDevice, order: &OrderData) -> Self {
+        let mut w = Wanted::default();
+        for x in &o.interfaces {
+            let aliases: Vec<Hostname> = x.aliases.iter().map(|a| a.name.clone()).collect();
+            w.add_iface(x.ipv4, &x.hwa, &aliases);
+            if let IpNet::V4(net) = x.net.0 {
+                w.nets.push(net.trunc());
+            }
+        }
+        w.add_order(order);
+        w
+    }
+
+    /// The advisory lock keys of the values (see [`Plan::lock_keys`]: the
+    /// same keys for a registration).
+    pub fn lock_keys(&self) -> Vec<String> {
+        self.values
+            .iter()
+            .filter_map(|(kind, value)| match *kind {
+                "ipv4" => Some(format!("ipv4:{value}")),
+                "alias" => Some(format!("alias:{value}")),
+                "label" => Some(format!("host:{value}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn add_iface(&mut self, ipv4: Option<Ipv4Addr>, hwa: &MacAddr6, aliases: &[Hostname]) {
+        if let Some(ip) = ipv4 {
+            self.values.push(("ipv4", ip.to_string()));
+        }
+        self.values
+            .push(("mac", crate::junet::checks::normalize_mac(hwa)));
+        for a in aliases {
+            self.values.push(("alias", a.as_str().to_ascii_lowercase()));
+        }
+    }
+
+    fn add_order(&mut self, order: &OrderData) {
+        for field in ["host", "label"] {
+            if (field == "label" || order.order_type.name == RegisterDevice::NAME)
+                && let Ok(Some(host)) = order.typed::<Hostname>(field)
+            {
+                self.values.push(("label", label_of(&host)));
+            }
+        }
+        if let Ok(Some(admin)) = order.typed::<PersonRef>("admin") {
+            self.persons.extend(admin.as_str().parse::<i64>());
+        }
+        if let Ok(Some(users)) = order.typed::<Vec<PersonRef>>("users") {
+            self.persons
+                .extend(users.iter().filter_map(|u| u.as_str().parse::<i64>().ok()));
+        }
+        self.values.sort();
+        self.values.dedup();
+        self.persons.sort_unstable();
+        self.persons.dedup();
+        self.nets.sort();
+        self.nets.dedup();
+    }
+}
+
+/// Where [`Usage::load`] leaves new object ids: the device's, then the
+/// ports' (a `Vec<i64>`).
+pub const IDS_MEMO: &str = "junet.ids";
+
+fn subnet_net_memo(net: Ipv4Net) -> String {
+    format!("junet.subnet_net:{}", net.trunc())
 }
 
 /// Whether the connection is PostgreSQL (READ COMMITTED: a check and the
@@ -928,8 +1066,17 @@ pub async fn lock_keys(
 /// transaction is exclusive).
 pub async fn object_ids(
     conn: &mut AnyConnection,
+    memo: &mut Memo,
     ports: usize,
 ) -> Result<(i64, Vec<i64>), HandlerError> {
+    if let Some(ids) = memo.get::<Vec<i64>>(IDS_MEMO)
+        && let Some((device, rest)) = ids.split_first()
+        && rest.len() == ports
+    {
+        let ids = (*device, rest.to_vec());
+        memo.remove(IDS_MEMO);
+        return Ok(ids);
+    }
     let n = i64::try_from(ports).unwrap_or(i64::MAX);
     if is_postgres(conn) {
         let ids: Vec<i64> = sqlx::query_scalar(
