@@ -145,6 +145,22 @@ impl ActionCtx<'_> {
     pub fn set_result(&mut self, value: impl Into<String>) {
         self.result = Some(value.into());
     }
+
+    /// Writes to send with the order's row at the end of the transaction,
+    /// in the same round trip (see [`crate::writes`]): for writes that
+    /// nothing in the transaction reads afterwards — or [`ActionCtx::flush`]
+    /// them first. They fail the order's step like any handler error.
+    pub fn defer(&mut self) -> &mut crate::writes::Writes {
+        &mut self.pending.writes
+    }
+
+    /// Sends the deferred writes now, before reading what they write.
+    pub async fn flush(&mut self) -> Result<(), crate::error::HandlerError> {
+        std::mem::take(&mut self.pending.writes)
+            .run(self.conn)
+            .await?;
+        Ok(())
+    }
 }
 
 /// What a check function gets.

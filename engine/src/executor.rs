@@ -173,7 +173,6 @@ pub async fn submit(
     // One transaction; the row is written once, after processing, with the
     // decisions the checks took (see above). Start-up resumes an order that
     // was stored alone.
-    let backend = engine.store.backend;
     let mut tx = engine.store.begin_write().await?;
     let id = engine.store.next_order_id(&mut tx).await?;
     let mut order = StoredOrder {
@@ -190,9 +189,10 @@ pub async fn submit(
     let mut pending = store::Pending::default();
     match drive(&mut tx, defs, &mut order, None, &mut pending).await {
         Ok(()) => {
-            store::insert_processed_order(&mut tx, backend, &order, &pending).await?;
+            let jobs = pending.has_jobs();
+            store::insert_processed_order(&mut tx, &order, pending).await?;
             tx.commit().await?;
-            wake_agencies(&pending);
+            wake_agencies(jobs);
             info!(id, order_type, state = %order.state, "order processed");
             Ok(Outcome::from(&order))
         }
@@ -215,9 +215,10 @@ pub async fn resume(engine: &Engine, id: i64) -> Result<Outcome, EngineError> {
     let mut order = store::lock_order(&mut tx, engine.store.backend, engine.defs, id).await?;
     let mut pending = store::Pending::default();
     drive(&mut tx, engine.defs, &mut order, None, &mut pending).await?;
-    store::update_order(&mut tx, engine.store.backend, &order, &pending).await?;
+    let jobs = pending.has_jobs();
+    store::update_order(&mut tx, &order, pending).await?;
     tx.commit().await?;
-    wake_agencies(&pending);
+    wake_agencies(jobs);
     Ok(Outcome::from(&order))
 }
 
@@ -315,17 +316,18 @@ pub async fn act(
         &mut pending,
     )
     .await?;
-    store::update_order(&mut tx, engine.store.backend, &order, &pending).await?;
+    let jobs = pending.has_jobs();
+    store::update_order(&mut tx, &order, pending).await?;
     tx.commit().await?;
-    wake_agencies(&pending);
+    wake_agencies(jobs);
     info!(id, action, state = %order.state, "action done");
     Ok(Outcome::from(&order))
 }
 
 /// Jobs an order created exist once its transaction has committed: now
 /// long-polling agencies of this process may look.
-fn wake_agencies(pending: &store::Pending) {
-    if pending.has_jobs() {
+fn wake_agencies(jobs: bool) {
+    if jobs {
         crate::jobs::wake_pollers();
     }
 }

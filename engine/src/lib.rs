@@ -24,6 +24,7 @@ pub mod server;
 pub mod store;
 pub mod types;
 pub mod validate;
+pub mod writes;
 
 pub use domain::{DemoPerson, Domain};
 pub use error::{EngineError, HandlerError};

@@ -307,10 +307,11 @@ pub async fn insert_order(
 pub type PendingDecision = (String, String);
 
 /// What processing an order leaves to be written with its row, in the same
-/// round trip: the checks' authorization decisions and the jobs its actions
-/// created.
+/// round trip: the writes its actions deferred, the checks' authorization
+/// decisions and the jobs its actions created.
 #[derive(Debug, Default)]
 pub struct Pending {
+    pub(crate) writes: crate::writes::Writes,
     pub(crate) decisions: Vec<PendingDecision>,
     pub(crate) jobs: Vec<crate::jobs::NewJob>,
 }
@@ -320,129 +321,96 @@ impl Pending {
     pub fn has_jobs(&self) -> bool {
         !self.jobs.is_empty()
     }
-}
 
-/// Adds the `pending` rows to `sql` (the order's row write, whose order id
-/// is `$id`; its own parameters end before `$first`): on PostgreSQL as
-/// data-modifying `WITH` parts, on SQLite as further statements of the
-/// batch. Returns the SQL; [`bind_pending`] binds in the same order.
-fn with_pending(backend: Backend, sql: &str, id: usize, first: usize, pending: &Pending) -> String {
-    let mut next = first;
-    let mut extra = Vec::new();
-    if !pending.decisions.is_empty() {
-        let rows: Vec<String> = pending
+    /// The deferred writes, then `row` (the order's row; it may refer to the
+    /// order's id as `id`, a parameter of `writes`), then the decisions and
+    /// jobs that refer to the order.
+    fn into_writes(
+        self,
+        row: impl FnOnce(&mut crate::writes::Writes) -> Result<String, EngineError>,
+        order_id: i64,
+    ) -> Result<crate::writes::Writes, EngineError> {
+        use crate::writes::Arg;
+        let mut w = self.writes;
+        let id = w.arg(order_id);
+        let sql = row(&mut w)?.replace("{id}", &id);
+        w.push(sql);
+        let decisions: Vec<Vec<Arg>> = self
             .decisions
-            .iter()
-            .map(|_| {
-                next += 2;
-                format!("(${id}, ${}, ${})", next - 2, next - 1)
-            })
+            .into_iter()
+            .map(|(at, decision)| vec![Arg::Int(order_id), at.into(), decision.into()])
             .collect();
-        extra.push(format!(
-            "INSERT INTO auftrag_decisions (order_id, at, decision) VALUES {}",
-            rows.join(", ")
-        ));
-    }
-    if !pending.jobs.is_empty() {
-        let rows: Vec<String> = pending
+        w.insert("auftrag_decisions (order_id, at, decision)", decisions);
+        let jobs: Vec<Vec<Arg>> = self
             .jobs
-            .iter()
-            .map(|_| {
-                let n = next;
-                next += 8;
-                format!(
-                    "(${n}, ${}, ${}, ${id}, 'PENDING', ${}, 0, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6,
-                    n + 7,
-                    n + 7
-                )
+            .into_iter()
+            .map(|j| {
+                vec![
+                    j.queue.into(),
+                    j.job_type.into(),
+                    j.owner.into(),
+                    Arg::Int(order_id),
+                    "PENDING".into(),
+                    j.input.into(),
+                    Arg::Int(0),
+                    Arg::Int(j.max_attempts),
+                    Arg::Int(j.lease_secs),
+                    Arg::Int(j.retention_secs),
+                    Arg::Int(j.created_ms),
+                    Arg::Int(j.created_ms),
+                ]
             })
             .collect();
-        extra.push(format!(
-            "INSERT INTO auftrag_jobs (queue, job_type, owner, order_id, state, input, attempts, \
-             max_attempts, lease_secs, retention_secs, created_ms, updated_ms) VALUES {}",
-            rows.join(", ")
-        ));
-    }
-    if extra.is_empty() {
-        return sql.to_owned();
-    }
-    match backend {
-        Backend::Postgres => {
-            let parts: Vec<String> = extra
-                .iter()
-                .enumerate()
-                .map(|(i, e)| format!("p{i} AS ({e})"))
-                .collect();
-            format!("WITH {} {sql}", parts.join(", "))
-        }
-        Backend::Sqlite => format!("{sql}; {}", extra.join("; ")),
+        w.insert(
+            "auftrag_jobs (queue, job_type, owner, order_id, state, input, attempts, \
+             max_attempts, lease_secs, retention_secs, created_ms, updated_ms)",
+            jobs,
+        );
+        Ok(w)
     }
 }
 
-fn bind_pending<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    pending: &'q Pending,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for (at, decision) in &pending.decisions {
-        query = query.bind(at).bind(decision);
-    }
-    for job in &pending.jobs {
-        query = query
-            .bind(job.queue)
-            .bind(job.job_type)
-            .bind(&job.owner)
-            .bind(&job.input)
-            .bind(job.max_attempts)
-            .bind(job.lease_secs)
-            .bind(job.retention_secs)
-            .bind(job.created_ms);
-    }
-    query
+fn order_id(order: &StoredOrder) -> Result<i64, EngineError> {
+    order
+        .data
+        .id
+        .ok_or_else(|| EngineError::Internal("writing an order without id".into()))
 }
 
 /// Writes a new order — processed, with id from [`Store::next_order_id`] —
 /// and what its processing left pending, in one round trip.
 pub async fn insert_processed_order(
     conn: &mut AnyConnection,
-    backend: Backend,
     order: &StoredOrder,
-    pending: &Pending,
+    pending: Pending,
 ) -> Result<(), EngineError> {
-    let id = order
-        .data
-        .id
-        .ok_or_else(|| EngineError::Internal("inserting a processed order without id".into()))?;
-    let sql = with_pending(
-        backend,
-        "INSERT INTO auftrag_orders \
-         (id, order_type, requester, host, state, closed, created_at, updated_at, fields, changes, states, errors, warnings, accepted) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        1,
-        15,
-        pending,
-    );
-    let query = sqlx::query(&sql)
-        .bind(id)
-        .bind(order.data.order_type.name)
-        .bind(&order.data.requester)
-        .bind(order.data.key())
-        .bind(&order.state)
-        .bind(i64::from(order.closed))
-        .bind(&order.created_at)
-        .bind(&order.updated_at)
-        .bind(to_json(&order.data.fields)?)
-        .bind(to_json(&order.data.changes)?)
-        .bind(to_json(&order.states)?)
-        .bind(to_json(&order.data.errors)?)
-        .bind(to_json(&order.data.warnings)?)
-        .bind(to_json(&order.data.accepted)?);
-    bind_pending(query, pending).execute(&mut *conn).await?;
+    let writes = pending.into_writes(
+        |w| {
+            let values = [
+                w.arg(order.data.order_type.name),
+                w.arg(order.data.requester.as_str()),
+                w.arg(order.data.key()),
+                w.arg(order.state.as_str()),
+                w.arg(i64::from(order.closed)),
+                w.arg(order.created_at.as_str()),
+                w.arg(order.updated_at.as_str()),
+                w.arg(to_json(&order.data.fields)?),
+                w.arg(to_json(&order.data.changes)?),
+                w.arg(to_json(&order.states)?),
+                w.arg(to_json(&order.data.errors)?),
+                w.arg(to_json(&order.data.warnings)?),
+                w.arg(to_json(&order.data.accepted)?),
+            ];
+            Ok(format!(
+                "INSERT INTO auftrag_orders \
+                 (id, order_type, requester, host, state, closed, created_at, updated_at, fields, changes, \
+                  states, errors, warnings, accepted) VALUES ({{id}}, {})",
+                values.join(", ")
+            ))
+        },
+        order_id(order)?,
+    )?;
+    writes.run(conn).await?;
     Ok(())
 }
 
@@ -450,35 +418,32 @@ pub async fn insert_processed_order(
 /// processing left pending, in one round trip.
 pub async fn update_order(
     conn: &mut AnyConnection,
-    backend: Backend,
     order: &StoredOrder,
-    pending: &Pending,
+    pending: Pending,
 ) -> Result<(), EngineError> {
-    let id = order
-        .data
-        .id
-        .ok_or_else(|| EngineError::Internal("updating an order without id".into()))?;
-    let sql = with_pending(
-        backend,
-        "UPDATE auftrag_orders SET host = $1, state = $2, closed = $3, updated_at = $4, fields = $5, \
-         changes = $6, states = $7, errors = $8, warnings = $9, accepted = $10 WHERE id = $11",
-        11,
-        12,
-        pending,
-    );
-    let query = sqlx::query(&sql)
-        .bind(order.data.key())
-        .bind(&order.state)
-        .bind(i64::from(order.closed))
-        .bind(&order.updated_at)
-        .bind(to_json(&order.data.fields)?)
-        .bind(to_json(&order.data.changes)?)
-        .bind(to_json(&order.states)?)
-        .bind(to_json(&order.data.errors)?)
-        .bind(to_json(&order.data.warnings)?)
-        .bind(to_json(&order.data.accepted)?)
-        .bind(id);
-    bind_pending(query, pending).execute(&mut *conn).await?;
+    let writes = pending.into_writes(
+        |w| {
+            let sets = [
+                ("host", w.arg(order.data.key())),
+                ("state", w.arg(order.state.as_str())),
+                ("closed", w.arg(i64::from(order.closed))),
+                ("updated_at", w.arg(order.updated_at.as_str())),
+                ("fields", w.arg(to_json(&order.data.fields)?)),
+                ("changes", w.arg(to_json(&order.data.changes)?)),
+                ("states", w.arg(to_json(&order.states)?)),
+                ("errors", w.arg(to_json(&order.data.errors)?)),
+                ("warnings", w.arg(to_json(&order.data.warnings)?)),
+                ("accepted", w.arg(to_json(&order.data.accepted)?)),
+            ];
+            let sets: Vec<String> = sets.iter().map(|(c, v)| format!("{c} = {v}")).collect();
+            Ok(format!(
+                "UPDATE auftrag_orders SET {} WHERE id = {{id}}",
+                sets.join(", ")
+            ))
+        },
+        order_id(order)?,
+    )?;
+    writes.run(conn).await?;
     Ok(())
 }
 

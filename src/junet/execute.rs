@@ -13,11 +13,11 @@ use auftrag_engine::types::Hostname;
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row};
 
-use super::batch::{Arg, Writes};
 use super::checks::normalize_mac;
 use super::plan::{self, Iface, PortRow, device_ports, label_of, new_object_id, split_alias};
 use super::{pers_key, resolve_host_memo};
 use crate::generated::{ChangeDevice, DeleteDevice, NameDeputy, RegisterDevice};
+use auftrag_engine::writes::Arg;
 
 fn failed(message: impl Into<String>) -> HandlerError {
     HandlerError::Failed(message.into())
@@ -347,7 +347,8 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     // ids first, then the device, its interfaces, links and aliases in one
     // round trip
     let (device, ports) = plan::object_ids(ctx.conn, ctx.memo, plan.ifaces.len()).await?;
-    let mut writes = Writes::default();
+    // sent with the order's row (nothing in the transaction reads them)
+    let writes = ctx.defer();
     writes.insert(
         "x_device (DV_OBJ_ID, DV_LABEL, SERIAL, DV_CLASS, TYPE, DV_BUILDING, DV_ROOM, DV_LOC_ORG, PERSDATA, ARRIVAL)",
         vec![vec![
@@ -406,7 +407,7 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     );
     writes.insert("x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L)", links);
     writes.insert("n_devname (DN_NAME, DOMAIN, PT_OBJ_ID, CANONICAL)", aliases);
-    writes.run(ctx.conn).await?;
+
     verify_new_device(&plan, device)?;
     let fields: Vec<(String, Value)> = ctx
         .order
@@ -621,12 +622,6 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             }
         }
     }
-    if !plan.removed_ports.is_empty() || plan.ifaces.iter().any(|i| i.port.is_none()) {
-        let after = device_ports(ctx.conn, device).await?;
-        let names = |ports: &[PortRow]| ports.iter().map(port_json).collect::<Vec<_>>();
-        ctx.order
-            .record_change("interfaces", names(&before), names(&after));
-    }
     // Only what the order touched can break an invariant: the device is
     // locked (SQLite: the transaction is exclusive), and its invariants held
     // when it was locked.
@@ -636,6 +631,16 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             .ifaces
             .iter()
             .any(|i| i.port.is_none() || i.aliases_changed || i.addr_changed);
+    if touches_invariants {
+        // the interface's deferred update first: what follows reads it
+        ctx.flush().await?;
+    }
+    if !plan.removed_ports.is_empty() || plan.ifaces.iter().any(|i| i.port.is_none()) {
+        let after = device_ports(ctx.conn, device).await?;
+        let names = |ports: &[PortRow]| ports.iter().map(port_json).collect::<Vec<_>>();
+        ctx.order
+            .record_change("interfaces", names(&before), names(&after));
+    }
     if touches_invariants {
         verify_device(ctx.conn, device).await?;
     }
@@ -716,24 +721,25 @@ async fn change_port(
         }
     }
     if !set.is_empty() {
-        // one statement; the column names come from the fixed list above
+        // one statement, sent with the order's row (`change` flushes it when
+        // it reads the interfaces again); the column names come from the
+        // fixed list above
+        let writes = ctx.defer();
         let assignments: Vec<String> = set
-            .iter()
-            .enumerate()
-            .map(|(i, (column, _))| match *column {
-                "NET_OBJ_ID" => format!("{column} = CAST(${} AS BIGINT)", i + 2),
-                _ => format!("{column} = ${}", i + 2),
+            .into_iter()
+            .map(|(column, value)| {
+                let v = writes.arg(value);
+                match column {
+                    "NET_OBJ_ID" => format!("{column} = CAST({v} AS BIGINT)"),
+                    _ => format!("{column} = {v}"),
+                }
             })
             .collect();
-        let sql = format!(
-            "UPDATE x_port SET {} WHERE PT_OBJ_ID = $1",
+        let p = writes.arg(port);
+        writes.push(format!(
+            "UPDATE x_port SET {} WHERE PT_OBJ_ID = {p}",
             assignments.join(", ")
-        );
-        let mut query = sqlx::query(&sql).bind(port);
-        for (_, value) in set {
-            query = query.bind(value);
-        }
-        query.execute(&mut *ctx.conn).await?;
+        ));
     }
     if iface.aliases_changed {
         let old = current.alias_names();
@@ -815,33 +821,26 @@ pub async fn delete(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     let device = target.device;
     let label = lock_device(ctx, device).await?.0[0].clone();
     let ports = device_ports(ctx.conn, device).await?;
-    // One round trip, set-based: aliases, then ports (aliases reference
-    // them), then links, deputyships for the device alone and the device —
-    // a data-modifying WITH on PostgreSQL (every part sees the rows as they
-    // were; references are checked at the end), a batch on SQLite.
-    const DELETES: [&str; 5] = [
-        "DELETE FROM n_devname WHERE PT_OBJ_ID IN \
-         (SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'PORT')",
-        "DELETE FROM x_port WHERE PT_OBJ_ID IN \
-         (SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'PORT')",
-        "DELETE FROM x_link WHERE OBJ_ID_H = $1",
-        "DELETE FROM auftrag_deputies WHERE DEVICE = $1",
-        "DELETE FROM x_device WHERE DV_OBJ_ID = $1",
-    ];
-    let sql = if plan::is_postgres(ctx.conn) {
-        let parts: Vec<String> = DELETES[..4]
-            .iter()
-            .enumerate()
-            .map(|(i, d)| format!("d{i} AS ({d})"))
-            .collect();
-        format!("WITH {} {}", parts.join(", "), DELETES[4])
-    } else {
-        DELETES.join("; ")
-    };
-    sqlx::query(&sql)
-        .bind(device)
-        .execute(&mut *ctx.conn)
-        .await?;
+    // Sent with the order's row, set-based: aliases, then ports (aliases
+    // reference them), then links, deputyships for the device alone and the
+    // device.
+    let writes = ctx.defer();
+    let d = writes.arg(device);
+    for sql in [
+        format!(
+            "DELETE FROM n_devname WHERE PT_OBJ_ID IN \
+             (SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = {d} AND CLASS_L = 'PORT')"
+        ),
+        format!(
+            "DELETE FROM x_port WHERE PT_OBJ_ID IN \
+             (SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = {d} AND CLASS_L = 'PORT')"
+        ),
+        format!("DELETE FROM x_link WHERE OBJ_ID_H = {d}"),
+        format!("DELETE FROM auftrag_deputies WHERE DEVICE = {d}"),
+        format!("DELETE FROM x_device WHERE DV_OBJ_ID = {d}"),
+    ] {
+        writes.push(sql);
+    }
     ctx.order.record_change("device", device, Value::Null);
     ctx.order.record_change("label", label, Value::Null);
     ctx.order.record_change(

@@ -3,7 +3,6 @@
 //! The engine knows none of this; it reaches it through [`Junet`].
 
 pub mod actions;
-pub mod batch;
 pub mod checks;
 pub mod demo;
 pub mod devices;

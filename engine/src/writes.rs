@@ -1,19 +1,24 @@
 //! Several writes in one round trip: on PostgreSQL one statement (the writes
 //! as data-modifying `WITH` parts: they see the rows as they were before
 //! the statement, and references between the rows they write are checked
-//! at its end), on SQLite one batch of statements run in order. Parameters
-//! are numbered across the whole batch (`$n`), which both accept.
+//! at its end), on SQLite one batch of statements run in the order given
+//! (references are checked per statement there, so rows come before the
+//! rows that refer to them). Parameters are numbered across the whole batch
+//! (`$n`), which both accept.
+//!
+//! The engine writes an order's row this way, with its decisions and jobs,
+//! and with the writes its actions deferred
+//! ([`crate::context::ActionCtx::defer`]): one round trip at the end of the
+//! order's transaction.
 
-use auftrag_engine::HandlerError;
 use sqlx::AnyConnection;
-
-use super::plan::is_postgres;
 
 /// A value for a `$n` parameter.
 #[derive(Debug, Clone)]
 pub enum Arg {
     Int(i64),
     Text(Option<String>),
+    Bytes(Vec<u8>),
 }
 
 impl From<i64> for Arg {
@@ -37,6 +42,18 @@ impl From<String> for Arg {
 impl From<Option<String>> for Arg {
     fn from(v: Option<String>) -> Self {
         Arg::Text(v)
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Self {
+        Arg::Text(v.map(str::to_owned))
+    }
+}
+
+impl From<Vec<u8>> for Arg {
+    fn from(v: Vec<u8>) -> Self {
+        Arg::Bytes(v)
     }
 }
 
@@ -75,11 +92,16 @@ impl Writes {
         self.statements.push(sql);
     }
 
-    pub async fn run(self, conn: &mut AnyConnection) -> Result<(), HandlerError> {
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    /// Runs the writes (nothing when there are none).
+    pub async fn run(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         let Some((last, parts)) = self.statements.split_last() else {
             return Ok(());
         };
-        let sql = if is_postgres(conn) {
+        let sql = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
             let parts: Vec<String> = parts
                 .iter()
                 .enumerate()
@@ -98,6 +120,7 @@ impl Writes {
             query = match arg {
                 Arg::Int(v) => query.bind(v),
                 Arg::Text(v) => query.bind(v),
+                Arg::Bytes(v) => query.bind(v),
             };
         }
         query.execute(&mut *conn).await?;
