@@ -167,31 +167,56 @@ async fn device_facts(ctx: &mut PipCtx<'_>) -> Result<Option<Arc<Device>>, Handl
     // An indexed lookup per arm rather than one OR that scans the table;
     // `CROSS JOIN` fixes the join order on SQLite (whose statistics would
     // pick the index on DEVICE for `DEVICE IS NULL`, or none for ORG), and
-    // is a plain join to PostgreSQL.
-    let rows = sqlx::query(
+    // is a plain join to PostgreSQL. In SQLite's order transaction (which is
+    // exclusive: the device stays as read) the whole device row comes along,
+    // for execution.
+    let with_row = ctx.stage == Some(Stage::Engine);
+    let device_arms: String = if with_row {
+        DEVICE_COLUMNS
+            .split(", ")
+            .enumerate()
+            .map(|(i, c)| {
+                format!(" UNION ALL SELECT 'dev{i}', NULL, {c} FROM x_device WHERE DV_OBJ_ID = $1")
+            })
+            .collect()
+    } else {
+        " UNION ALL SELECT 'dev6', NULL, DV_LOC_ORG FROM x_device WHERE DV_OBJ_ID = $1".to_owned()
+    };
+    let sql = format!(
         "SELECT 'admin', OBJ_ID_L, NULL FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'ADMIN' \
-         UNION ALL SELECT 'org', NULL, DV_LOC_ORG FROM x_device WHERE DV_OBJ_ID = $1 \
          UNION ALL SELECT 'deputy', DEPUTY, UNTIL FROM auftrag_deputies WHERE DEVICE = $1 \
          UNION ALL SELECT 'deputy', d.DEPUTY, d.UNTIL FROM x_link l CROSS JOIN auftrag_deputies d \
            WHERE l.OBJ_ID_H = $1 AND l.CLASS_L = 'ADMIN' AND d.NAMED_BY = l.OBJ_ID_L \
            AND d.DEVICE IS NULL AND d.ORG IS NULL \
          UNION ALL SELECT 'deputy', d.DEPUTY, d.UNTIL FROM x_device x CROSS JOIN auftrag_deputies d \
-           WHERE x.DV_OBJ_ID = $1 AND d.ORG = x.DV_LOC_ORG",
-    )
-    .bind(device)
-    .fetch_all(&mut *ctx.conn)
-    .await?;
+           WHERE x.DV_OBJ_ID = $1 AND d.ORG = x.DV_LOC_ORG{device_arms}"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(device)
+        .fetch_all(&mut *ctx.conn)
+        .await?;
     let mut d = Device::default();
-    for row in &rows {
-        let kind: String = row.try_get(0)?;
-        let id: Option<i64> = row.try_get(1)?;
-        let text: Option<String> = row.try_get(2)?;
+    let mut row: DeviceRow = vec![None; 8];
+    let mut found = false;
+    for r in &rows {
+        let kind: String = r.try_get(0)?;
+        let id: Option<i64> = r.try_get(1)?;
+        let text: Option<String> = r.try_get(2)?;
         match (kind.as_str(), id) {
             ("admin", Some(admin)) => d.admin = d.admin.or(Some(admin)),
-            ("org", _) => d.org = text,
             ("deputy", Some(deputy)) => d.deputyships.push((deputy, text)),
+            (dev, _) if dev.starts_with("dev") => {
+                found = true;
+                if let Some(i) = dev[3..].parse::<usize>().ok().filter(|i| *i < 8) {
+                    row[i] = text;
+                }
+            }
             _ => {}
         }
+    }
+    d.org.clone_from(&row[6]);
+    if with_row && found {
+        ctx.memo.put(locked_memo(device), row);
     }
     Ok(Some(ctx.memo.put(key, d)))
 }
