@@ -20,7 +20,7 @@ use auftrag_macros::check;
 use super::checks::{normalize_mac, parse_mac};
 use super::plan::{self, Plan, Usage, Wanted, label_of, split_alias};
 use super::resolve_host_memo;
-use crate::generated::{NameDeputy, RegisterDevice};
+use crate::generated::{ChangeDevice, NameDeputy, RegisterDevice};
 
 /// The order's plan, built once per transaction (the checks share it, a
 /// registration's execution reuses it) right after the first check asks;
@@ -34,31 +34,43 @@ async fn plan_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerErr
     if let Some(plan) = ctx.memo.get::<Option<Arc<Plan>>>(plan::PLAN_MEMO) {
         return Ok((*plan).clone());
     }
-    let registration = if ctx.order.order_type.name == RegisterDevice::NAME {
-        RegisterDevice::from_order(ctx.order).ok()
-    } else {
-        None
+    // The values a registration or a change introduces are all in its
+    // fields: lock them, then read in one query what the checks and the
+    // plan need (who uses the values, the subnets, the persons named; a
+    // change's ports, a registration's new ids), then build the plan.
+    let wanted = match ctx.order.order_type.name {
+        RegisterDevice::NAME => RegisterDevice::from_order(ctx.order).ok().map(|o| {
+            let mut wanted = Wanted::of_registration(&o, ctx.order);
+            if ctx.stage == Stage::Engine {
+                wanted.ids = Some(o.interfaces.len());
+            }
+            wanted
+        }),
+        ChangeDevice::NAME => match ChangeDevice::from_order(ctx.order) {
+            Ok(o) => {
+                let mut wanted = Wanted::of_change(&o, ctx.order);
+                if let Some(target) =
+                    resolve_host_memo(ctx.conn, &mut ctx.memo, o.host.as_str()).await?
+                    && ctx
+                        .memo
+                        .get::<Vec<plan::PortRow>>(&plan::ports_memo(target.device))
+                        .is_none()
+                {
+                    wanted.ports_of = Some(target.device);
+                }
+                Some(wanted)
+            }
+            Err(_) => None,
+        },
+        _ => None,
     };
-    let plan = if let Some(o) = registration {
-        let mut wanted = Wanted::of_registration(&o, ctx.order);
-        if ctx.stage == Stage::Engine {
-            wanted.ids = Some(o.interfaces.len());
-        }
+    if let Some(wanted) = &wanted {
         plan::lock_keys(ctx.conn, ctx.stage, wanted.lock_keys()).await?;
-        load_usage(ctx, &wanted).await?;
-        plan::plan(ctx.conn, &mut ctx.memo, ctx.order)
-            .await?
-            .map(Arc::new)
-    } else {
-        let plan = plan::plan(ctx.conn, &mut ctx.memo, ctx.order)
-            .await?
-            .map(Arc::new);
-        if let Some(plan) = &plan {
-            plan::lock_keys(ctx.conn, ctx.stage, plan.lock_keys(ctx.order)).await?;
-            load_usage(ctx, &Wanted::of_plan(plan, ctx.order)).await?;
-        }
-        plan
-    };
+        load_usage(ctx, wanted).await?;
+    }
+    let plan = plan::plan(ctx.conn, &mut ctx.memo, ctx.order)
+        .await?
+        .map(Arc::new);
     ctx.memo.put(plan::PLAN_MEMO, plan.clone());
     Ok(plan)
 }

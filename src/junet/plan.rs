@@ -75,9 +75,27 @@ fn subnet_row(row: &sqlx::any::AnyRow) -> Result<SubnetRow, HandlerError> {
 
 /// A subnet from the [`SUBNET_COLUMNS`] of `row` starting at column `at`.
 fn subnet_row_at(row: &sqlx::any::AnyRow, at: usize) -> Result<SubnetRow, HandlerError> {
-    let id: i64 = row.try_get(at)?;
     let addr: String = row.try_get(at + 1)?;
     let mask: String = row.try_get(at + 2)?;
+    subnet_of(
+        row.try_get(at)?,
+        &addr,
+        &mask,
+        row.try_get(at + 3)?,
+        row.try_get(at + 4)?,
+        row.try_get(at + 5)?,
+    )
+}
+
+/// A subnet from the values of its [`SUBNET_COLUMNS`].
+fn subnet_of(
+    id: i64,
+    addr: &str,
+    mask: &str,
+    v4_state: Option<String>,
+    v6_state: Option<String>,
+    v6_prefix: Option<String>,
+) -> Result<SubnetRow, HandlerError> {
     let bad =
         |what: &str| HandlerError::Failed(format!("subnet {id} has a bad {what} in n_netname"));
     let addr: Ipv4Addr = addr.trim().parse().map_err(|_| bad("NN_NET_ADDR"))?;
@@ -85,7 +103,6 @@ fn subnet_row_at(row: &sqlx::any::AnyRow, at: usize) -> Result<SubnetRow, Handle
     let prefix = ipnet::ipv4_mask_to_prefix(mask).map_err(|_| bad("SUBNET_MASK"))?;
     let net = Ipv4Net::new(addr, prefix).map_err(|_| bad("SUBNET_MASK"))?;
     let yes = |v: Option<String>| v.as_deref() == Some("Y");
-    let v6_prefix: Option<String> = row.try_get(at + 5)?;
     let v6_prefix = match v6_prefix
         .as_deref()
         .map(str::trim)
@@ -97,8 +114,8 @@ fn subnet_row_at(row: &sqlx::any::AnyRow, at: usize) -> Result<SubnetRow, Handle
     Ok(SubnetRow {
         id,
         net: net.trunc(),
-        v4_on: yes(row.try_get(at + 3)?),
-        v6_on: yes(row.try_get(at + 4)?),
+        v4_on: yes(v4_state),
+        v6_on: yes(v6_state),
         v6_prefix,
     })
 }
@@ -448,12 +465,18 @@ pub async fn device_ports_memo(
         return Ok(ports);
     }
     let ports = device_ports(conn, device).await?;
+    Ok(remember_ports(memo, device, ports))
+}
+
+/// Remembers a device's ports (and their subnets) as read in this
+/// transaction, for [`device_ports_memo`].
+pub fn remember_ports(memo: &mut Memo, device: i64, ports: Vec<PortRow>) -> Arc<Vec<PortRow>> {
     for p in &ports {
         if let Some(subnet) = &p.subnet {
             memo.put(subnet_memo(subnet.id), Some(subnet.clone()));
         }
     }
-    Ok(memo.put(key, ports))
+    memo.put(ports_memo(device), ports)
 }
 
 fn subnet_memo(id: i64) -> String {
@@ -797,18 +820,23 @@ impl Usage {
         memo: &mut Memo,
         wanted: &Wanted,
     ) -> Result<Self, HandlerError> {
-        // Every arm has the same columns: kind, value, id, then the subnet
-        // columns (NULLs typed: PostgreSQL types a UNION's columns arm by arm).
-        const PAD: &str = "CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
-                           CAST(NULL AS TEXT), CAST(NULL AS TEXT)";
+        // Every arm has the same columns: kind, value, id, a second id, then
+        // fourteen texts (a port's columns) — NULLs typed: PostgreSQL types a
+        // UNION's columns arm by arm.
+        let pad = |n: usize| vec!["CAST(NULL AS TEXT)"; n].join(", ");
+        let pad15 = format!("CAST(NULL AS BIGINT), {}", pad(14));
+        let pad_ = &pad15;
         let mut usage = Usage::default();
         let mut arms = Vec::new();
         let mut binds: Vec<String> = Vec::new();
         for key in &wanted.persons {
             usage.persons.insert(*key, None);
-            // keys are numbers: no parameter needed
+            // parameters, not literals: one prepared statement per shape
+            binds.push(key.to_string());
             arms.push(format!(
-                "SELECT 'person', ORG, CAST(PERS_KEY AS BIGINT), {PAD} FROM d_pers WHERE PERS_KEY = {key}"
+                "SELECT 'person', ORG, CAST(PERS_KEY AS BIGINT), {pad_} FROM d_pers \
+                 WHERE PERS_KEY = CAST(${} AS BIGINT)",
+                binds.len()
             ));
         }
         for (kind, value) in &wanted.values {
@@ -834,32 +862,48 @@ impl Usage {
             };
             arms.push(format!(
                 "SELECT '{kind}', CAST(${n} AS TEXT), {from_cols}",
-                from_cols = from.replacen(" FROM", &format!(", {PAD} FROM"), 1)
+                from_cols = from.replacen(" FROM", &format!(", {pad_} FROM"), 1)
             ));
             binds.insert(n - 1, value.clone());
         }
         for net in &wanted.nets {
             let (a, m) = (binds.len() + 1, binds.len() + 2);
             arms.push(format!(
-                "SELECT 'subnet', CAST(NULL AS TEXT), {SUBNET_COLUMNS} \
-                 FROM n_netname WHERE NN_NET_ADDR = ${a} AND SUBNET_MASK = ${m}"
+                "SELECT 'subnet', CAST(NULL AS TEXT), NN_OBJ_ID, CAST(NULL AS BIGINT), NN_NET_ADDR, \
+                 SUBNET_MASK, NN_V4_STATE, NN_V6_STATE, NN_V6_NETPREF, {} \
+                 FROM n_netname WHERE NN_NET_ADDR = ${a} AND SUBNET_MASK = ${m}",
+                pad(9)
             ));
             binds.push(net.network().to_string());
             binds.push(net.netmask().to_string());
             memo.put(subnet_net_memo(*net), None::<SubnetRow>);
         }
+        if let Some(device) = wanted.ports_of {
+            arms.push(format!(
+                "SELECT 'port', CAST(NULL AS TEXT), p.PT_OBJ_ID, p.NET_OBJ_ID, p.PT_DEV_ADDR, \
+                 p.HARDW_ADDR, p.SSH, p.INET6_ADDR_TYPE, p.LLA, p.GUA, n.DN_NAME, n.DOMAIN, \
+                 n.CANONICAL, s.NN_NET_ADDR, s.SUBNET_MASK, s.NN_V4_STATE, s.NN_V6_STATE, \
+                 s.NN_V6_NETPREF \
+                 FROM x_link l JOIN x_port p ON p.PT_OBJ_ID = l.OBJ_ID_L \
+                 LEFT JOIN n_devname n ON n.PT_OBJ_ID = p.PT_OBJ_ID \
+                 LEFT JOIN n_netname s ON s.NN_OBJ_ID = p.NET_OBJ_ID \
+                 WHERE l.OBJ_ID_H = CAST(${} AS BIGINT) AND l.CLASS_L = 'PORT'",
+                binds.len() + 1
+            ));
+            binds.push(device.to_string());
+        }
         if let Some(ports) = wanted.ids {
             if is_postgres(conn) {
                 arms.push(format!(
-                    "SELECT 'id', CAST(NULL AS TEXT), nextval('auftrag_object_id'), {PAD} \
+                    "SELECT 'id', CAST(NULL AS TEXT), nextval('auftrag_object_id'), {pad_} \
                      FROM generate_series(0, {ports})"
                 ));
             } else {
                 arms.push(format!(
-                    "SELECT 'max', 'x_device', (SELECT COALESCE(MAX(DV_OBJ_ID), 0) FROM x_device), {PAD}"
+                    "SELECT 'max', 'x_device', (SELECT COALESCE(MAX(DV_OBJ_ID), 0) FROM x_device), {pad_}"
                 ));
                 arms.push(format!(
-                    "SELECT 'max', 'x_port', (SELECT COALESCE(MAX(PT_OBJ_ID), 0) FROM x_port), {PAD}"
+                    "SELECT 'max', 'x_port', (SELECT COALESCE(MAX(PT_OBJ_ID), 0) FROM x_port), {pad_}"
                 ));
             }
         }
@@ -873,16 +917,53 @@ impl Usage {
         }
         let mut ids = Vec::new();
         let (mut max_device, mut max_port) = (0, 0);
+        let mut ports: Vec<PortRow> = Vec::new();
+        let mut aliases: Vec<(i64, (String, String, bool))> = Vec::new();
         for row in query.fetch_all(&mut *conn).await? {
             let kind: String = row.try_get(0)?;
             let id: i64 = row.try_get(2)?;
+            let text = |i: usize| row.try_get::<Option<String>, _>(3 + i);
             match kind.as_str() {
+                "port" => {
+                    let net: Option<i64> = row.try_get(3)?;
+                    if !ports.iter().any(|p| p.port == id) {
+                        let subnet = match (net, text(10)?, text(11)?) {
+                            (Some(net), Some(addr), Some(mask)) => Some(subnet_of(
+                                net,
+                                &addr,
+                                &mask,
+                                text(12)?,
+                                text(13)?,
+                                text(14)?,
+                            )?),
+                            _ => None,
+                        };
+                        ports.push(PortRow {
+                            port: id,
+                            net,
+                            ipv4: text(1)?,
+                            hwa: text(2)?,
+                            ssh: text(3)?,
+                            v6_type: text(4)?,
+                            lla: text(5)?,
+                            gua: text(6)?,
+                            aliases: Vec::new(),
+                            subnet,
+                        });
+                    }
+                    if let (Some(name), Some(domain)) = (text(7)?, text(8)?) {
+                        let canonical = text(9)?.as_deref() == Some("Y");
+                        aliases.push((id, (name, domain, canonical)));
+                    }
+                }
                 "person" => {
                     usage.persons.insert(id, Some(row.try_get(1)?));
                 }
                 "subnet" => {
-                    // columns 2..8 are NN_OBJ_ID and the other SUBNET_COLUMNS
-                    let subnet = subnet_row_at(&row, 2)?;
+                    let (Some(addr), Some(mask)) = (text(1)?, text(2)?) else {
+                        continue;
+                    };
+                    let subnet = subnet_of(id, &addr, &mask, text(3)?, text(4)?, text(5)?)?;
                     memo.put(subnet_net_memo(subnet.net), Some(subnet));
                 }
                 "id" => ids.push(id),
@@ -913,6 +994,18 @@ impl Usage {
             };
             memo.put(IDS_MEMO, ids);
         }
+        if let Some(device) = wanted.ports_of {
+            // as `device_ports` orders them: by id, canonical alias first
+            ports.sort_by_key(|p| p.port);
+            aliases
+                .sort_by(|a, b| (a.0, !a.1.2, &a.1.0, &a.1.1).cmp(&(b.0, !b.1.2, &b.1.0, &b.1.1)));
+            for (port, alias) in aliases {
+                if let Some(p) = ports.iter_mut().find(|p| p.port == port) {
+                    p.aliases.push(alias);
+                }
+            }
+            remember_ports(memo, device, ports);
+        }
         for users in usage.users.values_mut() {
             users.sort_unstable();
             users.dedup();
@@ -932,6 +1025,8 @@ pub struct Wanted {
     pub nets: Vec<Ipv4Net>,
     /// New object ids for a device and this many ports (at the engine stage).
     pub ids: Option<usize>,
+    /// Read the ports of this device too (see [`device_ports`]).
+    pub ports_of: Option<i64>,
 }
 
 impl Wanted {
@@ -977,6 +1072,41 @@ impl Wanted {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The same for a change, from its fields alone (so that it can be
+    /// loaded with the device's ports, before the plan): the values it
+    /// sets or adds.
+    pub fn of_change(o: &ChangeDevice, order: &OrderData) -> Self {
+        let mut w = Wanted::default();
+        let added: Vec<Hostname> = o
+            .add_aliases
+            .iter()
+            .flatten()
+            .map(|a| a.name.clone())
+            .collect();
+        if let Some(hwa) = &o.hwa {
+            w.add_iface(o.ipv4, hwa, &added);
+        } else {
+            if let Some(ip) = o.ipv4 {
+                w.values.push(("ipv4", ip.to_string()));
+            }
+            for a in &added {
+                w.values.push(("alias", a.as_str().to_ascii_lowercase()));
+            }
+        }
+        for x in o.add_interfaces.iter().flatten() {
+            let aliases: Vec<Hostname> = x.aliases.iter().map(|a| a.name.clone()).collect();
+            w.add_iface(x.ipv4, &x.hwa, &aliases);
+            if let IpNet::V4(net) = x.net.0 {
+                w.nets.push(net.trunc());
+            }
+        }
+        if let Some(IpNet::V4(net)) = o.net.map(|n| n.0) {
+            w.nets.push(net.trunc());
+        }
+        w.add_order(order);
+        w
     }
 
     fn add_iface(&mut self, ipv4: Option<Ipv4Addr>, hwa: &MacAddr6, aliases: &[Hostname]) {
