@@ -377,6 +377,26 @@ fn order_id(order: &StoredOrder) -> Result<i64, EngineError> {
         .ok_or_else(|| EngineError::Internal("writing an order without id".into()))
 }
 
+/// The columns of an order's row that processing changes, with their
+/// values as parameters of `w`.
+fn order_columns(
+    w: &mut crate::writes::Writes,
+    order: &StoredOrder,
+) -> Result<Vec<(&'static str, String)>, EngineError> {
+    Ok(vec![
+        ("host", w.arg(order.data.key())),
+        ("state", w.arg(order.state.as_str())),
+        ("closed", w.arg(i64::from(order.closed))),
+        ("updated_at", w.arg(order.updated_at.as_str())),
+        ("fields", w.arg(to_json(&order.data.fields)?)),
+        ("changes", w.arg(to_json(&order.data.changes)?)),
+        ("states", w.arg(to_json(&order.states)?)),
+        ("errors", w.arg(to_json(&order.data.errors)?)),
+        ("warnings", w.arg(to_json(&order.data.warnings)?)),
+        ("accepted", w.arg(to_json(&order.data.accepted)?)),
+    ])
+}
+
 /// Writes a new order — processed, with id from [`Store::next_order_id`] —
 /// and what its processing left pending, in one round trip.
 pub async fn insert_processed_order(
@@ -386,25 +406,17 @@ pub async fn insert_processed_order(
 ) -> Result<(), EngineError> {
     let writes = pending.into_writes(
         |w| {
-            let values = [
-                w.arg(order.data.order_type.name),
-                w.arg(order.data.requester.as_str()),
-                w.arg(order.data.key()),
-                w.arg(order.state.as_str()),
-                w.arg(i64::from(order.closed)),
-                w.arg(order.created_at.as_str()),
-                w.arg(order.updated_at.as_str()),
-                w.arg(to_json(&order.data.fields)?),
-                w.arg(to_json(&order.data.changes)?),
-                w.arg(to_json(&order.states)?),
-                w.arg(to_json(&order.data.errors)?),
-                w.arg(to_json(&order.data.warnings)?),
-                w.arg(to_json(&order.data.accepted)?),
+            let mut columns = vec![
+                ("id", "{id}".to_owned()),
+                ("order_type", w.arg(order.data.order_type.name)),
+                ("requester", w.arg(order.data.requester.as_str())),
+                ("created_at", w.arg(order.created_at.as_str())),
             ];
+            columns.extend(order_columns(w, order)?);
+            let (names, values): (Vec<&str>, Vec<String>) = columns.into_iter().unzip();
             Ok(format!(
-                "INSERT INTO auftrag_orders \
-                 (id, order_type, requester, host, state, closed, created_at, updated_at, fields, changes, \
-                  states, errors, warnings, accepted) VALUES ({{id}}, {})",
+                "INSERT INTO auftrag_orders ({}) VALUES ({})",
+                names.join(", "),
                 values.join(", ")
             ))
         },
@@ -423,19 +435,10 @@ pub async fn update_order(
 ) -> Result<(), EngineError> {
     let writes = pending.into_writes(
         |w| {
-            let sets = [
-                ("host", w.arg(order.data.key())),
-                ("state", w.arg(order.state.as_str())),
-                ("closed", w.arg(i64::from(order.closed))),
-                ("updated_at", w.arg(order.updated_at.as_str())),
-                ("fields", w.arg(to_json(&order.data.fields)?)),
-                ("changes", w.arg(to_json(&order.data.changes)?)),
-                ("states", w.arg(to_json(&order.states)?)),
-                ("errors", w.arg(to_json(&order.data.errors)?)),
-                ("warnings", w.arg(to_json(&order.data.warnings)?)),
-                ("accepted", w.arg(to_json(&order.data.accepted)?)),
-            ];
-            let sets: Vec<String> = sets.iter().map(|(c, v)| format!("{c} = {v}")).collect();
+            let sets: Vec<String> = order_columns(w, order)?
+                .into_iter()
+                .map(|(c, v)| format!("{c} = {v}"))
+                .collect();
             Ok(format!(
                 "UPDATE auftrag_orders SET {} WHERE id = {{id}}",
                 sets.join(", ")

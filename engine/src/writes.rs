@@ -57,6 +57,20 @@ impl From<Vec<u8>> for Arg {
     }
 }
 
+impl Arg {
+    /// Binds the value as the query's next parameter.
+    pub fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        match self {
+            Arg::Int(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v),
+            Arg::Bytes(v) => query.bind(v),
+        }
+    }
+}
+
 /// Writes to run together; none of them may return rows.
 #[derive(Debug, Default)]
 pub struct Writes {
@@ -117,11 +131,7 @@ impl Writes {
         };
         let mut query = sqlx::query(&sql);
         for arg in self.args {
-            query = match arg {
-                Arg::Int(v) => query.bind(v),
-                Arg::Text(v) => query.bind(v),
-                Arg::Bytes(v) => query.bind(v),
-            };
+            query = arg.bind(query);
         }
         query.execute(&mut *conn).await?;
         Ok(())

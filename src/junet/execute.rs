@@ -61,30 +61,20 @@ fn port_row(port: i64, iface: &Iface) -> Result<Vec<Arg>, HandlerError> {
     ])
 }
 
-/// Inserts a port row (no link, no aliases); returns its id.
+/// Inserts a port row (no link, no aliases) with a new id; returns the id.
 async fn insert_port_row(conn: &mut AnyConnection, iface: &Iface) -> Result<i64, HandlerError> {
-    let subnet = iface.subnet.as_ref().ok_or_else(|| {
-        failed(format!(
-            "{}: unknown subnet {}",
-            iface.field("net"),
-            iface.net
-        ))
-    })?;
-    let (gua, lla) = iface.ipv6_addresses().map_err(failed)?;
-    Ok(sqlx::query_scalar(&format!(
+    // the row's values after its id, whose place takes a new-id expression
+    let values = port_row(0, iface)?.into_iter().skip(1);
+    let sql = format!(
         "INSERT INTO x_port (PT_OBJ_ID, PT_DEV_ADDR, NET_OBJ_ID, HARDW_ADDR, SSH, INET6_ADDR_TYPE, LLA, GUA) \
          VALUES ({}, $1, $2, $3, $4, $5, $6, $7) RETURNING PT_OBJ_ID",
         new_object_id(conn, "x_port")
-    ))
-    .bind(iface.ipv4.map(|ip| ip.to_string()))
-    .bind(subnet.id)
-    .bind(normalize_mac(&iface.hwa))
-    .bind(yes_no(iface.ssh.unwrap_or(false)))
-    .bind(gua.and(iface.v6_type.unwrap_or(plan::V6Type::Eui64).column()))
-    .bind(lla.map(|a| a.to_string()))
-    .bind(gua.map(|a| a.to_string()))
-    .fetch_one(&mut *conn)
-    .await?)
+    );
+    let mut query = sqlx::query(&sql);
+    for v in values {
+        query = v.bind(query);
+    }
+    Ok(query.fetch_one(&mut *conn).await?.try_get(0)?)
 }
 
 /// Inserts a port with its PORT link and aliases; returns its id.
