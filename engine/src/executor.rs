@@ -187,17 +187,31 @@ pub async fn submit(
         states: states.clone(),
     };
     let mut pending = store::Pending::default();
-    match drive(&mut tx, defs, &mut order, None, &mut pending).await {
-        Ok(()) => {
-            let jobs = pending.has_jobs();
-            store::insert_processed_order(&mut tx, &order, pending).await?;
-            tx.commit().await?;
+    // Processing, the final write (which carries the actions' deferred
+    // writes) and the commit either all succeed or none counts.
+    let processed = async {
+        drive(&mut tx, defs, &mut order, None, &mut pending).await?;
+        let jobs = pending.has_jobs();
+        store::insert_processed_order(&mut tx, &order, std::mem::take(&mut pending)).await?;
+        Ok::<_, EngineError>(jobs)
+    }
+    .await;
+    let processed = match processed {
+        Ok(jobs) => tx.commit().await.map(|()| jobs).map_err(EngineError::from),
+        Err(e) => {
+            // the transaction's failure is the error to report; a failing
+            // rollback (a broken connection) only drops the connection
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    };
+    match processed {
+        Ok(jobs) => {
             wake_agencies(jobs);
             info!(id, order_type, state = %order.state, "order processed");
             Ok(Outcome::from(&order))
         }
         Err(e) => {
-            tx.rollback().await?;
             let mut tx = engine.store.begin_write().await?;
             let id = store::insert_order(&mut tx, &data, initial, &states, &at).await?;
             tx.commit().await?;

@@ -460,3 +460,42 @@ async fn demo_data_command_fills_a_generated_network(s) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("fresh database"));
 }
 }
+
+on_both_backends! {
+/// An order whose execution fails in the database — here in the writes a
+/// registration sends with the order's row at the end of its transaction —
+/// is rolled back whole and kept in its initial state, never lost.
+async fn a_failing_final_write_keeps_the_order_in_its_initial_state(s) {
+    let pool = s.db().await;
+    let refuse: &[&str] = if s.db_url.starts_with("postgres") {
+        &[
+            "CREATE FUNCTION auftrag_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+            "CREATE TRIGGER refuse BEFORE INSERT ON x_device FOR EACH ROW \
+             EXECUTE FUNCTION auftrag_test_refuse()",
+        ]
+    } else {
+        &["CREATE TRIGGER refuse BEFORE INSERT ON x_device BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"]
+    };
+    for sql in refuse {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let devices = count(&pool, "SELECT COUNT(*) FROM x_device").await;
+    let orders = count(&pool, "SELECT COUNT(*) FROM auftrag_orders").await;
+    let fields = register_fields("refused", json!([interface(LAB_NET, "134.94.32.90", "00:1a:2b:3c:4d:90", "refused.jsc.kfa-juelich.de")]));
+    let r = s
+        .call(Some("staff"), Method::POST, "/api/v1/orders", Some(json!({"type": "register_device", "fields": fields})))
+        .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap_or_default().contains("refused by the test"), "{}", r.body);
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM x_device").await, devices, "nothing of the device was written");
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_orders").await, orders + 1, "the order is kept");
+    let (state, changes): (String, String) = sqlx::query_as("SELECT state, changes FROM auftrag_orders ORDER BY id DESC LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "INITIAL");
+    assert_eq!(changes, "{}");
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_jobs WHERE queue = 'labels'").await, 0, "no label job for it");
+}
+}
