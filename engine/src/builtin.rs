@@ -115,6 +115,8 @@ pub async fn change_field(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             ));
         }
     }
+    // what the checks and resolvers derived from the old fields is stale
+    ctx.memo.clear();
     let what = format!("fields changed by {}: {}", who(ctx), changed.join(", "));
     ctx.comment = Some(with_comment(ctx, what));
     Ok(())
