@@ -189,8 +189,9 @@ pub struct CheckCtx<'a> {
 /// at the portal stage, one workflow run (the action a person triggers and
 /// the autorun steps after it) at the engine stage. Its values are only as
 /// fresh as the reads behind them: a handler that **writes** the tables a
-/// remembered value came from must [`Memo::clear`] it (or the entries it
-/// changed) before it returns. Keys are the domain's; prefix them with the
+/// remembered value came from, or changes the order's fields, must
+/// [`Memo::clear`] it (or the entries it made stale) before it returns (the
+/// built-in `change_field` does). Keys are the domain's; prefix them with the
 /// domain's name.
 #[derive(Default)]
 pub struct Memo(
