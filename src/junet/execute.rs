@@ -321,7 +321,7 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         Some(org) => Some(org.to_owned()),
         None => match ctx
             .memo
-            .get::<Option<Option<String>>>(&super::order_checks::person_memo(admin))
+            .get::<Option<Option<String>>>(&plan::person_memo(admin))
         {
             Some(org) => (*org).clone().flatten(),
             None => sqlx::query_scalar::<_, Option<String>>(

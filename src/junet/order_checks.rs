@@ -18,7 +18,7 @@ use auftrag_engine::types::{Date, Hostname, PersonRef};
 use auftrag_macros::check;
 
 use super::checks::{normalize_mac, parse_mac};
-use super::plan::{self, Plan, Usage, Wanted, label_of, split_alias};
+use super::plan::{self, Plan, USAGE_MEMO, Usage, Wanted, label_of, person_memo, split_alias};
 use super::resolve_host_memo;
 use crate::generated::{ChangeDevice, NameDeputy, RegisterDevice};
 
@@ -64,7 +64,10 @@ async fn plan_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerErr
         },
         _ => None,
     };
-    if let Some(wanted) = &wanted {
+    // (the policy resolvers may have read them already, with the device)
+    if let Some(wanted) = &wanted
+        && ctx.memo.get::<Usage>(USAGE_MEMO).is_none()
+    {
         plan::lock_keys(ctx.conn, ctx.stage, wanted.lock_keys()).await?;
         load_usage(ctx, wanted).await?;
     }
@@ -77,14 +80,9 @@ async fn plan_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerErr
 
 async fn load_usage(ctx: &mut CheckCtx<'_>, wanted: &Wanted) -> Result<(), HandlerError> {
     let usage = Usage::load(ctx.conn, &mut ctx.memo, wanted).await?;
-    for (key, org) in &usage.persons {
-        ctx.memo.put(person_memo(*key), org.clone());
-    }
-    ctx.memo.put(USAGE_MEMO, usage);
+    plan::remember_usage(&mut ctx.memo, usage);
     Ok(())
 }
-
-const USAGE_MEMO: &str = "junet.usage";
 
 /// Who uses the values the order introduces, read with the plan.
 pub(crate) async fn usage_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Usage>>, HandlerError> {
@@ -507,13 +505,6 @@ pub async fn check_label_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
         ));
     }
     Ok(())
-}
-
-/// Where a person's `d_pers` row was looked up: `None` when there is none,
-/// else the org unit (an `Option<Option<String>>`); registration reads the
-/// admin's org unit from here.
-pub fn person_memo(key: i64) -> String {
-    format!("junet.d_pers:{key}")
 }
 
 async fn person_exists(ctx: &mut CheckCtx<'_>, person: &PersonRef) -> Result<bool, HandlerError> {

@@ -7,8 +7,9 @@ use sqlx::Row;
 
 use std::sync::Arc;
 
-use super::plan::{DEVICE_COLUMNS, DeviceRow, is_postgres, locked_memo};
+use super::plan::{self, DEVICE_COLUMNS, DeviceRow, Wanted, is_postgres, locked_memo};
 use super::{pers_key, resolve_host_memo};
+use crate::generated::ChangeDevice;
 use auftrag_engine::defs::Stage;
 
 /// The device the order is about (`host`), looked up once per transaction.
@@ -99,43 +100,48 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
     Ok(ctx.memo.put(key, p))
 }
 
-/// [`device_facts`] in the order's write transaction on PostgreSQL: the
-/// same, read together with the device row, which stays locked until the
-/// order commits (`FOR UPDATE`) — so the checks and the execution after the
-/// decision see the device as it stays, and execution needs neither to lock
-/// it nor to read it again.
+/// [`device_facts`] in the order's write transaction on PostgreSQL. First the
+/// device row is locked until the order commits (`FOR UPDATE`); then —
+/// in a statement of its own, so that it sees what an order that held the
+/// lock before committed — its admin and deputyships are read together
+/// with its interfaces and, for a change that takes no advisory locks, with
+/// what the uniqueness checks need ([`plan::Usage`]). So the decision, the
+/// checks and the execution see the device as it stays, and execution
+/// neither locks nor reads it again.
 async fn locked_device_facts(ctx: &mut PipCtx<'_>, device: i64) -> Result<Device, HandlerError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {}, a.OBJ_ID_L, p.DEPUTY, p.UNTIL FROM x_device d \
-         LEFT JOIN x_link a ON a.OBJ_ID_H = d.DV_OBJ_ID AND a.CLASS_L = 'ADMIN' \
-         LEFT JOIN auftrag_deputies p ON p.DEVICE = d.DV_OBJ_ID OR p.ORG = d.DV_LOC_ORG \
-           OR (p.DEVICE IS NULL AND p.ORG IS NULL AND p.NAMED_BY = a.OBJ_ID_L) \
-         WHERE d.DV_OBJ_ID = $1 FOR UPDATE OF d",
-        DEVICE_COLUMNS
-            .split(", ")
-            .map(|c| format!("d.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+    let row = sqlx::query(&format!(
+        "SELECT {DEVICE_COLUMNS} FROM x_device WHERE DV_OBJ_ID = $1 FOR UPDATE"
     ))
     .bind(device)
-    .fetch_all(&mut *ctx.conn)
+    .fetch_optional(&mut *ctx.conn)
     .await?;
-    let mut d = Device::default();
-    let Some(first) = rows.first() else {
+    let Some(row) = row else {
         // gone since the host was resolved: no facts, nothing locked
-        return Ok(d);
+        return Ok(Device::default());
     };
     let row: DeviceRow = (0..8)
-        .map(|i| first.try_get::<Option<String>, _>(i))
+        .map(|i| row.try_get::<Option<String>, _>(i))
         .collect::<Result<_, _>>()?;
-    d.org.clone_from(&row[6]);
-    for r in &rows {
-        if let Some(admin) = r.try_get::<Option<i64>, _>(8)? {
-            d.admin = d.admin.or(Some(admin));
-        }
-        if let Some(deputy) = r.try_get::<Option<i64>, _>(9)? {
-            d.deputyships.push((deputy, r.try_get(10)?));
-        }
+    let mut wanted = match ctx.order.order_type.name {
+        ChangeDevice::NAME => match ChangeDevice::from_order(ctx.order) {
+            // with advisory keys, the checks read after taking them
+            Ok(o) => Some(Wanted::of_change(&o, ctx.order)).filter(|w| w.lock_keys().is_empty()),
+            Err(_) => None,
+        },
+        _ => None,
+    }
+    .unwrap_or_default();
+    let prefetched = !wanted.values.is_empty() || !wanted.persons.is_empty();
+    wanted.ports_of = Some(device);
+    wanted.facts_of = Some(device);
+    let usage = plan::Usage::load(ctx.conn, &mut ctx.memo, &wanted).await?;
+    let d = Device {
+        admin: usage.admin,
+        org: row[6].clone(),
+        deputyships: usage.deputyships.clone(),
+    };
+    if prefetched {
+        plan::remember_usage(&mut ctx.memo, usage);
     }
     ctx.memo.put(locked_memo(device), row);
     Ok(d)

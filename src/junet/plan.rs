@@ -800,6 +800,10 @@ pub struct Usage {
     /// The persons the order names (admin, users) by `PERS_KEY`: `None`
     /// when `d_pers` has no such person, else their org unit.
     pub persons: std::collections::HashMap<i64, Option<Option<String>>>,
+    /// With [`Wanted::facts_of`]: the device's admin …
+    pub admin: Option<i64>,
+    /// … and the deputyships that cover it: (deputy, until).
+    pub deputyships: Vec<(i64, Option<String>)>,
 }
 
 impl Usage {
@@ -892,6 +896,33 @@ impl Usage {
             ));
             binds.push(device.to_string());
         }
+        if let Some(device) = wanted.facts_of {
+            binds.push(device.to_string());
+            let d = binds.len();
+            // one indexed lookup per arm (see `pip::device_facts`)
+            arms.push(format!(
+                "SELECT 'admin', CAST(NULL AS TEXT), OBJ_ID_L, {pad_} FROM x_link \
+                 WHERE OBJ_ID_H = CAST(${d} AS BIGINT) AND CLASS_L = 'ADMIN'"
+            ));
+            arms.push(format!(
+                "SELECT 'deputy', CAST(NULL AS TEXT), DEPUTY, CAST(NULL AS BIGINT), UNTIL, {} \
+                 FROM auftrag_deputies WHERE DEVICE = CAST(${d} AS BIGINT)",
+                pad(13)
+            ));
+            arms.push(format!(
+                "SELECT 'deputy', CAST(NULL AS TEXT), p.DEPUTY, CAST(NULL AS BIGINT), p.UNTIL, {} \
+                 FROM x_link l CROSS JOIN auftrag_deputies p \
+                 WHERE l.OBJ_ID_H = CAST(${d} AS BIGINT) AND l.CLASS_L = 'ADMIN' \
+                 AND p.NAMED_BY = l.OBJ_ID_L AND p.DEVICE IS NULL AND p.ORG IS NULL",
+                pad(13)
+            ));
+            arms.push(format!(
+                "SELECT 'deputy', CAST(NULL AS TEXT), p.DEPUTY, CAST(NULL AS BIGINT), p.UNTIL, {} \
+                 FROM x_device x CROSS JOIN auftrag_deputies p \
+                 WHERE x.DV_OBJ_ID = CAST(${d} AS BIGINT) AND p.ORG = x.DV_LOC_ORG",
+                pad(13)
+            ));
+        }
         if let Some(ports) = wanted.ids {
             if is_postgres(conn) {
                 arms.push(format!(
@@ -967,6 +998,8 @@ impl Usage {
                     memo.put(subnet_net_memo(subnet.net), Some(subnet));
                 }
                 "id" => ids.push(id),
+                "admin" => usage.admin = usage.admin.or(Some(id)),
+                "deputy" => usage.deputyships.push((id, text(1)?)),
                 "max" if row.try_get::<String, _>(1)? == "x_device" => max_device = id,
                 "max" => max_port = id,
                 _ => {
@@ -1014,6 +1047,24 @@ impl Usage {
     }
 }
 
+/// Where the checks find the [`Usage`] of the order's values.
+pub const USAGE_MEMO: &str = "junet.usage";
+
+/// Remembers `usage` for the checks, and the persons it looked up.
+pub fn remember_usage(memo: &mut Memo, usage: Usage) {
+    for (key, org) in &usage.persons {
+        memo.put(person_memo(*key), org.clone());
+    }
+    memo.put(USAGE_MEMO, usage);
+}
+
+/// Where a person's `d_pers` row was looked up: `None` when there is none,
+/// else the org unit (an `Option<Option<String>>`); registration reads the
+/// admin's org unit from here.
+pub fn person_memo(key: i64) -> String {
+    format!("junet.d_pers:{key}")
+}
+
 /// What [`Usage::load`] looks up.
 #[derive(Debug, Default)]
 pub struct Wanted {
@@ -1027,6 +1078,8 @@ pub struct Wanted {
     pub ids: Option<usize>,
     /// Read the ports of this device too (see [`device_ports`]).
     pub ports_of: Option<i64>,
+    /// Read this device's admin and the deputyships that cover it too.
+    pub facts_of: Option<i64>,
 }
 
 impl Wanted {
