@@ -68,7 +68,9 @@ async fn plan_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerErr
     if let Some(wanted) = &wanted
         && ctx.memo.get::<Usage>(USAGE_MEMO).is_none()
     {
-        plan::lock_keys(ctx.conn, ctx.stage, wanted.lock_keys()).await?;
+        if ctx.memo.get::<()>(plan::KEYS_LOCKED).is_none() {
+            plan::lock_keys(ctx.conn, ctx.stage, wanted.lock_keys()).await?;
+        }
         load_usage(ctx, wanted).await?;
     }
     let plan = plan::plan(ctx.conn, &mut ctx.memo, ctx.order)

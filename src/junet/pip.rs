@@ -71,12 +71,40 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
     if let Some(host) = &host {
         arms.extend(super::host_arms(host, &mut binds));
     }
+    // In the order's transaction on PostgreSQL, the advisory locks of the
+    // values the order introduces are taken here too, in the last arm: the
+    // reads of this statement may predate them, every later one sees what
+    // an order that held them committed (the uniqueness checks read later).
+    let keys = if ctx.stage == Some(Stage::Engine) && is_postgres(ctx.conn) {
+        plan::order_lock_keys(ctx.order)
+    } else {
+        Vec::new()
+    };
+    if !keys.is_empty() {
+        let locks: Vec<String> = keys
+            .iter()
+            .map(|k| {
+                binds.push(k.clone());
+                format!(
+                    "pg_advisory_xact_lock(hashtextextended(${}, 0))",
+                    binds.len()
+                )
+            })
+            .collect();
+        arms.push(format!(
+            "SELECT 'locks', CAST(COUNT(*) AS TEXT), NULL, NULL, NULL FROM (SELECT {}) AS l",
+            locks.join(", ")
+        ));
+    }
     let sql = arms.join(" UNION ALL ");
     let mut query = sqlx::query(&sql);
     for b in &binds {
         query = query.bind(b.as_str());
     }
     let rows = query.fetch_all(&mut *ctx.conn).await?;
+    if !keys.is_empty() {
+        ctx.memo.put(plan::KEYS_LOCKED, ());
+    }
     if let Some(host) = &host {
         let target = super::host_target(&rows)?;
         ctx.memo.put(super::host_memo(host), target);
@@ -124,8 +152,10 @@ async fn locked_device_facts(ctx: &mut PipCtx<'_>, device: i64) -> Result<Device
         .collect::<Result<_, _>>()?;
     let mut wanted = match ctx.order.order_type.name {
         ChangeDevice::NAME => match ChangeDevice::from_order(ctx.order) {
-            // with advisory keys, the checks read after taking them
-            Ok(o) => Some(Wanted::of_change(&o, ctx.order)).filter(|w| w.lock_keys().is_empty()),
+            // the advisory keys, if any, are held already (see `person`)
+            Ok(o) => Some(Wanted::of_change(&o, ctx.order)).filter(|w| {
+                w.lock_keys().is_empty() || ctx.memo.get::<()>(plan::KEYS_LOCKED).is_some()
+            }),
             Err(_) => None,
         },
         _ => None,

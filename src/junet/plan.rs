@@ -1205,6 +1205,28 @@ fn subnet_net_memo(net: Ipv4Net) -> String {
     format!("junet.subnet_net:{}", net.trunc())
 }
 
+/// Set in the memo once the order's advisory keys ([`order_lock_keys`]) are
+/// held (the policy resolvers take them with their first query).
+pub const KEYS_LOCKED: &str = "junet.keys_locked";
+
+/// The advisory lock keys of a registration's or change's values, from its
+/// fields, sorted (see [`Wanted::lock_keys`]).
+pub fn order_lock_keys(order: &OrderData) -> Vec<String> {
+    let wanted = match order.order_type.name {
+        RegisterDevice::NAME => RegisterDevice::from_order(order)
+            .ok()
+            .map(|o| Wanted::of_registration(&o, order)),
+        ChangeDevice::NAME => ChangeDevice::from_order(order)
+            .ok()
+            .map(|o| Wanted::of_change(&o, order)),
+        _ => None,
+    };
+    let mut keys = wanted.map(|w| w.lock_keys()).unwrap_or_default();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// Whether the connection is PostgreSQL (READ COMMITTED: a check and the
 /// insert after it are not atomic without a lock).
 pub fn is_postgres(conn: &AnyConnection) -> bool {
