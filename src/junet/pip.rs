@@ -137,6 +137,9 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
 /// checks and the execution see the device as it stays, and execution
 /// neither locks nor reads it again.
 async fn locked_device_facts(ctx: &mut PipCtx<'_>, device: i64) -> Result<Device, HandlerError> {
+    // the order's advisory keys first, whatever order attributes.xml gives
+    // the resolvers in (see `person`): the same lock order for every order
+    person(ctx).await?;
     let row = sqlx::query(&format!(
         "SELECT {DEVICE_COLUMNS} FROM x_device WHERE DV_OBJ_ID = $1 FOR UPDATE"
     ))
