@@ -115,6 +115,11 @@ impl Store {
         Ok(())
     }
 
+    /// A connection of the pool (for reads and single statements).
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, EngineError> {
+        Ok(self.pool.acquire().await?)
+    }
+
     /// Tidies up after a bulk load on PostgreSQL: `VACUUM (ANALYZE)` — planner
     /// statistics (without them the planner may scan tables it believes
     /// empty) and the visibility map (index-only scans) — so that

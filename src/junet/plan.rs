@@ -316,30 +316,6 @@ impl Plan {
             .chain(self.ifaces.iter().filter_map(|i| i.port))
             .collect()
     }
-
-    /// The keys an order must hold exclusively from its check to its commit.
-    pub fn lock_keys(&self, order: &OrderData) -> Vec<String> {
-        let mut keys = Vec::new();
-        for i in &self.ifaces {
-            if i.addr_changed
-                && let Some(ip) = i.ipv4
-            {
-                keys.push(format!("ipv4:{ip}"));
-            }
-            for a in &i.new_aliases {
-                keys.push(format!("alias:{a}"));
-            }
-        }
-        if order.order_type.name == RegisterDevice::NAME
-            && let Ok(Some(host)) = order.typed::<Hostname>("host")
-        {
-            keys.push(format!("host:{}", label_of(&host)));
-        }
-        if let Ok(Some(label)) = order.typed::<Hostname>("label") {
-            keys.push(format!("host:{}", label_of(&label)));
-        }
-        keys
-    }
 }
 
 fn aliases_of(list: Vec<(Hostname, Option<bool>)>) -> Vec<(Hostname, bool)> {
@@ -349,6 +325,10 @@ fn aliases_of(list: Vec<(Hostname, Option<bool>)>) -> Vec<(Hostname, bool)> {
         .collect()
 }
 
+/// A new interface as an order gives it: register_device's `interfaces`
+/// and change_device's `add_interfaces` have the same fields in two
+/// generated types.
+#[derive(Debug)]
 struct NewIface {
     net: auftrag_engine::types::Subnet,
     ipv4: Option<Ipv4Addr>,
@@ -357,6 +337,60 @@ struct NewIface {
     v6_type: Option<&'static str>,
     ipv6: Option<Ipv6Addr>,
     aliases: Vec<(Hostname, Option<bool>)>,
+}
+
+macro_rules! new_iface_of {
+    ($x:expr) => {{
+        let x = $x;
+        NewIface {
+            net: x.net,
+            ipv4: x.ipv4,
+            hwa: x.hwa,
+            ssh: x.ssh,
+            v6_type: x.inet6_addr_type.map(|t| t.name()),
+            ipv6: x.ipv6,
+            aliases: x
+                .aliases
+                .into_iter()
+                .map(|a| (a.name, a.canonical))
+                .collect(),
+        }
+    }};
+}
+
+fn registered_ifaces(o: &RegisterDevice) -> Vec<NewIface> {
+    o.interfaces
+        .iter()
+        .cloned()
+        .map(|x| new_iface_of!(x))
+        .collect()
+}
+
+fn added_ifaces(o: &ChangeDevice) -> Vec<NewIface> {
+    o.add_interfaces
+        .iter()
+        .flatten()
+        .cloned()
+        .map(|x| new_iface_of!(x))
+        .collect()
+}
+
+/// Adds the new interfaces of the order's list `field` to `plan`.
+async fn push_new_ifaces(
+    conn: &mut AnyConnection,
+    memo: &mut Memo,
+    plan: &mut Plan,
+    field: &str,
+    ifaces: Vec<NewIface>,
+) -> Result<(), HandlerError> {
+    for (i, n) in ifaces.into_iter().enumerate() {
+        if let Some(iface) =
+            new_iface(conn, memo, format!("{field}[{i}]"), n, &mut plan.problems).await?
+        {
+            plan.ifaces.push(iface);
+        }
+    }
+    Ok(())
 }
 
 async fn new_iface(
@@ -562,32 +596,7 @@ pub async fn plan(
         let Ok(o) = RegisterDevice::from_order(order) else {
             return Ok(None);
         };
-        for (i, x) in o.interfaces.into_iter().enumerate() {
-            let n = NewIface {
-                net: x.net,
-                ipv4: x.ipv4,
-                hwa: x.hwa,
-                ssh: x.ssh,
-                v6_type: x.inet6_addr_type.map(|t| t.name()),
-                ipv6: x.ipv6,
-                aliases: x
-                    .aliases
-                    .into_iter()
-                    .map(|a| (a.name, a.canonical))
-                    .collect(),
-            };
-            if let Some(iface) = new_iface(
-                conn,
-                memo,
-                format!("interfaces[{i}]"),
-                n,
-                &mut plan.problems,
-            )
-            .await?
-            {
-                plan.ifaces.push(iface);
-            }
-        }
+        push_new_ifaces(conn, memo, &mut plan, "interfaces", registered_ifaces(&o)).await?;
         return Ok(Some(plan));
     }
     if order.order_type.name != ChangeDevice::NAME {
@@ -748,32 +757,7 @@ pub async fn plan(
             _ => {}
         }
     }
-    for (i, x) in o.add_interfaces.into_iter().flatten().enumerate() {
-        let n = NewIface {
-            net: x.net,
-            ipv4: x.ipv4,
-            hwa: x.hwa,
-            ssh: x.ssh,
-            v6_type: x.inet6_addr_type.map(|t| t.name()),
-            ipv6: x.ipv6,
-            aliases: x
-                .aliases
-                .into_iter()
-                .map(|a| (a.name, a.canonical))
-                .collect(),
-        };
-        if let Some(iface) = new_iface(
-            conn,
-            memo,
-            format!("add_interfaces[{i}]"),
-            n,
-            &mut plan.problems,
-        )
-        .await?
-        {
-            plan.ifaces.push(iface);
-        }
-    }
+    push_new_ifaces(conn, memo, &mut plan, "add_interfaces", added_ifaces(&o)).await?;
     plan.kept_ports = ports
         .iter()
         .filter(|p| !plan.removed_ports.contains(&p.port))
@@ -1083,38 +1067,18 @@ pub struct Wanted {
 }
 
 impl Wanted {
-    /// The values `plan` introduces, the order's label and the persons it
-    /// names.
-    pub fn of_plan(plan: &Plan, order: &OrderData) -> Self {
-        let mut w = Wanted::default();
-        for i in &plan.ifaces {
-            w.add_iface(
-                i.addr_changed.then_some(i.ipv4).flatten(),
-                &i.hwa,
-                &i.new_aliases,
-            );
-        }
-        w.add_order(order);
-        w
-    }
-
-    /// The same for a registration, from its fields alone (so that it can be
-    /// loaded before the plan, with the plan's subnets).
+    /// The values a registration introduces, the order's label and the
+    /// persons it names — from its fields alone, so that they can be locked
+    /// and loaded before the plan, with the plan's subnets.
     pub fn of_registration(o: &RegisterDevice, order: &OrderData) -> Self {
         let mut w = Wanted::default();
-        for x in &o.interfaces {
-            let aliases: Vec<Hostname> = x.aliases.iter().map(|a| a.name.clone()).collect();
-            w.add_iface(x.ipv4, &x.hwa, &aliases);
-            if let IpNet::V4(net) = x.net.0 {
-                w.nets.push(net.trunc());
-            }
-        }
+        w.add_new_ifaces(&registered_ifaces(o));
         w.add_order(order);
         w
     }
 
-    /// The advisory lock keys of the values (see [`Plan::lock_keys`]: the
-    /// same keys for a registration).
+    /// The keys an order must hold exclusively from its check to its
+    /// commit: its IPv4 addresses, aliases and device label.
     pub fn lock_keys(&self) -> Vec<String> {
         self.values
             .iter()
@@ -1138,23 +1102,8 @@ impl Wanted {
             .flatten()
             .map(|a| a.name.clone())
             .collect();
-        if let Some(hwa) = &o.hwa {
-            w.add_iface(o.ipv4, hwa, &added);
-        } else {
-            if let Some(ip) = o.ipv4 {
-                w.values.push(("ipv4", ip.to_string()));
-            }
-            for a in &added {
-                w.values.push(("alias", a.as_str().to_ascii_lowercase()));
-            }
-        }
-        for x in o.add_interfaces.iter().flatten() {
-            let aliases: Vec<Hostname> = x.aliases.iter().map(|a| a.name.clone()).collect();
-            w.add_iface(x.ipv4, &x.hwa, &aliases);
-            if let IpNet::V4(net) = x.net.0 {
-                w.nets.push(net.trunc());
-            }
-        }
+        w.add_iface(o.ipv4, o.hwa.as_ref(), &added);
+        w.add_new_ifaces(&added_ifaces(o));
         if let Some(IpNet::V4(net)) = o.net.map(|n| n.0) {
             w.nets.push(net.trunc());
         }
@@ -1162,12 +1111,24 @@ impl Wanted {
         w
     }
 
-    fn add_iface(&mut self, ipv4: Option<Ipv4Addr>, hwa: &MacAddr6, aliases: &[Hostname]) {
+    fn add_new_ifaces(&mut self, ifaces: &[NewIface]) {
+        for x in ifaces {
+            let aliases: Vec<Hostname> = x.aliases.iter().map(|(a, _)| a.clone()).collect();
+            self.add_iface(x.ipv4, Some(&x.hwa), &aliases);
+            if let IpNet::V4(net) = x.net.0 {
+                self.nets.push(net.trunc());
+            }
+        }
+    }
+
+    fn add_iface(&mut self, ipv4: Option<Ipv4Addr>, hwa: Option<&MacAddr6>, aliases: &[Hostname]) {
         if let Some(ip) = ipv4 {
             self.values.push(("ipv4", ip.to_string()));
         }
-        self.values
-            .push(("mac", crate::junet::checks::normalize_mac(hwa)));
+        if let Some(hwa) = hwa {
+            self.values
+                .push(("mac", crate::junet::checks::normalize_mac(hwa)));
+        }
         for a in aliases {
             self.values.push(("alias", a.as_str().to_ascii_lowercase()));
         }

@@ -23,7 +23,6 @@ use super::netjob::{JobList, NetJob};
 use super::{JobError, JobState, JobView, NEW_JOBS, b64, format_ms, token, unb64};
 use crate::context::Principal;
 use crate::defs::QueueDef;
-use crate::error::EngineError;
 use crate::http::{ApiJson, ApiResult, Problem};
 use crate::server::AppState;
 
@@ -136,12 +135,7 @@ async fn create_job(
         (None, None) => Vec::new(),
     };
     let engine = &state.engine;
-    let mut conn = engine
-        .store
-        .pool
-        .acquire()
-        .await
-        .map_err(EngineError::from)?;
+    let mut conn = engine.store.acquire().await?;
     let id = db::enqueue(
         &mut conn,
         engine.defs,
@@ -163,13 +157,7 @@ async fn get_job(
     principal: Principal,
     JobId(id): JobId,
 ) -> ApiResult<Json<JobView>> {
-    let mut conn = state
-        .engine
-        .store
-        .pool
-        .acquire()
-        .await
-        .map_err(EngineError::from)?;
+    let mut conn = state.engine.store.acquire().await?;
     let job = db::load(&mut conn, id)
         .await?
         .ok_or(JobError::NotFound(id))?;
@@ -226,13 +214,7 @@ async fn list_jobs(
         limit,
         ..JobFilter::default()
     };
-    let mut conn = state
-        .engine
-        .store
-        .pool
-        .acquire()
-        .await
-        .map_err(EngineError::from)?;
+    let mut conn = state.engine.store.acquire().await?;
     let jobs = db::query(&mut conn, &filter).await?;
     Ok(Json(JobListBody {
         jobs: jobs.iter().map(|j| j.view()).collect(),
@@ -455,13 +437,7 @@ async fn set_secret(
     ApiJson(body): ApiJson<SecretBody>,
 ) -> ApiResult<StatusCode> {
     staff_only(&state, &principal).await?;
-    let mut conn = state
-        .engine
-        .store
-        .pool
-        .acquire()
-        .await
-        .map_err(EngineError::from)?;
+    let mut conn = state.engine.store.acquire().await?;
     token::set_secret(&mut conn, &body.secret).await?;
     tracing::info!(by = %principal.person, "agency secret set");
     Ok(StatusCode::NO_CONTENT)
@@ -472,13 +448,7 @@ async fn rotate_secret(
     principal: Principal,
 ) -> ApiResult<Json<serde_json::Value>> {
     staff_only(&state, &principal).await?;
-    let mut conn = state
-        .engine
-        .store
-        .pool
-        .acquire()
-        .await
-        .map_err(EngineError::from)?;
+    let mut conn = state.engine.store.acquire().await?;
     let secret = token::rotate_secret(&mut conn).await?;
     tracing::info!(by = %principal.person, "agency secret rotated");
     Ok(Json(serde_json::json!({ "secret": secret })))
@@ -538,12 +508,7 @@ async fn print(State(state): State<AppState>, body: String) -> Result<Response, 
                     .map(|l| l.job)
                     .collect()
             } else {
-                let mut conn = engine
-                    .store
-                    .pool
-                    .acquire()
-                    .await
-                    .map_err(EngineError::from)?;
+                let mut conn = engine.store.acquire().await?;
                 db::query(
                     &mut conn,
                     &JobFilter {
