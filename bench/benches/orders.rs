@@ -22,6 +22,7 @@
 //!
 //! Environment: BENCH_DEVICES (10000), BENCH_ORDERS (3000), BENCH_ROUNDS (3), BENCH_CLIENTS
 //! (16), BENCH_RATE (1000), BENCH_SECS (3), BENCH_SKIP_SQLITE=1, BENCH_SKIP_POSTGRES=1,
+//! BENCH_SQLITE_ANALYZE=1 (run SQLite's ANALYZE on both sides, which the engine does not),
 //! AUFTRAG_TEST_POSTGRES=URL (an existing server instead of a throwaway one).
 
 use std::sync::Arc;
@@ -319,6 +320,15 @@ async fn prepare(url: &str, devices: usize) -> Engine {
     // periodic ANALYZE), on both sides; and nothing of the load left for
     // autovacuum or a checkpoint to do during the measurement
     engine.store.analyze().await.expect("analyze");
+    if engine.store.backend == auftrag_engine::store::Backend::Sqlite
+        && std::env::var_os("BENCH_SQLITE_ANALYZE").is_some()
+    {
+        // what `Store::analyze` does not do on SQLite, to measure why
+        sqlx::query("ANALYZE")
+            .execute(&engine.store.pool)
+            .await
+            .expect("ANALYZE");
+    }
     if engine.store.backend == auftrag_engine::store::Backend::Postgres {
         // needs a superuser (the throwaway cluster's user is one)
         let _ = sqlx::query("CHECKPOINT").execute(&engine.store.pool).await;

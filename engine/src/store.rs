@@ -131,7 +131,8 @@ impl Store {
     /// make things worse — the bundled SQLite is built with STAT4, under
     /// which a statement whose parameters meet sampled columns is compiled
     /// anew whenever its bound values change, i.e. on nearly every
-    /// execution (measured: half the order throughput).
+    /// execution (`BENCH_SQLITE_ANALYZE=1` on the orders benchmark shows
+    /// it; BENCHMARKS.md).
     pub async fn analyze(&self) -> Result<(), EngineError> {
         if self.backend == Backend::Postgres {
             sqlx::query("VACUUM (ANALYZE)").execute(&self.pool).await?;
