@@ -11,6 +11,8 @@ fn main() {
     let dir = Path::new("definitions");
     println!("cargo:rerun-if-changed=definitions");
     println!("cargo:rerun-if-env-changed=CI");
+    // `sqlx::migrate!` embeds the domain's migrations; a new file must rebuild
+    println!("cargo:rerun-if-changed=migrations");
     let compiled = match auftrag_compiler::compile_dir(dir) {
         Ok(compiled) => compiled,
         Err(diagnostics) => {

@@ -224,10 +224,39 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// CPU time used so far, in clock ticks: (this process, the whole machine's
+/// busy time). Linux only; zeros elsewhere.
+fn cpu_ticks() -> (u64, u64) {
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // fields after the command name, which is in parentheses
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    let all = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let cpu = s.lines().next()?.split_whitespace().skip(1);
+            let v: Vec<u64> = cpu.filter_map(|x| x.parse().ok()).collect();
+            // user nice system idle iowait irq softirq steal: busy = all but idle, iowait
+            Some(v.iter().sum::<u64>() - v.get(3)? - v.get(4)?)
+        })
+        .unwrap_or(0);
+    (own, all)
+}
+
+/// CPU per order of the last closed loop, in µs: (this process — the
+/// clients and, for auftrag, the server —, everything else on the machine,
+/// mostly the database).
+static LAST_CPU: std::sync::Mutex<(f64, f64)> = std::sync::Mutex::new((0.0, 0.0));
+
 /// Closed loop: `clients` clients, `orders` orders in all (whole cycles).
 /// Returns orders/s. `first_client` keeps slots of different runs apart.
 async fn throughput(target: &Target, clients: usize, orders: usize, first_client: usize) -> f64 {
     let cycles = (orders / 3).div_ceil(clients);
+    let cpu_before = cpu_ticks();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -247,7 +276,14 @@ async fn throughput(target: &Target, clients: usize, orders: usize, first_client
     for t in tasks {
         t.await.expect("client");
     }
-    (cycles * clients * 3) as f64 / start.elapsed().as_secs_f64()
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu_after = cpu_ticks();
+    let n = (cycles * clients * 3) as f64;
+    let tick_us = 1e6 / 100.0; // USER_HZ is 100 on Linux
+    let own = (cpu_after.0 - cpu_before.0) as f64 * tick_us / n;
+    let all = (cpu_after.1 - cpu_before.1) as f64 * tick_us / n;
+    *LAST_CPU.lock().expect("cpu") = (own, (all - own).max(0.0));
+    n / elapsed
 }
 
 /// Open loop at `rate` orders/s for `secs`: `slots` clients each send the
@@ -394,13 +430,20 @@ async fn measure(
     for round in 0..rounds {
         let first = 1000 + 100 * round;
         floors.push(throughput(&floor_target, clients, orders, first).await);
+        let floor_cpu = *LAST_CPU.lock().expect("cpu");
         auftrags.push(throughput(&http, clients, orders, first).await);
+        let auftrag_cpu = *LAST_CPU.lock().expect("cpu");
         eprintln!(
-            "[{backend}] round {}: floor {:.0}/s, auftrag {:.0}/s ({:.0} %)",
+            "[{backend}] round {}: floor {:.0}/s, auftrag {:.0}/s ({:.0} %); \
+             CPU per order, bench process / rest of the machine: floor {:.0} / {:.0} µs, auftrag {:.0} / {:.0} µs",
             round + 1,
             floors[round],
             auftrags[round],
-            100.0 * auftrags[round] / floors[round]
+            100.0 * auftrags[round] / floors[round],
+            floor_cpu.0,
+            floor_cpu.1,
+            auftrag_cpu.0,
+            auftrag_cpu.1,
         );
     }
     let (floor, auftrag) = (median(&mut floors), median(&mut auftrags));

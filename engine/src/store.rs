@@ -156,8 +156,17 @@ impl Store {
                     _turn: Some(turn),
                 }
             }
+            // Generic plans for the transaction's statements: an order runs
+            // the same few statements with new values each time, and
+            // PostgreSQL would otherwise plan most of them anew for every
+            // order (it estimates custom plans of the resolvers' UNIONs as
+            // cheaper); measured, the generic plans run as fast and planning
+            // was a fifth of an order's statement time (BENCHMARKS.md).
             Backend::Postgres => WriteTx {
-                tx: self.pool.begin().await?,
+                tx: self
+                    .pool
+                    .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
+                    .await?,
                 _turn: None,
             },
         })

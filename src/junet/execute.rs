@@ -810,7 +810,8 @@ pub async fn delete(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         })?;
     let device = target.device;
     let label = lock_device(ctx, device).await?.0[0].clone();
-    let ports = device_ports(ctx.conn, device).await?;
+    // as the policy resolvers read them with the device's facts (PostgreSQL)
+    let ports = plan::device_ports_memo(ctx.conn, ctx.memo, device).await?;
     // Sent with the order's row, set-based: aliases, then ports (aliases
     // reference them), then links, deputyships for the device alone and the
     // device.
