@@ -55,11 +55,31 @@ pub fn database_url(input: &str) -> String {
 pub struct Store {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// The connection that writes (SQLite; see [`Store::begin_write`]).
+    writer_pool: Option<AnyPool>,
     /// Whose turn it is to write (SQLite; see [`Store::begin_write`]).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Order ids this engine has reserved and not yet used (PostgreSQL; see
     /// [`Store::next_order_id`]).
     order_ids: std::sync::Arc<std::sync::Mutex<std::ops::Range<i64>>>,
+}
+
+/// SQLite connections: WAL lets readers go on while one order commits; the
+/// busy timeout makes writers of other processes queue instead of failing.
+fn sqlite_options(options: AnyPoolOptions) -> AnyPoolOptions {
+    options.after_connect(|conn, _meta| {
+        Box::pin(async move {
+            for pragma in [
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA busy_timeout = 10000",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA synchronous = FULL",
+            ] {
+                sqlx::query(pragma).execute(&mut *conn).await?;
+            }
+            Ok(())
+        })
+    })
 }
 
 /// How many order ids one `nextval` reserves on PostgreSQL (the sequence's
@@ -72,27 +92,30 @@ impl Store {
         install_default_drivers();
         let url = database_url(url);
         let backend = Backend::of_url(&url)?;
-        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        if backend == Backend::Sqlite {
-            options = options.max_connections(8).after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL lets readers go on while one order commits; the busy
-                    // timeout makes writers queue instead of failing.
-                    for pragma in [
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA busy_timeout = 10000",
-                        "PRAGMA foreign_keys = ON",
-                        "PRAGMA synchronous = FULL",
-                    ] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            });
-        }
-        let pool = options.connect(&url).await?;
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let (pool, writer_pool) = if backend == Backend::Sqlite {
+            let pool = sqlite_options(options.clone().max_connections(8))
+                .connect(&url)
+                .await?;
+            // One connection for every write (they take turns anyway, see
+            // `begin_write`), so that its page cache stays valid from one
+            // order to the next: SQLite empties a connection's cache
+            // whenever another connection has written since it last read.
+            // (Not for an in-memory database: a second pool would get a
+            // database of its own.)
+            let writer = if url.contains(":memory:") {
+                None
+            } else {
+                let writer = sqlite_options(options.max_connections(1).min_connections(1));
+                Some(writer.connect(&url).await?)
+            };
+            (pool, writer)
+        } else {
+            (options.connect(&url).await?, None)
+        };
         Ok(Self {
             pool,
+            writer_pool,
             backend,
             writer: Default::default(),
             order_ids: std::sync::Arc::new(std::sync::Mutex::new(0..0)),
@@ -146,13 +169,15 @@ impl Store {
     /// between; and this process's writers queue for it in turn (first come,
     /// first served) instead of polling the file lock with SQLite's busy
     /// handler, whose sleeps of up to 100 ms leave the database idle while
-    /// writers wait.
+    /// writers wait. All of them use the same connection, whose cache of the
+    /// database's pages stays valid between them.
     pub async fn begin_write(&self) -> Result<WriteTx, EngineError> {
         Ok(match self.backend {
             Backend::Sqlite => {
                 let turn = self.writer.clone().lock_owned().await;
+                let pool = self.writer_pool.as_ref().unwrap_or(&self.pool);
                 WriteTx {
-                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    tx: pool.begin_with("BEGIN IMMEDIATE").await?,
                     _turn: Some(turn),
                 }
             }
