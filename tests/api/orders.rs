@@ -223,6 +223,11 @@ async fn staff_change_field_rechecks(s) {
             .contains("typo in the MAC"),
         "{doc}"
     );
+    // the re-check decided again: its decision is appended to the log
+    let decisions = doc["decisions"].as_array().expect("decisions");
+    assert_eq!(decisions.len(), 2, "{doc}");
+    assert!(decisions.iter().all(|d| d["decision"] == "Permit" && d["at"].is_string()), "{doc}");
+    assert!(decisions[0]["at"].as_str() <= decisions[1]["at"].as_str(), "{doc}");
 
     // A staff change into a malformed value aborts on the re-check.
     let r = s
