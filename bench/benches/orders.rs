@@ -13,9 +13,14 @@
 //! staff: authorization by the compiled policies, every check of
 //! checks.xml, execution, history — the floor only writes the rows.
 //!
+//! A second floor writes, besides the device rows, what auftrag stores for
+//! the order itself — its row with the history, its decision, its job —
+//! copied from orders auftrag stored during the warm-up.
+//!
 //! Two measurements per side: throughput with `BENCH_CLIENTS` closed-loop
-//! clients (`BENCH_ROUNDS` rounds, floor and auftrag in turn; medians), and
-//! latency (p50 / p99, from the scheduled send time, so a
+//! clients (`BENCH_ROUNDS` rounds, the floors and auftrag in turn; medians,
+//! and per round the CPU time per order of this process and of the rest of
+//! the machine), and latency (p50 / p99, from the scheduled send time, so a
 //! backlog counts) at a fixed offered rate `BENCH_RATE` for `BENCH_SECS`.
 //!
 //!     cargo bench --manifest-path bench/Cargo.toml --bench orders
