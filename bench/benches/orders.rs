@@ -155,7 +155,7 @@ struct OrderRows {
     next_id: std::sync::atomic::AtomicI64,
 }
 
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct OrderRow {
     /// order_type, requester, created_at, host, state, updated_at, fields,
     /// changes, states, errors, warnings, accepted
@@ -384,14 +384,17 @@ fn cpu_ticks() -> (u64, u64) {
     (own, all)
 }
 
-/// CPU per order of the last closed loop, in µs: (this process — the
-/// clients and, for auftrag, the server —, everything else on the machine,
-/// mostly the database).
-static LAST_CPU: std::sync::Mutex<(f64, f64)> = std::sync::Mutex::new((0.0, 0.0));
+/// A closed loop's figures: orders/s, and CPU per order in µs of this
+/// process (the clients and, for auftrag, the server) and of everything
+/// else on the machine (mostly the database).
+struct Loop {
+    rate: f64,
+    cpu: (f64, f64),
+}
 
 /// Closed loop: `clients` clients, `orders` orders in all (whole cycles).
-/// Returns orders/s. `first_client` keeps slots of different runs apart.
-async fn throughput(target: &Target, clients: usize, orders: usize, first_client: usize) -> f64 {
+/// `first_client` keeps slots of different runs apart.
+async fn throughput(target: &Target, clients: usize, orders: usize, first_client: usize) -> Loop {
     let cycles = (orders / 3).div_ceil(clients);
     let cpu_before = cpu_ticks();
     let start = Instant::now();
@@ -419,8 +422,10 @@ async fn throughput(target: &Target, clients: usize, orders: usize, first_client
     let tick_us = 1e6 / 100.0; // USER_HZ is 100 on Linux
     let own = (cpu_after.0 - cpu_before.0) as f64 * tick_us / n;
     let all = (cpu_after.1 - cpu_before.1) as f64 * tick_us / n;
-    *LAST_CPU.lock().expect("cpu") = (own, (all - own).max(0.0));
-    n / elapsed
+    Loop {
+        rate: n / elapsed,
+        cpu: (own, (all - own).max(0.0)),
+    }
 }
 
 /// Open loop at `rate` orders/s for `secs`: `slots` clients each send the
@@ -577,12 +582,13 @@ async fn measure(
     let mut auftrags = Vec::new();
     for round in 0..rounds {
         let first = 1000 + 100 * round;
-        floors.push(throughput(&floor_target, clients, orders, first).await);
-        let floor_cpu = *LAST_CPU.lock().expect("cpu");
-        floors_all.push(throughput(&floor_all, clients, orders, first + 50).await);
-        let floor_all_cpu = *LAST_CPU.lock().expect("cpu");
-        auftrags.push(throughput(&http, clients, orders, first).await);
-        let auftrag_cpu = *LAST_CPU.lock().expect("cpu");
+        let f = throughput(&floor_target, clients, orders, first).await;
+        let fa = throughput(&floor_all, clients, orders, first + 50).await;
+        let a = throughput(&http, clients, orders, first).await;
+        let (floor_cpu, floor_all_cpu, auftrag_cpu) = (f.cpu, fa.cpu, a.cpu);
+        floors.push(f.rate);
+        floors_all.push(fa.rate);
+        auftrags.push(a.rate);
         eprintln!(
             "[{backend}] round {}: floor {:.0}/s, floor with the order's rows {:.0}/s, auftrag {:.0}/s \
              ({:.0} % / {:.0} %); CPU per order, bench process / rest of the machine: \
