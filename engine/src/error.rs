@@ -36,6 +36,10 @@ pub enum EngineError {
     },
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// The transaction this order shared with others was rolled back for
+    /// another of them: nothing of it was written; it can run again.
+    #[error("{0}; nothing of this order was written, it can be sent again")]
+    Aborted(String),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]

@@ -4,7 +4,7 @@
 //! whatever the actions write to the domain's tables.
 
 use serde::Serialize;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::context::{
     ActionCtx, ActionInput, CondCtx, Fields, Finding, Memo, OrderData, Principal,
@@ -172,43 +172,59 @@ pub async fn submit(
 
     // One transaction; the row is written once, after processing, with the
     // decisions the checks took (see above). Start-up resumes an order that
-    // was stored alone.
-    let mut tx = engine.store.begin_write().await?;
-    let id = engine.store.next_order_id(&mut tx).await?;
-    let mut order = StoredOrder {
-        data: OrderData {
-            id: Some(id),
-            ..data.clone()
-        },
-        state: initial.to_owned(),
-        closed: false,
-        created_at: at.clone(),
-        updated_at: at.clone(),
-        states: states.clone(),
-    };
-    let mut pending = store::Pending::default();
-    // Processing, the final write (which carries the actions' deferred
-    // writes) and the commit either all succeed or none counts.
-    let processed = async {
-        drive(&mut tx, defs, &mut order, None, &mut pending).await?;
-        let jobs = pending.has_jobs();
-        store::insert_processed_order(&mut tx, &order, std::mem::take(&mut pending)).await?;
-        Ok::<_, EngineError>(jobs)
-    }
-    .await;
-    let processed = match processed {
-        Ok(jobs) => tx.commit().await.map(|()| jobs).map_err(EngineError::from),
-        Err(e) => {
-            // the transaction's failure is the error to report; a failing
-            // rollback (a broken connection) only drops the connection
-            let _ = tx.rollback().await;
-            Err(e)
+    // was stored alone. The transaction may be shared with orders queued
+    // behind this one (group commit, `crate::commit`); if it is rolled back
+    // for one of them, the order runs again in a transaction of its own.
+    let mut alone = false;
+    let (order, processed) = loop {
+        let mut tx = if alone {
+            engine.store.begin_write().await?
+        } else {
+            engine.store.begin_shared().await?
+        };
+        let id = engine.store.next_order_id(&mut tx).await?;
+        let mut order = StoredOrder {
+            data: OrderData {
+                id: Some(id),
+                ..data.clone()
+            },
+            state: initial.to_owned(),
+            closed: false,
+            created_at: at.clone(),
+            updated_at: at.clone(),
+            states: states.clone(),
+        };
+        let mut pending = store::Pending::default();
+        // Processing, the final write (which carries the actions' deferred
+        // writes) and the commit either all succeed or none counts.
+        let processed = async {
+            drive(&mut tx, defs, &mut order, None, &mut pending).await?;
+            let jobs = pending.has_jobs();
+            store::insert_processed_order(&mut tx, &order, std::mem::take(&mut pending)).await?;
+            Ok::<_, EngineError>(jobs)
+        }
+        .await;
+        let processed = match processed {
+            Ok(jobs) => tx.commit().await.map(|()| jobs),
+            Err(e) => {
+                // the transaction's failure is the error to report; a failing
+                // rollback (a broken connection) only drops the connection
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        };
+        match processed {
+            Err(e) if !alone && crate::commit::retry_alone(&e) => {
+                debug!(order_type, reason = %e, "shared transaction rolled back; running the order alone");
+                alone = true;
+            }
+            processed => break (order, processed),
         }
     };
     match processed {
         Ok(jobs) => {
             wake_agencies(jobs);
-            info!(id, order_type, state = %order.state, "order processed");
+            info!(id = order.data.id, order_type, state = %order.state, "order processed");
             Ok(Outcome::from(&order))
         }
         Err(e) => {

@@ -116,6 +116,9 @@ impl From<EngineError> for Problem {
             EngineError::Unauthorized(d) => {
                 Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", d)
             }
+            e @ EngineError::Aborted(_) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Try again", e.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "request failed");
                 Problem::new(

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod builtin;
 pub mod checks;
+pub mod commit;
 pub mod context;
 pub mod defs;
 pub mod domain;

@@ -55,10 +55,10 @@ pub fn database_url(input: &str) -> String {
 pub struct Store {
     pub pool: AnyPool,
     pub backend: Backend,
-    /// The connection that writes (SQLite; see [`Store::begin_write`]).
-    writer_pool: Option<AnyPool>,
-    /// Whose turn it is to write (SQLite; see [`Store::begin_write`]).
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Where write transactions queue (see [`crate::commit`]): on SQLite
+    /// the one connection that writes, on PostgreSQL the lanes of shared
+    /// order transactions.
+    lanes: crate::commit::Lanes,
     /// Order ids this engine has reserved and not yet used (PostgreSQL; see
     /// [`Store::next_order_id`]).
     order_ids: std::sync::Arc<std::sync::Mutex<std::ops::Range<i64>>>,
@@ -111,13 +111,15 @@ impl Store {
             };
             (pool, writer)
         } else {
-            (options.connect(&url).await?, None)
+            // the lanes of shared transactions keep a connection each
+            let max = 10 + crate::commit::pg_lanes() as u32;
+            (options.max_connections(max).connect(&url).await?, None)
         };
+        let lanes = crate::commit::Lanes::new(backend, writer_pool.unwrap_or_else(|| pool.clone()));
         Ok(Self {
             pool,
-            writer_pool,
+            lanes,
             backend,
-            writer: Default::default(),
             order_ids: std::sync::Arc::new(std::sync::Mutex::new(0..0)),
         })
     }
@@ -163,38 +165,44 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write
-    /// lock up front (`BEGIN IMMEDIATE`), so a transaction that reads before
-    /// it writes cannot fail to upgrade when another order commits in
-    /// between; and this process's writers queue for it in turn (first come,
-    /// first served) instead of polling the file lock with SQLite's busy
-    /// handler, whose sleeps of up to 100 ms leave the database idle while
-    /// writers wait. All of them use the same connection, whose cache of the
-    /// database's pages stays valid between them.
+    /// Starts a transaction that will write, alone. On SQLite it takes the
+    /// write lock up front (`BEGIN IMMEDIATE`), so a transaction that reads
+    /// before it writes cannot fail to upgrade when another process commits
+    /// in between; and this process's writers queue for it in turn (first
+    /// come, first served) instead of polling the file lock with SQLite's
+    /// busy handler, whose sleeps of up to 100 ms leave the database idle
+    /// while writers wait. All of them use the same connection, whose cache
+    /// of the database's pages stays valid between them.
     pub async fn begin_write(&self) -> Result<WriteTx, EngineError> {
-        Ok(match self.backend {
-            Backend::Sqlite => {
-                let turn = self.writer.clone().lock_owned().await;
-                let pool = self.writer_pool.as_ref().unwrap_or(&self.pool);
-                WriteTx {
-                    tx: pool.begin_with("BEGIN IMMEDIATE").await?,
-                    _turn: Some(turn),
-                }
-            }
-            // Generic plans for the transaction's statements: an order runs
-            // the same few statements with new values each time, and
-            // PostgreSQL would otherwise plan most of them anew for every
-            // order (it estimates custom plans of the resolvers' UNIONs as
-            // cheaper); measured, the generic plans run as fast and planning
-            // was a fifth of an order's statement time (BENCHMARKS.md).
-            Backend::Postgres => WriteTx {
-                tx: self
-                    .pool
+        match self.backend {
+            Backend::Sqlite => self.lanes.begin_alone().await,
+            // generic plans, as in a shared transaction (`commit::open`)
+            Backend::Postgres => Ok(WriteTx::own(
+                self.pool
                     .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
                     .await?,
-                _turn: None,
-            },
-        })
+            )),
+        }
+    }
+
+    /// Starts a transaction that will write and may be shared with other
+    /// orders queued to write (group commit, see [`crate::commit`]): its
+    /// [`WriteTx::commit`] may fail with [`EngineError::Aborted`], after
+    /// which the caller runs the order again with [`Store::begin_write`].
+    pub async fn begin_shared(&self) -> Result<WriteTx, EngineError> {
+        self.lanes.begin_shared().await
+    }
+
+    /// How many queues write transactions take turns in: one on SQLite,
+    /// [`crate::commit::pg_lanes`] for shared ones on PostgreSQL (a shared
+    /// transaction takes the next one in turn).
+    pub fn write_lanes(&self) -> usize {
+        self.lanes.count()
+    }
+
+    /// How many write transactions are waiting for their turn.
+    pub fn queued_writes(&self) -> usize {
+        self.lanes.queued()
     }
 }
 
@@ -237,36 +245,7 @@ impl Store {
     }
 }
 
-/// A write transaction from [`Store::begin_write`]: a connection (it derefs
-/// to one) in a transaction, and on SQLite this process's turn to write,
-/// given up when the transaction ends.
-pub struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl WriteTx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
-    }
-}
+pub use crate::commit::WriteTx;
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, EngineError> {
     serde_json::to_string(value).map_err(|e| EngineError::Internal(format!("encoding JSON: {e}")))

@@ -499,3 +499,66 @@ async fn a_failing_final_write_keeps_the_order_in_its_initial_state(s) {
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_jobs WHERE queue = 'labels'").await, 0, "no label job for it");
 }
 }
+
+on_both_backends! {
+/// Orders sent together share transactions (group commit). When one of
+/// them fails in the database, the orders that shared its transaction are
+/// rolled back with it and run again alone: every good order completes,
+/// exactly once, and the failing ones are kept in their initial state.
+async fn a_failing_order_among_concurrent_ones_costs_the_others_nothing(s) {
+    let pool = s.db().await;
+    let refuse: &[&str] = if s.db_url.starts_with("postgres") {
+        &[
+            "CREATE FUNCTION auftrag_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN IF NEW.DV_LABEL LIKE 'refused%' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+             RETURN NEW; END $$",
+            "CREATE TRIGGER refuse BEFORE INSERT ON x_device FOR EACH ROW \
+             EXECUTE FUNCTION auftrag_test_refuse()",
+        ]
+    } else {
+        &["CREATE TRIGGER refuse BEFORE INSERT ON x_device WHEN NEW.DV_LABEL LIKE 'refused%' \
+           BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"]
+    };
+    for sql in refuse {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let orders = count(&pool, "SELECT COUNT(*) FROM auftrag_orders").await;
+    let token = s.token("staff").to_owned();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        // every fifth one is refused
+        let host = if i % 5 == 2 { format!("refused{i}") } else { format!("group{i}") };
+        let fields = register_fields(&host, json!([interface(
+            LAB_NET, &format!("134.94.32.{}", 100 + i), &format!("02:00:00:00:02:{i:02x}"),
+            &format!("{host}.jsc.kfa-juelich.de"))]));
+        let (client, base, token) = (s.client().clone(), s.base.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(format!("{base}/api/v1/orders"))
+                .bearer_auth(token)
+                .json(&json!({"type": "register_device", "fields": fields}))
+                .send()
+                .await
+                .expect("send");
+            let status = r.status();
+            let body: Value = r.json().await.expect("json");
+            (host, status, body)
+        }));
+    }
+    for t in tasks {
+        let (host, status, body) = t.await.expect("task");
+        if host.starts_with("refused") {
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{host}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::CREATED, "{host}: {body}");
+            assert_eq!(body["state"], "COMPLETED", "{host}: {body}");
+        }
+    }
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM x_device WHERE DV_LABEL LIKE 'group%'").await, 32, "each good order once");
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM x_device WHERE DV_LABEL LIKE 'refused%'").await, 0);
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_orders").await, orders + 40, "every order kept once");
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_orders WHERE state = 'INITIAL'").await, 8);
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_jobs WHERE queue = 'labels'").await, 32, "one label job per good order");
+    assert_invariants(&pool).await;
+}
+}

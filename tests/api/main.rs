@@ -2,6 +2,7 @@
 //! file, driven over HTTP; the real binary for the CLI.
 
 mod cli;
+mod commit;
 mod crash;
 mod definitions;
 mod errors;

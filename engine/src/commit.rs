@@ -1,0 +1,497 @@
+//! Write transactions, and group commit: orders that queue behind each other
+//! share one transaction and one commit.
+//!
+//! A commit costs the database a flush to disk and the engine two round
+//! trips (`BEGIN`, `COMMIT`) besides the pool's checks of the connection;
+//! for an order that writes a few rows that is a large part of its cost. So
+//! the engine lets an order that finds others waiting to write leave its
+//! transaction open for them: the next order continues it, and the last one
+//! in the queue (or the [`MAX_BATCH`]th) commits for all. Every order's
+//! [`WriteTx::commit`] returns only once the commit that holds its writes
+//! has succeeded, so a client hears "done" only for what is on disk, and
+//! each order is still all or nothing: if anything in a shared transaction
+//! fails, all of it is rolled back, and the orders before the failing one
+//! learn so from their `commit` ([`EngineError::Aborted`]) and run again in
+//! a transaction of their own. Nothing that failed is reported as done and
+//! nothing is written twice.
+//!
+//! The queue is a *lane*: a connection and a turn (a fair mutex). SQLite
+//! has one lane, its writer connection, and every write takes its turn
+//! there ([`Store::begin_write`](crate::store::Store::begin_write) flushes
+//! an open shared transaction first and then runs alone). PostgreSQL has
+//! [`pg_lanes`] lanes for shared orders and runs everything else in
+//! transactions of its own, in parallel as before. An order that joins a
+//! shared transaction on PostgreSQL waits for locks at most
+//! [`LOCK_TIMEOUT`]: the transaction holds the locks of the orders before
+//! it, and two lanes each waiting for the other's locks would otherwise
+//! deadlock where single orders would not. When the time is up, the shared
+//! transaction is rolled back and its orders run alone, waiting as long as
+//! they need.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::future::BoxFuture;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+use crate::error::EngineError;
+use crate::store::Backend;
+
+/// At most this many orders share a transaction.
+pub const MAX_BATCH: usize = 32;
+
+/// Lanes for shared transactions on PostgreSQL: one per core of this
+/// machine, at least two and at most eight (each keeps a connection of the
+/// pool). Fewer lanes make longer queues, so more orders share a commit;
+/// measured on two cores, two lanes used least CPU per order (BENCHMARKS.md).
+pub fn pg_lanes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
+}
+
+/// How long an order in a shared PostgreSQL transaction waits for a lock
+/// before the transaction is rolled back and its orders run alone.
+pub const LOCK_TIMEOUT: &str = "50ms";
+
+/// What a shared transaction's orders learn when it ends.
+#[derive(Clone)]
+enum Outcome {
+    Committed,
+    /// Rolled back: nothing of it was written.
+    RolledBack(String),
+    /// The commit failed; whether it took effect may be unknown.
+    Failed(String),
+}
+
+/// The state of a lane, guarded by its turn.
+#[derive(Default)]
+pub(crate) struct Batch {
+    /// The lane's connection, kept from one transaction to the next.
+    conn: Option<PoolConnection<Any>>,
+    /// A transaction is open on `conn`.
+    open: bool,
+    /// Orders done in the open transaction, waiting for its commit.
+    members: Vec<oneshot::Sender<Outcome>>,
+    /// `lock_timeout` is set in the open transaction (PostgreSQL).
+    guarded: bool,
+}
+
+pub(crate) struct Lane {
+    turn: Arc<Mutex<Batch>>,
+    /// Tasks queued for the turn.
+    waiting: AtomicUsize,
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The lanes of a store.
+#[derive(Clone)]
+pub(crate) struct Lanes {
+    lanes: Arc<[Arc<Lane>]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Lanes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lanes")
+            .field("lanes", &self.lanes.len())
+            .finish()
+    }
+}
+
+impl Lanes {
+    pub(crate) fn new(backend: Backend, pool: AnyPool) -> Self {
+        let n = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => pg_lanes(),
+        };
+        let lanes = (0..n)
+            .map(|_| {
+                Arc::new(Lane {
+                    turn: Default::default(),
+                    waiting: AtomicUsize::new(0),
+                    pool: pool.clone(),
+                    backend,
+                })
+            })
+            .collect();
+        Self {
+            lanes,
+            next: Default::default(),
+        }
+    }
+
+    /// How many lanes there are.
+    pub(crate) fn count(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// How many tasks wait for a lane's turn.
+    pub(crate) fn queued(&self) -> usize {
+        self.lanes
+            .iter()
+            .map(|l| l.waiting.load(Ordering::Acquire))
+            .sum()
+    }
+
+    /// A transaction on a lane (the next one in turn), shared with the
+    /// orders before and after this one if they queue.
+    pub(crate) async fn begin_shared(&self) -> Result<WriteTx, EngineError> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        let lane = self.lanes[i].clone();
+        let batch = take_turn(&lane).await;
+        let batch = detached(lane.clone(), batch, Op::Join).await?;
+        Ok(WriteTx::on_lane(lane, batch, true))
+    }
+
+    /// A transaction of its own on the (only) lane: SQLite's writes.
+    pub(crate) async fn begin_alone(&self) -> Result<WriteTx, EngineError> {
+        let lane = self.lanes[0].clone();
+        let batch = take_turn(&lane).await;
+        let batch = detached(lane.clone(), batch, Op::Alone).await?;
+        Ok(WriteTx::on_lane(lane, batch, false))
+    }
+}
+
+/// Counts a task as queued for a lane's turn until it has it; a task that
+/// gives up waiting (its future dropped) makes sure that a transaction left
+/// open for it is committed.
+struct Queued(Option<Arc<Lane>>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if let Some(lane) = self.0.take() {
+            lane.waiting.fetch_sub(1, Ordering::AcqRel);
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let mut batch = lane.turn.clone().lock_owned().await;
+                    if batch.open {
+                        let _ = end(&mut batch, true, "").await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn take_turn(lane: &Arc<Lane>) -> OwnedMutexGuard<Batch> {
+    lane.waiting.fetch_add(1, Ordering::AcqRel);
+    let mut queued = Queued(Some(lane.clone()));
+    let batch = lane.turn.clone().lock_owned().await;
+    queued.0 = None;
+    lane.waiting.fetch_sub(1, Ordering::AcqRel);
+    batch
+}
+
+/// What a turn does with the lane's transaction before or after an order.
+enum Op {
+    /// Continue the open transaction (with a lock timeout on PostgreSQL),
+    /// or begin one.
+    Join,
+    /// Commit an open transaction, then begin one for this order alone.
+    Alone,
+    Commit,
+    Rollback,
+}
+
+/// Runs `op` in a task of its own, so that a request cancelled meanwhile
+/// cannot leave the lane's transaction half begun or half ended; if nobody
+/// takes the turn back, an open transaction is committed (it holds only
+/// finished orders then).
+async fn detached(
+    lane: Arc<Lane>,
+    mut batch: OwnedMutexGuard<Batch>,
+    op: Op,
+) -> Result<OwnedMutexGuard<Batch>, EngineError> {
+    let (back, turn) = oneshot::channel();
+    tokio::spawn(async move {
+        let r = apply(&lane, &mut batch, op).await;
+        if let Err(Ok(mut batch)) = back.send(r.map(|()| batch))
+            && batch.open
+        {
+            let _ = end(&mut batch, true, "").await;
+        }
+    });
+    turn.await
+        .map_err(|_| EngineError::Internal("the runtime is shutting down".into()))?
+}
+
+async fn apply(lane: &Lane, batch: &mut Batch, op: Op) -> Result<(), EngineError> {
+    match op {
+        Op::Join if batch.open => {
+            if lane.backend == Backend::Postgres && !batch.guarded {
+                let set = format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'");
+                if let Err(e) = run(batch, &set).await {
+                    let _ = end(batch, false, ABORTED).await;
+                    return Err(e.into());
+                }
+                batch.guarded = true;
+            }
+            Ok(())
+        }
+        Op::Join => open(lane, batch).await,
+        Op::Alone => {
+            if batch.open {
+                // the orders before this one are done: their commit
+                let _ = end(batch, true, "").await;
+            }
+            open(lane, batch).await
+        }
+        Op::Commit => Ok(end(batch, true, "").await?),
+        Op::Rollback => Ok(end(batch, false, ABORTED).await?),
+    }
+}
+
+/// Begins a transaction on the lane's connection.
+async fn open(lane: &Lane, batch: &mut Batch) -> Result<(), EngineError> {
+    if batch.conn.is_none() {
+        batch.conn = Some(lane.pool.acquire().await?);
+    }
+    let begin = match lane.backend {
+        // the write lock up front: a transaction that reads before it
+        // writes cannot fail to upgrade when another process writes
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        // Generic plans for the transaction's statements: an order runs the
+        // same few statements with new values each time, and PostgreSQL
+        // would otherwise plan most of them anew for every order (it
+        // estimates custom plans of the resolvers' UNIONs as cheaper);
+        // measured, the generic plans run as fast and planning was a fifth
+        // of an order's statement time (BENCHMARKS.md).
+        Backend::Postgres => "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan",
+    };
+    run(batch, begin).await?;
+    batch.open = true;
+    batch.guarded = false;
+    Ok(())
+}
+
+/// Runs `sql` (no parameters, no rows) on the lane's connection; a
+/// connection that fails is dropped (closed, which ends its transaction)
+/// and replaced at the next transaction.
+fn run<'a>(batch: &'a mut Batch, sql: &'a str) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    // boxed: spawned tasks run this, and the boxed future is `Send` for
+    // every lifetime, which the compiler cannot see through sqlx's
+    // executor bounds
+    Box::pin(async move {
+        let conn = batch.conn.as_mut().expect("the lane's connection");
+        // no parameters: PostgreSQL gets a simple query, which may hold
+        // several statements
+        match sqlx::Executor::execute(&mut **conn, sql).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let Some(mut conn) = batch.conn.take() {
+                    conn.close_on_drop();
+                }
+                batch.open = false;
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Ends the open transaction — commits it or rolls it back — and tells the
+/// orders waiting for it: done when it committed, aborted (`why`)
+/// otherwise. Returns what the database said.
+///
+/// The commit first runs `SELECT 1`, which fails in a transaction that a
+/// failed statement has aborted: PostgreSQL would answer `COMMIT` there by
+/// rolling back without an error, and the orders before would take it for
+/// done.
+async fn end(batch: &mut Batch, commit: bool, why: &str) -> Result<(), sqlx::Error> {
+    let members = std::mem::take(&mut batch.members);
+    let r = if batch.open {
+        run(
+            batch,
+            if commit {
+                "SELECT 1; COMMIT"
+            } else {
+                "ROLLBACK"
+            },
+        )
+        .await
+    } else {
+        Err(sqlx::Error::Protocol(
+            "the transaction's connection failed".into(),
+        ))
+    };
+    batch.open = false;
+    batch.guarded = false;
+    let outcome = match &r {
+        Ok(()) if commit => Outcome::Committed,
+        Ok(()) => Outcome::RolledBack(why.to_owned()),
+        // the connection is closed, which rolls the transaction back
+        Err(e) if !commit => Outcome::RolledBack(format!("{why} (then: {e})")),
+        // the database refused (`SELECT 1` in an aborted transaction, or
+        // the commit itself): nothing was committed
+        Err(e) if e.as_database_error().is_some() => {
+            Outcome::RolledBack(format!("the shared transaction could not commit: {e}"))
+        }
+        // the connection failed: whether the commit took effect is unknown,
+        // so the orders must not run again
+        Err(e) => Outcome::Failed(format!("committing the shared transaction failed: {e}")),
+    };
+    for member in members {
+        let _ = member.send(outcome.clone());
+    }
+    r
+}
+
+/// A write transaction: a connection (it derefs to one) in a transaction,
+/// from [`Store::begin_write`](crate::store::Store::begin_write) or
+/// [`Store::begin_shared`](crate::store::Store::begin_shared). End it with
+/// [`commit`](Self::commit) or [`rollback`](Self::rollback); dropped
+/// without either, it is rolled back.
+pub struct WriteTx {
+    kind: Kind,
+}
+
+enum Kind {
+    /// A transaction of its own on a pooled connection (PostgreSQL);
+    /// `None` once ended.
+    Own(Option<sqlx::Transaction<'static, Any>>),
+    /// On a lane; `shared`: other orders may continue the transaction.
+    Lane {
+        lane: Arc<Lane>,
+        batch: Option<OwnedMutexGuard<Batch>>,
+        shared: bool,
+    },
+}
+
+impl WriteTx {
+    pub(crate) fn own(tx: sqlx::Transaction<'static, Any>) -> Self {
+        Self {
+            kind: Kind::Own(Some(tx)),
+        }
+    }
+
+    fn on_lane(lane: Arc<Lane>, batch: OwnedMutexGuard<Batch>, shared: bool) -> Self {
+        Self {
+            kind: Kind::Lane {
+                lane,
+                batch: Some(batch),
+                shared,
+            },
+        }
+    }
+
+    /// Commits; returns once the writes are committed. In a shared
+    /// transaction that may be a later order's commit, or fail with
+    /// [`EngineError::Aborted`] when a later order rolled it back: then
+    /// nothing of this transaction was written.
+    pub async fn commit(mut self) -> Result<(), EngineError> {
+        match &mut self.kind {
+            Kind::Own(tx) => Ok(tx.take().expect("an open transaction").commit().await?),
+            Kind::Lane {
+                lane,
+                batch,
+                shared,
+            } => {
+                let mut guard = batch.take().expect("an open transaction");
+                if *shared
+                    && lane.waiting.load(Ordering::Acquire) > 0
+                    && guard.members.len() + 1 < MAX_BATCH
+                {
+                    // the next order in the queue continues the transaction
+                    let (done, wait) = oneshot::channel();
+                    guard.members.push(done);
+                    drop(guard);
+                    return match wait.await {
+                        Ok(Outcome::Committed) => Ok(()),
+                        Ok(Outcome::RolledBack(why)) => Err(EngineError::Aborted(why)),
+                        Ok(Outcome::Failed(why)) => Err(EngineError::Internal(why)),
+                        // the runtime is shutting down
+                        Err(_) => Err(EngineError::Internal(
+                            "the shared transaction was abandoned".into(),
+                        )),
+                    };
+                }
+                detached(lane.clone(), guard, Op::Commit).await.map(drop)
+            }
+        }
+    }
+
+    /// Rolls back; in a shared transaction, the orders before this one
+    /// too (their `commit` fails with [`EngineError::Aborted`]).
+    pub async fn rollback(mut self) -> Result<(), EngineError> {
+        match &mut self.kind {
+            Kind::Own(tx) => Ok(tx.take().expect("an open transaction").rollback().await?),
+            Kind::Lane { lane, batch, .. } => {
+                let guard = batch.take().expect("an open transaction");
+                detached(lane.clone(), guard, Op::Rollback).await.map(drop)
+            }
+        }
+    }
+}
+
+const ABORTED: &str = "an order sharing the transaction failed";
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if let Kind::Lane { batch, .. } = &mut self.kind
+            && let Some(mut guard) = batch.take()
+        {
+            // Neither committed nor rolled back (an error returned early,
+            // or the request was cancelled): roll back, and keep the turn
+            // until that is done.
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(async move {
+                        let _ = end(&mut guard, false, ABORTED).await;
+                    });
+                }
+                Err(_) => {
+                    if let Some(mut conn) = guard.conn.take() {
+                        conn.close_on_drop();
+                    }
+                    guard.open = false;
+                    guard.members.clear();
+                }
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        match &self.kind {
+            Kind::Own(tx) => tx.as_deref().expect("an open transaction"),
+            Kind::Lane { batch, .. } => batch
+                .as_ref()
+                .and_then(|b| b.conn.as_deref())
+                .expect("an open transaction"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match &mut self.kind {
+            Kind::Own(tx) => tx.as_deref_mut().expect("an open transaction"),
+            Kind::Lane { batch, .. } => batch
+                .as_mut()
+                .and_then(|b| b.conn.as_deref_mut())
+                .expect("an open transaction"),
+        }
+    }
+}
+
+/// Whether `e` means "run the order again, alone": its shared transaction
+/// was rolled back for another order, or it waited too long for a lock in
+/// one (PostgreSQL's `lock_not_available`), or found it failed by an
+/// earlier order (`in_failed_sql_transaction`).
+pub fn retry_alone(e: &EngineError) -> bool {
+    let db = match e {
+        EngineError::Aborted(_) => return true,
+        EngineError::Db(e) => e,
+        EngineError::Handler {
+            source: crate::error::HandlerError::Db(e),
+            ..
+        } => e,
+        _ => return false,
+    };
+    db.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "55P03" || c == "25P02")
+}

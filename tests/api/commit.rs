@@ -1,0 +1,312 @@
+//! Group commit (`auftrag_engine::commit`) on a real SQLite file and a real
+//! PostgreSQL server: orders queued behind each other share a transaction,
+//! every `commit` returns only once its writes are committed, and when one
+//! of them fails the others learn that nothing of theirs was written.
+
+use std::time::Duration;
+
+use auftrag_engine::EngineError;
+use auftrag_engine::commit::retry_alone;
+use auftrag_engine::store::{Store, WriteTx};
+use tempfile::TempDir;
+
+use crate::support::Db;
+
+/// A store on a fresh database, with a table to write into.
+async fn store(db: Db) -> (Store, Option<TempDir>) {
+    let (url, dir) = match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let url = format!("sqlite://{}", dir.path().join("commit.db").display());
+            (url, Some(dir))
+        }
+        Db::Postgres => (auftrag_testkit::fresh_postgres_database().await, None),
+    };
+    let store = Store::connect(&url).await.expect("connect");
+    sqlx::query("CREATE TABLE probe (k TEXT PRIMARY KEY)")
+        .execute(&store.pool)
+        .await
+        .expect("probe table");
+    (store, dir)
+}
+
+async fn insert(tx: &mut WriteTx, key: &str) {
+    sqlx::query("INSERT INTO probe (k) VALUES ($1)")
+        .bind(key)
+        .execute(&mut **tx)
+        .await
+        .expect("insert");
+}
+
+async fn keys(store: &Store) -> Vec<String> {
+    sqlx::query_scalar("SELECT k FROM probe ORDER BY k")
+        .fetch_all(&store.pool)
+        .await
+        .expect("read probe")
+}
+
+/// Waits until `n` write transactions queue for their turn.
+async fn queued(store: &Store, n: usize) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while store.queued_writes() < n {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("transactions queue for their turn");
+}
+
+/// Guards against a hang: a turn never given back would block for ever.
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish"))
+}
+
+/// Starts shared transactions that each take the next lane, one per lane,
+/// so that the next `begin_shared` queues behind the first one.
+async fn one_per_lane(store: &Store) -> Vec<WriteTx> {
+    let mut txs = Vec::new();
+    for _ in 0..store.write_lanes() {
+        txs.push(store.begin_shared().await.expect("begin"));
+    }
+    txs
+}
+
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::support::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(crate::support::Db::Postgres).await
+            }
+        }
+    };
+}
+
+on_both!(queued_orders_share_a_commit);
+/// An order that finds others queued leaves its transaction open for them;
+/// its `commit` returns after the commit that holds its row. On PostgreSQL
+/// the rows' `xmin` shows that they were written by one transaction.
+async fn queued_orders_share_a_commit(db: Db) {
+    let (store, _dir) = store(db).await;
+    let mut first = one_per_lane(&store).await;
+    insert(&mut first[0], "a").await;
+    let lanes = first.len();
+    let mut later = Vec::new();
+    for i in 0..lanes {
+        let s = store.clone();
+        later.push(tokio::spawn(async move {
+            let store = s;
+            let mut tx = store.begin_shared().await.expect("begin");
+            insert(&mut tx, &format!("b{i}")).await;
+            tx.commit().await
+        }));
+        // one at a time, so that each takes the next lane
+        queued(&store, i + 1).await;
+    }
+    let commits = first.into_iter().map(|tx| tokio::spawn(tx.commit()));
+    for c in commits {
+        within("a commit", c).await.expect("task").expect("commit");
+    }
+    for t in later {
+        within("a later commit", t)
+            .await
+            .expect("task")
+            .expect("commit");
+    }
+    let mut want = vec!["a".to_owned()];
+    want.extend((0..lanes).map(|i| format!("b{i}")));
+    assert_eq!(keys(&store).await, want);
+    if db == Db::Postgres {
+        // "a" and the order queued behind it on its lane share a transaction
+        let writers: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT xmin::text) FROM probe WHERE k IN ('a', 'b0')",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(writers, 1, "one transaction wrote both rows");
+    }
+}
+
+on_both!(a_failing_order_rolls_back_the_orders_before_it);
+/// When an order in a shared transaction fails, the whole transaction is
+/// rolled back and the orders before it learn from their `commit` that
+/// nothing of theirs was written; alone, they then succeed.
+async fn a_failing_order_rolls_back_the_orders_before_it(db: Db) {
+    let (store, _dir) = store(db).await;
+    let mut first = one_per_lane(&store).await;
+    insert(&mut first[0], "a").await;
+    let mut failing = Vec::new();
+    for i in 0..first.len() {
+        let s = store.clone();
+        failing.push(tokio::spawn(async move {
+            let store = s;
+            let mut tx = store.begin_shared().await.expect("begin");
+            insert(&mut tx, &format!("doomed{i}")).await;
+            tx.rollback().await
+        }));
+        queued(&store, i + 1).await;
+    }
+    let mut first = first.into_iter();
+    let a = first.next().unwrap();
+    let others: Vec<_> = first.map(|tx| tokio::spawn(tx.commit())).collect();
+    let r = within("the first commit", a.commit()).await;
+    assert!(
+        matches!(r, Err(EngineError::Aborted(_))),
+        "the order before the failing one is told it was rolled back: {r:?}"
+    );
+    assert!(retry_alone(&r.unwrap_err()));
+    for t in failing {
+        within("the failing ones", t)
+            .await
+            .expect("task")
+            .expect("rollback");
+    }
+    for t in others {
+        let r = within("the others", t).await.expect("task");
+        assert!(matches!(r, Err(EngineError::Aborted(_))), "{r:?}");
+    }
+    assert!(keys(&store).await.is_empty(), "nothing was written");
+    let mut alone = store.begin_write().await.expect("begin alone");
+    insert(&mut alone, "a").await;
+    alone.commit().await.expect("commit alone");
+    assert_eq!(keys(&store).await, ["a"]);
+}
+
+on_both!(a_dropped_transaction_is_rolled_back_and_frees_its_turn);
+/// A transaction dropped without commit or rollback (a request cancelled
+/// midway) is rolled back — the orders before it included — and its lane
+/// is free again.
+async fn a_dropped_transaction_is_rolled_back_and_frees_its_turn(db: Db) {
+    let (store, _dir) = store(db).await;
+    let mut first = one_per_lane(&store).await;
+    insert(&mut first[0], "a").await;
+    let mut dropped = Vec::new();
+    for i in 0..first.len() {
+        let s = store.clone();
+        dropped.push(tokio::spawn(async move {
+            let store = s;
+            let mut tx = store.begin_shared().await.expect("begin");
+            insert(&mut tx, "half").await;
+            drop(tx);
+        }));
+        queued(&store, i + 1).await;
+    }
+    let mut first = first.into_iter();
+    let a = first.next().unwrap();
+    let others: Vec<_> = first.map(|tx| tokio::spawn(tx.commit())).collect();
+    let r = within("the first commit", a.commit()).await;
+    assert!(matches!(r, Err(EngineError::Aborted(_))), "{r:?}");
+    for t in others {
+        let _ = within("the others", t).await.expect("task");
+    }
+    for t in dropped {
+        within("the dropped ones", t).await.expect("task");
+    }
+    assert!(keys(&store).await.is_empty(), "nothing was written");
+    for _ in 0..store.write_lanes() {
+        let mut tx = within("a new turn", store.begin_shared())
+            .await
+            .expect("begin");
+        insert(&mut tx, "n").await;
+        tx.rollback().await.expect("rollback");
+    }
+    let mut alone = within("a transaction alone", store.begin_write())
+        .await
+        .expect("begin alone");
+    insert(&mut alone, "c").await;
+    alone.commit().await.expect("commit");
+    assert_eq!(keys(&store).await, ["c"]);
+}
+
+/// SQLite: `begin_write` does not join a shared transaction; it commits
+/// the one before it (whose orders are done) and then runs alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_transaction_alone_commits_the_shared_one_before_it() {
+    let (store, _dir) = store(Db::Sqlite).await;
+    let mut a = store.begin_shared().await.expect("begin");
+    insert(&mut a, "a").await;
+    let alone = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin_write().await.expect("begin alone");
+            // the shared transaction before this one is committed by now
+            let seen: Vec<String> = sqlx::query_scalar("SELECT k FROM probe")
+                .fetch_all(&store.pool)
+                .await
+                .expect("read");
+            insert(&mut tx, "c").await;
+            tx.rollback().await.expect("rollback");
+            seen
+        })
+    };
+    queued(&store, 1).await;
+    within("the shared commit", a.commit())
+        .await
+        .expect("commit");
+    let seen = within("the transaction alone", alone).await.expect("task");
+    assert_eq!(seen, ["a"], "committed before the next transaction began");
+    assert_eq!(keys(&store).await, ["a"]);
+}
+
+/// PostgreSQL: an order in a shared transaction waits for a lock at most
+/// the lock timeout — two lanes each waiting for a lock the other holds for
+/// an order already done would otherwise deadlock — and the error says to
+/// run it again alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_shared_transaction_does_not_wait_for_locks_held_by_another_lane() {
+    let (store, _dir) = store(Db::Postgres).await;
+    let lanes = store.write_lanes();
+    assert!(lanes >= 2, "PostgreSQL has at least two lanes");
+    // x: lane 0 holds the lock; y: lane 1
+    let mut x = store.begin_shared().await.expect("begin");
+    let y = store.begin_shared().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(4242)")
+        .execute(&mut *x)
+        .await
+        .expect("lock");
+    // the next begin_shared takes lane 0 again
+    for _ in 2..lanes {
+        let tx = store.begin_shared().await.expect("begin");
+        tx.commit().await.expect("commit");
+    }
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let x2 = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let tx = store.begin_shared().await.expect("begin");
+            let _ = wait.await;
+            tx.commit().await
+        })
+    };
+    queued(&store, 1).await;
+    let y2 = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin_shared().await.expect("begin");
+            let r = sqlx::query("SELECT pg_advisory_xact_lock(4242)")
+                .execute(&mut *tx)
+                .await;
+            let _ = tx.rollback().await;
+            r
+        })
+    };
+    queued(&store, 2).await;
+    // x and y are done and wait for the orders queued behind them
+    let x = tokio::spawn(x.commit());
+    let y = tokio::spawn(y.commit());
+    let r = within("the waiting order", y2).await.expect("task");
+    let e = EngineError::Db(r.expect_err("the lock wait times out"));
+    assert!(retry_alone(&e), "{e}");
+    let y = within("y", y).await.expect("task");
+    assert!(matches!(y, Err(EngineError::Aborted(_))), "{y:?}");
+    go.send(()).unwrap();
+    within("x2", x2).await.expect("task").expect("commit");
+    within("x", x).await.expect("task").expect("commit");
+}
