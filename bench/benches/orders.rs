@@ -21,7 +21,8 @@
 //! clients (`BENCH_ROUNDS` rounds, the floors and auftrag in turn; medians,
 //! and per round the CPU time per order of this process and of the rest of
 //! the machine), and latency (p50 / p99, from the scheduled send time, so a
-//! backlog counts) at a fixed offered rate `BENCH_RATE` for `BENCH_SECS`.
+//! backlog counts) at a fixed offered rate `BENCH_RATE` for `BENCH_SECS`,
+//! after a second of the same load that is not measured.
 //!
 //!     cargo bench --manifest-path bench/Cargo.toml --bench orders
 //!
@@ -430,7 +431,10 @@ async fn throughput(target: &Target, clients: usize, orders: usize, first_client
 
 /// Open loop at `rate` orders/s for `secs`: `slots` clients each send the
 /// next step of their cycle at its scheduled time (later if the previous
-/// step has not come back: the wait counts into the latency).
+/// step has not come back: the wait counts into the latency). The clients
+/// start a window apart (up to two), so the load ramps up and down over
+/// the first and last two windows (0.4 s at the defaults); the figures are
+/// of the orders scheduled between, when every client sends.
 async fn fixed_rate(
     target: &Target,
     rate: usize,
@@ -439,9 +443,13 @@ async fn fixed_rate(
 ) -> (f64, Duration, Duration, Duration) {
     let slots = (rate / 5).max(3); // each slot sends every 5 ms * slots / rate
     let total = rate * secs;
-    let per_slot = total / slots;
+    // whole cycles, so that no device is left behind for a later run
+    let per_slot = total / slots / 3 * 3;
     let interval = Duration::from_secs_f64(slots as f64 / rate as f64);
     let start = Instant::now() + Duration::from_millis(50);
+    // Every slot sends from window `s % 3` on, so all of them send in the
+    // windows from 2 to `per_slot`: that plateau is what is measured.
+    let plateau = (start + interval * 2, start + interval * per_slot as u32);
     let mut tasks = Vec::new();
     for s in 0..slots {
         let target = target.clone();
@@ -449,14 +457,19 @@ async fn fixed_rate(
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_slot);
             for j in 0..per_slot {
-                let scheduled = start + offset + interval * j as u32;
+                // slots start their cycles a window apart (s % 3), so
+                // that each window mixes registrations, changes and
+                // deletions instead of all slots doing the same step
+                let scheduled = start + offset + interval * (j + s % 3) as u32;
                 tokio::time::sleep_until(scheduled.into()).await;
                 let slot = Slot {
                     client: first_client + s,
                     cycle: j / 3,
                 };
                 target.run(CYCLE[j % 3], &slot).await.expect("order");
-                latencies.push(scheduled.elapsed());
+                if (plateau.0..plateau.1).contains(&scheduled) {
+                    latencies.push((scheduled.elapsed(), Instant::now()));
+                }
             }
             latencies
         }));
@@ -465,7 +478,10 @@ async fn fixed_rate(
     for t in tasks {
         all.extend(t.await.expect("slot"));
     }
-    let achieved = all.len() as f64 / (start.elapsed().as_secs_f64());
+    // orders of the plateau per second, until the last of them came back
+    let done = all.iter().map(|(_, at)| *at).max().unwrap_or(plateau.1);
+    let achieved = all.len() as f64 / (done - plateau.0).as_secs_f64();
+    let mut all: Vec<Duration> = all.into_iter().map(|(latency, _)| latency).collect();
     all.sort();
     (
         achieved,
@@ -613,7 +629,12 @@ async fn measure(
         median(&mut auftrags),
     );
     eprintln!("[{backend}] fixed rate {rate}/s for {secs} s …");
+    // A second of the same load first, not measured: the open loop has
+    // more clients than the closed one, and their first orders would
+    // measure connecting (HTTP) or the pool growing (floor).
+    fixed_rate(&floor_target, rate, 1, 6000).await;
     let floor_rate = fixed_rate(&floor_target, rate, secs, 5000).await;
+    fixed_rate(&http, rate, 1, 6000).await;
     let auftrag_rate = fixed_rate(&http, rate, secs, 5000).await;
     let _ = stop.send(());
     Figures {

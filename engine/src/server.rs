@@ -107,6 +107,13 @@ pub async fn serve(
 ) -> Result<(), EngineError> {
     let app = crate::http::router(AppState { engine });
     tracing::debug!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
+    // Responses go out at once: with Nagle's algorithm a response written
+    // in two parts waits for the client's delayed ACK (up to 40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY on an accepted connection");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -200,6 +200,14 @@ impl Store {
         self.lanes.count()
     }
 
+    /// How long a shared transaction stays open for orders queued behind
+    /// its first (default [`crate::commit::MAX_BATCH_AGE`]): an order that
+    /// finishes later commits it even when others wait. Zero turns group
+    /// commit off. Applies to every clone of this store.
+    pub fn set_max_batch_age(&self, age: std::time::Duration) {
+        self.lanes.set_max_age(age);
+    }
+
     /// How many write transactions are waiting for their turn.
     pub fn queued_writes(&self) -> usize {
         self.lanes.queued()

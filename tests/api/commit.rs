@@ -23,6 +23,8 @@ async fn store(db: Db) -> (Store, Option<TempDir>) {
         Db::Postgres => (auftrag_testkit::fresh_postgres_database().await, None),
     };
     let store = Store::connect(&url).await.expect("connect");
+    // the tests decide when transactions end, not the clock
+    store.set_max_batch_age(Duration::from_secs(600));
     sqlx::query("CREATE TABLE probe (k TEXT PRIMARY KEY)")
         .execute(&store.pool)
         .await
@@ -309,4 +311,37 @@ async fn postgres_a_shared_transaction_does_not_wait_for_locks_held_by_another_l
     go.send(()).unwrap();
     within("x2", x2).await.expect("task").expect("commit");
     within("x", x).await.expect("task").expect("commit");
+}
+
+on_both!(a_transaction_older_than_the_batch_age_is_committed_at_once);
+/// An order that finishes after the batch age commits its transaction even
+/// when others wait: a later order's failure then costs it nothing.
+async fn a_transaction_older_than_the_batch_age_is_committed_at_once(db: Db) {
+    let (store, _dir) = store(db).await;
+    store.set_max_batch_age(Duration::ZERO);
+    let mut first = one_per_lane(&store).await;
+    insert(&mut first[0], "a").await;
+    let mut failing = Vec::new();
+    for i in 0..first.len() {
+        let s = store.clone();
+        failing.push(tokio::spawn(async move {
+            let store = s;
+            let mut tx = store.begin_shared().await.expect("begin");
+            insert(&mut tx, &format!("doomed{i}")).await;
+            tx.rollback().await
+        }));
+        queued(&store, i + 1).await;
+    }
+    for tx in first {
+        within("a commit", tx.commit())
+            .await
+            .expect("committed alone");
+    }
+    for t in failing {
+        within("the failing ones", t)
+            .await
+            .expect("task")
+            .expect("rollback");
+    }
+    assert_eq!(keys(&store).await, ["a"]);
 }
