@@ -75,6 +75,31 @@ async fn one_per_lane(store: &Store) -> Vec<WriteTx> {
     txs
 }
 
+/// Spawns one task per lane, in turn, each queued behind the transaction
+/// [`one_per_lane`] opened there; each runs `then` on its own shared
+/// transaction once it has its turn.
+async fn queue_one_per_lane<T, Fut>(
+    store: &Store,
+    then: impl Fn(usize, WriteTx) -> Fut + Send + Sync + 'static,
+) -> Vec<tokio::task::JoinHandle<T>>
+where
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let then = std::sync::Arc::new(then);
+    let mut tasks = Vec::new();
+    for i in 0..store.write_lanes() {
+        let (s, then) = (store.clone(), then.clone());
+        tasks.push(tokio::spawn(async move {
+            let tx = s.begin_shared().await.expect("begin");
+            then(i, tx).await
+        }));
+        // one at a time, so that each takes the next lane
+        queued(store, i + 1).await;
+    }
+    tasks
+}
+
 macro_rules! on_both {
     ($name:ident) => {
         mod $name {
@@ -99,18 +124,11 @@ async fn queued_orders_share_a_commit(db: Db) {
     let mut first = one_per_lane(&store).await;
     insert(&mut first[0], "a").await;
     let lanes = first.len();
-    let mut later = Vec::new();
-    for i in 0..lanes {
-        let s = store.clone();
-        later.push(tokio::spawn(async move {
-            let store = s;
-            let mut tx = store.begin_shared().await.expect("begin");
-            insert(&mut tx, &format!("b{i}")).await;
-            tx.commit().await
-        }));
-        // one at a time, so that each takes the next lane
-        queued(&store, i + 1).await;
-    }
+    let later = queue_one_per_lane(&store, |i, mut tx| async move {
+        insert(&mut tx, &format!("b{i}")).await;
+        tx.commit().await
+    })
+    .await;
     let commits = first.into_iter().map(|tx| tokio::spawn(tx.commit()));
     for c in commits {
         within("a commit", c).await.expect("task").expect("commit");
@@ -141,20 +159,32 @@ on_both!(a_failing_order_rolls_back_the_orders_before_it);
 /// rolled back and the orders before it learn from their `commit` that
 /// nothing of theirs was written; alone, they then succeed.
 async fn a_failing_order_rolls_back_the_orders_before_it(db: Db) {
+    a_later_order_ends_the_transaction(db, false).await
+}
+
+on_both!(a_dropped_transaction_is_rolled_back_and_frees_its_turn);
+/// A transaction dropped without commit or rollback (a request cancelled
+/// midway) is rolled back the same way, and its lane is free again.
+async fn a_dropped_transaction_is_rolled_back_and_frees_its_turn(db: Db) {
+    a_later_order_ends_the_transaction(db, true).await
+}
+
+/// One order per lane writes and commits while a later one queued on its
+/// lane writes and then rolls back (or is dropped, `dropped`).
+async fn a_later_order_ends_the_transaction(db: Db, dropped: bool) {
     let (store, _dir) = store(db).await;
     let mut first = one_per_lane(&store).await;
     insert(&mut first[0], "a").await;
-    let mut failing = Vec::new();
-    for i in 0..first.len() {
-        let s = store.clone();
-        failing.push(tokio::spawn(async move {
-            let store = s;
-            let mut tx = store.begin_shared().await.expect("begin");
-            insert(&mut tx, &format!("doomed{i}")).await;
+    let later = queue_one_per_lane(&store, move |i, mut tx| async move {
+        insert(&mut tx, &format!("doomed{i}")).await;
+        if dropped {
+            drop(tx);
+            Ok(())
+        } else {
             tx.rollback().await
-        }));
-        queued(&store, i + 1).await;
-    }
+        }
+    })
+    .await;
     let mut first = first.into_iter();
     let a = first.next().unwrap();
     let others: Vec<_> = first.map(|tx| tokio::spawn(tx.commit())).collect();
@@ -164,8 +194,8 @@ async fn a_failing_order_rolls_back_the_orders_before_it(db: Db) {
         "the order before the failing one is told it was rolled back: {r:?}"
     );
     assert!(retry_alone(&r.unwrap_err()));
-    for t in failing {
-        within("the failing ones", t)
+    for t in later {
+        within("the later ones", t)
             .await
             .expect("task")
             .expect("rollback");
@@ -175,43 +205,7 @@ async fn a_failing_order_rolls_back_the_orders_before_it(db: Db) {
         assert!(matches!(r, Err(EngineError::Aborted(_))), "{r:?}");
     }
     assert!(keys(&store).await.is_empty(), "nothing was written");
-    let mut alone = store.begin_write().await.expect("begin alone");
-    insert(&mut alone, "a").await;
-    alone.commit().await.expect("commit alone");
-    assert_eq!(keys(&store).await, ["a"]);
-}
-
-on_both!(a_dropped_transaction_is_rolled_back_and_frees_its_turn);
-/// A transaction dropped without commit or rollback (a request cancelled
-/// midway) is rolled back — the orders before it included — and its lane
-/// is free again.
-async fn a_dropped_transaction_is_rolled_back_and_frees_its_turn(db: Db) {
-    let (store, _dir) = store(db).await;
-    let mut first = one_per_lane(&store).await;
-    insert(&mut first[0], "a").await;
-    let mut dropped = Vec::new();
-    for i in 0..first.len() {
-        let s = store.clone();
-        dropped.push(tokio::spawn(async move {
-            let store = s;
-            let mut tx = store.begin_shared().await.expect("begin");
-            insert(&mut tx, "half").await;
-            drop(tx);
-        }));
-        queued(&store, i + 1).await;
-    }
-    let mut first = first.into_iter();
-    let a = first.next().unwrap();
-    let others: Vec<_> = first.map(|tx| tokio::spawn(tx.commit())).collect();
-    let r = within("the first commit", a.commit()).await;
-    assert!(matches!(r, Err(EngineError::Aborted(_))), "{r:?}");
-    for t in others {
-        let _ = within("the others", t).await.expect("task");
-    }
-    for t in dropped {
-        within("the dropped ones", t).await.expect("task");
-    }
-    assert!(keys(&store).await.is_empty(), "nothing was written");
+    // every lane takes turns again
     for _ in 0..store.write_lanes() {
         let mut tx = within("a new turn", store.begin_shared())
             .await
@@ -222,9 +216,9 @@ async fn a_dropped_transaction_is_rolled_back_and_frees_its_turn(db: Db) {
     let mut alone = within("a transaction alone", store.begin_write())
         .await
         .expect("begin alone");
-    insert(&mut alone, "c").await;
-    alone.commit().await.expect("commit");
-    assert_eq!(keys(&store).await, ["c"]);
+    insert(&mut alone, "a").await;
+    alone.commit().await.expect("commit alone");
+    assert_eq!(keys(&store).await, ["a"]);
 }
 
 /// SQLite: `begin_write` does not join a shared transaction; it commits
@@ -321,17 +315,11 @@ async fn a_transaction_older_than_the_batch_age_is_committed_at_once(db: Db) {
     store.set_max_batch_age(Duration::ZERO);
     let mut first = one_per_lane(&store).await;
     insert(&mut first[0], "a").await;
-    let mut failing = Vec::new();
-    for i in 0..first.len() {
-        let s = store.clone();
-        failing.push(tokio::spawn(async move {
-            let store = s;
-            let mut tx = store.begin_shared().await.expect("begin");
-            insert(&mut tx, &format!("doomed{i}")).await;
-            tx.rollback().await
-        }));
-        queued(&store, i + 1).await;
-    }
+    let failing = queue_one_per_lane(&store, |i, mut tx| async move {
+        insert(&mut tx, &format!("doomed{i}")).await;
+        tx.rollback().await
+    })
+    .await;
     for tx in first {
         within("a commit", tx.commit())
             .await

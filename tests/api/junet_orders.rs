@@ -377,8 +377,8 @@ async fn name_deputy_for_a_device_all_devices_and_an_org_unit(s) {
 }
 }
 
-/// Sends `n` orders at once; returns the final states.
-async fn race(s: &TestServer, orders: Vec<Value>) -> Vec<String> {
+/// Sends registrations at once; returns each one's status and body.
+async fn send_all(s: &TestServer, orders: Vec<Value>) -> Vec<(StatusCode, Value)> {
     let token = s.token("staff").to_owned();
     let mut tasks = Vec::new();
     for fields in orders {
@@ -391,16 +391,27 @@ async fn race(s: &TestServer, orders: Vec<Value>) -> Vec<String> {
                 .send()
                 .await
                 .expect("send");
-            assert_eq!(r.status(), StatusCode::CREATED);
-            let body: Value = r.json().await.expect("json");
-            body["state"].as_str().unwrap().to_owned()
+            let status = r.status();
+            (status, r.json::<Value>().await.expect("json"))
         }));
     }
-    let mut states = Vec::new();
+    let mut replies = Vec::new();
     for t in tasks {
-        states.push(t.await.expect("task"));
+        replies.push(t.await.expect("task"));
     }
-    states
+    replies
+}
+
+/// Sends `n` registrations at once; returns the final states.
+async fn race(s: &TestServer, orders: Vec<Value>) -> Vec<String> {
+    send_all(s, orders)
+        .await
+        .into_iter()
+        .map(|(status, body)| {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            body["state"].as_str().unwrap().to_owned()
+        })
+        .collect()
 }
 
 on_both_backends! {
@@ -523,30 +534,17 @@ async fn a_failing_order_among_concurrent_ones_costs_the_others_nothing(s) {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
     let orders = count(&pool, "SELECT COUNT(*) FROM auftrag_orders").await;
-    let token = s.token("staff").to_owned();
-    let mut tasks = Vec::new();
-    for i in 0..40 {
-        // every fifth one is refused
-        let host = if i % 5 == 2 { format!("refused{i}") } else { format!("group{i}") };
-        let fields = register_fields(&host, json!([interface(
+    let hosts: Vec<String> = (0..40)
+        .map(|i| if i % 5 == 2 { format!("refused{i}") } else { format!("group{i}") })
+        .collect();
+    let sent = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| register_fields(host, json!([interface(
             LAB_NET, &format!("134.94.32.{}", 100 + i), &format!("02:00:00:00:02:{i:02x}"),
-            &format!("{host}.jsc.kfa-juelich.de"))]));
-        let (client, base, token) = (s.client().clone(), s.base.clone(), token.clone());
-        tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(format!("{base}/api/v1/orders"))
-                .bearer_auth(token)
-                .json(&json!({"type": "register_device", "fields": fields}))
-                .send()
-                .await
-                .expect("send");
-            let status = r.status();
-            let body: Value = r.json().await.expect("json");
-            (host, status, body)
-        }));
-    }
-    for t in tasks {
-        let (host, status, body) = t.await.expect("task");
+            &format!("{host}.jsc.kfa-juelich.de"))])))
+        .collect();
+    for (host, (status, body)) in hosts.iter().zip(send_all(&s, sent).await) {
         if host.starts_with("refused") {
             assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{host}: {body}");
         } else {
