@@ -269,15 +269,10 @@ async fn apply(lane: &Lane, batch: &mut Batch, op: Op) -> Result<(), EngineError
     }
 }
 
-/// Begins a transaction on the lane's connection.
+/// Begins a transaction on the lane's connection. A connection kept from
+/// before that fails to begin (the server restarted, say) is replaced by a
+/// fresh one from the pool, once.
 async fn open(lane: &Lane, batch: &mut Batch) -> Result<(), EngineError> {
-    if batch.conn.is_none() {
-        let spare = lane.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        batch.conn = Some(match spare {
-            Some(conn) => conn,
-            None => lane.pool.acquire().await?,
-        });
-    }
     let begin = match lane.backend {
         // the write lock up front: a transaction that reads before it
         // writes cannot fail to upgrade when another process writes
@@ -290,11 +285,43 @@ async fn open(lane: &Lane, batch: &mut Batch) -> Result<(), EngineError> {
         // of an order's statement time (BENCHMARKS.md).
         Backend::Postgres => "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan",
     };
-    run(batch, begin).await?;
+    let mut kept = true;
+    loop {
+        if batch.conn.is_none() {
+            let spare = lane.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            batch.conn = Some(match spare {
+                Some(conn) => conn,
+                None => {
+                    kept = false;
+                    // the pool checks the connection before it hands it out
+                    lane.pool.acquire().await?
+                }
+            });
+        }
+        match run(batch, begin).await {
+            Ok(()) => break,
+            // `run` dropped the connection; other database errors than
+            // the server ending it (SQLSTATE classes 08 and 57) are not
+            // the connection's fault
+            Err(e) if kept && connection_lost(&e) => {
+                tracing::debug!(error = %e, "a kept write connection failed; taking a fresh one");
+                lane.spare.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                kept = false;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     batch.open = true;
     batch.guarded = false;
     batch.began = Some(std::time::Instant::now());
     Ok(())
+}
+
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e.as_database_error().and_then(|d| d.code()) {
+        Some(code) => code.starts_with("08") || code.starts_with("57"),
+        None => !matches!(e, sqlx::Error::Database(_)),
+    }
 }
 
 /// Runs `sql` (no parameters, no rows) on the lane's connection; a

@@ -333,3 +333,31 @@ async fn a_transaction_older_than_the_batch_age_is_committed_at_once(db: Db) {
     }
     assert_eq!(keys(&store).await, ["a"]);
 }
+
+/// PostgreSQL: a lane keeps its connections between transactions; when the
+/// server has ended them (a restart, an administrator), the lane takes
+/// fresh ones from the pool instead of failing the next order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_lane_replaces_connections_the_server_ended() {
+    let (store, _dir) = store(Db::Postgres).await;
+    for tx in one_per_lane(&store).await {
+        tx.commit().await.expect("commit");
+    }
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&store.pool)
+    .await
+    .expect("end the other connections");
+    assert!(
+        ended.len() >= store.write_lanes() && ended.iter().all(|e| *e),
+        "{ended:?}"
+    );
+    for i in 0..store.write_lanes() {
+        let mut tx = store.begin_shared().await.expect("a fresh connection");
+        insert(&mut tx, &format!("k{i}")).await;
+        tx.commit().await.expect("commit");
+    }
+    assert_eq!(keys(&store).await.len(), store.write_lanes());
+}
