@@ -10,6 +10,9 @@ use auftrag_engine::server::{serve, shutdown_signal};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: auftrag::Allocator = auftrag::ALLOCATOR;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "auftrag",

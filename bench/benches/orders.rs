@@ -34,6 +34,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The server's allocator, as in the `auftrag` binary (the floors run in
+/// this process too).
+#[global_allocator]
+static ALLOCATOR: auftrag::Allocator = auftrag::ALLOCATOR;
+
 use auftrag::junet::generate::Network;
 use auftrag_engine::Engine;
 use auftrag_engine::store::Store;
