@@ -111,8 +111,9 @@ impl Store {
             };
             (pool, writer)
         } else {
-            // the lanes of shared transactions keep a connection each
-            let max = 10 + crate::commit::pg_lanes() as u32;
+            // the lanes of shared transactions keep a connection each, and
+            // up to two more that are committing or wait to be reused
+            let max = 10 + 3 * crate::commit::pg_lanes() as u32;
             (options.max_connections(max).connect(&url).await?, None)
         };
         let lanes = crate::commit::Lanes::new(backend, writer_pool.unwrap_or_else(|| pool.clone()));
