@@ -33,7 +33,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use futures::future::BoxFuture;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
@@ -47,15 +46,16 @@ pub const MAX_BATCH: usize = 32;
 /// An order that finishes later than this after its shared transaction
 /// began commits it, even when others wait: the first orders of a
 /// transaction wait for its commit, and a lane that is never idle would
-/// otherwise keep them waiting for [`MAX_BATCH`] orders (measured: 100 ms
-/// and more on two cores at 1,000 orders/s).
+/// otherwise keep them waiting for [`MAX_BATCH`] orders (100 ms and more
+/// on two cores at 1,000 orders/s, when it was tried).
+///
 /// The default of [`Store::set_max_batch_age`](crate::store::Store::set_max_batch_age).
 pub const MAX_BATCH_AGE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Lanes for shared transactions on PostgreSQL: one per core of this
 /// machine, at least two and at most eight (each keeps a connection of the
-/// pool). Fewer lanes make longer queues, so more orders share a commit;
-/// measured on two cores, two lanes used least CPU per order (BENCHMARKS.md).
+/// pool). Fewer lanes make longer queues, so more orders share a commit
+/// (on two cores, two lanes used less CPU per order than four or eight).
 pub fn pg_lanes() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
 }
@@ -79,14 +79,25 @@ enum Outcome {
 pub(crate) struct Batch {
     /// The lane's connection, kept from one transaction to the next.
     conn: Option<PoolConnection<Any>>,
-    /// A transaction is open on `conn`.
-    open: bool,
     /// Orders done in the open transaction, waiting for its commit.
     members: Vec<oneshot::Sender<Outcome>>,
     /// `lock_timeout` is set in the open transaction (PostgreSQL).
     guarded: bool,
-    /// When the open transaction began.
+    /// When the transaction open on `conn` began; `None` when none is.
     began: Option<std::time::Instant>,
+}
+
+impl Batch {
+    fn is_open(&self) -> bool {
+        self.began.is_some()
+    }
+
+    /// Commits a transaction left open by orders that are done.
+    async fn commit_left_open(&mut self) {
+        if self.is_open() {
+            let _ = end(self, true, "").await;
+        }
+    }
 }
 
 pub(crate) struct Lane {
@@ -191,10 +202,12 @@ impl Drop for Queued {
             lane.waiting.fetch_sub(1, Ordering::AcqRel);
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
-                    let mut batch = lane.turn.clone().lock_owned().await;
-                    if batch.open {
-                        let _ = end(&mut batch, true, "").await;
-                    }
+                    lane.turn
+                        .clone()
+                        .lock_owned()
+                        .await
+                        .commit_left_open()
+                        .await;
                 });
             }
         }
@@ -233,10 +246,8 @@ async fn detached(
     let (back, turn) = oneshot::channel();
     tokio::spawn(async move {
         let r = apply(&lane, &mut batch, op).await;
-        if let Err(Ok(mut batch)) = back.send(r.map(|()| batch))
-            && batch.open
-        {
-            let _ = end(&mut batch, true, "").await;
+        if let Err(Ok(mut batch)) = back.send(r.map(|()| batch)) {
+            batch.commit_left_open().await;
         }
     });
     turn.await
@@ -245,7 +256,7 @@ async fn detached(
 
 async fn apply(lane: &Lane, batch: &mut Batch, op: Op) -> Result<(), EngineError> {
     match op {
-        Op::Join if batch.open => {
+        Op::Join if batch.is_open() => {
             if lane.backend == Backend::Postgres && !batch.guarded {
                 let set = format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'");
                 if let Err(e) = run(batch, &set).await {
@@ -258,16 +269,22 @@ async fn apply(lane: &Lane, batch: &mut Batch, op: Op) -> Result<(), EngineError
         }
         Op::Join => open(lane, batch).await,
         Op::Alone => {
-            if batch.open {
-                // the orders before this one are done: their commit
-                let _ = end(batch, true, "").await;
-            }
+            // the orders before this one are done: their commit
+            batch.commit_left_open().await;
             open(lane, batch).await
         }
         Op::Commit => Ok(end(batch, true, "").await?),
         Op::Rollback => Ok(end(batch, false, ABORTED).await?),
     }
 }
+
+/// How a PostgreSQL write transaction begins, shared or not: with generic
+/// plans for its statements. An order runs the same few statements with
+/// new values each time, and PostgreSQL would otherwise plan most of them
+/// anew for every order (it estimates custom plans of the resolvers'
+/// UNIONs as cheaper); measured, the generic plans run as fast and
+/// planning was a fifth of an order's statement time (BENCHMARKS.md).
+pub(crate) const PG_BEGIN: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// Begins a transaction on the lane's connection. A connection kept from
 /// before that fails to begin (the server restarted, say) is replaced by a
@@ -277,13 +294,7 @@ async fn open(lane: &Lane, batch: &mut Batch) -> Result<(), EngineError> {
         // the write lock up front: a transaction that reads before it
         // writes cannot fail to upgrade when another process writes
         Backend::Sqlite => "BEGIN IMMEDIATE",
-        // Generic plans for the transaction's statements: an order runs the
-        // same few statements with new values each time, and PostgreSQL
-        // would otherwise plan most of them anew for every order (it
-        // estimates custom plans of the resolvers' UNIONs as cheaper);
-        // measured, the generic plans run as fast and planning was a fifth
-        // of an order's statement time (BENCHMARKS.md).
-        Backend::Postgres => "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan",
+        Backend::Postgres => PG_BEGIN,
     };
     let mut kept = true;
     loop {
@@ -311,7 +322,6 @@ async fn open(lane: &Lane, batch: &mut Batch) -> Result<(), EngineError> {
             Err(e) => return Err(e.into()),
         }
     }
-    batch.open = true;
     batch.guarded = false;
     batch.began = Some(std::time::Instant::now());
     Ok(())
@@ -327,25 +337,20 @@ fn connection_lost(e: &sqlx::Error) -> bool {
 /// Runs `sql` (no parameters, no rows) on the lane's connection; a
 /// connection that fails is dropped (closed, which ends its transaction)
 /// and replaced at the next transaction.
-fn run<'a>(batch: &'a mut Batch, sql: &'a str) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-    // boxed: spawned tasks run this, and the boxed future is `Send` for
-    // every lifetime, which the compiler cannot see through sqlx's
-    // executor bounds
-    Box::pin(async move {
-        let conn = batch.conn.as_mut().expect("the lane's connection");
-        // no parameters: PostgreSQL gets a simple query, which may hold
-        // several statements
-        match sqlx::Executor::execute(&mut **conn, sql).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                if let Some(mut conn) = batch.conn.take() {
-                    conn.close_on_drop();
-                }
-                batch.open = false;
-                Err(e)
+async fn run(batch: &mut Batch, sql: &str) -> Result<(), sqlx::Error> {
+    let conn = batch.conn.as_mut().expect("the lane's connection");
+    // no parameters: PostgreSQL gets a simple query, which may hold
+    // several statements
+    match sqlx::Executor::execute(&mut **conn, sql).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            if let Some(mut conn) = batch.conn.take() {
+                conn.close_on_drop();
             }
+            batch.began = None;
+            Err(e)
         }
-    })
+    }
 }
 
 /// Ends the open transaction — commits it or rolls it back — and tells the
@@ -358,7 +363,7 @@ fn run<'a>(batch: &'a mut Batch, sql: &'a str) -> BoxFuture<'a, Result<(), sqlx:
 /// done.
 async fn end(batch: &mut Batch, commit: bool, why: &str) -> Result<(), sqlx::Error> {
     let members = std::mem::take(&mut batch.members);
-    let r = if batch.open {
+    let r = if batch.is_open() {
         run(
             batch,
             if commit {
@@ -373,7 +378,7 @@ async fn end(batch: &mut Batch, commit: bool, why: &str) -> Result<(), sqlx::Err
             "the transaction's connection failed".into(),
         ))
     };
-    batch.open = false;
+    batch.began = None;
     batch.guarded = false;
     let outcome = match &r {
         Ok(()) if commit => Outcome::Committed,
@@ -501,15 +506,8 @@ async fn commit_aside(
     lane: Arc<Lane>,
     mut guard: OwnedMutexGuard<Batch>,
 ) -> Result<(), EngineError> {
-    let mut aside = Batch {
-        conn: guard.conn.take(),
-        open: guard.open,
-        members: std::mem::take(&mut guard.members),
-        guarded: false,
-        began: None,
-    };
-    guard.open = false;
-    guard.guarded = false;
+    // the lane keeps an empty batch: no connection, nothing open
+    let mut aside = std::mem::take(&mut *guard);
     drop(guard);
     // in a task of its own: a cancelled request must not stop a commit
     // other orders wait for
@@ -546,7 +544,7 @@ impl Drop for WriteTx {
                     if let Some(mut conn) = guard.conn.take() {
                         conn.close_on_drop();
                     }
-                    guard.open = false;
+                    guard.began = None;
                     guard.members.clear();
                 }
             }

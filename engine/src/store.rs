@@ -98,7 +98,7 @@ impl Store {
                 .connect(&url)
                 .await?;
             // One connection for every write (they take turns anyway, see
-            // `begin_write`), so that its page cache stays valid from one
+            // `crate::commit`), so that its page cache stays valid from one
             // order to the next: SQLite empties a connection's cache
             // whenever another connection has written since it last read.
             // (Not for an in-memory database: a second pool would get a
@@ -177,11 +177,8 @@ impl Store {
     pub async fn begin_write(&self) -> Result<WriteTx, EngineError> {
         match self.backend {
             Backend::Sqlite => self.lanes.begin_alone().await,
-            // generic plans, as in a shared transaction (`commit::open`)
             Backend::Postgres => Ok(WriteTx::own(
-                self.pool
-                    .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
-                    .await?,
+                self.pool.begin_with(crate::commit::PG_BEGIN).await?,
             )),
         }
     }
