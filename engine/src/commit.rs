@@ -182,6 +182,17 @@ impl Lanes {
         Ok(WriteTx::on_lane(lane, batch, true))
     }
 
+    /// The (only) lane's connection outside any transaction: SQLite's
+    /// single writes, each statement committed by itself.
+    pub(crate) async fn single(&self) -> Result<WriteConn, EngineError> {
+        let lane = self.lanes[0].clone();
+        let batch = take_turn(&lane).await;
+        let batch = detached(lane, batch, Op::Single).await?;
+        Ok(WriteConn {
+            kind: ConnKind::Lane(batch),
+        })
+    }
+
     /// A transaction of its own on the (only) lane: SQLite's writes.
     pub(crate) async fn begin_alone(&self) -> Result<WriteTx, EngineError> {
         let lane = self.lanes[0].clone();
@@ -230,6 +241,9 @@ enum Op {
     Join,
     /// Commit an open transaction, then begin one for this order alone.
     Alone,
+    /// Commit an open transaction and begin none: statements that commit
+    /// one by one.
+    Single,
     Commit,
     Rollback,
 }
@@ -272,6 +286,13 @@ async fn apply(lane: &Lane, batch: &mut Batch, op: Op) -> Result<(), EngineError
             // the orders before this one are done: their commit
             batch.commit_left_open().await;
             open(lane, batch).await
+        }
+        Op::Single => {
+            batch.commit_left_open().await;
+            if batch.conn.is_none() {
+                batch.conn = Some(lane.pool.acquire().await?);
+            }
+            Ok(())
         }
         Op::Commit => Ok(end(batch, true, "").await?),
         Op::Rollback => Ok(end(batch, false, ABORTED).await?),
@@ -495,6 +516,50 @@ impl WriteTx {
 }
 
 const ABORTED: &str = "an order sharing the transaction failed";
+
+/// A connection for writes that need no transaction around them: each
+/// statement commits by itself, as on any pooled connection. On SQLite it
+/// is the writer connection, taken in turn like a transaction
+/// ([`Store::write_conn`](crate::store::Store::write_conn)): a write on
+/// another connection would find the database locked while a transaction
+/// is open there and poll for it with SQLite's busy handler, whose sleeps
+/// (up to 100 ms each) outlast the transaction many times over. The turn
+/// is given back when this is dropped.
+pub struct WriteConn {
+    kind: ConnKind,
+}
+
+enum ConnKind {
+    Pooled(PoolConnection<Any>),
+    Lane(OwnedMutexGuard<Batch>),
+}
+
+impl WriteConn {
+    pub(crate) fn pooled(conn: PoolConnection<Any>) -> Self {
+        Self {
+            kind: ConnKind::Pooled(conn),
+        }
+    }
+}
+
+impl std::ops::Deref for WriteConn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        match &self.kind {
+            ConnKind::Pooled(conn) => conn,
+            ConnKind::Lane(batch) => batch.conn.as_deref().expect("the lane's connection"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match &mut self.kind {
+            ConnKind::Pooled(conn) => conn,
+            ConnKind::Lane(batch) => batch.conn.as_deref_mut().expect("the lane's connection"),
+        }
+    }
+}
 
 /// PostgreSQL: commits the lane's transaction on its connection while the
 /// lane goes on with the next one on another connection. A slow flush to

@@ -183,6 +183,19 @@ impl Store {
         }
     }
 
+    /// A connection for a write or a few that need no transaction around
+    /// them (each statement commits by itself): a pooled one on
+    /// PostgreSQL; on SQLite the writer connection, in turn with the
+    /// transactions there (see [`crate::commit::WriteConn`]). Whoever
+    /// needs several writes to stand or fall together takes
+    /// [`Store::begin_write`].
+    pub async fn write_conn(&self) -> Result<crate::commit::WriteConn, EngineError> {
+        match self.backend {
+            Backend::Sqlite => self.lanes.single().await,
+            Backend::Postgres => Ok(crate::commit::WriteConn::pooled(self.pool.acquire().await?)),
+        }
+    }
+
     /// Starts a transaction that will write and may be shared with other
     /// orders queued to write (group commit, see [`crate::commit`]): its
     /// [`WriteTx::commit`] may fail with [`EngineError::Aborted`], after

@@ -251,6 +251,88 @@ async fn sqlite_a_transaction_alone_commits_the_shared_one_before_it() {
     assert_eq!(keys(&store).await, ["a"]);
 }
 
+/// SQLite: writes outside a transaction (`Store::write_conn`) take their
+/// turn on the writer connection like transactions do — on another
+/// connection they would find the database locked by the shared
+/// transaction and poll for it with SQLite's busy handler — and commit
+/// each statement by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_single_writes_take_their_turn_on_the_writer() {
+    let (store, _dir) = store(Db::Sqlite).await;
+    let mut shared = store.begin_shared().await.expect("begin");
+    insert(&mut shared, "a").await;
+    let single = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut conn = store.write_conn().await.expect("write connection");
+            // the transaction before has committed
+            let seen: Vec<String> = sqlx::query_scalar("SELECT k FROM probe")
+                .fetch_all(&store.pool)
+                .await
+                .expect("read");
+            sqlx::query("INSERT INTO probe (k) VALUES ('b')")
+                .execute(&mut *conn)
+                .await
+                .expect("insert");
+            drop(conn);
+            seen
+        })
+    };
+    queued(&store, 1).await;
+    within("the shared commit", shared.commit())
+        .await
+        .expect("commit");
+    let seen = within("the single write", single).await.expect("task");
+    assert_eq!(seen, ["a"]);
+    // committed by itself: a transaction after it sees it, and so does
+    // another connection
+    let mut next = store.begin_shared().await.expect("begin");
+    insert(&mut next, "c").await;
+    next.rollback().await.expect("rollback");
+    assert_eq!(keys(&store).await, ["a", "b"]);
+}
+
+/// SQLite: an agency's heartbeat (and so its result, a new job, a secret)
+/// waits for its turn on the writer while orders share a transaction there,
+/// and goes through once they have committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_job_writes_wait_their_turn_behind_a_shared_transaction() {
+    use auftrag_engine::jobs::db;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let engine = auftrag_engine::Engine::open(&url, auftrag::domain())
+        .await
+        .expect("open engine");
+    let store = engine.store.clone();
+    store.set_max_batch_age(Duration::from_secs(600));
+    let id = {
+        let mut conn = store.write_conn().await.expect("write connection");
+        db::enqueue(&mut conn, engine.defs, "labels", b"label", "1005", None)
+            .await
+            .expect("enqueue")
+    };
+    let lease = db::lease(&store, "test", &["labels"], 1)
+        .await
+        .expect("lease")
+        .pop()
+        .expect("the job is leased");
+    assert_eq!(lease.job.id, id);
+    let shared = store.begin_shared().await.expect("begin");
+    let heartbeat = {
+        let store = store.clone();
+        tokio::spawn(async move { db::heartbeat(&store, id, &lease.token).await })
+    };
+    queued(&store, 1).await;
+    within("the shared commit", shared.commit())
+        .await
+        .expect("commit");
+    let expires = within("the heartbeat", heartbeat)
+        .await
+        .expect("task")
+        .expect("heartbeat taken");
+    assert!(expires > lease.job.lease_expires_ms.unwrap_or_default() - 1);
+}
+
 /// PostgreSQL: an order in a shared transaction waits for a lock at most
 /// the lock timeout — two lanes each waiting for a lock the other holds for
 /// an order already done would otherwise deadlock — and the error says to

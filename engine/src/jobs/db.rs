@@ -227,7 +227,7 @@ async fn refusal(conn: &mut AnyConnection, id: i64, token: Option<&str>) -> JobE
 /// the new expiry (ms).
 pub async fn heartbeat(store: &Store, id: i64, token: &str) -> Result<i64, JobError> {
     let now = now_ms();
-    let mut conn = store.pool.acquire().await?;
+    let mut conn = store.write_conn().await?;
     let expires: Option<i64> = sqlx::query_scalar(
         "UPDATE auftrag_jobs SET lease_expires_ms = $1 + lease_secs * 1000, updated_ms = $1 \
          WHERE id = $2 AND state = 'BUSY' AND lease_token = $3 RETURNING lease_expires_ms",
@@ -280,7 +280,7 @@ pub async fn finish(
 ) -> Result<Job, JobError> {
     outcome.checked()?;
     let now = now_ms();
-    let mut conn = store.pool.acquire().await?;
+    let mut conn = store.write_conn().await?;
     let row = sqlx::query(&format!(
         "UPDATE auftrag_jobs SET state = $1, output = $2, exit_code = $3, error = $4, \
          finished_ms = $5, updated_ms = $5, purge_ms = $5 + retention_secs * 1000, \
@@ -319,7 +319,7 @@ pub async fn crimsy_update(
     output: Vec<u8>,
 ) -> Result<Job, JobError> {
     let now = now_ms();
-    let mut conn = store.pool.acquire().await?;
+    let mut conn = store.write_conn().await?;
     let row = match state {
         JobState::Busy => {
             sqlx::query(&format!(

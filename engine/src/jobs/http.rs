@@ -135,7 +135,7 @@ async fn create_job(
         (None, None) => Vec::new(),
     };
     let engine = &state.engine;
-    let mut conn = engine.store.acquire().await?;
+    let mut conn = engine.store.write_conn().await?;
     let id = db::enqueue(
         &mut conn,
         engine.defs,
@@ -437,7 +437,7 @@ async fn set_secret(
     ApiJson(body): ApiJson<SecretBody>,
 ) -> ApiResult<StatusCode> {
     staff_only(&state, &principal).await?;
-    let mut conn = state.engine.store.acquire().await?;
+    let mut conn = state.engine.store.write_conn().await?;
     token::set_secret(&mut conn, &body.secret).await?;
     tracing::info!(by = %principal.person, "agency secret set");
     Ok(StatusCode::NO_CONTENT)
@@ -448,7 +448,7 @@ async fn rotate_secret(
     principal: Principal,
 ) -> ApiResult<Json<serde_json::Value>> {
     staff_only(&state, &principal).await?;
-    let mut conn = state.engine.store.acquire().await?;
+    let mut conn = state.engine.store.write_conn().await?;
     let secret = token::rotate_secret(&mut conn).await?;
     tracing::info!(by = %principal.person, "agency secret rotated");
     Ok(Json(serde_json::json!({ "secret": secret })))

@@ -146,6 +146,9 @@ async fn check(store: &Store, token: &str, now: i64) -> Result<Result<(), Failur
     // The nonce is remembered until the token could no longer pass the
     // clock check; a second use inside that time is a replay.
     let nonce = nonce.to_ascii_lowercase();
+    // only a token whose MAC is right gets a turn at writing
+    drop(conn);
+    let mut conn = store.write_conn().await?;
     if super::every_nth(&CLEANUPS, 32) {
         sqlx::query("DELETE FROM auftrag_agency_nonces WHERE expires_ms < $1")
             .bind(now)
