@@ -19,10 +19,13 @@
 //!
 //! Two measurements per side: throughput with `BENCH_CLIENTS` closed-loop
 //! clients (`BENCH_ROUNDS` rounds, the floors and auftrag in turn; medians,
-//! and per round the CPU time per order of this process and of the rest of
-//! the machine), and latency (p50 / p99, from the scheduled send time, so a
-//! backlog counts) at a fixed offered rate `BENCH_RATE` for `BENCH_SECS`,
-//! after a second of the same load that is not measured.
+//! and per round the CPU time per order of this process, of the rest of the
+//! machine, and what the hypervisor gave to others meanwhile), and latency
+//! (p50 / p99, from the scheduled send time, so a backlog counts) at a
+//! fixed offered rate `BENCH_RATE` for `BENCH_SECS`, after a second of the
+//! same load that is not measured (with the CPU time stolen and the disk's
+//! slowest flushes meanwhile, to tell a slow spell of the machine from one
+//! of the code).
 //!
 //!     cargo bench --manifest-path bench/Cargo.toml --bench orders
 //!
@@ -368,8 +371,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// CPU time used so far, in clock ticks: (this process, the whole machine's
-/// busy time). Linux only; zeros elsewhere.
-fn cpu_ticks() -> (u64, u64) {
+/// busy time, the time the hypervisor gave this machine's CPUs to others
+/// while they had work: "steal", not counted as busy). Linux only; zeros
+/// elsewhere.
+fn cpu_ticks() -> (u64, u64, u64) {
     let own = std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|s| {
@@ -383,11 +388,52 @@ fn cpu_ticks() -> (u64, u64) {
         .and_then(|s| {
             let cpu = s.lines().next()?.split_whitespace().skip(1);
             let v: Vec<u64> = cpu.filter_map(|x| x.parse().ok()).collect();
-            // user nice system idle iowait irq softirq steal: busy = all but idle, iowait
-            Some(v.iter().sum::<u64>() - v.get(3)? - v.get(4)?)
+            // user nice system idle iowait irq softirq steal (guest time is
+            // within user): busy = the first seven but idle and iowait
+            let busy = v.iter().take(7).sum::<u64>() - v.get(3)? - v.get(4)?;
+            Some((busy, *v.get(7)?))
         })
-        .unwrap_or(0);
-    (own, all)
+        .unwrap_or((0, 0));
+    (own, all.0, all.1)
+}
+
+const TICK_US: f64 = 1e6 / 100.0; // USER_HZ is 100 on Linux
+
+/// Flushes to disk so far (the fsyncs of both databases) and the ms spent
+/// in them, of the disk that flushed most: `/proc/diskstats` (Linux 5.5+;
+/// zeros elsewhere).
+fn disk_flushes() -> (u64, u64) {
+    std::fs::read_to_string("/proc/diskstats")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    Some((f.get(18)?.parse().ok()?, f.get(19)?.parse().ok()?))
+                })
+                .max()
+        })
+        .unwrap_or((0, 0))
+}
+
+/// Watches the disk's flushes in 50 ms slices until `done`; returns the
+/// longest average flush time of a slice, in ms — how slow the disk was at
+/// its slowest while the load ran.
+async fn slowest_flushes(done: tokio::sync::oneshot::Receiver<()>) -> f64 {
+    let mut done = done;
+    let mut last = disk_flushes();
+    let mut slowest = 0.0f64;
+    loop {
+        tokio::select! {
+            _ = &mut done => return slowest,
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        let now = disk_flushes();
+        if now.0 > last.0 {
+            slowest = slowest.max((now.1 - last.1) as f64 / (now.0 - last.0) as f64);
+        }
+        last = now;
+    }
 }
 
 /// A closed loop's figures: orders/s, and CPU per order in µs of this
@@ -396,6 +442,9 @@ fn cpu_ticks() -> (u64, u64) {
 struct Loop {
     rate: f64,
     cpu: (f64, f64),
+    /// CPU time stolen by the hypervisor, µs per order: a slow spell of
+    /// the machine rather than of the code.
+    stolen: f64,
 }
 
 /// Closed loop: `clients` clients, `orders` orders in all (whole cycles).
@@ -425,12 +474,12 @@ async fn throughput(target: &Target, clients: usize, orders: usize, first_client
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_after = cpu_ticks();
     let n = (cycles * clients * 3) as f64;
-    let tick_us = 1e6 / 100.0; // USER_HZ is 100 on Linux
-    let own = (cpu_after.0 - cpu_before.0) as f64 * tick_us / n;
-    let all = (cpu_after.1 - cpu_before.1) as f64 * tick_us / n;
+    let own = (cpu_after.0 - cpu_before.0) as f64 * TICK_US / n;
+    let all = (cpu_after.1 - cpu_before.1) as f64 * TICK_US / n;
     Loop {
         rate: n / elapsed,
         cpu: (own, (all - own).max(0.0)),
+        stolen: (cpu_after.2 - cpu_before.2) as f64 * TICK_US / n,
     }
 }
 
@@ -445,7 +494,7 @@ async fn fixed_rate(
     rate: usize,
     secs: usize,
     first_client: usize,
-) -> (f64, Duration, Duration, Duration) {
+) -> Latency {
     let slots = (rate / 5).max(3); // each slot sends every 5 ms * slots / rate
     let total = rate * secs;
     // whole cycles, so that no device is left behind for a later run
@@ -479,21 +528,45 @@ async fn fixed_rate(
             latencies
         }));
     }
+    let stolen_before = cpu_ticks().2;
+    let (watched, watch) = tokio::sync::oneshot::channel();
+    let disk = tokio::spawn(slowest_flushes(watch));
     let mut all = Vec::with_capacity(total);
     for t in tasks {
         all.extend(t.await.expect("slot"));
     }
+    let _ = watched.send(());
+    let slowest_flush = disk.await.expect("disk watch");
+    // CPU time stolen by the hypervisor, ms per second of the run
+    let stolen = (cpu_ticks().2 - stolen_before) as f64 * TICK_US / 1e3
+        / (Instant::now() - start).as_secs_f64().max(1e-3);
     // orders of the plateau per second, until the last of them came back
     let done = all.iter().map(|(_, at)| *at).max().unwrap_or(plateau.1);
     let achieved = all.len() as f64 / (done - plateau.0).as_secs_f64();
     let mut all: Vec<Duration> = all.into_iter().map(|(latency, _)| latency).collect();
     all.sort();
-    (
+    Latency {
         achieved,
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        *all.last().unwrap_or(&Duration::ZERO),
-    )
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+        max: *all.last().unwrap_or(&Duration::ZERO),
+        stolen,
+        slowest_flush,
+    }
+}
+
+/// A fixed-rate run's figures, and what the machine did meanwhile.
+#[derive(Clone, Copy)]
+struct Latency {
+    /// orders/s
+    achieved: f64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    /// CPU time the hypervisor gave to others, ms per s
+    stolen: f64,
+    /// the longest average time of the disk's flushes in a 50 ms slice, ms
+    slowest_flush: f64,
 }
 
 /// A database with the schema, the demo data, the generated network and the
@@ -540,8 +613,8 @@ struct Figures {
     floor: f64,
     floor_all: f64,
     auftrag: f64,
-    floor_rate: (f64, Duration, Duration, Duration),
-    auftrag_rate: (f64, Duration, Duration, Duration),
+    floor_rate: Latency,
+    auftrag_rate: Latency,
 }
 
 async fn measure(
@@ -613,7 +686,8 @@ async fn measure(
         eprintln!(
             "[{backend}] round {}: floor {:.0}/s, floor with the order's rows {:.0}/s, auftrag {:.0}/s \
              ({:.0} % / {:.0} %); CPU per order, bench process / rest of the machine: \
-             floor {:.0} / {:.0} µs, floor with the order's rows {:.0} / {:.0} µs, auftrag {:.0} / {:.0} µs",
+             floor {:.0} / {:.0} µs, floor with the order's rows {:.0} / {:.0} µs, auftrag {:.0} / {:.0} µs; \
+             stolen by the hypervisor {:.0} / {:.0} / {:.0} µs",
             round + 1,
             floors[round],
             floors_all[round],
@@ -626,6 +700,9 @@ async fn measure(
             floor_all_cpu.1,
             auftrag_cpu.0,
             auftrag_cpu.1,
+            f.stolen,
+            fa.stolen,
+            a.stolen,
         );
     }
     let (floor, floor_all, auftrag) = (
@@ -702,18 +779,21 @@ fn main() {
         );
     }
     println!();
-    println!("| backend, offered {rate}/s | achieved | p50 | p99 | max |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| backend, offered {rate}/s | achieved | p50 | p99 | max | CPU stolen by the hypervisor | slowest disk flushes (50 ms) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for r in &results {
-        for (who, (achieved, p50, p99, max)) in
-            [("floor", r.floor_rate), ("auftrag", r.auftrag_rate)]
-        {
+        for (who, l) in [("floor", r.floor_rate), ("auftrag", r.auftrag_rate)] {
             println!(
-                "| {} {who} | {achieved:.0}/s | {:.1} ms | {:.1} ms | {:.1} ms |",
+                "| {} {who} | {:.0}/s | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} ms/s | {:.1} ms each |",
                 r.backend,
-                ms(p50),
-                ms(p99),
-                ms(max)
+                l.achieved,
+                ms(l.p50),
+                ms(l.p99),
+                ms(l.max),
+                l.stolen,
+                l.slowest_flush
             );
         }
     }
