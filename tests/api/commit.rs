@@ -65,6 +65,24 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} did not finish"))
 }
 
+/// Runs `then` in a task that queues behind `shared` (an open shared
+/// transaction on SQLite's writer), then commits `shared`; returns what
+/// `then` returned once it had its turn.
+async fn queued_behind<T: Send + 'static>(
+    store: &Store,
+    shared: WriteTx,
+    then: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let task = tokio::spawn(then);
+    queued(store, 1).await;
+    within("the shared commit", shared.commit())
+        .await
+        .expect("commit");
+    within("the write queued behind it", task)
+        .await
+        .expect("task")
+}
+
 /// Starts shared transactions that each take the next lane, one per lane,
 /// so that the next `begin_shared` queues behind the first one.
 async fn one_per_lane(store: &Store) -> Vec<WriteTx> {
@@ -230,23 +248,16 @@ async fn sqlite_a_transaction_alone_commits_the_shared_one_before_it() {
     insert(&mut a, "a").await;
     let alone = {
         let store = store.clone();
-        tokio::spawn(async move {
+        async move {
             let mut tx = store.begin_write().await.expect("begin alone");
             // the shared transaction before this one is committed by now
-            let seen: Vec<String> = sqlx::query_scalar("SELECT k FROM probe")
-                .fetch_all(&store.pool)
-                .await
-                .expect("read");
+            let seen = keys(&store).await;
             insert(&mut tx, "c").await;
             tx.rollback().await.expect("rollback");
             seen
-        })
+        }
     };
-    queued(&store, 1).await;
-    within("the shared commit", a.commit())
-        .await
-        .expect("commit");
-    let seen = within("the transaction alone", alone).await.expect("task");
+    let seen = queued_behind(&store, a, alone).await;
     assert_eq!(seen, ["a"], "committed before the next transaction began");
     assert_eq!(keys(&store).await, ["a"]);
 }
@@ -263,26 +274,18 @@ async fn sqlite_single_writes_take_their_turn_on_the_writer() {
     insert(&mut shared, "a").await;
     let single = {
         let store = store.clone();
-        tokio::spawn(async move {
+        async move {
             let mut conn = store.write_conn().await.expect("write connection");
             // the transaction before has committed
-            let seen: Vec<String> = sqlx::query_scalar("SELECT k FROM probe")
-                .fetch_all(&store.pool)
-                .await
-                .expect("read");
+            let seen = keys(&store).await;
             sqlx::query("INSERT INTO probe (k) VALUES ('b')")
                 .execute(&mut *conn)
                 .await
                 .expect("insert");
-            drop(conn);
             seen
-        })
+        }
     };
-    queued(&store, 1).await;
-    within("the shared commit", shared.commit())
-        .await
-        .expect("commit");
-    let seen = within("the single write", single).await.expect("task");
+    let seen = queued_behind(&store, shared, single).await;
     assert_eq!(seen, ["a"]);
     // committed by itself: a transaction after it sees it, and so does
     // another connection
@@ -320,15 +323,10 @@ async fn sqlite_job_writes_wait_their_turn_behind_a_shared_transaction() {
     let shared = store.begin_shared().await.expect("begin");
     let heartbeat = {
         let store = store.clone();
-        tokio::spawn(async move { db::heartbeat(&store, id, &lease.token).await })
+        async move { db::heartbeat(&store, id, &lease.token).await }
     };
-    queued(&store, 1).await;
-    within("the shared commit", shared.commit())
+    let expires = queued_behind(&store, shared, heartbeat)
         .await
-        .expect("commit");
-    let expires = within("the heartbeat", heartbeat)
-        .await
-        .expect("task")
         .expect("heartbeat taken");
     assert!(expires > lease.job.lease_expires_ms.unwrap_or_default() - 1);
 }
