@@ -11,7 +11,6 @@ pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/definitions.rs"));
 }
 
-/// The JuNet domain as the engine sees it.
 /// The memory allocator of the `auftrag` binary (mimalloc): it makes an
 /// order cost 10–20 % less CPU in the server than glibc's allocator
 /// (BENCHMARKS.md). Benchmarks that run the server in their own process
@@ -21,6 +20,7 @@ pub type Allocator = mimalloc::MiMalloc;
 /// The [`Allocator`], for a `#[global_allocator]` static.
 pub const ALLOCATOR: Allocator = mimalloc::MiMalloc;
 
+/// The JuNet domain as the engine sees it.
 pub fn domain() -> Arc<dyn auftrag_engine::Domain> {
     Arc::new(junet::Junet)
 }

@@ -185,9 +185,7 @@ impl Lanes {
     /// The (only) lane's connection outside any transaction: SQLite's
     /// single writes, each statement committed by itself.
     pub(crate) async fn single(&self) -> Result<WriteConn, EngineError> {
-        let lane = self.lanes[0].clone();
-        let batch = take_turn(&lane).await;
-        let batch = detached(lane, batch, Op::Single).await?;
+        let (_, batch) = self.first_lane(Op::Single).await?;
         Ok(WriteConn {
             kind: ConnKind::Lane(batch),
         })
@@ -195,10 +193,16 @@ impl Lanes {
 
     /// A transaction of its own on the (only) lane: SQLite's writes.
     pub(crate) async fn begin_alone(&self) -> Result<WriteTx, EngineError> {
+        let (lane, batch) = self.first_lane(Op::Alone).await?;
+        Ok(WriteTx::on_lane(lane, batch, false))
+    }
+
+    /// The first lane's turn, once `op` is done.
+    async fn first_lane(&self, op: Op) -> Result<(Arc<Lane>, OwnedMutexGuard<Batch>), EngineError> {
         let lane = self.lanes[0].clone();
         let batch = take_turn(&lane).await;
-        let batch = detached(lane.clone(), batch, Op::Alone).await?;
-        Ok(WriteTx::on_lane(lane, batch, false))
+        let batch = detached(lane.clone(), batch, op).await?;
+        Ok((lane, batch))
     }
 }
 

@@ -402,7 +402,7 @@ async fn send_all(s: &TestServer, orders: Vec<Value>) -> Vec<(StatusCode, Value)
     replies
 }
 
-/// Sends `n` registrations at once; returns the final states.
+/// Sends registrations at once; returns the final states (each one created).
 async fn race(s: &TestServer, orders: Vec<Value>) -> Vec<String> {
     send_all(s, orders)
         .await
