@@ -23,18 +23,22 @@
 //! machine, and what the hypervisor gave to others meanwhile), and latency
 //! (p50 / p99, from the scheduled send time, so a backlog counts) at a
 //! fixed offered rate `BENCH_RATE` for `BENCH_SECS`, after a second of the
-//! same load that is not measured (with the CPU time stolen and the disk's
-//! slowest flushes meanwhile, to tell a slow spell of the machine from one
-//! of the code).
+//! same load that is not measured (with the CPU time stolen, the disk's
+//! slowest flushes and the machine's speed meanwhile, to tell a slow spell
+//! of the machine from one of the code: see [`Speed`]; the p99 of each
+//! second is printed with the machine's slowest 100 ms around it, and the
+//! table gives the p99 of the seconds the machine ran at its usual speed
+//! next to the p99 of all).
 //!
 //!     cargo bench --manifest-path bench/Cargo.toml --bench orders
 //!
 //! Environment: BENCH_DEVICES (10000), BENCH_ORDERS (3000), BENCH_ROUNDS (3), BENCH_CLIENTS
-//! (16), BENCH_RATE (1000), BENCH_SECS (3), BENCH_SKIP_SQLITE=1, BENCH_SKIP_POSTGRES=1,
+//! (16), BENCH_RATE (1000), BENCH_SECS (10), BENCH_SKIP_SQLITE=1, BENCH_SKIP_POSTGRES=1,
 //! BENCH_SQLITE_ANALYZE=1 (run SQLite's ANALYZE on both sides, which the engine does not),
 //! AUFTRAG_TEST_POSTGRES=URL (an existing server instead of a throwaway one).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The server's allocator, as in the `auftrag` binary (the floors run in
@@ -489,17 +493,13 @@ async fn throughput(target: &Target, clients: usize, orders: usize, first_client
 /// start a window apart (up to two), so the load ramps up and down over
 /// the first and last two windows (0.4 s at the defaults); the figures are
 /// of the orders scheduled between, when every client sends.
-async fn fixed_rate(
-    target: &Target,
-    rate: usize,
-    secs: usize,
-    first_client: usize,
-) -> Latency {
+async fn fixed_rate(target: &Target, rate: usize, secs: usize, first_client: usize) -> Latency {
     let slots = (rate / 5).max(3); // each slot sends every 5 ms * slots / rate
     let total = rate * secs;
     // whole cycles, so that no device is left behind for a later run
     let per_slot = total / slots / 3 * 3;
     let interval = Duration::from_secs_f64(slots as f64 / rate as f64);
+    let speed = Speed::watch();
     let start = Instant::now() + Duration::from_millis(50);
     // Every slot sends from window `s % 3` on, so all of them send in the
     // windows from 2 to `per_slot`: that plateau is what is measured.
@@ -509,7 +509,7 @@ async fn fixed_rate(
         let target = target.clone();
         let offset = Duration::from_secs_f64(s as f64 / rate as f64);
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(per_slot);
+            let mut sent = Vec::with_capacity(per_slot);
             for j in 0..per_slot {
                 // slots start their cycles a window apart (s % 3), so
                 // that each window mixes registrations, changes and
@@ -522,10 +522,14 @@ async fn fixed_rate(
                 };
                 target.run(CYCLE[j % 3], &slot).await.expect("order");
                 if (plateau.0..plateau.1).contains(&scheduled) {
-                    latencies.push((scheduled.elapsed(), Instant::now()));
+                    sent.push(Sent {
+                        scheduled,
+                        latency: scheduled.elapsed(),
+                        done: Instant::now(),
+                    });
                 }
             }
-            latencies
+            sent
         }));
     }
     let stolen_before = cpu_ticks().2;
@@ -537,13 +541,25 @@ async fn fixed_rate(
     }
     let _ = watched.send(());
     let slowest_flush = disk.await.expect("disk watch");
+    let windows = speed.finish();
     // CPU time stolen by the hypervisor, ms per second of the run
-    let stolen = (cpu_ticks().2 - stolen_before) as f64 * TICK_US / 1e3
+    let stolen = (cpu_ticks().2 - stolen_before) as f64 * TICK_US
+        / 1e3
         / (Instant::now() - start).as_secs_f64().max(1e-3);
     // orders of the plateau per second, until the last of them came back
-    let done = all.iter().map(|(_, at)| *at).max().unwrap_or(plateau.1);
+    let done = all.iter().map(|s| s.done).max().unwrap_or(plateau.1);
     let achieved = all.len() as f64 / (done - plateau.0).as_secs_f64();
-    let mut all: Vec<Duration> = all.into_iter().map(|(latency, _)| latency).collect();
+    let seconds = per_second(&all, plateau.0, &windows);
+    let mut at_speed: Vec<Duration> = all
+        .iter()
+        .filter(|s| {
+            let second = (s.scheduled - plateau.0).as_secs() as usize;
+            seconds.get(second).is_some_and(|s| s.at_speed)
+        })
+        .map(|s| s.latency)
+        .collect();
+    at_speed.sort();
+    let mut all: Vec<Duration> = all.into_iter().map(|s| s.latency).collect();
     all.sort();
     Latency {
         achieved,
@@ -552,11 +568,161 @@ async fn fixed_rate(
         max: *all.last().unwrap_or(&Duration::ZERO),
         stolen,
         slowest_flush,
+        slow_windows: windows.iter().filter(|w| w.1 >= SLOW).count(),
+        windows: windows.len(),
+        slowest: windows.iter().map(|w| w.1).fold(1.0, f64::max),
+        p99_at_speed: (!at_speed.is_empty()).then(|| percentile(&at_speed, 0.99)),
+        seconds,
     }
 }
 
-/// A fixed-rate run's figures, and what the machine did meanwhile.
+/// An order of a fixed-rate run.
+struct Sent {
+    scheduled: Instant,
+    /// from the scheduled send time to the answer
+    latency: Duration,
+    done: Instant,
+}
+
+/// A second of a fixed-rate run's plateau.
 #[derive(Clone, Copy)]
+struct Second {
+    p99: Duration,
+    /// how many times slower than usual the machine ran in its slowest
+    /// 100 ms window from half a second before this second to its end
+    slowest: f64,
+    /// no window of that time ran [`SLOW`] or slower
+    at_speed: bool,
+}
+
+/// The orders sent in each whole second of the plateau (from `from`), with
+/// the machine's speed meanwhile. Half a second before counts: the queue a
+/// slow spell builds takes a few hundred ms to drain.
+fn per_second(sent: &[Sent], from: Instant, windows: &[(Instant, f64)]) -> Vec<Second> {
+    // a last, partial second is left out
+    let whole = sent
+        .iter()
+        .map(|s| s.scheduled)
+        .max()
+        .map_or(0, |last| (last - from).as_secs() as usize);
+    let mut buckets: Vec<Vec<Duration>> = vec![Vec::new(); whole];
+    for s in sent {
+        if let Some(bucket) = buckets.get_mut((s.scheduled - from).as_secs() as usize) {
+            bucket.push(s.latency);
+        }
+    }
+    buckets
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut latencies)| {
+            latencies.sort();
+            let begin = from + Duration::from_secs(i as u64);
+            let watched = (
+                begin
+                    .checked_sub(Duration::from_millis(500))
+                    .unwrap_or(begin),
+                begin + Duration::from_secs(1),
+            );
+            let slowest = windows
+                .iter()
+                .filter(|(at, _)| *at + SPEED_WINDOW > watched.0 && *at < watched.1)
+                .map(|w| w.1)
+                .fold(1.0, f64::max);
+            Second {
+                p99: percentile(&latencies, 0.99),
+                slowest,
+                at_speed: slowest < SLOW,
+            }
+        })
+        .collect()
+}
+
+/// A window this many times slower than the machine's usual speed is a
+/// slow spell.
+const SLOW: f64 = 1.5;
+const SPEED_WINDOW: Duration = Duration::from_millis(100);
+
+/// How fast the machine runs, watched from a thread of its own: every 2 ms
+/// it does the same arithmetic (about 0.1 ms of it) and times it in its own
+/// CPU time, so that waiting for a core does not count, only the CPU running
+/// the same instructions slower. The 2-core machine of BENCHMARKS.md has
+/// spells of that — both virtual CPUs at once, 1.5 to 4 times slower for
+/// 100–300 ms every few seconds, idle or not, without the hypervisor
+/// reporting stolen time — and at 1,000 orders/s such a spell builds a
+/// queue that the p99 shows.
+struct Speed {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Instant, u64)>>,
+}
+
+impl Speed {
+    fn watch() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut units = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                let at = Instant::now();
+                let before = thread_cpu_ns();
+                let mut x = 1u64;
+                for i in 0..40_000u64 {
+                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+                }
+                std::hint::black_box(x);
+                units.push((at, thread_cpu_ns() - before));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            units
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops watching; returns per 100 ms window its start and how many
+    /// times slower than usual (the median unit of the whole watch) its
+    /// units ran on average.
+    fn finish(self) -> Vec<(Instant, f64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let units = self.thread.join().expect("speed watch");
+        let Some(first) = units.first().map(|u| u.0) else {
+            return Vec::new();
+        };
+        let mut sorted: Vec<u64> = units.iter().map(|u| u.1).collect();
+        sorted.sort_unstable();
+        let usual = sorted[sorted.len() / 2].max(1) as f64;
+        let mut windows: Vec<(Instant, u64, u64)> = Vec::new();
+        for (at, ns) in units {
+            let i = ((at - first).as_secs_f64() / SPEED_WINDOW.as_secs_f64()) as u32;
+            let begin = first + SPEED_WINDOW * i;
+            match windows.last_mut() {
+                Some(w) if w.0 == begin => {
+                    w.1 += ns;
+                    w.2 += 1;
+                }
+                _ => windows.push((begin, ns, 1)),
+            }
+        }
+        windows
+            .into_iter()
+            .map(|(begin, ns, n)| (begin, ns as f64 / n as f64 / usual))
+            .collect()
+    }
+}
+
+/// CPU time of the calling thread, ns.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to; the clock exists on
+    // Linux (should the call fail, `ts` stays zero and the watch sees no
+    // slowdown).
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A fixed-rate run's figures, and what the machine did meanwhile.
+#[derive(Clone)]
 struct Latency {
     /// orders/s
     achieved: f64,
@@ -567,6 +733,16 @@ struct Latency {
     stolen: f64,
     /// the longest average time of the disk's flushes in a 50 ms slice, ms
     slowest_flush: f64,
+    /// 100 ms windows the machine ran [`SLOW`] times slower or more, of
+    /// `windows`
+    slow_windows: usize,
+    windows: usize,
+    /// how many times slower than usual in the slowest window
+    slowest: f64,
+    /// p99 of the orders sent in the seconds the machine ran at its usual
+    /// speed (`None`: there was none)
+    p99_at_speed: Option<Duration>,
+    seconds: Vec<Second>,
 }
 
 /// A database with the schema, the demo data, the generated network and the
@@ -626,7 +802,7 @@ async fn measure(
     let clients = env("BENCH_CLIENTS", 16);
     let orders = env("BENCH_ORDERS", 3000);
     let rate = env("BENCH_RATE", 1000);
-    let secs = env("BENCH_SECS", 3);
+    let secs = env("BENCH_SECS", 10);
 
     eprintln!("[{backend}] preparing two databases with {devices} generated devices …");
     let floor_engine = prepare(floor_url, devices).await;
@@ -719,6 +895,17 @@ async fn measure(
     fixed_rate(&http, rate, 1, 6000).await;
     let auftrag_rate = fixed_rate(&http, rate, secs, 5000).await;
     let _ = stop.send(());
+    for (who, l) in [("floor", &floor_rate), ("auftrag", &auftrag_rate)] {
+        let seconds: Vec<String> = l
+            .seconds
+            .iter()
+            .map(|s| format!("{:.1} ms ({:.1}×)", ms(s.p99), s.slowest))
+            .collect();
+        eprintln!(
+            "[{backend}] {who} at {rate}/s, p99 per second (the machine's slowest 100 ms meanwhile): {}",
+            seconds.join(", ")
+        );
+    }
     Figures {
         backend,
         floor,
@@ -780,20 +967,29 @@ fn main() {
     }
     println!();
     println!(
-        "| backend, offered {rate}/s | achieved | p50 | p99 | max | CPU stolen by the hypervisor | slowest disk flushes (50 ms) |"
+        "| backend, offered {rate}/s | achieved | p50 | p99 | max | CPU stolen by the hypervisor | slowest disk flushes (50 ms) \
+         | machine slowed {SLOW}× or more (100 ms windows) | p99 in the seconds at speed |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &results {
-        for (who, l) in [("floor", r.floor_rate), ("auftrag", r.auftrag_rate)] {
+        for (who, l) in [("floor", &r.floor_rate), ("auftrag", &r.auftrag_rate)] {
+            let at_speed = l.seconds.iter().filter(|s| s.at_speed).count();
             println!(
-                "| {} {who} | {:.0}/s | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} ms/s | {:.1} ms each |",
+                "| {} {who} | {:.0}/s | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} ms/s | {:.1} ms each \
+                 | {} of {} (slowest {:.1}×) | {} ({at_speed} of {} s) |",
                 r.backend,
                 l.achieved,
                 ms(l.p50),
                 ms(l.p99),
                 ms(l.max),
                 l.stolen,
-                l.slowest_flush
+                l.slowest_flush,
+                l.slow_windows,
+                l.windows,
+                l.slowest,
+                l.p99_at_speed
+                    .map_or_else(|| "–".to_owned(), |p| format!("{:.1} ms", ms(p))),
+                l.seconds.len(),
             );
         }
     }
