@@ -18,9 +18,10 @@
 //! copied from orders auftrag stored during the warm-up.
 //!
 //! Two measurements per side: throughput with `BENCH_CLIENTS` closed-loop
-//! clients (`BENCH_ROUNDS` rounds, the floors and auftrag in turn; medians,
-//! and per round the CPU time per order of this process, of the rest of the
-//! machine, and what the hypervisor gave to others meanwhile), and latency
+//! clients (`BENCH_ROUNDS` rounds of `BENCH_ROUND_SECS` each, the floors and
+//! auftrag in turn; medians, and per round the CPU time per order of this
+//! process, of the rest of the machine, what the hypervisor gave to others
+//! meanwhile, and the machine's slow 100 ms windows), and latency
 //! (p50 / p99, from the scheduled send time, so a backlog counts) at a
 //! fixed offered rate `BENCH_RATE` for `BENCH_SECS`, after a second of the
 //! same load that is not measured (with the CPU time stolen, the disk's
@@ -32,8 +33,10 @@
 //!
 //!     cargo bench --manifest-path bench/Cargo.toml --bench orders
 //!
-//! Environment: BENCH_DEVICES (10000), BENCH_ORDERS (3000), BENCH_ROUNDS (3), BENCH_CLIENTS
-//! (16), BENCH_RATE (1000), BENCH_SECS (10), BENCH_SKIP_SQLITE=1, BENCH_SKIP_POSTGRES=1,
+//! Environment: BENCH_DEVICES (10000), BENCH_ROUND_SECS (5; each side's closed loop per
+//! round), BENCH_ORDERS (rounds of this many orders instead), BENCH_ROUNDS (3),
+//! BENCH_CLIENTS (16), BENCH_RATE (1000), BENCH_SECS (10), BENCH_SKIP_SQLITE=1,
+//! BENCH_SKIP_POSTGRES=1, BENCH_MAX_BATCH_AGE_MS (auftrag's group commit, default 10),
 //! BENCH_SQLITE_ANALYZE=1 (run SQLite's ANALYZE on both sides, which the engine does not),
 //! AUFTRAG_TEST_POSTGRES=URL (an existing server instead of a throwaway one).
 
@@ -449,19 +452,43 @@ struct Loop {
     /// CPU time stolen by the hypervisor, µs per order: a slow spell of
     /// the machine rather than of the code.
     stolen: f64,
+    /// 100 ms windows the machine ran [`SLOW`] times slower or more, of all
+    slow: (usize, usize),
 }
 
-/// Closed loop: `clients` clients, `orders` orders in all (whole cycles).
-/// `first_client` keeps slots of different runs apart.
-async fn throughput(target: &Target, clients: usize, orders: usize, first_client: usize) -> Loop {
-    let cycles = (orders / 3).div_ceil(clients);
+/// How long a closed loop runs.
+#[derive(Clone, Copy)]
+enum Run {
+    /// this many orders in all (whole cycles)
+    Orders(usize),
+    /// each client starts cycles until this long has passed (and finishes
+    /// the one it is in)
+    For(Duration),
+}
+
+/// Closed loop: `clients` clients until `run` is over. `first_client`
+/// keeps slots of different runs apart.
+async fn throughput(target: &Target, clients: usize, run: Run, first_client: usize) -> Loop {
+    let cycles = match run {
+        Run::Orders(orders) => (orders / 3).div_ceil(clients),
+        Run::For(_) => usize::MAX,
+    };
+    let speed = Speed::watch();
     let cpu_before = cpu_ticks();
     let start = Instant::now();
+    let deadline = match run {
+        Run::Orders(_) => None,
+        Run::For(d) => Some(start + d),
+    };
     let mut tasks = Vec::new();
     for c in 0..clients {
         let target = target.clone();
         tasks.push(tokio::spawn(async move {
+            let mut done = 0;
             for cycle in 0..cycles {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
                 let slot = Slot {
                     client: first_client + c,
                     cycle,
@@ -469,21 +496,29 @@ async fn throughput(target: &Target, clients: usize, orders: usize, first_client
                 for op in CYCLE {
                     target.run(op, &slot).await.expect("order");
                 }
+                done += CYCLE.len();
             }
+            done
         }));
     }
+    let mut n = 0;
     for t in tasks {
-        t.await.expect("client");
+        n += t.await.expect("client");
     }
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_after = cpu_ticks();
-    let n = (cycles * clients * 3) as f64;
+    let windows = speed.finish();
+    let n = n as f64;
     let own = (cpu_after.0 - cpu_before.0) as f64 * TICK_US / n;
     let all = (cpu_after.1 - cpu_before.1) as f64 * TICK_US / n;
     Loop {
         rate: n / elapsed,
         cpu: (own, (all - own).max(0.0)),
         stolen: (cpu_after.2 - cpu_before.2) as f64 * TICK_US / n,
+        slow: (
+            windows.iter().filter(|w| w.1 >= SLOW).count(),
+            windows.len(),
+        ),
     }
 }
 
@@ -800,7 +835,14 @@ async fn measure(
     devices: usize,
 ) -> Figures {
     let clients = env("BENCH_CLIENTS", 16);
-    let orders = env("BENCH_ORDERS", 3000);
+    // Rounds of equal length rather than of equal orders: the machine's
+    // slow spells (see [`Speed`]) come every few seconds, and a side that
+    // finishes 3,000 orders in one second often misses them all while one
+    // that takes three seconds rarely does.
+    let run = match std::env::var("BENCH_ORDERS") {
+        Ok(orders) => Run::Orders(orders.parse().expect("BENCH_ORDERS: a number")),
+        Err(_) => Run::For(Duration::from_secs(env("BENCH_ROUND_SECS", 5) as u64)),
+    };
     let rate = env("BENCH_RATE", 1000);
     let secs = env("BENCH_SECS", 10);
 
@@ -808,6 +850,10 @@ async fn measure(
     let floor_engine = prepare(floor_url, devices).await;
     let floor_target = Target::Floor(floor_engine.store.clone(), None);
     let engine = prepare(auftrag_url, devices).await;
+    if let Ok(ms) = std::env::var("BENCH_MAX_BATCH_AGE_MS") {
+        let ms: u64 = ms.parse().expect("BENCH_MAX_BATCH_AGE_MS: milliseconds");
+        engine.store.set_max_batch_age(Duration::from_millis(ms));
+    }
     let auftrag_pool = engine.store.pool.clone();
     let token = engine
         .issue_token("1005", time::Duration::hours(2))
@@ -832,8 +878,8 @@ async fn measure(
     };
 
     // warm-up (connections, caches), then the closed loop, then the fixed rate
-    throughput(&floor_target, clients, 300, 0).await;
-    throughput(&http, clients, 300, 0).await;
+    throughput(&floor_target, clients, Run::Orders(300), 0).await;
+    throughput(&http, clients, Run::Orders(300), 0).await;
     // The second floor also writes what auftrag stores for the order itself
     // (the order's row with its history, its decision, its job), copied
     // from orders auftrag stored in the warm-up.
@@ -841,20 +887,24 @@ async fn measure(
         floor_engine.store.clone(),
         Some(Arc::new(OrderRows::read(&auftrag_pool).await)),
     );
-    throughput(&floor_all, clients, 300, 50).await;
+    throughput(&floor_all, clients, Run::Orders(300), 50).await;
     // Rounds of the floors and auftrag in turn, so that a slow spell of the
     // machine (disk flushes, other tenants) hits all alike; the medians
     // are reported.
     let rounds = env("BENCH_ROUNDS", 3).max(1);
-    eprintln!("[{backend}] throughput, {clients} clients, {orders} orders each, {rounds} rounds …");
+    let each = match run {
+        Run::Orders(n) => format!("{n} orders"),
+        Run::For(d) => format!("{} s", d.as_secs()),
+    };
+    eprintln!("[{backend}] throughput, {clients} clients, {each} each, {rounds} rounds …");
     let mut floors = Vec::new();
     let mut floors_all = Vec::new();
     let mut auftrags = Vec::new();
     for round in 0..rounds {
         let first = 1000 + 100 * round;
-        let f = throughput(&floor_target, clients, orders, first).await;
-        let fa = throughput(&floor_all, clients, orders, first + 50).await;
-        let a = throughput(&http, clients, orders, first).await;
+        let f = throughput(&floor_target, clients, run, first).await;
+        let fa = throughput(&floor_all, clients, run, first + 50).await;
+        let a = throughput(&http, clients, run, first).await;
         let (floor_cpu, floor_all_cpu, auftrag_cpu) = (f.cpu, fa.cpu, a.cpu);
         floors.push(f.rate);
         floors_all.push(fa.rate);
@@ -863,7 +913,8 @@ async fn measure(
             "[{backend}] round {}: floor {:.0}/s, floor with the order's rows {:.0}/s, auftrag {:.0}/s \
              ({:.0} % / {:.0} %); CPU per order, bench process / rest of the machine: \
              floor {:.0} / {:.0} µs, floor with the order's rows {:.0} / {:.0} µs, auftrag {:.0} / {:.0} µs; \
-             stolen by the hypervisor {:.0} / {:.0} / {:.0} µs",
+             stolen by the hypervisor {:.0} / {:.0} / {:.0} µs; \
+             machine slowed {SLOW}× or more in {}/{} / {}/{} / {}/{} windows of 100 ms",
             round + 1,
             floors[round],
             floors_all[round],
@@ -879,6 +930,12 @@ async fn measure(
             f.stolen,
             fa.stolen,
             a.stolen,
+            f.slow.0,
+            f.slow.1,
+            fa.slow.0,
+            fa.slow.1,
+            a.slow.0,
+            a.slow.1,
         );
     }
     let (floor, floor_all, auftrag) = (
