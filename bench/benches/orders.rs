@@ -52,7 +52,7 @@ static ALLOCATOR: auftrag::Allocator = auftrag::ALLOCATOR;
 use auftrag::junet::generate::Network;
 use auftrag_engine::Engine;
 use auftrag_engine::store::Store;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -111,8 +111,10 @@ impl Slot {
 enum Target {
     Http {
         client: reqwest::Client,
-        base: String,
-        token: String,
+        /// `POST /api/v1/orders`, parsed once
+        orders: reqwest::Url,
+        /// `Bearer …`, formatted once
+        auth: reqwest::header::HeaderValue,
     },
     /// The device rows only; with `Some`, also the rows auftrag writes for
     /// the order itself (its row, decision, job), copied from auftrag's own.
@@ -124,8 +126,8 @@ impl Target {
         match self {
             Target::Http {
                 client,
-                base,
-                token,
+                orders,
+                auth,
             } => {
                 let (order_type, fields) = match op {
                     Op::Register => (
@@ -142,17 +144,23 @@ impl Target {
                     Op::Delete => ("delete_device", json!({"host": slot.alias()})),
                 };
                 let r = client
-                    .post(format!("{base}/api/v1/orders"))
-                    .bearer_auth(token)
+                    .post(orders.clone())
+                    .header(reqwest::header::AUTHORIZATION, auth.clone())
                     .json(&json!({"type": order_type, "fields": fields}))
                     .send()
                     .await
                     .map_err(|e| e.to_string())?;
-                let body: Value = r.json().await.map_err(|e| e.to_string())?;
-                if body["state"] != "COMPLETED" {
-                    return Err(format!("{order_type}: {body}"));
+                let body = r.bytes().await.map_err(|e| e.to_string())?;
+                // only the state is read (serde skips the rest unparsed)
+                #[derive(serde::Deserialize)]
+                struct Answer<'a> {
+                    #[serde(borrow)]
+                    state: Option<std::borrow::Cow<'a, str>>,
                 }
-                Ok(())
+                match serde_json::from_slice::<Answer>(&body) {
+                    Ok(Answer { state: Some(state) }) if state == "COMPLETED" => Ok(()),
+                    _ => Err(format!("{order_type}: {}", String::from_utf8_lossy(&body))),
+                }
             }
             Target::Floor(store, rows) => floor(store, op, slot, rows.as_deref())
                 .await
@@ -871,10 +879,16 @@ async fn measure(
             let _ = stopped.await;
         },
     ));
+    // The load generator shares the two cores with the server and the
+    // database, so it is kept light: URL and header made once, redirects
+    // not followed, of the answer only the state parsed.
     let http = Target::Http {
-        client: reqwest::Client::new(),
-        base,
-        token,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client"),
+        orders: format!("{base}/api/v1/orders").parse().expect("URL"),
+        auth: format!("Bearer {token}").parse().expect("header"),
     };
 
     // warm-up (connections, caches), then the closed loop, then the fixed rate
