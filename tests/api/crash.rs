@@ -1,16 +1,19 @@
 //! Crash safety: the server is killed with SIGKILL in the middle of a load of
 //! orders; after a restart every order is either fully applied and COMPLETED
 //! or not applied at all, nothing is left half-way, and the device database
-//! agrees with the history.
+//! agrees with the history. Two loads: changes of the same interfaces (each
+//! order reads what the one before wrote), and devices registered, changed
+//! and deleted (each order writes several tables).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Row};
+use tokio::task::JoinHandle;
 
-use crate::cli::{serve_demo, terminate, token};
+use crate::cli::{Served, serve_demo, terminate, token};
 use crate::support::Db;
 
 const PORTS: [(i64, &str, &str); 4] = [
@@ -20,47 +23,60 @@ const PORTS: [(i64, &str, &str); 4] = [
     (7004, "lblprn1.prn.kfa-juelich.de", "00:1a:2b:3c:4d:04"),
 ];
 
-async fn crash_mid_load(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match db {
+/// A database for one test: a SQLite file in `dir`, or a fresh PostgreSQL
+/// database.
+async fn database(db: Db, dir: &tempfile::TempDir) -> String {
+    match db {
         Db::Sqlite => format!("sqlite://{}", dir.path().join("auftrag.db").display()),
         Db::Postgres => auftrag_testkit::fresh_postgres_database().await,
-    };
-    let served = serve_demo(&url).await;
-    let staff = token(&served, "staff").to_owned();
-    let base = served.base.clone();
-
-    // Four clients send orders without pause; each gives an interface a
-    // fresh, unique MAC.
-    let answered = Arc::new(AtomicUsize::new(0));
-    let mut clients = Vec::new();
-    for client in 0..4u64 {
-        let (base, staff, answered) = (base.clone(), staff.clone(), answered.clone());
-        clients.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut completed = Vec::new();
-            for n in 0u64.. {
-                let (_, host, _) = PORTS[(n as usize + client as usize) % PORTS.len()];
-                let mac = format!("02:00:00:{client:02x}:{:02x}:{:02x}", n / 256, n % 256);
-                let sent = http
-                    .post(format!("{base}/api/v1/orders"))
-                    .bearer_auth(&staff)
-                    .json(&json!({"type": "change_device", "fields": {"host": host, "hwa": mac}}))
-                    .send()
-                    .await;
-                let Ok(resp) = sent else { break };
-                let Ok(body) = resp.json::<Value>().await else {
-                    break;
-                };
-                answered.fetch_add(1, Ordering::SeqCst);
-                if body["state"] == "COMPLETED" {
-                    completed.push(body["id"].as_i64().unwrap());
-                }
-            }
-            completed
-        }));
     }
-    // Kill it while orders are in flight.
+}
+
+/// A client of the load: sends orders as staff and counts the answers.
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    staff: String,
+    answered: Arc<AtomicUsize>,
+}
+
+impl Client {
+    fn of(served: &Served, answered: &Arc<AtomicUsize>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: served.base.clone(),
+            staff: token(served, "staff").to_owned(),
+            answered: answered.clone(),
+        }
+    }
+
+    /// Places an order; `None` once the server is gone.
+    async fn order(&self, order_type: &str, fields: Value) -> Option<Value> {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/orders", self.base))
+            .bearer_auth(&self.staff)
+            .json(&json!({"type": order_type, "fields": fields}))
+            .send()
+            .await
+            .ok()?;
+        let body = resp.json::<Value>().await.ok()?;
+        self.answered.fetch_add(1, Ordering::SeqCst);
+        Some(body)
+    }
+}
+
+/// Kills the server with SIGKILL once 60 orders came back, collects the ids
+/// each client was told were COMPLETED, and starts the server again (it
+/// resumes unfinished orders); returns those ids, the new server and a pool
+/// on the database.
+async fn kill_and_restart(
+    served: Served,
+    url: &str,
+    answered: &AtomicUsize,
+    clients: Vec<JoinHandle<Vec<i64>>>,
+) -> (Vec<i64>, Served, AnyPool) {
     while answered.load(Ordering::SeqCst) < 60 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
@@ -76,47 +92,112 @@ async fn crash_mid_load(db: Db) {
         "the load ran: {}",
         acknowledged.len()
     );
-
-    // Restart: unfinished orders are resumed.
-    let served = serve_demo(&url).await;
+    let served = serve_demo(url).await;
     sqlx::any::install_default_drivers();
-    let pool = AnyPool::connect(&url).await.unwrap();
-    let rows = sqlx::query("SELECT id, state, closed, changes FROM auftrag_orders ORDER BY id")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    let mut by_id = HashMap::new();
-    // old MAC → new MAC of every completed order; MACs are unique per order.
-    let mut chain: HashMap<String, String> = HashMap::new();
-    for row in &rows {
-        let id: i64 = row.try_get(0).unwrap();
-        let state: String = row.try_get(1).unwrap();
+    let pool = AnyPool::connect(url).await.unwrap();
+    (acknowledged, served, pool)
+}
+
+/// An order as stored after the restart.
+struct Stored {
+    id: i64,
+    order_type: String,
+    state: String,
+    fields: Value,
+    changes: Value,
+}
+
+/// Every stored order, by id; asserts that none was left half-way (each is
+/// COMPLETED, ABORTED or WAITING, and only a COMPLETED one changed
+/// something) and that every acknowledged order is COMPLETED.
+async fn stored_orders(pool: &AnyPool, acknowledged: &[i64]) -> Vec<Stored> {
+    let rows = sqlx::query(
+        "SELECT id, order_type, state, fields, changes FROM auftrag_orders ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let json = |row: &sqlx::any::AnyRow, i: usize| -> Value {
+        serde_json::from_str(&row.try_get::<String, _>(i).unwrap()).unwrap()
+    };
+    let orders: Vec<Stored> = rows
+        .iter()
+        .map(|row| Stored {
+            id: row.try_get(0).unwrap(),
+            order_type: row.try_get(1).unwrap(),
+            state: row.try_get(2).unwrap(),
+            fields: json(row, 3),
+            changes: json(row, 4),
+        })
+        .collect();
+    for o in &orders {
         assert!(
-            ["COMPLETED", "ABORTED", "WAITING"].contains(&state.as_str()),
-            "order {id} was left in {state} after the restart"
+            ["COMPLETED", "ABORTED", "WAITING"].contains(&o.state.as_str()),
+            "order {} was left in {} after the restart",
+            o.id,
+            o.state
         );
-        let changes: Value = serde_json::from_str(&row.try_get::<String, _>(3).unwrap()).unwrap();
-        if state == "COMPLETED" {
-            let [old, new] =
-                [&changes["hwa"][0], &changes["hwa"][1]].map(|v| v.as_str().unwrap().to_owned());
-            assert!(
-                chain.insert(old.clone(), new).is_none(),
-                "two completed orders changed {old}: an order was applied twice or read a stale value"
-            );
-        } else {
+        if o.state != "COMPLETED" {
             assert_eq!(
-                changes,
+                o.changes,
                 json!({}),
-                "order {id} in {state} changed something"
+                "order {} in {} changed something",
+                o.id,
+                o.state
             );
         }
-        by_id.insert(id, state);
     }
-    for id in &acknowledged {
+    let states: HashMap<i64, &str> = orders.iter().map(|o| (o.id, o.state.as_str())).collect();
+    for id in acknowledged {
         assert_eq!(
-            by_id.get(id).map(String::as_str),
+            states.get(id).copied(),
             Some("COMPLETED"),
             "acknowledged order {id} is lost"
+        );
+    }
+    orders
+}
+
+async fn crash_mid_load(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database(db, &dir).await;
+    let served = serve_demo(&url).await;
+
+    // Four clients send orders without pause; each gives an interface a
+    // fresh, unique MAC.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for client in 0..4u64 {
+        let c = Client::of(&served, &answered);
+        clients.push(tokio::spawn(async move {
+            let mut completed = Vec::new();
+            for n in 0u64.. {
+                let (_, host, _) = PORTS[(n as usize + client as usize) % PORTS.len()];
+                let mac = format!("02:00:00:{client:02x}:{:02x}:{:02x}", n / 256, n % 256);
+                let Some(body) = c
+                    .order("change_device", json!({"host": host, "hwa": mac}))
+                    .await
+                else {
+                    break;
+                };
+                if body["state"] == "COMPLETED" {
+                    completed.push(body["id"].as_i64().unwrap());
+                }
+            }
+            completed
+        }));
+    }
+    let (acknowledged, served, pool) = kill_and_restart(served, &url, &answered, clients).await;
+    let orders = stored_orders(&pool, &acknowledged).await;
+
+    // old MAC → new MAC of every completed order; MACs are unique per order.
+    let mut chain: HashMap<String, String> = HashMap::new();
+    for o in orders.iter().filter(|o| o.state == "COMPLETED") {
+        let [old, new] =
+            [&o.changes["hwa"][0], &o.changes["hwa"][1]].map(|v| v.as_str().unwrap().to_owned());
+        assert!(
+            chain.insert(old.clone(), new).is_none(),
+            "two completed orders changed {old}: an order was applied twice or read a stale value"
         );
     }
     // Each interface's MAC is the end of the chain of its completed orders,
@@ -145,6 +226,249 @@ async fn crash_mid_load(db: Db) {
     terminate(served).await;
 }
 
+/// The device of the mixed load's cycle `n` of `client`: host, alias and
+/// IPv4.
+fn crash_device(client: u64, n: u64) -> (String, String, String) {
+    let host = format!("crash-{client}-{n}");
+    let alias = format!("{host}.crash.kfa-juelich.de");
+    // unique per device (fewer than 250 cycles run before the kill)
+    let ipv4 = format!("10.20.{}.{}", 100 + client, n % 250 + 1);
+    (host, alias, ipv4)
+}
+
+/// The MAC of the device of cycle `n` of `client` as registered (`step` 1)
+/// or changed (2).
+fn crash_mac(client: u64, n: u64, step: u8) -> String {
+    format!(
+        "02:{step:02x}:00:{client:02x}:{:02x}:{:02x}",
+        n / 256,
+        n % 256
+    )
+}
+
+/// What the history says a device of the mixed load should look like.
+#[derive(Default, Debug)]
+struct Expected {
+    registered: bool,
+    deleted: bool,
+    ipv4: String,
+    mac: String,
+}
+
+async fn count(pool: &AnyPool, sql: &str, bind: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(bind)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn crash_mid_mixed_load(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database(db, &dir).await;
+    let served = serve_demo(&url).await;
+
+    // Four clients each register a device, change its MAC and delete it,
+    // over and over, without pause.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for client in 0..4u64 {
+        let c = Client::of(&served, &answered);
+        clients.push(tokio::spawn(async move {
+            let mut completed = Vec::new();
+            'load: for n in 0u64.. {
+                let (host, alias, ipv4) = crash_device(client, n);
+                let steps = [
+                    (
+                        "register_device",
+                        json!({"host": host, "dv_class": "PC", "geb": "16.3", "raum": "R 1",
+                               "admin": "1002",
+                               "interfaces": [{"net": "10.20.0.0/16", "ipv4": ipv4,
+                                               "hwa": crash_mac(client, n, 1),
+                                               "aliases": [{"name": alias, "canonical": "Y"}]}]}),
+                    ),
+                    (
+                        "change_device",
+                        json!({"host": alias, "hwa": crash_mac(client, n, 2)}),
+                    ),
+                    ("delete_device", json!({"host": alias})),
+                ];
+                for (order_type, fields) in steps {
+                    let Some(body) = c.order(order_type, fields).await else {
+                        break 'load;
+                    };
+                    if body["state"] == "COMPLETED" {
+                        completed.push(body["id"].as_i64().unwrap());
+                    }
+                }
+            }
+            completed
+        }));
+    }
+    let (acknowledged, served, pool) = kill_and_restart(served, &url, &answered, clients).await;
+    let orders = stored_orders(&pool, &acknowledged).await;
+
+    // Replay the completed orders of the history, device by device, in the
+    // order their client sent them (each after the answer to the one
+    // before). Not by id: on PostgreSQL each lane takes ids from a block
+    // of its own, so ids are unique but not in the order of commits.
+    let step = |order_type: &str| {
+        ["register_device", "change_device", "delete_device"]
+            .iter()
+            .position(|t| *t == order_type)
+            .unwrap_or_else(|| panic!("unexpected order type {order_type}"))
+    };
+    let label_of = |o: &Stored| {
+        let host = o.fields["host"].as_str().unwrap();
+        host.split('.').next().unwrap().to_owned()
+    };
+    let mut completed: Vec<&Stored> = orders.iter().filter(|o| o.state == "COMPLETED").collect();
+    completed.sort_by_key(|o| (label_of(o), step(&o.order_type)));
+    let mut devices: BTreeMap<String, Expected> = BTreeMap::new();
+    for o in completed {
+        let label = label_of(o);
+        let device = devices.entry(label.clone()).or_default();
+        match o.order_type.as_str() {
+            "register_device" => {
+                assert!(
+                    !device.registered,
+                    "{label} registered twice (order {})",
+                    o.id
+                );
+                let interface = &o.fields["interfaces"][0];
+                device.registered = true;
+                device.ipv4 = interface["ipv4"].as_str().unwrap().to_owned();
+                device.mac = interface["hwa"].as_str().unwrap().to_owned();
+            }
+            "change_device" => {
+                assert!(
+                    device.registered && !device.deleted,
+                    "order {} changed {label}, which the history does not have",
+                    o.id
+                );
+                assert_eq!(
+                    o.changes["hwa"][0].as_str(),
+                    Some(device.mac.as_str()),
+                    "order {} read a MAC of {label} the history does not have",
+                    o.id
+                );
+                device.mac = o.changes["hwa"][1].as_str().unwrap().to_owned();
+            }
+            "delete_device" => {
+                assert!(
+                    device.registered && !device.deleted,
+                    "order {} deleted {label}, which the history does not have",
+                    o.id
+                );
+                device.deleted = true;
+            }
+            _ => unreachable!("sorted by step"),
+        }
+    }
+    assert!(
+        devices.values().any(|d| d.deleted) && devices.values().any(|d| d.mac.starts_with("02:02")),
+        "the load changed and deleted devices before the kill: {devices:?}"
+    );
+
+    // The device database agrees with the history, device by device.
+    for (label, expected) in &devices {
+        let live = expected.registered && !expected.deleted;
+        let n = count(
+            &pool,
+            "SELECT COUNT(*) FROM x_device WHERE DV_LABEL = $1",
+            label,
+        )
+        .await;
+        assert_eq!(n, i64::from(live), "{label}: {expected:?}, {n} devices");
+        let ports: Vec<(String, String)> = sqlx::query_as(
+            "SELECT p.PT_DEV_ADDR, p.HARDW_ADDR FROM x_port p \
+             JOIN x_link l ON l.CLASS_L = 'PORT' AND l.OBJ_ID_L = p.PT_OBJ_ID \
+             JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H WHERE d.DV_LABEL = $1",
+        )
+        .bind(label)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let aliases = count(
+            &pool,
+            "SELECT COUNT(*) FROM n_devname WHERE DN_NAME = $1 AND CANONICAL = 'Y'",
+            label,
+        )
+        .await;
+        let at_address = count(
+            &pool,
+            "SELECT COUNT(*) FROM x_port WHERE PT_DEV_ADDR = $1",
+            &expected.ipv4,
+        )
+        .await;
+        if live {
+            assert_eq!(
+                ports,
+                [(expected.ipv4.clone(), expected.mac.clone())],
+                "{label}: its interface disagrees with the history"
+            );
+            assert_eq!(aliases, 1, "{label}: one canonical alias");
+            let admins = count(
+                &pool,
+                "SELECT COUNT(*) FROM x_link l JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
+                 WHERE l.CLASS_L = 'ADMIN' AND d.DV_LABEL = $1",
+                label,
+            )
+            .await;
+            assert_eq!(admins, 1, "{label}: one ADMIN link");
+        } else {
+            assert!(ports.is_empty(), "{label} left ports: {ports:?}");
+            assert_eq!(aliases, 0, "{label} left its alias");
+            assert_eq!(at_address, 0, "{label} left a port at {}", expected.ipv4);
+        }
+    }
+    let unknown: Vec<String> =
+        sqlx::query_scalar("SELECT DV_LABEL FROM x_device WHERE DV_LABEL LIKE 'crash-%'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for label in unknown {
+        assert!(
+            devices
+                .get(&label)
+                .is_some_and(|d| d.registered && !d.deleted),
+            "{label} is in the database but no completed order left it there"
+        );
+    }
+
+    // Nothing half-written anywhere: no port without its device's link, no
+    // alias without its port, no link to a device that is gone; every
+    // device keeps one ADMIN and at least one PORT link.
+    for (what, sql) in [
+        (
+            "ports without a PORT link",
+            "SELECT COUNT(*) FROM x_port p WHERE NOT EXISTS \
+             (SELECT 1 FROM x_link l WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_L = p.PT_OBJ_ID)",
+        ),
+        (
+            "aliases without a port",
+            "SELECT COUNT(*) FROM n_devname n WHERE NOT EXISTS \
+             (SELECT 1 FROM x_port p WHERE p.PT_OBJ_ID = n.PT_OBJ_ID)",
+        ),
+        (
+            "links of a device that is gone",
+            "SELECT COUNT(*) FROM x_link l WHERE NOT EXISTS \
+             (SELECT 1 FROM x_device d WHERE d.DV_OBJ_ID = l.OBJ_ID_H)",
+        ),
+        (
+            "devices without one ADMIN and a PORT link",
+            "SELECT COUNT(*) FROM x_device d WHERE \
+             (SELECT COUNT(*) FROM x_link l WHERE l.OBJ_ID_H = d.DV_OBJ_ID AND l.CLASS_L = 'ADMIN') <> 1 \
+             OR NOT EXISTS (SELECT 1 FROM x_link l WHERE l.OBJ_ID_H = d.DV_OBJ_ID AND l.CLASS_L = 'PORT')",
+        ),
+    ] {
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        assert_eq!(n, 0, "{what}: {n}");
+    }
+    pool.close().await;
+    terminate(served).await;
+}
+
 #[tokio::test]
 async fn sigkill_mid_load_sqlite() {
     crash_mid_load(Db::Sqlite).await;
@@ -153,4 +477,14 @@ async fn sigkill_mid_load_sqlite() {
 #[tokio::test]
 async fn sigkill_mid_load_postgres() {
     crash_mid_load(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn sigkill_mid_mixed_load_sqlite() {
+    crash_mid_mixed_load(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sigkill_mid_mixed_load_postgres() {
+    crash_mid_mixed_load(Db::Postgres).await;
 }
