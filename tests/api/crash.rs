@@ -67,20 +67,30 @@ impl Client {
     }
 }
 
-/// Kills the server with SIGKILL once 60 orders came back, collects the ids
-/// each client was told were COMPLETED, and starts the server again (it
-/// resumes unfinished orders); returns those ids, the new server and a pool
-/// on the database.
-async fn kill_and_restart(
-    served: Served,
-    url: &str,
-    answered: &AtomicUsize,
-    clients: Vec<JoinHandle<Vec<i64>>>,
-) -> (Vec<i64>, Served, AnyPool) {
+/// Starts the demo server on a fresh database of `db` (a SQLite file in
+/// `dir`) with four clients that each run `client` (with their number)
+/// until the server is gone and return the ids they were told were
+/// COMPLETED; kills the server with SIGKILL once 60 orders came back, and
+/// starts it again (it resumes unfinished orders). Returns the
+/// acknowledged ids, the new server and a pool on the database.
+async fn crash_under_load<F, Fut>(
+    db: Db,
+    dir: &tempfile::TempDir,
+    client: F,
+) -> (Vec<i64>, Served, AnyPool)
+where
+    F: Fn(Client, u64) -> Fut,
+    Fut: std::future::Future<Output = Vec<i64>> + Send + 'static,
+{
+    let url = database(db, dir).await;
+    let mut served = serve_demo(&url).await;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<JoinHandle<Vec<i64>>> = (0..4u64)
+        .map(|n| tokio::spawn(client(Client::of(&served, &answered), n)))
+        .collect();
     while answered.load(Ordering::SeqCst) < 60 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    let mut served = served;
     served.child.start_kill().unwrap();
     served.child.wait().await.unwrap();
     let mut acknowledged = Vec::new();
@@ -92,9 +102,9 @@ async fn kill_and_restart(
         "the load ran: {}",
         acknowledged.len()
     );
-    let served = serve_demo(url).await;
+    let served = serve_demo(&url).await;
     sqlx::any::install_default_drivers();
-    let pool = AnyPool::connect(url).await.unwrap();
+    let pool = AnyPool::connect(&url).await.unwrap();
     (acknowledged, served, pool)
 }
 
@@ -160,34 +170,25 @@ async fn stored_orders(pool: &AnyPool, acknowledged: &[i64]) -> Vec<Stored> {
 
 async fn crash_mid_load(db: Db) {
     let dir = tempfile::tempdir().unwrap();
-    let url = database(db, &dir).await;
-    let served = serve_demo(&url).await;
-
-    // Four clients send orders without pause; each gives an interface a
-    // fresh, unique MAC.
-    let answered = Arc::new(AtomicUsize::new(0));
-    let mut clients = Vec::new();
-    for client in 0..4u64 {
-        let c = Client::of(&served, &answered);
-        clients.push(tokio::spawn(async move {
-            let mut completed = Vec::new();
-            for n in 0u64.. {
-                let (_, host, _) = PORTS[(n as usize + client as usize) % PORTS.len()];
-                let mac = format!("02:00:00:{client:02x}:{:02x}:{:02x}", n / 256, n % 256);
-                let Some(body) = c
-                    .order("change_device", json!({"host": host, "hwa": mac}))
-                    .await
-                else {
-                    break;
-                };
-                if body["state"] == "COMPLETED" {
-                    completed.push(body["id"].as_i64().unwrap());
-                }
+    // Each client gives an interface a fresh, unique MAC, again and again.
+    let (acknowledged, served, pool) = crash_under_load(db, &dir, |c, client| async move {
+        let mut completed = Vec::new();
+        for n in 0u64.. {
+            let (_, host, _) = PORTS[(n as usize + client as usize) % PORTS.len()];
+            let mac = format!("02:00:00:{client:02x}:{:02x}:{:02x}", n / 256, n % 256);
+            let Some(body) = c
+                .order("change_device", json!({"host": host, "hwa": mac}))
+                .await
+            else {
+                break;
+            };
+            if body["state"] == "COMPLETED" {
+                completed.push(body["id"].as_i64().unwrap());
             }
-            completed
-        }));
-    }
-    let (acknowledged, served, pool) = kill_and_restart(served, &url, &answered, clients).await;
+        }
+        completed
+    })
+    .await;
     let orders = stored_orders(&pool, &acknowledged).await;
 
     // old MAC → new MAC of every completed order; MACs are unique per order.
@@ -265,47 +266,39 @@ async fn count(pool: &AnyPool, sql: &str, bind: &str) -> i64 {
 
 async fn crash_mid_mixed_load(db: Db) {
     let dir = tempfile::tempdir().unwrap();
-    let url = database(db, &dir).await;
-    let served = serve_demo(&url).await;
-
-    // Four clients each register a device, change its MAC and delete it,
-    // over and over, without pause.
-    let answered = Arc::new(AtomicUsize::new(0));
-    let mut clients = Vec::new();
-    for client in 0..4u64 {
-        let c = Client::of(&served, &answered);
-        clients.push(tokio::spawn(async move {
-            let mut completed = Vec::new();
-            'load: for n in 0u64.. {
-                let (host, alias, ipv4) = crash_device(client, n);
-                let steps = [
-                    (
-                        "register_device",
-                        json!({"host": host, "dv_class": "PC", "geb": "16.3", "raum": "R 1",
-                               "admin": "1002",
-                               "interfaces": [{"net": "10.20.0.0/16", "ipv4": ipv4,
-                                               "hwa": crash_mac(client, n, 1),
-                                               "aliases": [{"name": alias, "canonical": "Y"}]}]}),
-                    ),
-                    (
-                        "change_device",
-                        json!({"host": alias, "hwa": crash_mac(client, n, 2)}),
-                    ),
-                    ("delete_device", json!({"host": alias})),
-                ];
-                for (order_type, fields) in steps {
-                    let Some(body) = c.order(order_type, fields).await else {
-                        break 'load;
-                    };
-                    if body["state"] == "COMPLETED" {
-                        completed.push(body["id"].as_i64().unwrap());
-                    }
+    // Each client registers a device, changes its MAC and deletes it, again
+    // and again.
+    let (acknowledged, served, pool) = crash_under_load(db, &dir, |c, client| async move {
+        let mut completed = Vec::new();
+        'load: for n in 0u64.. {
+            let (host, alias, ipv4) = crash_device(client, n);
+            let steps = [
+                (
+                    "register_device",
+                    json!({"host": host, "dv_class": "PC", "geb": "16.3", "raum": "R 1",
+                           "admin": "1002",
+                           "interfaces": [{"net": "10.20.0.0/16", "ipv4": ipv4,
+                                           "hwa": crash_mac(client, n, 1),
+                                           "aliases": [{"name": alias, "canonical": "Y"}]}]}),
+                ),
+                (
+                    "change_device",
+                    json!({"host": alias, "hwa": crash_mac(client, n, 2)}),
+                ),
+                ("delete_device", json!({"host": alias})),
+            ];
+            for (order_type, fields) in steps {
+                let Some(body) = c.order(order_type, fields).await else {
+                    break 'load;
+                };
+                if body["state"] == "COMPLETED" {
+                    completed.push(body["id"].as_i64().unwrap());
                 }
             }
-            completed
-        }));
-    }
-    let (acknowledged, served, pool) = kill_and_restart(served, &url, &answered, clients).await;
+        }
+        completed
+    })
+    .await;
     let orders = stored_orders(&pool, &acknowledged).await;
 
     // Replay the completed orders of the history, device by device, in the
