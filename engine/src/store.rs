@@ -230,7 +230,8 @@ impl Store {
     /// transaction, so that an order can be processed — its actions see its
     /// id — and then written once. PostgreSQL: from a block of ids this
     /// engine reserved with one `nextval` (the sequence counts in blocks),
-    /// so most orders need no round trip for it. SQLite: from
+    /// so most orders need no round trip for it; ids are handed out in
+    /// increasing order (after a restart, past the last block). SQLite: from
     /// `sqlite_sequence` and the table (the write transaction is exclusive).
     pub async fn next_order_id(&self, conn: &mut AnyConnection) -> Result<i64, EngineError> {
         match self.backend {
@@ -244,8 +245,14 @@ impl Store {
                 let mut ids = self.order_ids.lock().unwrap_or_else(|e| e.into_inner());
                 if ids.is_empty() {
                     *ids = first + 1..first + ORDER_ID_BLOCK;
+                    return Ok(first);
                 }
-                Ok(first)
+                // Another order reserved a block meanwhile: take the next
+                // id of that one and leave this block unused (a gap, as
+                // sequences have), so that this engine hands ids out in
+                // increasing order — an order placed after another one was
+                // answered has the larger id.
+                Ok(ids.next().unwrap_or(first))
             }
             Backend::Sqlite => Ok(sqlx::query_scalar(
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'auftrag_orders'), 0), \

@@ -1,7 +1,8 @@
 //! Group commit (`auftrag_engine::commit`) on a real SQLite file and a real
 //! PostgreSQL server: orders queued behind each other share a transaction,
 //! every `commit` returns only once its writes are committed, and when one
-//! of them fails the others learn that nothing of theirs was written.
+//! of them fails the others learn that nothing of theirs was written. And
+//! the order ids the transactions take increase.
 
 use std::time::Duration;
 
@@ -440,4 +441,43 @@ async fn postgres_a_lane_replaces_connections_the_server_ended() {
         tx.commit().await.expect("commit");
     }
     assert_eq!(keys(&store).await.len(), store.write_lanes());
+}
+
+/// Order ids on PostgreSQL come from blocks of the sequence that this engine
+/// reserves one `nextval` at a time; when several orders find the block
+/// used up at once, each reserves a new one. Still, an order that takes its
+/// id after another one did gets the larger id: eight clients each taking
+/// ids one after the other, all at once, across many blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_order_ids_increase_across_blocks_taken_at_once() {
+    let url = auftrag_testkit::fresh_postgres_database().await;
+    let engine = auftrag_engine::Engine::open(&url, auftrag::domain())
+        .await
+        .expect("open");
+    let store = std::sync::Arc::new(engine.store.clone());
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for _ in 0..200 {
+                    let mut conn = store.pool.acquire().await.expect("connection");
+                    ids.push(store.next_order_id(&mut conn).await.expect("id"));
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for c in clients {
+        let ids = c.await.expect("client");
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "a later id is smaller: {ids:?}"
+        );
+        all.extend(ids);
+    }
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 8 * 200, "ids are unique");
 }

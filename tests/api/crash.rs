@@ -303,8 +303,8 @@ async fn crash_mid_mixed_load(db: Db) {
 
     // Replay the completed orders of the history, device by device, in the
     // order their client sent them (each after the answer to the one
-    // before). Not by id: on PostgreSQL each lane takes ids from a block
-    // of its own, so ids are unique but not in the order of commits.
+    // before; their ids increase too, see
+    // `postgres_order_ids_increase_across_blocks_taken_at_once`).
     let step = |order_type: &str| {
         ["register_device", "change_device", "delete_device"]
             .iter()
