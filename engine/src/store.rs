@@ -235,7 +235,7 @@ impl Store {
     /// `sqlite_sequence` and the table (the write transaction is exclusive).
     pub async fn next_order_id(&self, conn: &mut AnyConnection) -> Result<i64, EngineError> {
         match self.backend {
-            Backend::Postgres => {
+            Backend::Postgres => loop {
                 if let Some(id) = self.take_order_id() {
                     return Ok(id);
                 }
@@ -243,17 +243,21 @@ impl Store {
                     .fetch_one(&mut *conn)
                     .await?;
                 let mut ids = self.order_ids.lock().unwrap_or_else(|e| e.into_inner());
-                if ids.is_empty() {
+                // `ids.end`: past the last id handed out
+                if ids.is_empty() && first >= ids.end {
                     *ids = first + 1..first + ORDER_ID_BLOCK;
                     return Ok(first);
                 }
                 // Another order reserved a block meanwhile: take the next
                 // id of that one and leave this block unused (a gap, as
-                // sequences have), so that this engine hands ids out in
-                // increasing order — an order placed after another one was
+                // sequences have), or, were that one used up already,
+                // reserve another — so that this engine hands ids out in
+                // increasing order: an order placed after another one was
                 // answered has the larger id.
-                Ok(ids.next().unwrap_or(first))
-            }
+                if let Some(id) = ids.next() {
+                    return Ok(id);
+                }
+            },
             Backend::Sqlite => Ok(sqlx::query_scalar(
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'auftrag_orders'), 0), \
                             COALESCE((SELECT MAX(id) FROM auftrag_orders), 0)) + 1",
