@@ -76,89 +76,54 @@ impl Shape {
     }
 }
 
-/// Runs `n` statements of `shape` through `Any`; returns (CPU µs, wall µs)
-/// per statement.
-async fn through_any(
-    conn: &mut sqlx::AnyConnection,
-    shape: Shape,
-    n: usize,
-    insert: &str,
-) -> (f64, f64) {
-    let (cpu, wall) = (cpu_us(), Instant::now());
-    for i in 0..n {
-        let id = (i % 1000) as i64;
-        match shape {
-            Shape::ReadOne => {
-                let row = sqlx::query(READ_ONE)
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .expect("read");
-                let _: Option<String> = row.try_get(2).expect("column");
-            }
-            Shape::ReadArms => {
-                let rows = sqlx::query(READ_ARMS)
-                    .bind(id)
-                    .bind(format!("org{}", id % 50))
-                    .bind(format!("p{id}@example.org"))
-                    .fetch_all(&mut *conn)
-                    .await
-                    .expect("read");
-                assert!(!rows.is_empty());
-            }
-            Shape::Insert => {
-                let mut q = sqlx::query(insert);
-                for c in 0..COLUMNS {
-                    q = q.bind(format!("value {c} of {i}"));
+/// `$name(conn, shape, n, insert)`: runs `n` statements of `shape` one
+/// after the other on a connection of type `$conn`; returns the CPU time
+/// and the wall time per statement, µs. The same code for both drivers,
+/// so that only the driver differs.
+macro_rules! statements {
+    ($name:ident, $conn:ty) => {
+        async fn $name(conn: &mut $conn, shape: Shape, n: usize, insert: &str) -> (f64, f64) {
+            let (cpu, wall) = (cpu_us(), Instant::now());
+            for i in 0..n {
+                let id = (i % 1000) as i64;
+                match shape {
+                    Shape::ReadOne => {
+                        let row = sqlx::query(READ_ONE)
+                            .bind(id)
+                            .fetch_one(&mut *conn)
+                            .await
+                            .expect("read");
+                        let _: Option<String> = row.try_get(2).expect("column");
+                    }
+                    Shape::ReadArms => {
+                        let rows = sqlx::query(READ_ARMS)
+                            .bind(id)
+                            .bind(format!("org{}", id % 50))
+                            .bind(format!("p{id}@example.org"))
+                            .fetch_all(&mut *conn)
+                            .await
+                            .expect("read");
+                        assert!(!rows.is_empty());
+                    }
+                    Shape::Insert => {
+                        let mut q = sqlx::query(insert);
+                        for c in 0..COLUMNS {
+                            q = q.bind(format!("value {c} of {i}"));
+                        }
+                        q.execute(&mut *conn).await.expect("insert");
+                    }
                 }
-                q.execute(&mut *conn).await.expect("insert");
             }
+            (
+                (cpu_us() - cpu) / n as f64,
+                wall.elapsed().as_secs_f64() * 1e6 / n as f64,
+            )
         }
-    }
-    (
-        (cpu_us() - cpu) / n as f64,
-        wall.elapsed().as_secs_f64() * 1e6 / n as f64,
-    )
+    };
 }
 
-/// The same through the native driver.
-async fn native(conn: &mut sqlx::PgConnection, shape: Shape, n: usize, insert: &str) -> (f64, f64) {
-    let (cpu, wall) = (cpu_us(), Instant::now());
-    for i in 0..n {
-        let id = (i % 1000) as i64;
-        match shape {
-            Shape::ReadOne => {
-                let row = sqlx::query(READ_ONE)
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .expect("read");
-                let _: Option<String> = row.try_get(2).expect("column");
-            }
-            Shape::ReadArms => {
-                let rows = sqlx::query(READ_ARMS)
-                    .bind(id)
-                    .bind(format!("org{}", id % 50))
-                    .bind(format!("p{id}@example.org"))
-                    .fetch_all(&mut *conn)
-                    .await
-                    .expect("read");
-                assert!(!rows.is_empty());
-            }
-            Shape::Insert => {
-                let mut q = sqlx::query(insert);
-                for c in 0..COLUMNS {
-                    q = q.bind(format!("value {c} of {i}"));
-                }
-                q.execute(&mut *conn).await.expect("insert");
-            }
-        }
-    }
-    (
-        (cpu_us() - cpu) / n as f64,
-        wall.elapsed().as_secs_f64() * 1e6 / n as f64,
-    )
-}
+statements!(through_any, sqlx::AnyConnection);
+statements!(native, sqlx::PgConnection);
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -628,7 +628,6 @@ struct Sent {
 }
 
 /// A second of a fixed-rate run's plateau.
-#[derive(Clone, Copy)]
 struct Second {
     p99: Duration,
     /// how many times slower than usual the machine ran in its slowest
@@ -765,7 +764,6 @@ fn thread_cpu_ns() -> u64 {
 }
 
 /// A fixed-rate run's figures, and what the machine did meanwhile.
-#[derive(Clone)]
 struct Latency {
     /// orders/s
     achieved: f64,
