@@ -52,6 +52,8 @@ static ALLOCATOR: auftrag::Allocator = auftrag::ALLOCATOR;
 use auftrag::junet::generate::Network;
 use auftrag_engine::Engine;
 use auftrag_engine::store::Store;
+use bytes::Bytes;
+use http_body_util::Full;
 use serde_json::json;
 
 fn env(name: &str, default: usize) -> usize {
@@ -109,13 +111,7 @@ impl Slot {
 /// Where the orders go.
 #[derive(Clone)]
 enum Target {
-    Http {
-        client: reqwest::Client,
-        /// `POST /api/v1/orders`, parsed once
-        orders: reqwest::Url,
-        /// `Bearer …`, formatted once
-        auth: reqwest::header::HeaderValue,
-    },
+    Http(Arc<Http>),
     /// The device rows only; with `Some`, also the rows auftrag writes for
     /// the order itself (its row, decision, job), copied from auftrag's own.
     Floor(Store, Option<Arc<OrderRows>>),
@@ -124,11 +120,7 @@ enum Target {
 impl Target {
     async fn run(&self, op: Op, slot: &Slot) -> Result<(), String> {
         match self {
-            Target::Http {
-                client,
-                orders,
-                auth,
-            } => {
+            Target::Http(http) => {
                 let (order_type, fields) = match op {
                     Op::Register => (
                         "register_device",
@@ -143,14 +135,9 @@ impl Target {
                     ),
                     Op::Delete => ("delete_device", json!({"host": slot.alias()})),
                 };
-                let r = client
-                    .post(orders.clone())
-                    .header(reqwest::header::AUTHORIZATION, auth.clone())
-                    .json(&json!({"type": order_type, "fields": fields}))
-                    .send()
-                    .await
+                let order = serde_json::to_vec(&json!({"type": order_type, "fields": fields}))
                     .map_err(|e| e.to_string())?;
-                let body = r.bytes().await.map_err(|e| e.to_string())?;
+                let body = http.post_order(order).await?;
                 // only the state is read (serde skips the rest unparsed)
                 #[derive(serde::Deserialize)]
                 struct Answer<'a> {
@@ -166,6 +153,75 @@ impl Target {
                 .await
                 .map_err(|e| e.to_string()),
         }
+    }
+}
+
+/// The load generator's HTTP side: it shares the two cores with the
+/// server and the database, so it is HTTP/1.1 on plain hyper connections
+/// kept open (one per request in flight, reused), with the request line and
+/// headers prepared once — what a load generator like wrk does, not a
+/// general client (no URL parsing, redirects, decompression or pool
+/// bookkeeping per request).
+struct Http {
+    addr: std::net::SocketAddr,
+    /// `Bearer …`, formatted once
+    auth: hyper::header::HeaderValue,
+    host: hyper::header::HeaderValue,
+    idle: std::sync::Mutex<Vec<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>,
+}
+
+impl Http {
+    fn new(addr: std::net::SocketAddr, token: &str) -> Self {
+        Http {
+            addr,
+            auth: format!("Bearer {token}").parse().expect("header"),
+            host: addr.to_string().parse().expect("header"),
+            idle: Default::default(),
+        }
+    }
+
+    /// `POST /api/v1/orders` with `body`; the answer's body, whatever its
+    /// status.
+    async fn post_order(&self, body: Vec<u8>) -> Result<Bytes, String> {
+        use http_body_util::BodyExt;
+        use hyper::header;
+        let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut sender = match kept {
+            Some(sender) => sender,
+            None => {
+                let stream = tokio::net::TcpStream::connect(self.addr)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                tokio::spawn(conn);
+                sender
+            }
+        };
+        let request = hyper::Request::post("/api/v1/orders")
+            .header(header::HOST, self.host.clone())
+            .header(header::AUTHORIZATION, self.auth.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sender);
+        Ok(body)
     }
 }
 
@@ -868,7 +924,7 @@ async fn measure(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let listener_addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(auftrag_engine::server::serve(
         Arc::new(engine),
@@ -877,17 +933,7 @@ async fn measure(
             let _ = stopped.await;
         },
     ));
-    // The load generator shares the two cores with the server and the
-    // database, so it is kept light: URL and header made once, redirects
-    // not followed, of the answer only the state parsed.
-    let http = Target::Http {
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client"),
-        orders: format!("{base}/api/v1/orders").parse().expect("URL"),
-        auth: format!("Bearer {token}").parse().expect("header"),
-    };
+    let http = Target::Http(Arc::new(Http::new(listener_addr, &token)));
 
     // warm-up (connections, caches), then the closed loop, then the fixed rate
     throughput(&floor_target, clients, Run::Orders(300), 0).await;

@@ -11,6 +11,8 @@
 //! ([`crate::context::ActionCtx::defer`]): one round trip at the end of the
 //! order's transaction.
 
+use std::fmt::Write as _;
+
 use sqlx::AnyConnection;
 
 /// A value for a `$n` parameter.
@@ -81,8 +83,17 @@ pub struct Writes {
 impl Writes {
     /// A parameter for `value`: its `$n`.
     pub fn arg(&mut self, value: impl Into<Arg>) -> String {
-        self.args.push(value.into());
-        format!("${}", self.args.len())
+        let mut placeholder = String::with_capacity(5);
+        self.push_arg(&mut placeholder, value.into());
+        placeholder
+    }
+
+    /// Adds `value` as the next parameter and its `$n` to `sql`, without a
+    /// `String` for each (an order's final write has dozens).
+    fn push_arg(&mut self, sql: &mut String, value: Arg) {
+        self.args.push(value);
+        // (writing to a String cannot fail)
+        let _ = write!(sql, "${}", self.args.len());
     }
 
     /// A multi-row `INSERT INTO {head} VALUES …`, one tuple per row.
@@ -90,15 +101,24 @@ impl Writes {
         if rows.is_empty() {
             return;
         }
-        let tuples: Vec<String> = rows
-            .into_iter()
-            .map(|row| {
-                let params: Vec<String> = row.into_iter().map(|v| self.arg(v)).collect();
-                format!("({})", params.join(", "))
-            })
-            .collect();
-        self.statements
-            .push(format!("INSERT INTO {head} VALUES {}", tuples.join(", ")));
+        let mut sql = String::with_capacity(head.len() + 32 + 6 * rows.len() * rows[0].len());
+        sql.push_str("INSERT INTO ");
+        sql.push_str(head);
+        sql.push_str(" VALUES ");
+        for (r, row) in rows.into_iter().enumerate() {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for (i, v) in row.into_iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                self.push_arg(&mut sql, v);
+            }
+            sql.push(')');
+        }
+        self.statements.push(sql);
     }
 
     /// A statement whose parameters were made with [`Writes::arg`].
@@ -116,15 +136,21 @@ impl Writes {
             return Ok(());
         };
         let sql = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-            let parts: Vec<String> = parts
-                .iter()
-                .enumerate()
-                .map(|(i, s)| format!("w{i} AS ({s})"))
-                .collect();
             if parts.is_empty() {
                 last.clone()
             } else {
-                format!("WITH {} {last}", parts.join(", "))
+                let len = self.statements.iter().map(|s| s.len() + 12).sum();
+                let mut sql = String::with_capacity(len);
+                sql.push_str("WITH ");
+                for (i, part) in parts.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    let _ = write!(sql, "w{i} AS ({part})");
+                }
+                sql.push(' ');
+                sql.push_str(last);
+                sql
             }
         } else {
             self.statements.join("; ")
@@ -135,5 +161,36 @@ impl Writes {
         }
         query.execute(&mut *conn).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_numbered_across_the_writes() {
+        let mut w = Writes::default();
+        let a = w.arg(7);
+        w.push(format!("UPDATE t SET a = {a}"));
+        w.insert(
+            "u (x, y)",
+            vec![
+                vec![Arg::from("p"), Arg::from(1)],
+                vec![Arg::from("q"), Arg::from(None::<String>)],
+            ],
+        );
+        for _ in 0..7 {
+            w.arg(0);
+        }
+        assert_eq!(w.arg("last"), "$13");
+        assert_eq!(
+            w.statements,
+            [
+                "UPDATE t SET a = $1",
+                "INSERT INTO u (x, y) VALUES ($2, $3), ($4, $5)"
+            ]
+        );
+        assert_eq!(w.args.len(), 13);
     }
 }

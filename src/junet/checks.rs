@@ -18,11 +18,16 @@ pub use super::order_checks::*;
 /// The canonical form of a hardware address in `x_port.HARDW_ADDR`:
 /// lower-case hex, colon separated.
 pub fn normalize_mac(mac: &MacAddr6) -> String {
-    mac.as_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(17);
+    for (i, b) in mac.as_bytes().iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    s
 }
 
 /// Parses a hardware address as users write it (`00:1A:2B:3C:4D:5E`,
@@ -135,4 +140,19 @@ pub async fn check_host_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError>
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hardware_addresses_are_stored_in_one_spelling() {
+        for written in ["00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5e", "001a.2b3c.4d5e"] {
+            let mac = parse_mac(written).unwrap();
+            assert_eq!(normalize_mac(&mac), "00:1a:2b:3c:4d:5e", "{written}");
+        }
+        let mac = parse_mac("F0:0D:A0:09:FF:10").unwrap();
+        assert_eq!(normalize_mac(&mac), "f0:0d:a0:09:ff:10");
+    }
 }

@@ -101,28 +101,78 @@ pub async fn resolve_host(
 /// device with this label), label, NULL, device id, port id. Parameters are
 /// numbered after those already in `binds`, to which they are added.
 pub(crate) fn host_arms(host: &str, binds: &mut Vec<String>) -> Vec<String> {
+    let first = binds.len() + 1;
+    let alias = host_binds(host, binds);
+    host_arms_sql(alias, first)
+}
+
+/// Adds the parameters of [`host_arms`] for `host` to `binds`; whether the
+/// host names an alias (`name.domain`) too.
+pub(crate) fn host_binds(host: &str, binds: &mut Vec<String>) -> bool {
     let host = normalize_host(host);
+    let alias = match host.split_once('.') {
+        Some((name, domain)) => {
+            binds.push(name.to_owned());
+            binds.push(domain.to_owned());
+            true
+        }
+        None => false,
+    };
+    binds.push(host);
+    alias
+}
+
+/// The text of [`host_arms`], its parameters numbered from `first`.
+pub(crate) fn host_arms_sql(alias: bool, first: usize) -> Vec<String> {
     let mut arms = Vec::new();
-    if let Some((name, domain)) = host.split_once('.') {
-        let (n, d) = (binds.len() + 1, binds.len() + 2);
+    let mut h = first;
+    if alias {
+        let (n, d) = (first, first + 1);
         arms.push(format!(
             "SELECT 'host.alias', d.DV_LABEL, CAST(NULL AS TEXT), l.OBJ_ID_H, l.OBJ_ID_L FROM x_link l \
              JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
              WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_L IN \
              (SELECT PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = ${n} AND LOWER(DOMAIN) = ${d})"
         ));
-        binds.push(name.to_owned());
-        binds.push(domain.to_owned());
+        h += 2;
     }
-    let h = binds.len() + 1;
     arms.push(format!(
         "SELECT 'host.label', d.DV_LABEL, CAST(NULL AS TEXT), l.OBJ_ID_H, l.OBJ_ID_L FROM x_link l \
          JOIN x_device d ON d.DV_OBJ_ID = l.OBJ_ID_H \
          WHERE l.CLASS_L = 'PORT' AND l.OBJ_ID_H IN \
          (SELECT DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = ${h})"
     ));
-    binds.push(host);
     arms
+}
+
+/// Statement texts made once per shape (what arms a `UNION ALL` has, how
+/// many parameters): orders of one kind run the same statement with other
+/// values, and building its text anew each time cost more than running it
+/// through the driver.
+pub(crate) struct Texts<K>(
+    std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<K, std::sync::Arc<str>>>>,
+);
+
+impl<K: std::hash::Hash + Eq> Texts<K> {
+    pub(crate) const fn new() -> Self {
+        Self(std::sync::LazyLock::new(Default::default))
+    }
+
+    /// The text for `key`, from `build` the first time.
+    pub(crate) fn get(&self, key: K, build: impl FnOnce(&K) -> String) -> std::sync::Arc<str> {
+        let mut texts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sql) = texts.get(&key) {
+            return sql.clone();
+        }
+        // shapes follow from the order types' fields; this many means
+        // something unusual, and the memory starts over
+        if texts.len() >= 256 {
+            texts.clear();
+        }
+        let sql: std::sync::Arc<str> = build(&key).into();
+        texts.insert(key, sql.clone());
+        sql
+    }
 }
 
 /// The target among the rows of [`host_arms`] (other rows are ignored): the

@@ -56,21 +56,7 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
         })
         .map(str::to_owned);
     let mut binds = vec![subject(ctx).to_string(), ctx.subject.to_owned()];
-    // (NULLs typed: PostgreSQL types a UNION's columns arm by arm)
-    let mut arms = vec![
-        "SELECT 'pers', ORG, EMAIL, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM d_pers WHERE PERS_KEY = CAST($1 AS BIGINT)".to_owned(),
-        "SELECT 'admin', NULL, NULL, NULL, NULL WHERE EXISTS \
-         (SELECT 1 FROM x_link WHERE CLASS_L = 'ADMIN' AND OBJ_ID_L = CAST($1 AS BIGINT))"
-            .to_owned(),
-        "SELECT 'itb', ORG, NULL, NULL, NULL FROM auftrag_it_officers WHERE PERS_KEY = CAST($1 AS BIGINT)"
-            .to_owned(),
-        "SELECT 'staff', NULL, NULL, NULL, NULL WHERE EXISTS \
-         (SELECT 1 FROM auftrag_staff WHERE person = $2)"
-            .to_owned(),
-    ];
-    if let Some(host) = &host {
-        arms.extend(super::host_arms(host, &mut binds));
-    }
+    let host_alias = host.as_deref().map(|h| super::host_binds(h, &mut binds));
     // In the order's transaction on PostgreSQL, the advisory locks of the
     // values the order introduces are taken here too, in the last arm: the
     // reads of this statement may predate them, every later one sees what
@@ -80,23 +66,36 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
     } else {
         Vec::new()
     };
-    if !keys.is_empty() {
-        let locks: Vec<String> = keys
-            .iter()
-            .map(|k| {
-                binds.push(k.clone());
-                format!(
-                    "pg_advisory_xact_lock(hashtextextended(${}, 0))",
-                    binds.len()
-                )
-            })
-            .collect();
-        arms.push(format!(
-            "SELECT 'locks', CAST(COUNT(*) AS TEXT), NULL, NULL, NULL FROM (SELECT {}) AS l",
-            locks.join(", ")
-        ));
-    }
-    let sql = arms.join(" UNION ALL ");
+    let locks_from = binds.len() + 1;
+    binds.extend(keys.iter().cloned());
+    static TEXTS: super::Texts<(Option<bool>, usize)> = super::Texts::new();
+    let sql = TEXTS.get((host_alias, keys.len()), |&(host_alias, locks)| {
+        // (NULLs typed: PostgreSQL types a UNION's columns arm by arm)
+        let mut arms = vec![
+            "SELECT 'pers', ORG, EMAIL, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM d_pers WHERE PERS_KEY = CAST($1 AS BIGINT)".to_owned(),
+            "SELECT 'admin', NULL, NULL, NULL, NULL WHERE EXISTS \
+             (SELECT 1 FROM x_link WHERE CLASS_L = 'ADMIN' AND OBJ_ID_L = CAST($1 AS BIGINT))"
+                .to_owned(),
+            "SELECT 'itb', ORG, NULL, NULL, NULL FROM auftrag_it_officers WHERE PERS_KEY = CAST($1 AS BIGINT)"
+                .to_owned(),
+            "SELECT 'staff', NULL, NULL, NULL, NULL WHERE EXISTS \
+             (SELECT 1 FROM auftrag_staff WHERE person = $2)"
+                .to_owned(),
+        ];
+        if let Some(alias) = host_alias {
+            arms.extend(super::host_arms_sql(alias, 3));
+        }
+        if locks > 0 {
+            let locks: Vec<String> = (locks_from..locks_from + locks)
+                .map(|n| format!("pg_advisory_xact_lock(hashtextextended(${n}, 0))"))
+                .collect();
+            arms.push(format!(
+                "SELECT 'locks', CAST(COUNT(*) AS TEXT), NULL, NULL, NULL FROM (SELECT {}) AS l",
+                locks.join(", ")
+            ));
+        }
+        arms.join(" UNION ALL ")
+    });
     let mut query = sqlx::query(&sql);
     for b in &binds {
         query = query.bind(b.as_str());

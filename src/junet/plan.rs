@@ -808,124 +808,58 @@ impl Usage {
         memo: &mut Memo,
         wanted: &Wanted,
     ) -> Result<Self, HandlerError> {
-        // Every arm has the same columns: kind, value, id, a second id, then
-        // fourteen texts (a port's columns) — NULLs typed: PostgreSQL types a
-        // UNION's columns arm by arm.
-        let pad = |n: usize| vec!["CAST(NULL AS TEXT)"; n].join(", ");
-        let pad15 = format!("CAST(NULL AS BIGINT), {}", pad(14));
-        let pad_ = &pad15;
+        // The statement's text depends only on the shape of what is wanted
+        // (which arms, in which order), so it is built once per shape; the
+        // values are parameters.
+        let postgres = is_postgres(conn);
         let mut usage = Usage::default();
-        let mut arms = Vec::new();
+        let mut shape = Vec::new();
         let mut binds: Vec<String> = Vec::new();
         for key in &wanted.persons {
             usage.persons.insert(*key, None);
-            // parameters, not literals: one prepared statement per shape
+            shape.push(Arm::Person);
             binds.push(key.to_string());
-            arms.push(format!(
-                "SELECT 'person', ORG, CAST(PERS_KEY AS BIGINT), {pad_} FROM d_pers \
-                 WHERE PERS_KEY = CAST(${} AS BIGINT)",
-                binds.len()
-            ));
         }
         for (kind, value) in &wanted.values {
             usage.users.insert((kind, value.clone()), Vec::new());
-            let n = binds.len() + 1;
-            let from = match *kind {
-                "ipv4" => format!("PT_OBJ_ID FROM x_port WHERE PT_DEV_ADDR = ${n}"),
-                "mac" => format!("PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = ${n}"),
-                "label" => format!("DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = ${n}"),
+            binds.push(value.clone());
+            shape.push(match *kind {
+                "ipv4" => Arm::Ipv4,
+                "mac" => Arm::Mac,
+                "label" => Arm::Label,
                 _ => {
                     // an alias that is not fully qualified: check_alias_unique reports it
                     let Some((name, domain)) = value.split_once('.') else {
+                        binds.pop();
                         continue;
                     };
                     binds.push(name.to_owned());
                     binds.push(domain.to_owned());
-                    format!(
-                        "PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = ${} AND LOWER(DOMAIN) = ${}",
-                        n + 1,
-                        n + 2
-                    )
+                    Arm::Alias(kind)
                 }
-            };
-            arms.push(format!(
-                "SELECT '{kind}', CAST(${n} AS TEXT), {from_cols}",
-                from_cols = from.replacen(" FROM", &format!(", {pad_} FROM"), 1)
-            ));
-            binds.insert(n - 1, value.clone());
+            });
         }
         for net in &wanted.nets {
-            let (a, m) = (binds.len() + 1, binds.len() + 2);
-            arms.push(format!(
-                "SELECT 'subnet', CAST(NULL AS TEXT), NN_OBJ_ID, CAST(NULL AS BIGINT), NN_NET_ADDR, \
-                 SUBNET_MASK, NN_V4_STATE, NN_V6_STATE, NN_V6_NETPREF, {} \
-                 FROM n_netname WHERE NN_NET_ADDR = ${a} AND SUBNET_MASK = ${m}",
-                pad(9)
-            ));
+            shape.push(Arm::Subnet);
             binds.push(net.network().to_string());
             binds.push(net.netmask().to_string());
             memo.put(subnet_net_memo(*net), None::<SubnetRow>);
         }
         if let Some(device) = wanted.ports_of {
-            arms.push(format!(
-                "SELECT 'port', CAST(NULL AS TEXT), p.PT_OBJ_ID, p.NET_OBJ_ID, p.PT_DEV_ADDR, \
-                 p.HARDW_ADDR, p.SSH, p.INET6_ADDR_TYPE, p.LLA, p.GUA, n.DN_NAME, n.DOMAIN, \
-                 n.CANONICAL, s.NN_NET_ADDR, s.SUBNET_MASK, s.NN_V4_STATE, s.NN_V6_STATE, \
-                 s.NN_V6_NETPREF \
-                 FROM x_link l JOIN x_port p ON p.PT_OBJ_ID = l.OBJ_ID_L \
-                 LEFT JOIN n_devname n ON n.PT_OBJ_ID = p.PT_OBJ_ID \
-                 LEFT JOIN n_netname s ON s.NN_OBJ_ID = p.NET_OBJ_ID \
-                 WHERE l.OBJ_ID_H = CAST(${} AS BIGINT) AND l.CLASS_L = 'PORT'",
-                binds.len() + 1
-            ));
+            shape.push(Arm::Ports);
             binds.push(device.to_string());
         }
         if let Some(device) = wanted.facts_of {
+            shape.push(Arm::Facts);
             binds.push(device.to_string());
-            let d = binds.len();
-            // one indexed lookup per arm (see `pip::device_facts`)
-            arms.push(format!(
-                "SELECT 'admin', CAST(NULL AS TEXT), OBJ_ID_L, {pad_} FROM x_link \
-                 WHERE OBJ_ID_H = CAST(${d} AS BIGINT) AND CLASS_L = 'ADMIN'"
-            ));
-            arms.push(format!(
-                "SELECT 'deputy', CAST(NULL AS TEXT), DEPUTY, CAST(NULL AS BIGINT), UNTIL, {} \
-                 FROM auftrag_deputies WHERE DEVICE = CAST(${d} AS BIGINT)",
-                pad(13)
-            ));
-            arms.push(format!(
-                "SELECT 'deputy', CAST(NULL AS TEXT), p.DEPUTY, CAST(NULL AS BIGINT), p.UNTIL, {} \
-                 FROM x_link l CROSS JOIN auftrag_deputies p \
-                 WHERE l.OBJ_ID_H = CAST(${d} AS BIGINT) AND l.CLASS_L = 'ADMIN' \
-                 AND p.NAMED_BY = l.OBJ_ID_L AND p.DEVICE IS NULL AND p.ORG IS NULL",
-                pad(13)
-            ));
-            arms.push(format!(
-                "SELECT 'deputy', CAST(NULL AS TEXT), p.DEPUTY, CAST(NULL AS BIGINT), p.UNTIL, {} \
-                 FROM x_device x CROSS JOIN auftrag_deputies p \
-                 WHERE x.DV_OBJ_ID = CAST(${d} AS BIGINT) AND p.ORG = x.DV_LOC_ORG",
-                pad(13)
-            ));
         }
         if let Some(ports) = wanted.ids {
-            if is_postgres(conn) {
-                arms.push(format!(
-                    "SELECT 'id', CAST(NULL AS TEXT), nextval('auftrag_object_id'), {pad_} \
-                     FROM generate_series(0, {ports})"
-                ));
-            } else {
-                arms.push(format!(
-                    "SELECT 'max', 'x_device', (SELECT COALESCE(MAX(DV_OBJ_ID), 0) FROM x_device), {pad_}"
-                ));
-                arms.push(format!(
-                    "SELECT 'max', 'x_port', (SELECT COALESCE(MAX(PT_OBJ_ID), 0) FROM x_port), {pad_}"
-                ));
-            }
+            shape.push(if postgres { Arm::Ids(ports) } else { Arm::Max });
         }
-        if arms.is_empty() {
+        if shape.is_empty() {
             return Ok(usage);
         }
-        let sql = arms.join(" UNION ALL ");
+        let sql = usage_sql(shape);
         let mut query = sqlx::query(&sql);
         for b in &binds {
             query = query.bind(b.as_str());
@@ -1029,6 +963,160 @@ impl Usage {
         }
         Ok(usage)
     }
+}
+
+/// One arm of [`Usage::load`]'s `UNION ALL`, with the parameters it takes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Arm {
+    /// `PERS_KEY`: 1
+    Person,
+    /// the value: 1 each
+    Ipv4,
+    Mac,
+    Label,
+    /// the value, name and domain: 3 (the kind is the one the order gave)
+    Alias(&'static str),
+    /// network, mask: 2
+    Subnet,
+    /// the device: 1
+    Ports,
+    /// the device: 1
+    Facts,
+    /// new object ids for a device and this many ports (PostgreSQL): none
+    Ids(usize),
+    /// the largest object ids so far (SQLite): none
+    Max,
+}
+
+/// The text of [`Usage::load`]'s statement for `shape`, made once per
+/// shape: an order's statement differs from the last one of its kind only
+/// in its parameters.
+fn usage_sql(shape: Vec<Arm>) -> std::sync::Arc<str> {
+    static TEXTS: super::Texts<Vec<Arm>> = super::Texts::new();
+    TEXTS.get(shape, |shape| build_usage_sql(shape))
+}
+
+fn build_usage_sql(shape: &[Arm]) -> String {
+    // Every arm has the same columns: kind, value, id, a second id, then
+    // fourteen texts (a port's columns) — NULLs typed: PostgreSQL types a
+    // UNION's columns arm by arm.
+    let pad = |n: usize| vec!["CAST(NULL AS TEXT)"; n].join(", ");
+    let pad_ = &format!("CAST(NULL AS BIGINT), {}", pad(14));
+    // parameters, not literals: one prepared statement per shape
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    let value_arm = |kind: &str, n: usize, from: String| {
+        format!(
+            "SELECT '{kind}', CAST(${n} AS TEXT), {}",
+            from.replacen(" FROM", &format!(", {pad_} FROM"), 1)
+        )
+    };
+    let mut arms = Vec::new();
+    for arm in shape {
+        arms.push(match arm {
+            Arm::Person => format!(
+                "SELECT 'person', ORG, CAST(PERS_KEY AS BIGINT), {pad_} FROM d_pers \
+                 WHERE PERS_KEY = CAST(${} AS BIGINT)",
+                next()
+            ),
+            Arm::Ipv4 => {
+                let n = next();
+                value_arm("ipv4", n, format!("PT_OBJ_ID FROM x_port WHERE PT_DEV_ADDR = ${n}"))
+            }
+            Arm::Mac => {
+                let n = next();
+                value_arm(
+                    "mac",
+                    n,
+                    format!("PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = ${n}"),
+                )
+            }
+            Arm::Label => {
+                let n = next();
+                value_arm(
+                    "label",
+                    n,
+                    format!("DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = ${n}"),
+                )
+            }
+            Arm::Alias(kind) => {
+                let (v, name, domain) = (next(), next(), next());
+                value_arm(
+                    kind,
+                    v,
+                    format!(
+                        "PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = ${name} AND LOWER(DOMAIN) = ${domain}"
+                    ),
+                )
+            }
+            Arm::Subnet => {
+                let (a, m) = (next(), next());
+                format!(
+                    "SELECT 'subnet', CAST(NULL AS TEXT), NN_OBJ_ID, CAST(NULL AS BIGINT), NN_NET_ADDR, \
+                     SUBNET_MASK, NN_V4_STATE, NN_V6_STATE, NN_V6_NETPREF, {} \
+                     FROM n_netname WHERE NN_NET_ADDR = ${a} AND SUBNET_MASK = ${m}",
+                    pad(9)
+                )
+            }
+            Arm::Ports => format!(
+                "SELECT 'port', CAST(NULL AS TEXT), p.PT_OBJ_ID, p.NET_OBJ_ID, p.PT_DEV_ADDR, \
+                 p.HARDW_ADDR, p.SSH, p.INET6_ADDR_TYPE, p.LLA, p.GUA, n.DN_NAME, n.DOMAIN, \
+                 n.CANONICAL, s.NN_NET_ADDR, s.SUBNET_MASK, s.NN_V4_STATE, s.NN_V6_STATE, \
+                 s.NN_V6_NETPREF \
+                 FROM x_link l JOIN x_port p ON p.PT_OBJ_ID = l.OBJ_ID_L \
+                 LEFT JOIN n_devname n ON n.PT_OBJ_ID = p.PT_OBJ_ID \
+                 LEFT JOIN n_netname s ON s.NN_OBJ_ID = p.NET_OBJ_ID \
+                 WHERE l.OBJ_ID_H = CAST(${} AS BIGINT) AND l.CLASS_L = 'PORT'",
+                next()
+            ),
+            Arm::Facts => {
+                let d = next();
+                // one indexed lookup per arm (see `pip::device_facts`)
+                [
+                    format!(
+                        "SELECT 'admin', CAST(NULL AS TEXT), OBJ_ID_L, {pad_} FROM x_link \
+                         WHERE OBJ_ID_H = CAST(${d} AS BIGINT) AND CLASS_L = 'ADMIN'"
+                    ),
+                    format!(
+                        "SELECT 'deputy', CAST(NULL AS TEXT), DEPUTY, CAST(NULL AS BIGINT), UNTIL, {} \
+                         FROM auftrag_deputies WHERE DEVICE = CAST(${d} AS BIGINT)",
+                        pad(13)
+                    ),
+                    format!(
+                        "SELECT 'deputy', CAST(NULL AS TEXT), p.DEPUTY, CAST(NULL AS BIGINT), p.UNTIL, {} \
+                         FROM x_link l CROSS JOIN auftrag_deputies p \
+                         WHERE l.OBJ_ID_H = CAST(${d} AS BIGINT) AND l.CLASS_L = 'ADMIN' \
+                         AND p.NAMED_BY = l.OBJ_ID_L AND p.DEVICE IS NULL AND p.ORG IS NULL",
+                        pad(13)
+                    ),
+                    format!(
+                        "SELECT 'deputy', CAST(NULL AS TEXT), p.DEPUTY, CAST(NULL AS BIGINT), p.UNTIL, {} \
+                         FROM x_device x CROSS JOIN auftrag_deputies p \
+                         WHERE x.DV_OBJ_ID = CAST(${d} AS BIGINT) AND p.ORG = x.DV_LOC_ORG",
+                        pad(13)
+                    ),
+                ]
+                .join(" UNION ALL ")
+            }
+            Arm::Ids(ports) => format!(
+                "SELECT 'id', CAST(NULL AS TEXT), nextval('auftrag_object_id'), {pad_} \
+                 FROM generate_series(0, {ports})"
+            ),
+            Arm::Max => [
+                format!(
+                    "SELECT 'max', 'x_device', (SELECT COALESCE(MAX(DV_OBJ_ID), 0) FROM x_device), {pad_}"
+                ),
+                format!(
+                    "SELECT 'max', 'x_port', (SELECT COALESCE(MAX(PT_OBJ_ID), 0) FROM x_port), {pad_}"
+                ),
+            ]
+            .join(" UNION ALL "),
+        });
+    }
+    arms.join(" UNION ALL ")
 }
 
 /// Where the checks find the [`Usage`] of the order's values.
