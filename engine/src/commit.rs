@@ -53,11 +53,15 @@ pub const MAX_BATCH: usize = 32;
 pub const MAX_BATCH_AGE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Lanes for shared transactions on PostgreSQL: one per core of this
-/// machine, at least two and at most eight (each keeps a connection of the
-/// pool). Fewer lanes make longer queues, so more orders share a commit
-/// (on two cores, two lanes used less CPU per order than four or eight).
+/// machine and one more, at least three and at most nine (each keeps a
+/// connection of the pool). A lane runs its orders' statements one after
+/// another, so while one lane's statement runs in the database and
+/// another's order in the engine, a core would wait for the round trips in
+/// between; the extra lane fills those gaps. More lanes make shorter
+/// queues, so fewer orders share a commit: on two cores three lanes served
+/// more orders per second than two, four no more than three (BENCHMARKS.md).
 pub fn pg_lanes() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
+    std::thread::available_parallelism().map_or(3, |n| n.get().clamp(2, 8) + 1)
 }
 
 /// How long an order in a shared PostgreSQL transaction waits for a lock
