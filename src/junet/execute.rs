@@ -16,7 +16,7 @@ use sqlx::{AnyConnection, Row};
 use super::checks::normalize_mac;
 use super::plan::{self, Iface, PortRow, device_ports, label_of, new_object_id, split_alias};
 use super::{pers_key, resolve_host_memo};
-use crate::generated::{ChangeDevice, DeleteDevice, NameDeputy, RegisterDevice};
+use crate::generated::{ChangeDevice, DeleteDevice, NameDeputy};
 use auftrag_engine::writes::Arg;
 
 fn failed(message: impl Into<String>) -> HandlerError {
@@ -293,7 +293,7 @@ fn port_json(p: &PortRow) -> Value {
 /// `register_device`: the device, its ADMIN and USER links, its interfaces
 /// with PORT links and aliases.
 pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
-    let o = RegisterDevice::from_order(ctx.order)?;
+    let o = plan::registration(ctx.memo, ctx.order)?;
     // The checks' plan: built in this transaction, under the order's locks.
     let plan = match ctx
         .memo
@@ -470,7 +470,7 @@ async fn add_users(
 
 /// `change_device`: every field given; `[old, new]` recorded for each that changed.
 pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
-    let o = ChangeDevice::from_order(ctx.order)?;
+    let o = plan::change_of(ctx.memo, ctx.order)?;
     let target = resolve_host_memo(ctx.conn, ctx.memo, o.host.as_str())
         .await?
         .ok_or_else(|| {

@@ -39,14 +39,14 @@ async fn plan_of(ctx: &mut CheckCtx<'_>) -> Result<Option<Arc<Plan>>, HandlerErr
     // plan need (who uses the values, the subnets, the persons named; a
     // change's ports, a registration's new ids), then build the plan.
     let wanted = match ctx.order.order_type.name {
-        RegisterDevice::NAME => RegisterDevice::from_order(ctx.order).ok().map(|o| {
+        RegisterDevice::NAME => plan::registration(&mut ctx.memo, ctx.order).ok().map(|o| {
             let mut wanted = Wanted::of_registration(&o, ctx.order);
             if ctx.stage == Stage::Engine {
                 wanted.ids = Some(o.interfaces.len());
             }
             wanted
         }),
-        ChangeDevice::NAME => match ChangeDevice::from_order(ctx.order) {
+        ChangeDevice::NAME => match plan::change_of(&mut ctx.memo, ctx.order) {
             Ok(o) => {
                 let mut wanted = Wanted::of_change(&o, ctx.order);
                 if let Some(target) =

@@ -62,7 +62,7 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
     // reads of this statement may predate them, every later one sees what
     // an order that held them committed (the uniqueness checks read later).
     let keys = if ctx.stage == Some(Stage::Engine) && is_postgres(ctx.conn) {
-        plan::order_lock_keys(ctx.order)
+        plan::order_lock_keys(&mut ctx.memo, ctx.order)
     } else {
         Vec::new()
     };
@@ -153,7 +153,7 @@ async fn locked_device_facts(ctx: &mut PipCtx<'_>, device: i64) -> Result<Device
         .map(|i| row.try_get::<Option<String>, _>(i))
         .collect::<Result<_, _>>()?;
     let mut wanted = match ctx.order.order_type.name {
-        ChangeDevice::NAME => match ChangeDevice::from_order(ctx.order) {
+        ChangeDevice::NAME => match plan::change_of(&mut ctx.memo, ctx.order) {
             // the advisory keys, if any, are held already (see `person`)
             Ok(o) => Some(Wanted::of_change(&o, ctx.order)).filter(|w| {
                 w.lock_keys().is_empty() || ctx.memo.get::<()>(plan::KEYS_LOCKED).is_some()

@@ -593,7 +593,7 @@ pub async fn plan(
 ) -> Result<Option<Plan>, HandlerError> {
     let mut plan = Plan::default();
     if order.order_type.name == RegisterDevice::NAME {
-        let Ok(o) = RegisterDevice::from_order(order) else {
+        let Ok(o) = registration(memo, order) else {
             return Ok(None);
         };
         push_new_ifaces(conn, memo, &mut plan, "interfaces", registered_ifaces(&o)).await?;
@@ -602,7 +602,7 @@ pub async fn plan(
     if order.order_type.name != ChangeDevice::NAME {
         return Ok(None);
     }
-    let Ok(o) = ChangeDevice::from_order(order) else {
+    let Ok(o) = change_of(memo, order) else {
         return Ok(None);
     };
     let Some(target) = resolve_host_memo(conn, memo, o.host.as_str()).await? else {
@@ -1258,14 +1258,56 @@ fn subnet_net_memo(net: Ipv4Net) -> String {
 /// held (the policy resolvers take them with their first query).
 pub const KEYS_LOCKED: &str = "junet.keys_locked";
 
+/// The order's fields as a `register_device`, parsed once per workflow run
+/// (the policy resolvers, the checks and the executing action all need
+/// them; a handler that changes the fields clears the memo). A parse error
+/// is not remembered.
+pub fn registration(
+    memo: &mut Memo,
+    order: &OrderData,
+) -> Result<Arc<RegisterDevice>, auftrag_engine::types::FieldError> {
+    parsed_once(
+        memo,
+        order,
+        "junet.order.register_device",
+        RegisterDevice::from_order,
+    )
+}
+
+/// The order's fields as a `change_device`, parsed once per workflow run
+/// (see [`registration`]).
+pub fn change_of(
+    memo: &mut Memo,
+    order: &OrderData,
+) -> Result<Arc<ChangeDevice>, auftrag_engine::types::FieldError> {
+    parsed_once(
+        memo,
+        order,
+        "junet.order.change_device",
+        ChangeDevice::from_order,
+    )
+}
+
+fn parsed_once<T: Send + Sync + 'static>(
+    memo: &mut Memo,
+    order: &OrderData,
+    key: &'static str,
+    parse: fn(&OrderData) -> Result<T, auftrag_engine::types::FieldError>,
+) -> Result<Arc<T>, auftrag_engine::types::FieldError> {
+    if let Some(parsed) = memo.get::<T>(key) {
+        return Ok(parsed);
+    }
+    Ok(memo.put(key, parse(order)?))
+}
+
 /// The advisory lock keys of a registration's or change's values, from its
 /// fields, sorted (see [`Wanted::lock_keys`]).
-pub fn order_lock_keys(order: &OrderData) -> Vec<String> {
+pub fn order_lock_keys(memo: &mut Memo, order: &OrderData) -> Vec<String> {
     let wanted = match order.order_type.name {
-        RegisterDevice::NAME => RegisterDevice::from_order(order)
+        RegisterDevice::NAME => registration(memo, order)
             .ok()
             .map(|o| Wanted::of_registration(&o, order)),
-        ChangeDevice::NAME => ChangeDevice::from_order(order)
+        ChangeDevice::NAME => change_of(memo, order)
             .ok()
             .map(|o| Wanted::of_change(&o, order)),
         _ => None,
