@@ -193,11 +193,16 @@ pub struct CheckCtx<'a> {
 /// [`Memo::clear`] it (or the entries it made stale) before it returns (the
 /// built-in `change_field` does). Keys are the domain's; prefix them with the
 /// domain's name.
+///
+/// A handful of short keys looked up dozens of times per order: hashed with
+/// foldhash rather than the standard library's SipHash, which cost more
+/// than the lookups.
 #[derive(Default)]
 pub struct Memo(
     std::collections::HashMap<
         std::borrow::Cow<'static, str>,
         std::sync::Arc<dyn std::any::Any + Send + Sync>,
+        foldhash::fast::RandomState,
     >,
 );
 

@@ -3,6 +3,7 @@
 //! state it went through with time and comment.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -61,9 +62,60 @@ pub fn now() -> String {
 
 /// Formats an instant the way the history stores it.
 pub fn format_instant(at: OffsetDateTime) -> String {
+    let utc = at.to_offset(time::UtcOffset::UTC);
+    if (0..=9999).contains(&utc.year()) {
+        // the description below, written directly: every order stores a
+        // handful of instants, and `time`'s general formatter took about
+        // twice as long
+        let mut s = String::with_capacity(24);
+        let _ = write!(
+            s,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            utc.year(),
+            u8::from(utc.month()),
+            utc.day(),
+            utc.hour(),
+            utc.minute(),
+            utc.second(),
+            utc.millisecond()
+        );
+        return s;
+    }
     let format =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    let utc = at.to_offset(time::UtcOffset::UTC);
     // Formatting a UTC instant with this description cannot fail.
     utc.format(&format).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_written_as_the_description_says() {
+        let description = format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        for unix_ms in [
+            0_i64,
+            1,
+            999,
+            1_764_655_200_123,
+            253_402_300_799_999,
+            -1,
+            -62_135_596_800_000,
+        ] {
+            let at =
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000).unwrap();
+            assert_eq!(
+                format_instant(at),
+                at.format(&description).unwrap(),
+                "{unix_ms}"
+            );
+        }
+        let local = OffsetDateTime::from_unix_timestamp(1_764_655_200)
+            .unwrap()
+            .to_offset(time::UtcOffset::from_hms(2, 0, 0).unwrap());
+        assert_eq!(format_instant(local), "2025-12-02T06:00:00.000Z");
+    }
 }
