@@ -52,16 +52,34 @@ pub const MAX_BATCH: usize = 32;
 /// The default of [`Store::set_max_batch_age`](crate::store::Store::set_max_batch_age).
 pub const MAX_BATCH_AGE: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Lanes for shared transactions on PostgreSQL: one per core of this
-/// machine and one more, at least three and at most nine (each keeps a
-/// connection of the pool). A lane runs its orders' statements one after
-/// another, so while one lane's statement runs in the database and
-/// another's order in the engine, a core would wait for the round trips in
-/// between; the extra lane fills those gaps. More lanes make shorter
-/// queues, so fewer orders share a commit: on two cores three lanes served
-/// more orders per second than two, four no more than three (BENCHMARKS.md).
-pub fn pg_lanes() -> usize {
-    std::thread::available_parallelism().map_or(3, |n| n.get().clamp(2, 8) + 1)
+/// Lanes for shared transactions on PostgreSQL: `AUFTRAG_PG_LANES` (1 to
+/// 64) if set, else one per core of this machine and one more, at least
+/// three and at most nine (each keeps a connection of the pool). A lane
+/// runs its orders' statements one after another, so while one lane's
+/// statement runs in the database and another's order in the engine, a core
+/// would wait for the round trips in between; the extra lane fills those
+/// gaps. More lanes make shorter queues, so fewer orders share a commit: on
+/// two cores three lanes served more orders per second than two, four no
+/// more than three (BENCHMARKS.md).
+pub fn pg_lanes() -> Result<usize, EngineError> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    lanes_for(std::env::var("AUFTRAG_PG_LANES").ok().as_deref(), cores)
+}
+
+fn lanes_for(setting: Option<&str>, cores: usize) -> Result<usize, EngineError> {
+    match setting {
+        None => Ok(cores.clamp(2, 8) + 1),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                EngineError::Internal(format!(
+                    "AUFTRAG_PG_LANES must be a number of lanes from 1 to 64, not `{v}`"
+                ))
+            }),
+    }
 }
 
 /// How long an order in a shared PostgreSQL transaction waits for a lock
@@ -133,11 +151,8 @@ impl std::fmt::Debug for Lanes {
 }
 
 impl Lanes {
-    pub(crate) fn new(backend: Backend, pool: AnyPool) -> Self {
-        let n = match backend {
-            Backend::Sqlite => 1,
-            Backend::Postgres => pg_lanes(),
-        };
+    /// `n` lanes (SQLite: one) on `pool`.
+    pub(crate) fn new(backend: Backend, pool: AnyPool, n: usize) -> Self {
         let lanes = (0..n)
             .map(|_| {
                 Arc::new(Lane {
@@ -667,4 +682,22 @@ pub fn retry_alone(e: &EngineError) -> bool {
     db.as_database_error()
         .and_then(|d| d.code())
         .is_some_and(|c| c == "55P03" || c == "25P02")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_are_cores_and_one_unless_set() {
+        assert_eq!(lanes_for(None, 1).unwrap(), 3);
+        assert_eq!(lanes_for(None, 2).unwrap(), 3);
+        assert_eq!(lanes_for(None, 4).unwrap(), 5);
+        assert_eq!(lanes_for(None, 64).unwrap(), 9);
+        assert_eq!(lanes_for(Some(" 2 "), 2).unwrap(), 2);
+        for bad in ["0", "65", "two", ""] {
+            let e = lanes_for(Some(bad), 2).unwrap_err().to_string();
+            assert!(e.contains("AUFTRAG_PG_LANES") && e.contains(bad), "{e}");
+        }
+    }
 }

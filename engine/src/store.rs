@@ -93,6 +93,10 @@ impl Store {
         let url = database_url(url);
         let backend = Backend::of_url(&url)?;
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let lanes = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => crate::commit::pg_lanes()?,
+        };
         let (pool, writer_pool) = if backend == Backend::Sqlite {
             let pool = sqlite_options(options.clone().max_connections(8))
                 .connect(&url)
@@ -113,10 +117,11 @@ impl Store {
         } else {
             // the lanes of shared transactions keep a connection each, and
             // up to two more that are committing or wait to be reused
-            let max = 10 + 3 * crate::commit::pg_lanes() as u32;
+            let max = 10 + 3 * lanes as u32;
             (options.max_connections(max).connect(&url).await?, None)
         };
-        let lanes = crate::commit::Lanes::new(backend, writer_pool.unwrap_or_else(|| pool.clone()));
+        let lanes =
+            crate::commit::Lanes::new(backend, writer_pool.unwrap_or_else(|| pool.clone()), lanes);
         Ok(Self {
             pool,
             lanes,
