@@ -38,7 +38,8 @@
 //! BENCH_CLIENTS (16), BENCH_RATE (1000), BENCH_SECS (10), BENCH_SKIP_SQLITE=1,
 //! BENCH_SKIP_POSTGRES=1, BENCH_MAX_BATCH_AGE_MS (auftrag's group commit, default 10),
 //! BENCH_SQLITE_ANALYZE=1 (run SQLite's ANALYZE on both sides, which the engine does not),
-//! AUFTRAG_TEST_POSTGRES=URL (an existing server instead of a throwaway one).
+//! AUFTRAG_TEST_POSTGRES=URL (an existing server instead of a throwaway one),
+//! AUFTRAG_PG_LANES (auftrag's lanes on PostgreSQL, as for the server).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -579,10 +580,7 @@ async fn throughput(target: &Target, clients: usize, run: Run, first_client: usi
         rate: n / elapsed,
         cpu: (own, (all - own).max(0.0)),
         stolen: (cpu_after.2 - cpu_before.2) as f64 * TICK_US / n,
-        slow: (
-            windows.iter().filter(|w| w.1 >= SLOW).count(),
-            windows.len(),
-        ),
+        slow: (slow_windows(&windows), windows.len()),
     }
 }
 
@@ -667,7 +665,7 @@ async fn fixed_rate(target: &Target, rate: usize, secs: usize, first_client: usi
         max: *all.last().unwrap_or(&Duration::ZERO),
         stolen,
         slowest_flush,
-        slow_windows: windows.iter().filter(|w| w.1 >= SLOW).count(),
+        slow_windows: slow_windows(&windows),
         windows: windows.len(),
         slowest: windows.iter().map(|w| w.1).fold(1.0, f64::max),
         p99_at_speed: (!at_speed.is_empty()).then(|| percentile(&at_speed, 0.99)),
@@ -738,13 +736,18 @@ fn per_second(sent: &[Sent], from: Instant, windows: &[(Instant, f64)]) -> Vec<S
 /// A window this many times slower than the machine's usual speed is a
 /// slow spell.
 const SLOW: f64 = 1.5;
+
+/// How many of [`Speed::finish`]'s windows were slow spells.
+fn slow_windows(windows: &[(Instant, f64)]) -> usize {
+    windows.iter().filter(|w| w.1 >= SLOW).count()
+}
 const SPEED_WINDOW: Duration = Duration::from_millis(100);
 
 /// How fast the machine runs, watched from a thread of its own: every 2 ms
 /// it does the same arithmetic (about 0.1 ms of it) and times it in its own
 /// CPU time, so that waiting for a core does not count, only the CPU running
 /// the same instructions slower. The 2-core machine of BENCHMARKS.md has
-/// spells of that — both virtual CPUs at once, 1.5 to 4 times slower for
+/// spells of that — both virtual CPUs at once, 1.5 to 6 times slower for
 /// 100–300 ms every few seconds, idle or not, without the hypervisor
 /// reporting stolen time — and at 1,000 orders/s such a spell builds a
 /// queue that the p99 shows.

@@ -824,9 +824,7 @@ impl Usage {
             usage.users.insert((kind, value.clone()), Vec::new());
             binds.push(value.clone());
             shape.push(match *kind {
-                "ipv4" => Arm::Ipv4,
-                "mac" => Arm::Mac,
-                "label" => Arm::Label,
+                "ipv4" | "mac" | "label" => Arm::Value(kind),
                 _ => {
                     // an alias that is not fully qualified: check_alias_unique reports it
                     let Some((name, domain)) = value.split_once('.') else {
@@ -970,10 +968,8 @@ impl Usage {
 enum Arm {
     /// `PERS_KEY`: 1
     Person,
-    /// the value: 1 each
-    Ipv4,
-    Mac,
-    Label,
+    /// `ipv4`, `mac` or `label` and the value: 1
+    Value(&'static str),
     /// the value, name and domain: 3 (the kind is the one the order gave)
     Alias(&'static str),
     /// network, mask: 2
@@ -1008,11 +1004,9 @@ fn build_usage_sql(shape: &[Arm]) -> String {
         n += 1;
         n
     };
-    let value_arm = |kind: &str, n: usize, from: String| {
-        format!(
-            "SELECT '{kind}', CAST(${n} AS TEXT), {}",
-            from.replacen(" FROM", &format!(", {pad_} FROM"), 1)
-        )
+    // who uses a value: the id column and where to find it
+    let value_arm = |kind: &str, n: usize, id: &str, rest: &str| {
+        format!("SELECT '{kind}', CAST(${n} AS TEXT), {id}, {pad_} FROM {rest}")
     };
     let mut arms = Vec::new();
     for arm in shape {
@@ -1022,34 +1016,22 @@ fn build_usage_sql(shape: &[Arm]) -> String {
                  WHERE PERS_KEY = CAST(${} AS BIGINT)",
                 next()
             ),
-            Arm::Ipv4 => {
+            Arm::Value(kind) => {
                 let n = next();
-                value_arm("ipv4", n, format!("PT_OBJ_ID FROM x_port WHERE PT_DEV_ADDR = ${n}"))
-            }
-            Arm::Mac => {
-                let n = next();
-                value_arm(
-                    "mac",
-                    n,
-                    format!("PT_OBJ_ID FROM x_port WHERE LOWER(HARDW_ADDR) = ${n}"),
-                )
-            }
-            Arm::Label => {
-                let n = next();
-                value_arm(
-                    "label",
-                    n,
-                    format!("DV_OBJ_ID FROM x_device WHERE LOWER(DV_LABEL) = ${n}"),
-                )
+                let (id, rest) = match *kind {
+                    "ipv4" => ("PT_OBJ_ID", format!("x_port WHERE PT_DEV_ADDR = ${n}")),
+                    "mac" => ("PT_OBJ_ID", format!("x_port WHERE LOWER(HARDW_ADDR) = ${n}")),
+                    _ => ("DV_OBJ_ID", format!("x_device WHERE LOWER(DV_LABEL) = ${n}")),
+                };
+                value_arm(kind, n, id, &rest)
             }
             Arm::Alias(kind) => {
                 let (v, name, domain) = (next(), next(), next());
                 value_arm(
                     kind,
                     v,
-                    format!(
-                        "PT_OBJ_ID FROM n_devname WHERE LOWER(DN_NAME) = ${name} AND LOWER(DOMAIN) = ${domain}"
-                    ),
+                    "PT_OBJ_ID",
+                    &format!("n_devname WHERE LOWER(DN_NAME) = ${name} AND LOWER(DOMAIN) = ${domain}"),
                 )
             }
             Arm::Subnet => {

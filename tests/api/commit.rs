@@ -11,7 +11,7 @@ use auftrag_engine::commit::retry_alone;
 use auftrag_engine::store::{Store, WriteTx};
 use tempfile::TempDir;
 
-use crate::support::Db;
+use crate::support::{Db, for_both_backends};
 
 /// A store on a fresh database, with a table to write into.
 async fn store(db: Db) -> (Store, Option<TempDir>) {
@@ -119,22 +119,7 @@ where
     tasks
 }
 
-macro_rules! on_both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(crate::support::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(crate::support::Db::Postgres).await
-            }
-        }
-    };
-}
-
-on_both!(queued_orders_share_a_commit);
+for_both_backends!(queued_orders_share_a_commit, #[tokio::test(flavor = "multi_thread", worker_threads = 2)]);
 /// An order that finds others queued leaves its transaction open for them;
 /// its `commit` returns after the commit that holds its row. On PostgreSQL
 /// the rows' `xmin` shows that they were written by one transaction.
@@ -173,7 +158,7 @@ async fn queued_orders_share_a_commit(db: Db) {
     }
 }
 
-on_both!(a_failing_order_rolls_back_the_orders_before_it);
+for_both_backends!(a_failing_order_rolls_back_the_orders_before_it, #[tokio::test(flavor = "multi_thread", worker_threads = 2)]);
 /// When an order in a shared transaction fails, the whole transaction is
 /// rolled back and the orders before it learn from their `commit` that
 /// nothing of theirs was written; alone, they then succeed.
@@ -181,7 +166,7 @@ async fn a_failing_order_rolls_back_the_orders_before_it(db: Db) {
     a_later_order_ends_the_transaction(db, false).await
 }
 
-on_both!(a_dropped_transaction_is_rolled_back_and_frees_its_turn);
+for_both_backends!(a_dropped_transaction_is_rolled_back_and_frees_its_turn, #[tokio::test(flavor = "multi_thread", worker_threads = 2)]);
 /// A transaction dropped without commit or rollback (a request cancelled
 /// midway) is rolled back the same way, and its lane is free again.
 async fn a_dropped_transaction_is_rolled_back_and_frees_its_turn(db: Db) {
@@ -388,7 +373,7 @@ async fn postgres_a_shared_transaction_does_not_wait_for_locks_held_by_another_l
     within("x", x).await.expect("task").expect("commit");
 }
 
-on_both!(a_transaction_older_than_the_batch_age_is_committed_at_once);
+for_both_backends!(a_transaction_older_than_the_batch_age_is_committed_at_once, #[tokio::test(flavor = "multi_thread", worker_threads = 2)]);
 /// An order that finishes after the batch age commits its transaction even
 /// when others wait: a later order's failure then costs it nothing.
 async fn a_transaction_older_than_the_batch_age_is_committed_at_once(db: Db) {

@@ -14,7 +14,7 @@ use sqlx::{AnyPool, Row};
 use tokio::task::JoinHandle;
 
 use crate::cli::{Served, serve_demo, terminate, token};
-use crate::support::Db;
+use crate::support::{Db, for_both_backends};
 
 const PORTS: [(i64, &str, &str); 4] = [
     (7001, "zam2212.zam.kfa-juelich.de", "00:1a:2b:3c:4d:01"),
@@ -462,22 +462,6 @@ async fn crash_mid_mixed_load(db: Db) {
     terminate(served).await;
 }
 
-#[tokio::test]
-async fn sigkill_mid_load_sqlite() {
-    crash_mid_load(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn sigkill_mid_load_postgres() {
-    crash_mid_load(Db::Postgres).await;
-}
-
-#[tokio::test]
-async fn sigkill_mid_mixed_load_sqlite() {
-    crash_mid_mixed_load(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn sigkill_mid_mixed_load_postgres() {
-    crash_mid_mixed_load(Db::Postgres).await;
-}
+// SIGKILL mid-load, once per backend
+for_both_backends!(crash_mid_load);
+for_both_backends!(crash_mid_mixed_load);

@@ -35,6 +35,28 @@ macro_rules! on_both_backends {
 }
 pub(crate) use on_both_backends;
 
+/// Runs `async fn name(db: Db)` once per backend, as `name::sqlite` and
+/// `name::postgres`; the test attribute can be given (`#[tokio::test]` by
+/// default).
+macro_rules! for_both_backends {
+    ($name:ident) => {
+        $crate::support::for_both_backends!($name, #[tokio::test]);
+    };
+    ($name:ident, #[$test:meta]) => {
+        mod $name {
+            #[$test]
+            async fn sqlite() {
+                super::$name($crate::support::Db::Sqlite).await
+            }
+            #[$test]
+            async fn postgres() {
+                super::$name($crate::support::Db::Postgres).await
+            }
+        }
+    };
+}
+pub(crate) use for_both_backends;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
     Sqlite,
