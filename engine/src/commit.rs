@@ -28,7 +28,9 @@
 //! deadlock where single orders would not. When the time is up, the shared
 //! transaction is rolled back and its orders run alone, waiting as long as
 //! they need. A PostgreSQL lane does not wait for its commit: the next
-//! transaction begins on another connection meanwhile.
+//! transaction begins on another connection meanwhile, and the committing
+//! connection begins the lane's transaction after next in the same round
+//! trip as its commit ([`Spare`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,6 +88,37 @@ fn lanes_for(setting: Option<&str>, cores: usize) -> Result<usize, EngineError> 
 /// before the transaction is rolled back and its orders run alone.
 pub const LOCK_TIMEOUT: &str = "50ms";
 
+/// How a shared PostgreSQL transaction begins: as [`PG_BEGIN`], and with
+/// the [`LOCK_TIMEOUT`] set from the start. Its first order holds no other
+/// order's locks and could wait longer, but setting the timeout when a
+/// second order joins cost a round trip per shared transaction; a first
+/// order that times out runs again alone like any other.
+const PG_BEGIN_SHARED: &str =
+    "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL lock_timeout = '50ms'";
+
+/// A shared PostgreSQL transaction's commit, followed by the beginning of
+/// the next one on the same connection: one round trip for both. The
+/// first two statements are the commit (see [`end`]).
+const PG_COMMIT_THEN_BEGIN: &str = "SELECT 1; COMMIT; BEGIN; \
+    SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL lock_timeout = '50ms'";
+
+/// How long a transaction begun on a spare connection ([`Spare`]) is used
+/// for the lane's next one. An older one is rolled back and begun anew in
+/// one round trip (as a plain `BEGIN` costs one): a connection left idle in
+/// a transaction for long may have been ended by the server
+/// (`idle_in_transaction_session_timeout`), which the first statement of
+/// an order would then find. A lane that has gone idle rolls them back
+/// after this long too ([`sweep_spares`]).
+const SPARE_BEGUN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A PostgreSQL lane's connection whose transaction has committed.
+struct Spare {
+    conn: PoolConnection<Any>,
+    /// When the lane's next transaction was begun on it, in the round trip
+    /// of the commit ([`PG_COMMIT_THEN_BEGIN`]); `None` if none was.
+    begun: Option<std::time::Instant>,
+}
+
 /// What a shared transaction's orders learn when it ends.
 #[derive(Clone)]
 enum Outcome {
@@ -103,8 +136,6 @@ pub(crate) struct Batch {
     conn: Option<PoolConnection<Any>>,
     /// Orders done in the open transaction, waiting for its commit.
     members: Vec<oneshot::Sender<Outcome>>,
-    /// `lock_timeout` is set in the open transaction (PostgreSQL).
-    guarded: bool,
     /// When the transaction open on `conn` began; `None` when none is.
     began: Option<std::time::Instant>,
 }
@@ -126,9 +157,12 @@ pub(crate) struct Lane {
     turn: Arc<Mutex<Batch>>,
     /// Connections whose transaction has committed, for the lane's next
     /// (PostgreSQL, where a lane goes on while its last transaction commits).
-    spare: std::sync::Mutex<Vec<PoolConnection<Any>>>,
+    spare: std::sync::Mutex<Vec<Spare>>,
     /// Tasks queued for the turn.
     waiting: AtomicUsize,
+    /// A task will end transactions begun on spares that wait too long
+    /// ([`sweep_spares`]).
+    sweeping: std::sync::atomic::AtomicBool,
     /// The batch age, in µs (see [`MAX_BATCH_AGE`]).
     max_age_us: std::sync::atomic::AtomicU64,
     pool: AnyPool,
@@ -159,6 +193,7 @@ impl Lanes {
                     turn: Default::default(),
                     spare: Default::default(),
                     waiting: AtomicUsize::new(0),
+                    sweeping: Default::default(),
                     max_age_us: (MAX_BATCH_AGE.as_micros() as u64).into(),
                     pool: pool.clone(),
                     backend,
@@ -259,8 +294,7 @@ async fn take_turn(lane: &Arc<Lane>) -> OwnedMutexGuard<Batch> {
 
 /// What a turn does with the lane's transaction before or after an order.
 enum Op {
-    /// Continue the open transaction (with a lock timeout on PostgreSQL),
-    /// or begin one.
+    /// Continue the open transaction, or begin one.
     Join,
     /// Commit an open transaction, then begin one for this order alone.
     Alone,
@@ -293,17 +327,7 @@ async fn detached(
 
 async fn apply(lane: &Lane, batch: &mut Batch, op: Op) -> Result<(), EngineError> {
     match op {
-        Op::Join if batch.is_open() => {
-            if lane.backend == Backend::Postgres && !batch.guarded {
-                let set = format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'");
-                if let Err(e) = run(batch, &set).await {
-                    let _ = end(batch, false, ABORTED).await;
-                    return Err(e.into());
-                }
-                batch.guarded = true;
-            }
-            Ok(())
-        }
+        Op::Join if batch.is_open() => Ok(()),
         Op::Join => open(lane, batch).await,
         Op::Alone => {
             // the orders before this one are done: their commit
@@ -317,7 +341,7 @@ async fn apply(lane: &Lane, batch: &mut Batch, op: Op) -> Result<(), EngineError
             }
             Ok(())
         }
-        Op::Commit => Ok(end(batch, true, "").await?),
+        Op::Commit => end(batch, true, "").await.map_err(commit_failed),
         Op::Rollback => Ok(end(batch, false, ABORTED).await?),
     }
 }
@@ -332,20 +356,34 @@ pub(crate) const PG_BEGIN: &str = "BEGIN; SET LOCAL plan_cache_mode = force_gene
 
 /// Begins a transaction on the lane's connection. A connection kept from
 /// before that fails to begin (the server restarted, say) is replaced by a
-/// fresh one from the pool, once.
+/// fresh one from the pool, once. On PostgreSQL a spare connection whose
+/// commit began the next transaction ([`Spare`]) is used as it is, without
+/// a round trip, if that was less than [`SPARE_BEGUN_FOR`] ago.
 async fn open(lane: &Lane, batch: &mut Batch) -> Result<(), EngineError> {
     let begin = match lane.backend {
         // the write lock up front: a transaction that reads before it
         // writes cannot fail to upgrade when another process writes
         Backend::Sqlite => "BEGIN IMMEDIATE",
-        Backend::Postgres => PG_BEGIN,
+        Backend::Postgres => PG_BEGIN_SHARED,
     };
     let mut kept = true;
     loop {
+        let mut sql = std::borrow::Cow::Borrowed(begin);
         if batch.conn.is_none() {
             let spare = lane.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
             batch.conn = Some(match spare {
-                Some(conn) => conn,
+                Some(Spare {
+                    conn,
+                    begun: Some(at),
+                }) => {
+                    if at.elapsed() < SPARE_BEGUN_FOR {
+                        batch.conn = Some(conn);
+                        break;
+                    }
+                    sql = format!("ROLLBACK; {begin}").into();
+                    conn
+                }
+                Some(Spare { conn, begun: None }) => conn,
                 None => {
                     kept = false;
                     // the pool checks the connection before it hands it out
@@ -353,7 +391,7 @@ async fn open(lane: &Lane, batch: &mut Batch) -> Result<(), EngineError> {
                 }
             });
         }
-        match run(batch, begin).await {
+        match run(batch, &sql).await {
             Ok(()) => break,
             // `run` dropped the connection; other database errors than
             // the server ending it (SQLSTATE classes 08 and 57) are not
@@ -366,7 +404,6 @@ async fn open(lane: &Lane, batch: &mut Batch) -> Result<(), EngineError> {
             Err(e) => return Err(e.into()),
         }
     }
-    batch.guarded = false;
     batch.began = Some(std::time::Instant::now());
     Ok(())
 }
@@ -406,7 +443,6 @@ async fn run(batch: &mut Batch, sql: &str) -> Result<(), sqlx::Error> {
 /// rolling back without an error, and the orders before would take it for
 /// done.
 async fn end(batch: &mut Batch, commit: bool, why: &str) -> Result<(), sqlx::Error> {
-    let members = std::mem::take(&mut batch.members);
     let r = if batch.is_open() {
         run(
             batch,
@@ -422,8 +458,60 @@ async fn end(batch: &mut Batch, commit: bool, why: &str) -> Result<(), sqlx::Err
             "the transaction's connection failed".into(),
         ))
     };
+    settle(batch, commit, why, r)
+}
+
+/// [`end`] with a commit, and the next transaction begun on the same
+/// connection in the same round trip ([`PG_COMMIT_THEN_BEGIN`]). Returns
+/// what the commit came to and whether the next transaction began.
+async fn commit_then_begin(batch: &mut Batch) -> (Result<(), sqlx::Error>, bool) {
+    use futures::StreamExt;
+    let Some(conn) = batch.conn.as_mut().filter(|_| batch.began.is_some()) else {
+        return (end(batch, true, "").await, false);
+    };
+    // one result per statement: the commit is done once the first two
+    // (`SELECT 1`, `COMMIT`) came back; an error after them is the begin's
+    let mut done = 0;
+    let mut failed = None;
+    {
+        let mut results = sqlx::Executor::execute_many(&mut **conn, PG_COMMIT_THEN_BEGIN);
+        while let Some(r) = results.next().await {
+            match r {
+                Ok(_) => done += 1,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    let begun = failed.is_none() && done == 5;
+    if !begun {
+        // a connection that failed here is not used again
+        if let Some(mut conn) = batch.conn.take() {
+            conn.close_on_drop();
+        }
+    }
+    let r = match failed {
+        Some(e) if done < 2 => Err(e),
+        Some(e) => {
+            tracing::debug!(error = %e, "beginning the next transaction after a commit failed");
+            Ok(())
+        }
+        None => Ok(()),
+    };
+    (settle(batch, true, "", r), begun)
+}
+
+/// Tells the orders of the transaction that `r` ended what it came to.
+fn settle(
+    batch: &mut Batch,
+    commit: bool,
+    why: &str,
+    r: Result<(), sqlx::Error>,
+) -> Result<(), sqlx::Error> {
+    let members = std::mem::take(&mut batch.members);
     batch.began = None;
-    batch.guarded = false;
     let outcome = match &r {
         Ok(()) if commit => Outcome::Committed,
         Ok(()) => Outcome::RolledBack(why.to_owned()),
@@ -431,7 +519,7 @@ async fn end(batch: &mut Batch, commit: bool, why: &str) -> Result<(), sqlx::Err
         Err(e) if !commit => Outcome::RolledBack(format!("{why} (then: {e})")),
         // the database refused (`SELECT 1` in an aborted transaction, or
         // the commit itself): nothing was committed
-        Err(e) if e.as_database_error().is_some() => {
+        Err(e) if !connection_failed(e) => {
             Outcome::RolledBack(format!("the shared transaction could not commit: {e}"))
         }
         // the connection failed: whether the commit took effect is unknown,
@@ -590,6 +678,8 @@ impl std::ops::DerefMut for WriteConn {
 /// queued behind it (which would otherwise wait for it and then run one
 /// after another). Orders of the next transaction that need a lock this one
 /// holds wait for its commit as they would for any other transaction's.
+/// The connection then waits among the lane's spares (at most two), with
+/// a transaction begun in the round trip of the commit.
 async fn commit_aside(
     lane: Arc<Lane>,
     mut guard: OwnedMutexGuard<Batch>,
@@ -600,18 +690,125 @@ async fn commit_aside(
     // in a task of its own: a cancelled request must not stop a commit
     // other orders wait for
     tokio::spawn(async move {
-        let r = end(&mut aside, true, "").await;
+        let room = || lane.spare.lock().unwrap_or_else(|e| e.into_inner()).len() < MAX_SPARE;
+        let (r, begun) = if room() {
+            commit_then_begin(&mut aside).await
+        } else {
+            (end(&mut aside, true, "").await, false)
+        };
         if let Some(conn) = aside.conn.take() {
             let mut spare = lane.spare.lock().unwrap_or_else(|e| e.into_inner());
-            if spare.len() < 2 {
-                spare.push(conn);
+            if spare.len() < MAX_SPARE {
+                spare.push(Spare {
+                    conn,
+                    begun: begun.then(std::time::Instant::now),
+                });
+                drop(spare);
+                if begun {
+                    sweep_spares(&lane);
+                }
+            } else if begun {
+                // no room after all: end the transaction begun on it
+                // before the pool has it back
+                drop(spare);
+                tokio::spawn(async move {
+                    let mut conn = conn;
+                    if sqlx::Executor::execute(&mut *conn, "ROLLBACK")
+                        .await
+                        .is_err()
+                    {
+                        conn.close_on_drop();
+                    }
+                });
             }
         }
         r
     })
     .await
     .map_err(|e| EngineError::Internal(format!("committing: {e}")))?
-    .map_err(EngineError::from)
+    .map_err(commit_failed)
+}
+
+/// The error of the order whose commit of a shared transaction failed:
+/// like the other orders' [`Outcome`], it runs again ([`retry_alone`]) if
+/// the database refused the commit (nothing was written), and not if the
+/// connection failed (whether the commit took effect is unknown).
+fn commit_failed(e: sqlx::Error) -> EngineError {
+    if connection_failed(&e) {
+        EngineError::Internal(format!("committing the shared transaction failed: {e}"))
+    } else {
+        e.into()
+    }
+}
+
+/// Whether `e` means the connection failed or the server ended it, so that
+/// what was not committed on it is rolled back. (Unlike [`connection_lost`],
+/// not for errors of the driver that leave the connection as it was.)
+fn connection_failed(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
+/// Spare connections a PostgreSQL lane keeps.
+const MAX_SPARE: usize = 2;
+
+/// Makes sure a task ends the transactions begun on the lane's spares once
+/// they have waited [`SPARE_BEGUN_FOR`] (the spares stay, without one): a
+/// lane that has gone idle leaves no connection idle in a transaction,
+/// which monitoring would report and the server may be set to end.
+fn sweep_spares(lane: &Arc<Lane>) {
+    if lane.sweeping.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let lane = lane.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SPARE_BEGUN_FOR).await;
+            let stale: Vec<Spare> = {
+                let mut spare = lane.spare.lock().unwrap_or_else(|e| e.into_inner());
+                let (stale, fresh) = std::mem::take(&mut *spare)
+                    .into_iter()
+                    .partition(|s| s.begun.is_some_and(|at| at.elapsed() >= SPARE_BEGUN_FOR));
+                *spare = fresh;
+                stale
+            };
+            for Spare { mut conn, .. } in stale {
+                if sqlx::Executor::execute(&mut *conn, "ROLLBACK")
+                    .await
+                    .is_ok()
+                {
+                    let mut spare = lane.spare.lock().unwrap_or_else(|e| e.into_inner());
+                    if spare.len() < MAX_SPARE {
+                        spare.push(Spare { conn, begun: None });
+                    }
+                } else {
+                    conn.close_on_drop();
+                }
+            }
+            let begun = || {
+                lane.spare
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .any(|s| s.begun.is_some())
+            };
+            if !begun() {
+                lane.sweeping.store(false, Ordering::Release);
+                // one begun meanwhile found the flag still set
+                if !begun() || lane.sweeping.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+            }
+        }
+    });
 }
 
 impl Drop for WriteTx {
@@ -668,7 +865,11 @@ impl std::ops::DerefMut for WriteTx {
 /// Whether `e` means "run the order again, alone": its shared transaction
 /// was rolled back for another order, or it waited too long for a lock in
 /// one (PostgreSQL's `lock_not_available`), or found it failed by an
-/// earlier order (`in_failed_sql_transaction`).
+/// earlier order (`in_failed_sql_transaction`), or the connection failed
+/// under a statement of the order (on PostgreSQL the transaction may have
+/// been begun ahead, in the round trip of an earlier commit, on a
+/// connection the server has ended since). A commit that failed with the
+/// connection is not among them ([`commit_failed`]).
 pub fn retry_alone(e: &EngineError) -> bool {
     let db = match e {
         EngineError::Aborted(_) => return true,
@@ -679,14 +880,28 @@ pub fn retry_alone(e: &EngineError) -> bool {
         } => e,
         _ => return false,
     };
-    db.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "55P03" || c == "25P02")
+    connection_failed(db)
+        || db
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == "55P03" || c == "25P02")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_transactions_begin_like_own_ones_with_the_lock_timeout() {
+        let set_timeout = format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'");
+        for begin in [PG_BEGIN_SHARED, PG_COMMIT_THEN_BEGIN] {
+            assert!(begin.contains(PG_BEGIN), "{begin}");
+            assert!(begin.ends_with(&set_timeout), "{begin}");
+        }
+        // `commit_then_begin` counts on five statements, the commit first
+        assert!(PG_COMMIT_THEN_BEGIN.starts_with("SELECT 1; COMMIT; BEGIN;"));
+        assert_eq!(PG_COMMIT_THEN_BEGIN.matches(';').count(), 4);
+    }
 
     #[test]
     fn lanes_are_cores_and_one_unless_set() {

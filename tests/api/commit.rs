@@ -11,7 +11,10 @@ use auftrag_engine::commit::retry_alone;
 use auftrag_engine::store::{Store, WriteTx};
 use tempfile::TempDir;
 
-use crate::support::{Db, for_both_backends};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{Db, TestServer, ZAM2212, ZAM2212_PORT, for_both_backends};
 
 /// A store on a fresh database, with a table to write into.
 async fn store(db: Db) -> (Store, Option<TempDir>) {
@@ -400,32 +403,125 @@ async fn a_transaction_older_than_the_batch_age_is_committed_at_once(db: Db) {
     assert_eq!(keys(&store).await, ["a"]);
 }
 
-/// PostgreSQL: a lane keeps its connections between transactions; when the
-/// server has ended them (a restart, an administrator), the lane takes
-/// fresh ones from the pool instead of failing the next order.
+/// Ends every connection of the test's database but the asking one, as an
+/// administrator or a restart would; returns how many.
+async fn end_other_connections(pool: &sqlx::AnyPool) -> usize {
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("end the other connections");
+    assert!(ended.iter().all(|e| *e), "{ended:?}");
+    ended.len()
+}
+
+/// PostgreSQL: a lane keeps its connections between transactions, and
+/// begins the next transaction on one in the round trip of its commit; when
+/// the server has ended them (a restart, an administrator), a transaction
+/// begun ahead fails at its first statement with an error that makes the
+/// order run again ([`retry_alone`]), and the lane takes fresh connections
+/// from the pool: no lane fails twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_lane_replaces_connections_the_server_ended() {
     let (store, _dir) = store(Db::Postgres).await;
     for tx in one_per_lane(&store).await {
         tx.commit().await.expect("commit");
     }
-    let ended: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .fetch_all(&store.pool)
-    .await
-    .expect("end the other connections");
-    assert!(
-        ended.len() >= store.write_lanes() && ended.iter().all(|e| *e),
-        "{ended:?}"
-    );
-    for i in 0..store.write_lanes() {
-        let mut tx = store.begin_shared().await.expect("a fresh connection");
-        insert(&mut tx, &format!("k{i}")).await;
-        tx.commit().await.expect("commit");
+    assert!(end_other_connections(&store.pool).await >= store.write_lanes());
+    let lanes = store.write_lanes();
+    let (mut failed, mut committed) = (0, 0);
+    for i in 0..2 * lanes {
+        let mut tx = store.begin_shared().await.expect("a transaction");
+        let first = sqlx::query("INSERT INTO probe (k) VALUES ($1)")
+            .bind(format!("k{i}"))
+            .execute(&mut *tx)
+            .await;
+        match first {
+            Ok(_) => {
+                tx.commit().await.expect("commit");
+                committed += 1;
+            }
+            Err(e) => {
+                let e = EngineError::from(e);
+                assert!(retry_alone(&e), "not run again: {e}");
+                failed += 1;
+            }
+        }
     }
-    assert_eq!(keys(&store).await.len(), store.write_lanes());
+    assert!(failed <= lanes, "{failed} of {} failed", 2 * lanes);
+    assert_eq!(keys(&store).await.len(), committed);
+}
+
+/// PostgreSQL: a commit begins the lane's next transaction in the same
+/// round trip, so right after commits there are connections idle in a
+/// transaction; a lane that has gone idle ends them within about two
+/// seconds, and the lane goes on as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_idle_lane_leaves_no_transaction_open() {
+    let (store, _dir) = store(Db::Postgres).await;
+    let idle_in_transaction = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'idle in transaction'",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .expect("pg_stat_activity")
+    };
+    for round in 0..2 {
+        for (i, mut tx) in one_per_lane(&store).await.into_iter().enumerate() {
+            insert(&mut tx, &format!("r{round}k{i}")).await;
+            tx.commit().await.expect("commit");
+        }
+        assert!(
+            idle_in_transaction().await > 0,
+            "no transaction begun ahead"
+        );
+        let gone = tokio::time::timeout(Duration::from_secs(5), async {
+            while idle_in_transaction().await > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        assert!(gone.is_ok(), "transactions left open on an idle lane");
+    }
+    assert_eq!(keys(&store).await.len(), 2 * store.write_lanes());
+}
+
+/// The same through the API: orders placed after the server ended all of
+/// the engine's connections complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_orders_complete_after_the_server_ended_the_connections() {
+    let s = TestServer::start_on(Db::Postgres).await;
+    let at_once = 9;
+    let macs: Vec<String> = (0..2 * at_once)
+        .map(|i| format!("00:1a:2b:3c:5e:{i:02x}"))
+        .collect();
+    let (warm, after) = macs.split_at(at_once);
+    let db = s.db().await;
+    for (round, macs) in [warm, after].into_iter().enumerate() {
+        if round == 1 {
+            assert!(end_other_connections(&db).await > 0);
+        }
+        // at once, so that the lanes share transactions and keep spares
+        let replies = futures::future::join_all(
+            macs.iter()
+                .map(|mac| s.submit("admin", json!({"host": ZAM2212, "hwa": mac}))),
+        )
+        .await;
+        for r in replies {
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
+        }
+    }
+    assert!(
+        s.hwa(ZAM2212_PORT)
+            .await
+            .is_some_and(|hwa| after.iter().any(|m| m.eq_ignore_ascii_case(&hwa))),
+        "the last changes are written"
+    );
 }
 
 /// Order ids on PostgreSQL come from blocks of the sequence that this engine
