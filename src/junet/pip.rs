@@ -58,44 +58,26 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
     let mut binds = vec![subject(ctx).to_string(), ctx.subject.to_owned()];
     let host_alias = host.as_deref().map(|h| super::host_binds(h, &mut binds));
     // In the order's transaction on PostgreSQL, the advisory locks of the
-    // values the order introduces are taken here too, in the last arm: the
-    // reads of this statement may predate them, every later one sees what
-    // an order that held them committed (the uniqueness checks read later).
-    let keys = if ctx.stage == Some(Stage::Engine) && is_postgres(ctx.conn) {
+    // values the order introduces are taken here too, in the next to last
+    // arm: the reads of this statement may predate them, every later one
+    // sees what an order that held them committed (the uniqueness checks
+    // read later). The last arm then locks the device the host names
+    // (`FOR UPDATE`; see `locked_device_facts`, which reads its facts in
+    // the next statement).
+    let in_order_tx = ctx.stage == Some(Stage::Engine) && is_postgres(ctx.conn);
+    let keys = if in_order_tx {
         plan::order_lock_keys(&mut ctx.memo, ctx.order)
     } else {
         Vec::new()
     };
+    let lock_device = in_order_tx && host_alias.is_some();
     let locks_from = binds.len() + 1;
     binds.extend(keys.iter().cloned());
-    static TEXTS: super::Texts<(Option<bool>, usize)> = super::Texts::new();
-    let sql = TEXTS.get((host_alias, keys.len()), |&(host_alias, locks)| {
-        // (NULLs typed: PostgreSQL types a UNION's columns arm by arm)
-        let mut arms = vec![
-            "SELECT 'pers', ORG, EMAIL, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM d_pers WHERE PERS_KEY = CAST($1 AS BIGINT)".to_owned(),
-            "SELECT 'admin', NULL, NULL, NULL, NULL WHERE EXISTS \
-             (SELECT 1 FROM x_link WHERE CLASS_L = 'ADMIN' AND OBJ_ID_L = CAST($1 AS BIGINT))"
-                .to_owned(),
-            "SELECT 'itb', ORG, NULL, NULL, NULL FROM auftrag_it_officers WHERE PERS_KEY = CAST($1 AS BIGINT)"
-                .to_owned(),
-            "SELECT 'staff', NULL, NULL, NULL, NULL WHERE EXISTS \
-             (SELECT 1 FROM auftrag_staff WHERE person = $2)"
-                .to_owned(),
-        ];
-        if let Some(alias) = host_alias {
-            arms.extend(super::host_arms_sql(alias, 3));
-        }
-        if locks > 0 {
-            let locks: Vec<String> = (locks_from..locks_from + locks)
-                .map(|n| format!("pg_advisory_xact_lock(hashtextextended(${n}, 0))"))
-                .collect();
-            arms.push(format!(
-                "SELECT 'locks', CAST(COUNT(*) AS TEXT), NULL, NULL, NULL FROM (SELECT {}) AS l",
-                locks.join(", ")
-            ));
-        }
-        arms.join(" UNION ALL ")
-    });
+    static TEXTS: super::Texts<(Option<bool>, usize, bool)> = super::Texts::new();
+    let sql = TEXTS.get(
+        (host_alias, keys.len(), lock_device),
+        |&(host_alias, locks, lock_device)| person_sql(host_alias, locks_from, locks, lock_device),
+    );
     let mut query = sqlx::query(&sql);
     for b in &binds {
         query = query.bind(b.as_str());
@@ -103,6 +85,19 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
     let rows = query.fetch_all(&mut *ctx.conn).await?;
     if !keys.is_empty() {
         ctx.memo.put(plan::KEYS_LOCKED, ());
+    }
+    if lock_device {
+        for row in rows
+            .iter()
+            .filter(|r| r.try_get::<&str, _>(0).ok() == Some("device"))
+        {
+            let (id, json): (i64, String) = (row.try_get(3)?, row.try_get(1)?);
+            let device: DeviceRow = serde_json::from_str(&json).map_err(|e| {
+                HandlerError::Failed(format!("device {id} read back as `{json}`: {e}"))
+            })?;
+            ctx.memo.put(locked_memo(id), device);
+        }
+        ctx.memo.put(HOST_DEVICE_LOCKED, ());
     }
     if let Some(host) = &host {
         let target = super::host_target(&rows)?;
@@ -127,6 +122,69 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
     Ok(ctx.memo.put(key, p))
 }
 
+/// The text of [`person`]'s statement: the person arms, then (`host_alias`
+/// given) those resolving the order's host, then the advisory locks
+/// (`locks` keys, parameters from `locks_from`), then, if `lock_device`,
+/// the rows of the devices the host may name, locked, as JSON arrays of
+/// [`DEVICE_COLUMNS`] (the host's arms are a `WITH` query then, read by
+/// both).
+fn person_sql(
+    host_alias: Option<bool>,
+    locks_from: usize,
+    locks: usize,
+    lock_device: bool,
+) -> String {
+    // (NULLs typed: PostgreSQL types a UNION's columns arm by arm)
+    let mut arms = vec![
+        "SELECT 'pers', ORG, EMAIL, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM d_pers WHERE PERS_KEY = CAST($1 AS BIGINT)".to_owned(),
+        "SELECT 'admin', NULL, NULL, NULL, NULL WHERE EXISTS \
+         (SELECT 1 FROM x_link WHERE CLASS_L = 'ADMIN' AND OBJ_ID_L = CAST($1 AS BIGINT))"
+            .to_owned(),
+        "SELECT 'itb', ORG, NULL, NULL, NULL FROM auftrag_it_officers WHERE PERS_KEY = CAST($1 AS BIGINT)"
+            .to_owned(),
+        "SELECT 'staff', NULL, NULL, NULL, NULL WHERE EXISTS \
+         (SELECT 1 FROM auftrag_staff WHERE person = $2)"
+            .to_owned(),
+    ];
+    let mut with = String::new();
+    if let Some(alias) = host_alias {
+        let host = super::host_arms_sql(alias, 3);
+        if lock_device {
+            with = format!(
+                "WITH h (kind, label, nothing, device, port) AS ({}) ",
+                host.join(" UNION ALL ")
+            );
+            arms.push("SELECT kind, label, nothing, device, port FROM h".to_owned());
+        } else {
+            arms.extend(host);
+        }
+    }
+    if locks > 0 {
+        let locks: Vec<String> = (locks_from..locks_from + locks)
+            .map(|n| format!("pg_advisory_xact_lock(hashtextextended(${n}, 0))"))
+            .collect();
+        arms.push(format!(
+            "SELECT 'locks', CAST(COUNT(*) AS TEXT), NULL, NULL, NULL FROM (SELECT {}) AS l",
+            locks.join(", ")
+        ));
+    }
+    if lock_device && host_alias.is_some() {
+        // in the order of their ids: two orders whose hosts both name two
+        // devices lock them in the same order
+        arms.push(format!(
+            "SELECT 'device', CAST(json_build_array({DEVICE_COLUMNS}) AS TEXT), NULL, DV_OBJ_ID, NULL \
+             FROM (SELECT DV_OBJ_ID, {DEVICE_COLUMNS} FROM x_device \
+             WHERE DV_OBJ_ID IN (SELECT device FROM h) ORDER BY DV_OBJ_ID FOR UPDATE) AS x"
+        ));
+    }
+    with + &arms.join(" UNION ALL ")
+}
+
+/// Set in the memo once [`person`] has locked the devices the order's host
+/// may name: the host's device is among them ([`locked_memo`]) unless it
+/// is gone.
+const HOST_DEVICE_LOCKED: &str = "junet.host-device-locked";
+
 /// [`device_facts`] in the order's write transaction on PostgreSQL. First the
 /// device row is locked until the order commits (`FOR UPDATE`); then —
 /// in a statement of its own, so that it sees what an order that held the
@@ -137,21 +195,33 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
 /// neither locks nor reads it again.
 async fn locked_device_facts(ctx: &mut PipCtx<'_>, device: i64) -> Result<Device, HandlerError> {
     // the order's advisory keys first, whatever order attributes.xml gives
-    // the resolvers in (see `person`): the same lock order for every order
+    // the resolvers in (see `person`): the same lock order for every order;
+    // `person` locks the device too when it resolves the host
     person(ctx).await?;
-    let row = sqlx::query(&format!(
-        "SELECT {DEVICE_COLUMNS} FROM x_device WHERE DV_OBJ_ID = $1 FOR UPDATE"
-    ))
-    .bind(device)
-    .fetch_optional(&mut *ctx.conn)
-    .await?;
+    let row = if let Some(row) = ctx.memo.get::<DeviceRow>(&locked_memo(device)) {
+        Some((*row).clone())
+    } else if ctx.memo.get::<()>(HOST_DEVICE_LOCKED).is_some() {
+        None
+    } else {
+        match sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM x_device WHERE DV_OBJ_ID = $1 FOR UPDATE"
+        ))
+        .bind(device)
+        .fetch_optional(&mut *ctx.conn)
+        .await?
+        {
+            Some(row) => Some(
+                (0..8)
+                    .map(|i| row.try_get::<Option<String>, _>(i))
+                    .collect::<Result<DeviceRow, _>>()?,
+            ),
+            None => None,
+        }
+    };
     let Some(row) = row else {
-        // gone since the host was resolved: no facts, nothing locked
+        // gone since the host was resolved: no facts
         return Ok(Device::default());
     };
-    let row: DeviceRow = (0..8)
-        .map(|i| row.try_get::<Option<String>, _>(i))
-        .collect::<Result<_, _>>()?;
     let mut wanted = match ctx.order.order_type.name {
         ChangeDevice::NAME => match plan::change_of(&mut ctx.memo, ctx.order) {
             // the advisory keys, if any, are held already (see `person`)
