@@ -446,6 +446,35 @@ async fn fifty_concurrent_registrations_of_one_alias_complete_once(s) {
 }
 
 on_both_backends! {
+/// Changes of one device sent at once are applied one after the other:
+/// each records as the old value what the one before it wrote (none reads
+/// what another is replacing), so their `[old, new]` pairs chain from the
+/// device's address to the one it has in the end.
+async fn concurrent_changes_of_one_device_apply_one_after_the_other(s) {
+    let macs: Vec<String> = (0..20).map(|i| format!("02:00:00:00:03:{i:02x}")).collect();
+    let replies = futures::future::join_all(
+        macs.iter().map(|mac| s.submit("admin", json!({"host": ZAM2212, "hwa": mac}))),
+    )
+    .await;
+    let mut pairs = Vec::new();
+    for r in replies {
+        assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
+        let doc = s.order(r.body["id"].as_i64().unwrap()).await;
+        let pair = doc["changed"]["hwa"].as_array().cloned().unwrap_or_default();
+        let [old, new] = <[Value; 2]>::try_from(pair).unwrap_or_else(|p| panic!("{p:?}"));
+        pairs.push((old.as_str().unwrap().to_lowercase(), new.as_str().unwrap().to_lowercase()));
+    }
+    let mut at = ZAM2212_MAC.to_lowercase();
+    for _ in 0..pairs.len() {
+        let next = pairs.iter().position(|(old, _)| *old == at);
+        let (_, new) = pairs.swap_remove(next.unwrap_or_else(|| panic!("no change replaced {at}: {pairs:?}")));
+        at = new;
+    }
+    assert_eq!(s.hwa(ZAM2212_PORT).await.map(|h| h.to_lowercase()), Some(at));
+}
+}
+
+on_both_backends! {
 async fn demo_data_command_fills_a_generated_network(s) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_auftrag"))
         .args(["--database", &s.db_url, "demo-data", "--devices", "300", "--seed", "5"])
