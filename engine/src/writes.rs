@@ -92,8 +92,8 @@ impl Writes {
     /// `String` for each (an order's final write has dozens).
     fn push_arg(&mut self, sql: &mut String, value: Arg) {
         self.args.push(value);
-        // (writing to a String cannot fail)
-        let _ = write!(sql, "${}", self.args.len());
+        sql.push('$');
+        sql.push_str(itoa::Buffer::new().format(self.args.len()));
     }
 
     /// A multi-row `INSERT INTO {head} VALUES …`, one tuple per row.

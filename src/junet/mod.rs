@@ -209,9 +209,23 @@ fn normalize_host(host: &str) -> String {
     host.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// A memo key: `prefix` and a number (without `format!`, which costs
+/// several times as much; an order makes a few dozen keys).
+pub(crate) fn id_key(prefix: &str, id: i64) -> String {
+    let mut buf = itoa::Buffer::new();
+    let id = buf.format(id);
+    let mut key = String::with_capacity(prefix.len() + id.len());
+    key.push_str(prefix);
+    key.push_str(id);
+    key
+}
+
 /// Where [`resolve_host_memo`] keeps what a host name resolves to.
 pub(crate) fn host_memo(host: &str) -> String {
-    format!("junet.host:{}", normalize_host(host))
+    let mut key = String::with_capacity(11 + host.len());
+    key.push_str("junet.host:");
+    key.push_str(&normalize_host(host));
+    key
 }
 
 /// [`resolve_host`] once per transaction: the policy resolvers, the checks

@@ -40,7 +40,7 @@ struct Person {
 }
 
 async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
-    let key = format!("junet.person:{}", ctx.subject);
+    let key = ["junet.person:", ctx.subject].concat();
     if let Some(person) = ctx.memo.get::<Person>(&key) {
         return Ok(person);
     }
@@ -264,7 +264,7 @@ async fn device_facts(ctx: &mut PipCtx<'_>) -> Result<Option<Arc<Device>>, Handl
     let Some(device) = device(ctx).await? else {
         return Ok(None);
     };
-    let key = format!("junet.device:{device}");
+    let key = super::id_key("junet.device:", device);
     if let Some(facts) = ctx.memo.get::<Device>(&key) {
         return Ok(Some(facts));
     }

@@ -480,12 +480,12 @@ pub type DeviceRow = Vec<Option<String>>;
 /// Where the device row is remembered once the order's transaction holds
 /// its lock (a [`DeviceRow`]).
 pub fn locked_memo(device: i64) -> String {
-    format!("junet.locked:{device}")
+    super::id_key("junet.locked:", device)
 }
 
 /// Where [`device_ports_memo`] keeps a device's ports.
 pub fn ports_memo(device: i64) -> String {
-    format!("junet.ports:{device}")
+    super::id_key("junet.ports:", device)
 }
 
 /// [`device_ports`], once per transaction.
@@ -514,7 +514,7 @@ pub fn remember_ports(memo: &mut Memo, device: i64, ports: Vec<PortRow>) -> Arc<
 }
 
 fn subnet_memo(id: i64) -> String {
-    format!("junet.subnet:{id}")
+    super::id_key("junet.subnet:", id)
 }
 
 /// A subnet by id, once per transaction (orders never change subnets).
@@ -1116,7 +1116,7 @@ pub fn remember_usage(memo: &mut Memo, usage: Usage) {
 /// else the org unit (an `Option<Option<String>>`); registration reads the
 /// admin's org unit from here.
 pub fn person_memo(key: i64) -> String {
-    format!("junet.d_pers:{key}")
+    super::id_key("junet.d_pers:", key)
 }
 
 /// What [`Usage::load`] looks up.
