@@ -21,11 +21,11 @@
 //! there ([`Store::begin_write`](crate::store::Store::begin_write) flushes
 //! an open shared transaction first and then runs alone). PostgreSQL has
 //! [`pg_lanes`] lanes for shared orders and runs everything else in
-//! transactions of its own, in parallel as before. An order that joins a
-//! shared transaction on PostgreSQL waits for locks at most
-//! [`LOCK_TIMEOUT`]: the transaction holds the locks of the orders before
-//! it, and two lanes each waiting for the other's locks would otherwise
-//! deadlock where single orders would not. When the time is up, the shared
+//! transactions of its own, in parallel as before. An order in a shared
+//! transaction on PostgreSQL waits for locks at most [`LOCK_TIMEOUT`]: the
+//! transaction holds the locks of the orders before it, and two lanes each
+//! waiting for the other's locks would otherwise deadlock where single
+//! orders would not. When the time is up, the shared
 //! transaction is rolled back and its orders run alone, waiting as long as
 //! they need. A PostgreSQL lane does not wait for its commit: the next
 //! transaction begins on another connection meanwhile, and the committing
