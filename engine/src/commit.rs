@@ -84,23 +84,44 @@ fn lanes_for(setting: Option<&str>, cores: usize) -> Result<usize, EngineError> 
     }
 }
 
+/// The texts below, put together at compile time (`concat!` takes
+/// literals, not constants).
+macro_rules! pg_begin {
+    () => {
+        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"
+    };
+}
+macro_rules! lock_timeout {
+    () => {
+        "50ms"
+    };
+}
+macro_rules! pg_begin_shared {
+    () => {
+        concat!(
+            pg_begin!(),
+            "; SET LOCAL lock_timeout = '",
+            lock_timeout!(),
+            "'"
+        )
+    };
+}
+
 /// How long an order in a shared PostgreSQL transaction waits for a lock
 /// before the transaction is rolled back and its orders run alone.
-pub const LOCK_TIMEOUT: &str = "50ms";
+pub const LOCK_TIMEOUT: &str = lock_timeout!();
 
 /// How a shared PostgreSQL transaction begins: as [`PG_BEGIN`], and with
 /// the [`LOCK_TIMEOUT`] set from the start. Its first order holds no other
 /// order's locks and could wait longer, but setting the timeout when a
 /// second order joins cost a round trip per shared transaction; a first
 /// order that times out runs again alone like any other.
-const PG_BEGIN_SHARED: &str =
-    "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL lock_timeout = '50ms'";
+const PG_BEGIN_SHARED: &str = pg_begin_shared!();
 
 /// A shared PostgreSQL transaction's commit, followed by the beginning of
 /// the next one on the same connection: one round trip for both. The
 /// first two statements are the commit (see [`end`]).
-const PG_COMMIT_THEN_BEGIN: &str = "SELECT 1; COMMIT; BEGIN; \
-    SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL lock_timeout = '50ms'";
+const PG_COMMIT_THEN_BEGIN: &str = concat!("SELECT 1; COMMIT; ", pg_begin_shared!());
 
 /// How long a transaction begun on a spare connection ([`Spare`]) is used
 /// for the lane's next one. An older one is rolled back and begun anew in
@@ -352,7 +373,7 @@ async fn apply(lane: &Lane, batch: &mut Batch, op: Op) -> Result<(), EngineError
 /// anew for every order (it estimates custom plans of the resolvers'
 /// UNIONs as cheaper); measured, the generic plans run as fast and
 /// planning was a fifth of an order's statement time (BENCHMARKS.md).
-pub(crate) const PG_BEGIN: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
+pub(crate) const PG_BEGIN: &str = pg_begin!();
 
 /// Begins a transaction on the lane's connection. A connection kept from
 /// before that fails to begin (the server restarted, say) is replaced by a
@@ -466,9 +487,10 @@ async fn end(batch: &mut Batch, commit: bool, why: &str) -> Result<(), sqlx::Err
 /// what the commit came to and whether the next transaction began.
 async fn commit_then_begin(batch: &mut Batch) -> (Result<(), sqlx::Error>, bool) {
     use futures::StreamExt;
-    let Some(conn) = batch.conn.as_mut().filter(|_| batch.began.is_some()) else {
+    if !batch.is_open() {
         return (end(batch, true, "").await, false);
-    };
+    }
+    let conn = batch.conn.as_mut().expect("the lane's connection");
     // one result per statement: the commit is done once the first two
     // (`SELECT 1`, `COMMIT`) came back; an error after them is the begin's
     let mut done = 0;
@@ -690,8 +712,8 @@ async fn commit_aside(
     // in a task of its own: a cancelled request must not stop a commit
     // other orders wait for
     tokio::spawn(async move {
-        let room = || lane.spare.lock().unwrap_or_else(|e| e.into_inner()).len() < MAX_SPARE;
-        let (r, begun) = if room() {
+        let room = lane.spare.lock().unwrap_or_else(|e| e.into_inner()).len() < MAX_SPARE;
+        let (r, begun) = if room {
             commit_then_begin(&mut aside).await
         } else {
             (end(&mut aside, true, "").await, false)
@@ -711,15 +733,7 @@ async fn commit_aside(
                 // no room after all: end the transaction begun on it
                 // before the pool has it back
                 drop(spare);
-                tokio::spawn(async move {
-                    let mut conn = conn;
-                    if sqlx::Executor::execute(&mut *conn, "ROLLBACK")
-                        .await
-                        .is_err()
-                    {
-                        conn.close_on_drop();
-                    }
-                });
+                tokio::spawn(end_begun(conn));
             }
         }
         r
@@ -760,6 +774,19 @@ fn connection_failed(e: &sqlx::Error) -> bool {
 /// Spare connections a PostgreSQL lane keeps.
 const MAX_SPARE: usize = 2;
 
+/// Rolls back the transaction begun on a spare connection; returns the
+/// connection, or closes it if that failed (dropped, a returned connection
+/// goes back to the pool).
+async fn end_begun(mut conn: PoolConnection<Any>) -> Option<PoolConnection<Any>> {
+    match sqlx::Executor::execute(&mut *conn, "ROLLBACK").await {
+        Ok(_) => Some(conn),
+        Err(_) => {
+            conn.close_on_drop();
+            None
+        }
+    }
+}
+
 /// Makes sure a task ends the transactions begun on the lane's spares once
 /// they have waited [`SPARE_BEGUN_FOR`] (the spares stay, without one): a
 /// lane that has gone idle leaves no connection idle in a transaction,
@@ -780,17 +807,12 @@ fn sweep_spares(lane: &Arc<Lane>) {
                 *spare = fresh;
                 stale
             };
-            for Spare { mut conn, .. } in stale {
-                if sqlx::Executor::execute(&mut *conn, "ROLLBACK")
-                    .await
-                    .is_ok()
-                {
+            for Spare { conn, .. } in stale {
+                if let Some(conn) = end_begun(conn).await {
                     let mut spare = lane.spare.lock().unwrap_or_else(|e| e.into_inner());
                     if spare.len() < MAX_SPARE {
                         spare.push(Spare { conn, begun: None });
                     }
-                } else {
-                    conn.close_on_drop();
                 }
             }
             let begun = || {

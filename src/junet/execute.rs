@@ -179,26 +179,14 @@ async fn lock_device(
     if let Some(row) = ctx.memo.get::<plan::DeviceRow>(&plan::locked_memo(device)) {
         return Ok((row, false));
     }
-    let lock = if plan::is_postgres(ctx.conn) {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
-    let row = sqlx::query(&format!(
-        "SELECT {} FROM x_device WHERE DV_OBJ_ID = $1{lock}",
-        plan::DEVICE_COLUMNS
-    ))
-    .bind(device)
-    .fetch_optional(&mut *ctx.conn)
-    .await?
-    .ok_or_else(|| {
-        failed(format!(
-            "device {device} vanished between check and execution"
-        ))
-    })?;
-    let row: plan::DeviceRow = (0..8)
-        .map(|i| row.try_get::<Option<String>, _>(i))
-        .collect::<Result<_, _>>()?;
+    let lock = plan::is_postgres(ctx.conn);
+    let row = plan::device_row(ctx.conn, device, lock)
+        .await?
+        .ok_or_else(|| {
+            failed(format!(
+                "device {device} vanished between check and execution"
+            ))
+        })?;
     Ok((std::sync::Arc::new(row), true))
 }
 

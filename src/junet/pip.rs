@@ -168,7 +168,7 @@ fn person_sql(
             locks.join(", ")
         ));
     }
-    if lock_device && host_alias.is_some() {
+    if lock_device {
         // in the order of their ids: two orders whose hosts both name two
         // devices lock them in the same order
         arms.push(format!(
@@ -203,20 +203,7 @@ async fn locked_device_facts(ctx: &mut PipCtx<'_>, device: i64) -> Result<Device
     } else if ctx.memo.get::<()>(HOST_DEVICE_LOCKED).is_some() {
         None
     } else {
-        match sqlx::query(&format!(
-            "SELECT {DEVICE_COLUMNS} FROM x_device WHERE DV_OBJ_ID = $1 FOR UPDATE"
-        ))
-        .bind(device)
-        .fetch_optional(&mut *ctx.conn)
-        .await?
-        {
-            Some(row) => Some(
-                (0..8)
-                    .map(|i| row.try_get::<Option<String>, _>(i))
-                    .collect::<Result<DeviceRow, _>>()?,
-            ),
-            None => None,
-        }
+        plan::device_row(ctx.conn, device, true).await?
     };
     let Some(row) = row else {
         // gone since the host was resolved: no facts

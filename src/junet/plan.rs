@@ -477,6 +477,27 @@ pub const DEVICE_COLUMNS: &str =
 /// A device row: the values of [`DEVICE_COLUMNS`].
 pub type DeviceRow = Vec<Option<String>>;
 
+/// Reads the device's row, locking it until the transaction ends
+/// (`FOR UPDATE`) when `lock` is set; `None` when there is no such device.
+pub async fn device_row(
+    conn: &mut AnyConnection,
+    device: i64,
+    lock: bool,
+) -> Result<Option<DeviceRow>, sqlx::Error> {
+    static TEXTS: super::Texts<bool> = super::Texts::new();
+    let sql = TEXTS.get(lock, |&lock| {
+        let lock = if lock { " FOR UPDATE" } else { "" };
+        format!("SELECT {DEVICE_COLUMNS} FROM x_device WHERE DV_OBJ_ID = $1{lock}")
+    });
+    let Some(row) = sqlx::query(&sql).bind(device).fetch_optional(conn).await? else {
+        return Ok(None);
+    };
+    (0..DEVICE_COLUMNS.split(", ").count())
+        .map(|i| row.try_get::<Option<String>, _>(i))
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
 /// Where the device row is remembered once the order's transaction holds
 /// its lock (a [`DeviceRow`]).
 pub fn locked_memo(device: i64) -> String {
