@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auftrag_engine::Engine;
-use auftrag_engine::server::{serve, shutdown_signal};
+use auftrag_engine::http::server::{serve, shutdown_signal};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -146,10 +146,10 @@ fn definitions(command: DefinitionsCommand) -> Result<(), Box<dyn std::error::Er
             }
         },
         DefinitionsCommand::Graph { format } => {
-            let format: auftrag_engine::graph::Format = format.parse()?;
+            let format: auftrag_engine::workflow::graph::Format = format.parse()?;
             print!(
                 "{}",
-                auftrag_engine::graph::render(&auftrag::generated::DEFINITIONS, format)
+                auftrag_engine::workflow::graph::render(&auftrag::generated::DEFINITIONS, format)
             );
             Ok(())
         }

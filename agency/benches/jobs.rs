@@ -76,7 +76,7 @@ async fn serve(database: &str) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(auftrag_engine::server::serve(
+    tokio::spawn(auftrag_engine::http::server::serve(
         engine.clone(),
         listener,
         async {

@@ -929,7 +929,7 @@ async fn measure(
         .expect("bind");
     let listener_addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(auftrag_engine::server::serve(
+    tokio::spawn(auftrag_engine::http::server::serve(
         Arc::new(engine),
         listener,
         async {

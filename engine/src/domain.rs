@@ -6,10 +6,10 @@ use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 use sqlx::migrate::Migrator;
 
-use crate::defs::Definitions;
 use crate::error::EngineError;
-use crate::server::AppState;
+use crate::http::server::AppState;
 use crate::store::Backend;
+use crate::workflow::defs::Definitions;
 
 /// A demo person created by `serve --demo`, printed as a `demo-token` line.
 #[derive(Debug, Clone)]

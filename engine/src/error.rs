@@ -1,5 +1,5 @@
 //! Errors at the engine's boundaries. HTTP maps them to problem+json in
-//! [`crate::http::problem`].
+//! [`crate::http::Problem`].
 
 use thiserror::Error;
 

@@ -2,32 +2,32 @@
 //! for an order domain it knows nothing about: the domain brings its
 //! definitions, handlers and tables through [`Domain`].
 //!
+//! The layers, each a folder:
+//! - [`http`]: the server, routes, tokens and problem+json errors;
+//! - [`workflow`]: definitions, executor, checks, built-in actions;
+//! - [`pdp`]: the compiled policy decision point (authorization);
+//! - [`jobs`]: job queues and the agency's protocol;
+//! - [`store`]: the database, group commit, the order history.
+//!
 //! Path of an order: [`http`] parses and authenticates the request,
-//! [`executor`] stores the order and drives its workflow (actions from
-//! [`builtin`] or the domain, checks through [`checks`]) inside one database
-//! transaction per step, and [`store`] keeps the order and its history.
+//! [`workflow::executor`] stores the order and drives its workflow (actions
+//! from [`builtin`] or the domain, checks through [`workflow::checks`])
+//! inside one database transaction per step, and [`store`] keeps the order
+//! and its history.
 
-pub mod auth;
-pub mod builtin;
-pub mod checks;
-pub mod commit;
-pub mod context;
-pub mod defs;
 pub mod domain;
 pub mod error;
-pub mod executor;
-pub mod graph;
-pub mod history;
 pub mod http;
 pub mod jobs;
 pub mod pdp;
-pub mod server;
 pub mod store;
-pub mod types;
-pub mod validate;
-pub mod writes;
+pub mod workflow;
+
+// The modules a domain's handlers and its generated code name, at the
+// crate's root so the domain-facing paths stay short and stable.
+pub use workflow::{builtin, context, defs, types};
 
 pub use domain::{DemoPerson, Domain};
 pub use error::{EngineError, HandlerError};
 pub use futures::future::BoxFuture;
-pub use server::Engine;
+pub use http::server::Engine;

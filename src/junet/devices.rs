@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use auftrag_engine::EngineError;
 use auftrag_engine::context::Principal;
+use auftrag_engine::http::server::AppState;
 use auftrag_engine::http::{ApiResult, Problem};
-use auftrag_engine::server::AppState;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};

@@ -17,7 +17,7 @@ use super::checks::normalize_mac;
 use super::plan::{self, Iface, PortRow, device_ports, label_of, new_object_id, split_alias};
 use super::{pers_key, resolve_host_memo};
 use crate::generated::{ChangeDevice, DeleteDevice, NameDeputy};
-use auftrag_engine::writes::Arg;
+use auftrag_engine::store::writes::Arg;
 
 fn failed(message: impl Into<String>) -> HandlerError {
     HandlerError::Failed(message.into())
@@ -894,7 +894,7 @@ pub async fn name_deputy(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             .bind(device)
             .bind(org.clone())
             .bind(until.clone())
-            .bind(auftrag_engine::history::now())
+            .bind(auftrag_engine::store::history::now())
             .execute(&mut *ctx.conn)
             .await?;
             ctx.order

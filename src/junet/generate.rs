@@ -317,12 +317,12 @@ impl Network {
             .execute(&mut *conn)
             .await?;
         }
-        let created = auftrag_engine::history::now();
+        let created = auftrag_engine::store::history::now();
         for d in &self.deputies {
             let until = d
                 .until
                 .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-                .map(auftrag_engine::history::format_instant);
+                .map(auftrag_engine::store::history::format_instant);
             batch
                 .row(
                     conn,

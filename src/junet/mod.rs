@@ -14,7 +14,7 @@ pub mod plan;
 
 use auftrag_engine::context::Memo;
 use auftrag_engine::store::Backend;
-use auftrag_engine::{BoxFuture, DemoPerson, Domain, EngineError, server::AppState};
+use auftrag_engine::{BoxFuture, DemoPerson, Domain, EngineError, http::server::AppState};
 use axum::Router;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, Row};

@@ -1,4 +1,4 @@
-//! Group commit (`auftrag_engine::commit`) on a real SQLite file and a real
+//! Group commit (`auftrag_engine::store::commit`) on a real SQLite file and a real
 //! PostgreSQL server: orders queued behind each other share a transaction,
 //! every `commit` returns only once its writes are committed, and when one
 //! of them fails the others learn that nothing of theirs was written. And
@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use auftrag_engine::EngineError;
-use auftrag_engine::commit::retry_alone;
+use auftrag_engine::store::commit::retry_alone;
 use auftrag_engine::store::{Store, WriteTx};
 use tempfile::TempDir;
 

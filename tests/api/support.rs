@@ -126,7 +126,7 @@ impl TestServer {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(auftrag_engine::server::serve(
+        tokio::spawn(auftrag_engine::http::server::serve(
             Arc::new(engine),
             listener,
             async {

@@ -8,8 +8,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{JobError, JobState, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, now_ms, queue_def};
-use crate::defs::Definitions;
 use crate::store::{Backend, Store};
+use crate::workflow::defs::Definitions;
 
 const COLUMNS: &str = "id, queue, job_type, owner, order_id, state, input, output, exit_code, \
      error, attempts, max_attempts, lease_secs, lease_token, leased_by, lease_expires_ms, \

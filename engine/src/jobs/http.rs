@@ -21,10 +21,10 @@ use serde::{Deserialize, Serialize};
 use super::db::{self, JobFilter, Outcome};
 use super::netjob::{JobList, NetJob};
 use super::{JobError, JobState, JobView, NEW_JOBS, b64, format_ms, token, unb64};
-use crate::context::Principal;
-use crate::defs::QueueDef;
+use crate::http::server::AppState;
 use crate::http::{ApiJson, ApiResult, Problem};
-use crate::server::AppState;
+use crate::workflow::context::Principal;
+use crate::workflow::defs::QueueDef;
 
 /// Longest long-poll an agency may ask for.
 pub const MAX_WAIT_SECS: u64 = 60;
@@ -263,7 +263,7 @@ struct PollAnswer {
 
 /// The queues a poll serves.
 fn select_queues(
-    defs: &'static crate::defs::Definitions,
+    defs: &'static crate::workflow::defs::Definitions,
     queues: &[String],
     job_types: &[String],
 ) -> Result<Vec<&'static QueueDef>, JobError> {

@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 
-use crate::context::ActionCtx;
-use crate::defs::Definitions;
 use crate::error::{EngineError, HandlerError};
+use crate::workflow::context::ActionCtx;
+use crate::workflow::defs::Definitions;
 
 pub use db::{Job, Lease, enqueue};
 
@@ -114,7 +114,7 @@ impl From<sqlx::Error> for JobError {
 pub fn queue_def(
     defs: &'static Definitions,
     name: &str,
-) -> Result<&'static crate::defs::QueueDef, JobError> {
+) -> Result<&'static crate::workflow::defs::QueueDef, JobError> {
     defs.queue(name).ok_or_else(|| {
         let known: Vec<&str> = defs.queues.iter().map(|q| q.name).collect();
         let hint = crate::http::did_you_mean(name, &known)
@@ -209,7 +209,7 @@ pub struct JobView {
 /// An instant in milliseconds as RFC 3339.
 pub fn format_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map(crate::history::format_instant)
+        .map(crate::store::history::format_instant)
         .unwrap_or_default()
 }
 

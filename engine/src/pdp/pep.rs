@@ -9,8 +9,8 @@ use super::ast::PolicyNode;
 use super::eval::{Decision, Response, decide};
 use super::pip::{PipCtx, Source, resolve};
 use super::request::AttributeDef;
-use crate::context::{CheckCtx, OrderData};
 use crate::error::HandlerError;
+use crate::workflow::context::{CheckCtx, OrderData};
 
 /// A deployment's compiled authorization: attributes, where their values
 /// come from, and the root of the policies (`attributes.xml`, `policies.xml`).
@@ -129,7 +129,7 @@ pub async fn authorize(
         };
         let json = serde_json::to_string(&recorded)
             .map_err(|e| HandlerError::Failed(format!("encoding decision: {e}")))?;
-        ctx.decisions.push((crate::history::now(), json));
+        ctx.decisions.push((crate::store::history::now(), json));
     }
     if response.decision != Decision::Permit {
         ctx.report(format!(
@@ -144,9 +144,9 @@ pub async fn authorize(
 /// Resolves an `action` as given by a person: an order type name, or the
 /// one order type it is the start of (`change` → `change_device`).
 pub fn order_type_for(
-    defs: &'static crate::defs::Definitions,
+    defs: &'static crate::workflow::defs::Definitions,
     action: &str,
-) -> Result<&'static crate::defs::OrderTypeDef, crate::error::EngineError> {
+) -> Result<&'static crate::workflow::defs::OrderTypeDef, crate::error::EngineError> {
     if let Some(t) = defs.order_type(action) {
         return Ok(t);
     }
@@ -166,7 +166,7 @@ pub fn order_type_for(
 /// Explains whether `person` may place an order of type `action` about
 /// `key` (the order type's key field, e.g. the host), without placing it.
 pub async fn explain(
-    engine: &crate::server::Engine,
+    engine: &crate::http::server::Engine,
     person: &str,
     action: &str,
     key: Option<&str>,
@@ -176,7 +176,7 @@ pub async fn explain(
         crate::error::EngineError::Conflict("these definitions have no policies.xml".into())
     })?;
     let order_type = order_type_for(defs, action)?;
-    let mut fields = crate::context::Fields::new();
+    let mut fields = crate::workflow::context::Fields::new();
     if let (Some(k), Some(field)) = (key, order_type.key_field) {
         fields.insert(field.to_owned(), serde_json::Value::String(k.to_owned()));
     }

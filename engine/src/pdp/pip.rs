@@ -7,8 +7,8 @@ use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 
 use super::request::{AttrId, AttributeDef, Request, Value};
-use crate::context::{Memo, OrderData};
 use crate::error::HandlerError;
+use crate::workflow::context::{Memo, OrderData};
 
 /// A resolver: the value of one attribute for the current request (`None`:
 /// it has none).
@@ -49,7 +49,7 @@ pub struct PipCtx<'a> {
     /// decisions outside one (reading an order, staff actions, explain). At
     /// the engine stage the resolvers read inside the order's write
     /// transaction and may lock what the order is about.
-    pub stage: Option<crate::defs::Stage>,
+    pub stage: Option<crate::workflow::defs::Stage>,
 }
 
 impl<'a> PipCtx<'a> {

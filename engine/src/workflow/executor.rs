@@ -6,16 +6,16 @@
 use serde::Serialize;
 use tracing::{debug, info, instrument, warn};
 
-use crate::context::{
+use crate::error::{EngineError, FieldProblem};
+use crate::http::server::Engine;
+use crate::store::history::{INSERTED, StateEntry, now};
+use crate::store::{self, StoredOrder};
+use crate::workflow::context::{
     ActionCtx, ActionInput, CondCtx, Fields, Finding, Memo, OrderData, Principal,
 };
-use crate::defs::{
+use crate::workflow::defs::{
     Actor, Definitions, NOCHANGE, OrderTypeDef, StateId, TransitionDef, WorkflowDef,
 };
-use crate::error::{EngineError, FieldProblem};
-use crate::history::{INSERTED, StateEntry, now};
-use crate::server::Engine;
-use crate::store::{self, StoredOrder};
 
 /// A workflow that has not come to rest after this many steps has a cycle of
 /// autorun states; the order is left where it was and the error reported.
@@ -79,10 +79,10 @@ pub fn validate_fields(
             }
             Value::Null => !def.required,
             Value::Array(_) => def.list,
-            Value::Object(_) => !def.list && def.ty == crate::defs::FieldType::Record,
-            Value::String(_) => !def.list && def.ty != crate::defs::FieldType::Record,
-            Value::Number(_) => !def.list && def.ty == crate::defs::FieldType::Integer,
-            Value::Bool(_) => !def.list && def.ty == crate::defs::FieldType::Bool,
+            Value::Object(_) => !def.list && def.ty == crate::workflow::defs::FieldType::Record,
+            Value::String(_) => !def.list && def.ty != crate::workflow::defs::FieldType::Record,
+            Value::Number(_) => !def.list && def.ty == crate::workflow::defs::FieldType::Integer,
+            Value::Bool(_) => !def.list && def.ty == crate::workflow::defs::FieldType::Bool,
         };
         if !shape_ok {
             let ty = serde_json::to_value(def.ty)
@@ -92,8 +92,10 @@ pub fn validate_fields(
                 .to_owned();
             let want = match (def.list, def.ty) {
                 (true, _) => format!("a list of {ty}"),
-                (false, crate::defs::FieldType::Record) => "a record (JSON object)".to_owned(),
-                (false, crate::defs::FieldType::String) => "a string".to_owned(),
+                (false, crate::workflow::defs::FieldType::Record) => {
+                    "a record (JSON object)".to_owned()
+                }
+                (false, crate::workflow::defs::FieldType::String) => "a string".to_owned(),
                 (false, _) => format!("a string ({ty})"),
             };
             problems.push(FieldProblem {
@@ -173,7 +175,7 @@ pub async fn submit(
     // One transaction; the row is written once, after processing, with the
     // decisions the checks took (see above). Start-up resumes an order that
     // was stored alone. The transaction may be shared with orders queued
-    // behind this one (group commit, `crate::commit`); if it is rolled back
+    // behind this one (group commit, `crate::store::commit`); if it is rolled back
     // for one of them, the order runs again in a transaction of its own.
     let mut alone = false;
     let (order, processed) = loop {
@@ -214,7 +216,7 @@ pub async fn submit(
             }
         };
         match processed {
-            Err(e) if !alone && crate::commit::retry_alone(&e) => {
+            Err(e) if !alone && crate::store::commit::retry_alone(&e) => {
                 debug!(order_type, reason = %e, "shared transaction rolled back; running the order alone");
                 alone = true;
             }

@@ -4,9 +4,9 @@
 
 use sqlx::AnyConnection;
 
-use crate::context::{CheckCtx, Finding, OrderData};
-use crate::defs::{Definitions, Severity, Stage};
 use crate::error::HandlerError;
+use crate::workflow::context::{CheckCtx, Finding, OrderData};
+use crate::workflow::defs::{Definitions, Severity, Stage};
 
 /// Errors and warnings of one check run.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -30,7 +30,7 @@ fn applicable<'d>(
     defs: &'d Definitions,
     order: &'d OrderData,
     stage: Stage,
-) -> impl Iterator<Item = &'d crate::defs::CheckBinding> {
+) -> impl Iterator<Item = &'d crate::workflow::defs::CheckBinding> {
     defs.check_bindings.iter().filter(move |b| {
         b.applies_to(order.order_type.name)
             && b.severity(stage) != Severity::Off
@@ -42,7 +42,7 @@ fn applicable<'d>(
 pub const SYNTAX_CHECK: &str = "syntax";
 
 /// Runs every applicable check. First the syntax of every filled field: the
-/// built-in `syntax` check parses it with its type (see [`crate::types`]),
+/// built-in `syntax` check parses it with its type (see [`crate::workflow::types`]),
 /// unless `checks.xml` binds a check marked `syntax="yes"` to the field,
 /// which judges it instead. The other checks of a field whose syntax is wrong
 /// do not run, so a check only ever sees values of its field's type.
@@ -53,11 +53,12 @@ pub async fn run_checks(
     defs: &'static Definitions,
     order: &OrderData,
     stage: Stage,
-    memo: &mut crate::context::Memo,
+    memo: &mut crate::workflow::context::Memo,
 ) -> Result<CheckReport, HandlerError> {
     let mut report = CheckReport::default();
     let mut broken: Vec<&str> = Vec::new();
-    let bindings: Vec<&crate::defs::CheckBinding> = applicable(defs, order, stage).collect();
+    let bindings: Vec<&crate::workflow::defs::CheckBinding> =
+        applicable(defs, order, stage).collect();
     for def in order.order_type.fields {
         if !order.is_filled(def.name)
             || bindings
@@ -68,7 +69,7 @@ pub async fn run_checks(
         }
         let mut problems = Vec::new();
         if let Some(v) = order.fields.get(def.name) {
-            crate::types::check_value(def, def.name, v, &mut problems);
+            crate::workflow::types::check_value(def, def.name, v, &mut problems);
         }
         if !problems.is_empty() {
             broken.push(def.name);

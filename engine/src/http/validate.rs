@@ -9,13 +9,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::checks::{CheckReport, run_checks};
-use crate::context::{Fields, OrderData, Principal};
-use crate::defs::Stage;
 use crate::error::EngineError;
-use crate::executor::validate_fields;
+use crate::http::server::{AppState, Engine};
 use crate::http::{ApiJson, ApiResult};
-use crate::server::{AppState, Engine};
+use crate::workflow::checks::{CheckReport, run_checks};
+use crate::workflow::context::{Fields, OrderData, Principal};
+use crate::workflow::defs::Stage;
+use crate::workflow::executor::validate_fields;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/validate", post(validate_order))

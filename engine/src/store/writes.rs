@@ -8,7 +8,7 @@
 //!
 //! The engine writes an order's row this way, with its decisions and jobs,
 //! and with the writes its actions deferred
-//! ([`crate::context::ActionCtx::defer`]): one round trip at the end of the
+//! ([`crate::workflow::context::ActionCtx::defer`]): one round trip at the end of the
 //! order's transaction.
 
 use std::fmt::Write as _;

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::info;
 
-use crate::auth::TokenKeys;
-use crate::defs::Definitions;
 use crate::domain::{DemoPerson, Domain};
 use crate::error::EngineError;
+use crate::http::auth::TokenKeys;
 use crate::store::{self, Store};
+use crate::workflow::defs::Definitions;
 
 pub struct Engine {
     pub store: Store,
@@ -89,7 +89,7 @@ impl Engine {
                 .fetch_all(&self.store.pool)
                 .await?;
                 for id in ids {
-                    crate::executor::resume(self, id).await?;
+                    crate::workflow::executor::resume(self, id).await?;
                     resumed += 1;
                 }
             }

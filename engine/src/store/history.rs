@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::context::{Fields, Finding};
+use crate::workflow::context::{Fields, Finding};
 
 /// The state every order is recorded in when it arrives.
 pub const INSERTED: &str = "INSERTED";

@@ -9,8 +9,8 @@
 use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::context::{ActionCtx, CheckCtx, CondCtx};
 use crate::error::HandlerError;
+use crate::workflow::context::{ActionCtx, CheckCtx, CondCtx};
 
 /// Index of a state in [`WorkflowDef::states`].
 pub type StateId = u16;
@@ -225,7 +225,7 @@ pub struct FieldDef {
 }
 
 /// The value type of a field. Values arrive as JSON; the syntax of each type
-/// is judged by the engine's built-in `syntax` check (see [`crate::types`]) or
+/// is judged by the engine's built-in `syntax` check (see [`crate::workflow::types`]) or
 /// a check `checks.xml` marks `syntax="yes"`, so a malformed value becomes a
 /// recorded, explained error of the order instead of a lost request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::defs::{Definitions, NOCHANGE, WorkflowDef};
+use crate::workflow::defs::{Definitions, NOCHANGE, WorkflowDef};
 
 /// A diagram format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,10 @@
 //! The HTTP API (DESIGN.md §9, "The public contract"). Routes are thin: they
-//! parse and authenticate, then call the [`crate::executor`]. Every error is
+//! parse and authenticate, then call the [`crate::workflow::executor`]. Every error is
 //! `application/problem+json` (RFC 9457) with a reason a person can act on.
+
+pub mod auth;
+pub mod server;
+pub mod validate;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -13,13 +17,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tower_http::trace::TraceLayer;
 
-use crate::context::{ActionInput, Fields, Principal};
-use crate::defs::Actor;
 use crate::error::{EngineError, FieldProblem};
-use crate::executor;
-use crate::history::OrderDocument;
-use crate::server::AppState;
+use crate::http::server::AppState;
+use crate::store::history::OrderDocument;
 use crate::store::{self, OrderFilter};
+use crate::workflow::context::{ActionInput, Fields, Principal};
+use crate::workflow::defs::Actor;
+use crate::workflow::executor;
 
 pub fn router(state: AppState) -> Router {
     let domain_routes = state.engine.domain.routes();
@@ -35,7 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/definitions", get(definitions))
         .route("/api/v1/definitions/graph", get(definitions_graph))
         .merge(crate::jobs::http::routes())
-        .merge(crate::validate::routes())
+        .merge(crate::http::validate::routes())
         .merge(domain_routes)
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
@@ -241,9 +245,9 @@ async fn definitions_graph(
 ) -> ApiResult<String> {
     let format = query
         .get("format")
-        .map_or(Ok(crate::graph::Format::Mermaid), |f| f.parse())
+        .map_or(Ok(crate::workflow::graph::Format::Mermaid), |f| f.parse())
         .map_err(Problem::bad_request)?;
-    Ok(crate::graph::render(state.engine.defs, format))
+    Ok(crate::workflow::graph::render(state.engine.defs, format))
 }
 
 async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
@@ -416,7 +420,7 @@ async fn list_orders(
 /// comparison is time comparison.
 fn normalize_instant(v: &str) -> String {
     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-        .map(crate::history::format_instant)
+        .map(crate::store::history::format_instant)
         .unwrap_or_else(|_| v.to_owned())
 }
 

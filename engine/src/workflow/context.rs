@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
-use crate::defs::{Actor, Definitions, OrderTypeDef, Stage};
+use crate::workflow::defs::{Actor, Definitions, OrderTypeDef, Stage};
 
 /// Field values of an order as submitted: field name → JSON value (a string,
 /// or null for an emptied optional field).
@@ -84,11 +84,11 @@ impl OrderData {
 
     /// The parsed value of a field (`None` when not filled). Use it after the
     /// syntax check passed; the generated field structs call it.
-    pub fn typed<T: crate::types::FieldValue>(
+    pub fn typed<T: crate::workflow::types::FieldValue>(
         &self,
         field: &str,
-    ) -> Result<Option<T>, crate::types::FieldError> {
-        crate::types::optional(self.fields.get(field), field)
+    ) -> Result<Option<T>, crate::workflow::types::FieldError> {
+        crate::workflow::types::optional(self.fields.get(field), field)
     }
 
     /// The value of the order type's key field (the object the order is about).
@@ -147,10 +147,10 @@ impl ActionCtx<'_> {
     }
 
     /// Writes to send with the order's row at the end of the transaction,
-    /// in the same round trip (see [`crate::writes`]): for writes that
+    /// in the same round trip (see [`crate::store::writes`]): for writes that
     /// nothing in the transaction reads afterwards — or [`ActionCtx::flush`]
     /// them first. They fail the order's step like any handler error.
-    pub fn defer(&mut self) -> &mut crate::writes::Writes {
+    pub fn defer(&mut self) -> &mut crate::store::writes::Writes {
         &mut self.pending.writes
     }
 
@@ -185,7 +185,7 @@ pub struct CheckCtx<'a> {
 /// view of the order), so that the policy resolvers, the checks and the
 /// executing action ask the database once instead of once each.
 ///
-/// A memo lives for one transaction: one [`crate::checks::run_checks`] call
+/// A memo lives for one transaction: one [`crate::workflow::checks::run_checks`] call
 /// at the portal stage, one workflow run (the action a person triggers and
 /// the autorun steps after it) at the engine stage. Its values are only as
 /// fresh as the reads behind them: a handler that **writes** the tables a
@@ -269,7 +269,7 @@ impl<'a> CheckCtx<'a> {
     /// The parsed value of the field this check runs for. Field checks run
     /// after the field's syntax check passed, so this is `Some` for a filled
     /// field (`None` for a global check or an empty field).
-    pub fn typed<T: crate::types::FieldValue>(&self) -> Option<T> {
+    pub fn typed<T: crate::workflow::types::FieldValue>(&self) -> Option<T> {
         self.field
             .and_then(|f| self.order.typed::<T>(f).ok().flatten())
     }

@@ -2,10 +2,10 @@
 //! (`auftrag_engine::builtin::…`). Domain actions such as executing an order
 //! live with the domain.
 
-use crate::checks::run_checks;
-use crate::context::{ActionCtx, Finding};
-use crate::defs::{Actor, Stage};
 use crate::error::HandlerError;
+use crate::workflow::checks::run_checks;
+use crate::workflow::context::{ActionCtx, Finding};
+use crate::workflow::defs::{Actor, Stage};
 
 /// The Perl Workflow `null` action: does nothing; used where a state only
 /// decides where to go next.

@@ -14,7 +14,7 @@ pub use time::{Date, OffsetDateTime};
 
 pub use serde_json::Value;
 
-use crate::defs::{FieldDef, FieldType};
+use crate::workflow::defs::{FieldDef, FieldType};
 
 /// A value of a field did not parse; `field` is its path (`interfaces[0].hwa`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,6 +4,10 @@
 //! handlers see one connection type whatever the backend, and keeps to SQL
 //! both understand (`$n` placeholders, `ON CONFLICT`, `RETURNING`).
 
+pub mod commit;
+pub mod history;
+pub mod writes;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,10 +15,10 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use crate::context::{Fields, Finding, OrderData};
-use crate::defs::Definitions;
 use crate::error::EngineError;
-use crate::history::{OrderDocument, StateEntry};
+use crate::store::history::{OrderDocument, StateEntry};
+use crate::workflow::context::{Fields, Finding, OrderData};
+use crate::workflow::defs::Definitions;
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,10 +59,10 @@ pub fn database_url(input: &str) -> String {
 pub struct Store {
     pub pool: AnyPool,
     pub backend: Backend,
-    /// Where write transactions queue (see [`crate::commit`]): on SQLite
+    /// Where write transactions queue (see [`crate::store::commit`]): on SQLite
     /// the one connection that writes, on PostgreSQL the lanes of shared
     /// order transactions.
-    lanes: crate::commit::Lanes,
+    lanes: crate::store::commit::Lanes,
     /// Order ids this engine has reserved and not yet used (PostgreSQL; see
     /// [`Store::next_order_id`]).
     order_ids: std::sync::Arc<std::sync::Mutex<std::ops::Range<i64>>>,
@@ -95,14 +99,14 @@ impl Store {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let lanes = match backend {
             Backend::Sqlite => 1,
-            Backend::Postgres => crate::commit::pg_lanes()?,
+            Backend::Postgres => crate::store::commit::pg_lanes()?,
         };
         let (pool, writer_pool) = if backend == Backend::Sqlite {
             let pool = sqlite_options(options.clone().max_connections(8))
                 .connect(&url)
                 .await?;
             // One connection for every write (they take turns anyway, see
-            // `crate::commit`), so that its page cache stays valid from one
+            // `crate::store::commit`), so that its page cache stays valid from one
             // order to the next: SQLite empties a connection's cache
             // whenever another connection has written since it last read.
             // (Not for an in-memory database: a second pool would get a
@@ -120,8 +124,11 @@ impl Store {
             let max = 10 + 3 * lanes as u32;
             (options.max_connections(max).connect(&url).await?, None)
         };
-        let lanes =
-            crate::commit::Lanes::new(backend, writer_pool.unwrap_or_else(|| pool.clone()), lanes);
+        let lanes = crate::store::commit::Lanes::new(
+            backend,
+            writer_pool.unwrap_or_else(|| pool.clone()),
+            lanes,
+        );
         Ok(Self {
             pool,
             lanes,
@@ -183,7 +190,7 @@ impl Store {
         match self.backend {
             Backend::Sqlite => self.lanes.begin_alone().await,
             Backend::Postgres => Ok(WriteTx::own(
-                self.pool.begin_with(crate::commit::PG_BEGIN).await?,
+                self.pool.begin_with(crate::store::commit::PG_BEGIN).await?,
             )),
         }
     }
@@ -191,18 +198,20 @@ impl Store {
     /// A connection for a write or a few that need no transaction around
     /// them (each statement commits by itself): a pooled one on
     /// PostgreSQL; on SQLite the writer connection, in turn with the
-    /// transactions there (see [`crate::commit::WriteConn`]). Whoever
+    /// transactions there (see [`crate::store::commit::WriteConn`]). Whoever
     /// needs several writes to stand or fall together takes
     /// [`Store::begin_write`].
-    pub async fn write_conn(&self) -> Result<crate::commit::WriteConn, EngineError> {
+    pub async fn write_conn(&self) -> Result<crate::store::commit::WriteConn, EngineError> {
         match self.backend {
             Backend::Sqlite => self.lanes.single().await,
-            Backend::Postgres => Ok(crate::commit::WriteConn::pooled(self.pool.acquire().await?)),
+            Backend::Postgres => Ok(crate::store::commit::WriteConn::pooled(
+                self.pool.acquire().await?,
+            )),
         }
     }
 
     /// Starts a transaction that will write and may be shared with other
-    /// orders queued to write (group commit, see [`crate::commit`]): its
+    /// orders queued to write (group commit, see [`crate::store::commit`]): its
     /// [`WriteTx::commit`] may fail with [`EngineError::Aborted`], after
     /// which the caller runs the order again with [`Store::begin_write`].
     pub async fn begin_shared(&self) -> Result<WriteTx, EngineError> {
@@ -210,14 +219,14 @@ impl Store {
     }
 
     /// How many queues write transactions take turns in: one on SQLite,
-    /// [`crate::commit::pg_lanes`] for shared ones on PostgreSQL (a shared
+    /// [`crate::store::commit::pg_lanes`] for shared ones on PostgreSQL (a shared
     /// transaction takes the next one in turn).
     pub fn write_lanes(&self) -> usize {
         self.lanes.count()
     }
 
     /// How long a shared transaction stays open for orders queued behind
-    /// its first (default [`crate::commit::MAX_BATCH_AGE`]): an order that
+    /// its first (default [`crate::store::commit::MAX_BATCH_AGE`]): an order that
     /// finishes later commits it even when others wait. Zero turns group
     /// commit off. Applies to every clone of this store.
     pub fn set_max_batch_age(&self, age: std::time::Duration) {
@@ -280,7 +289,7 @@ impl Store {
     }
 }
 
-pub use crate::commit::WriteTx;
+pub use crate::store::commit::WriteTx;
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, EngineError> {
     serde_json::to_string(value).map_err(|e| EngineError::Internal(format!("encoding JSON: {e}")))
@@ -365,7 +374,7 @@ pub type PendingDecision = (String, String);
 /// decisions and the jobs its actions created.
 #[derive(Debug, Default)]
 pub struct Pending {
-    pub(crate) writes: crate::writes::Writes,
+    pub(crate) writes: crate::store::writes::Writes,
     pub(crate) decisions: Vec<PendingDecision>,
     pub(crate) jobs: Vec<crate::jobs::NewJob>,
 }
@@ -381,10 +390,10 @@ impl Pending {
     /// jobs that refer to the order.
     fn into_writes(
         self,
-        row: impl FnOnce(&mut crate::writes::Writes) -> Result<String, EngineError>,
+        row: impl FnOnce(&mut crate::store::writes::Writes) -> Result<String, EngineError>,
         order_id: i64,
-    ) -> Result<crate::writes::Writes, EngineError> {
-        use crate::writes::Arg;
+    ) -> Result<crate::store::writes::Writes, EngineError> {
+        use crate::store::writes::Arg;
         let mut w = self.writes;
         let id = w.arg(order_id);
         let sql = row(&mut w)?.replace("{id}", &id);
@@ -434,7 +443,7 @@ fn order_id(order: &StoredOrder) -> Result<i64, EngineError> {
 /// The columns of an order's row that processing changes, with their
 /// values as parameters of `w`.
 fn order_columns(
-    w: &mut crate::writes::Writes,
+    w: &mut crate::store::writes::Writes,
     order: &StoredOrder,
 ) -> Result<Vec<(&'static str, String)>, EngineError> {
     Ok(vec![
