@@ -1,13 +1,13 @@
 //! `GET /api/v1/devices?host=&admin=me`: the devices a caller may see, with
 //! their interfaces — what the portal shows before a change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use auftrag_engine::EngineError;
 use auftrag_engine::context::Principal;
 use auftrag_engine::http::server::AppState;
 use auftrag_engine::http::{ApiResult, Problem};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -42,7 +42,7 @@ pub struct Device {
 async fn list_devices(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<HashMap<String, String>>,
+    auftrag_engine::http::ApiQuery(query): auftrag_engine::http::ApiQuery,
 ) -> ApiResult<Json<Vec<Device>>> {
     if let Some(unknown) = query
         .keys()

@@ -292,7 +292,8 @@ async fn waiting_order_can_be_aborted_or_withdrawn(s) {
             None,
         )
         .await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "only the requester");
+    // The employee may not read the order: it is answered as missing.
+    assert_problem(&r, StatusCode::NOT_FOUND, &format!("there is no order {id} that you may read"));
     let r = s
         .call(
             Some("admin"),
@@ -351,10 +352,21 @@ async fn non_admin_is_refused_and_staff_may_change_any_device(s) {
     assert_eq!(r.body["errors"][0]["check"], "check_authorization");
     let message = r.body["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("may not place a `change_device` order"), "{message}");
+    // The refusal names what was read, but the device's facts (its admin)
+    // are not the employee's to see; staff see them in the decision log.
     assert!(
-        message.contains("resource.admin = \"1002\""),
-        "the explanation shows the values read: {message}"
+        message.contains("resource.admin = (not shown)") && !message.contains("1002"),
+        "the explanation hides the resource's values: {message}"
     );
+    let id = r.body["id"].as_i64().unwrap();
+    let own = s
+        .call(Some("employee"), Method::GET, &format!("/api/v1/orders/{id}"), None)
+        .await;
+    assert!(!own.body["decisions"].to_string().contains("1002"), "{}", own.body);
+    let staff = s
+        .call(Some("staff"), Method::GET, &format!("/api/v1/orders/{id}"), None)
+        .await;
+    assert!(staff.body["decisions"].to_string().contains("[\"resource.admin\",\"1002\"]"), "{}", staff.body);
 
     let r = s
         .submit(
@@ -468,7 +480,15 @@ async fn history_search_and_devices(s) {
             None,
         )
         .await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "another requester");
+    assert_problem(&r, StatusCode::NOT_FOUND, &format!("there is no order {id} that you may read"));
+    // … word for word as an order that does not exist.
+    let missing = s
+        .call(Some("employee"), Method::GET, "/api/v1/orders/999999", None)
+        .await;
+    assert_eq!(
+        missing.body["detail"].as_str().unwrap().replace("999999", &id.to_string()),
+        r.body["detail"].as_str().unwrap()
+    );
 
     let r = s
         .call(Some("admin"), Method::GET, "/api/v1/devices?admin=me", None)

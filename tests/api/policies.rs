@@ -201,7 +201,10 @@ async fn the_policies_decide_who_reads_an_order(s) {
         assert_eq!(r.status, StatusCode::OK, "{role}: {}", r.body);
     }
     let r = s.call(Some("employee"), Method::GET, &format!("/api/v1/orders/{id}"), None).await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "the policies do not let you read it");
+    assert_problem(&r, StatusCode::NOT_FOUND, &format!("there is no order {id} that you may read"));
+    // Nor may they act on it as staff: they learn nothing of it.
+    let r = s.call(Some("employee"), Method::POST, &format!("/api/v1/orders/{id}/accept"), None).await;
+    assert_problem(&r, StatusCode::NOT_FOUND, &format!("there is no order {id} that you may read"));
     // The deputy is no staff: staff actions stay refused, with the reason.
     let r = s.call(Some("deputy"), Method::POST, &format!("/api/v1/orders/{id}/accept"), None).await;
     assert_problem(&r, StatusCode::FORBIDDEN, "only IP-management staff");

@@ -92,6 +92,7 @@ impl Drop for TestServer {
 pub struct Reply {
     pub status: StatusCode,
     pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
@@ -102,6 +103,11 @@ impl TestServer {
     }
 
     pub async fn start_on(db: Db) -> Self {
+        Self::start_with(db, auftrag_engine::http::server::Limits::default()).await
+    }
+
+    /// A server whose connection and read-time limits are `limits`.
+    pub async fn start_with(db: Db, limits: auftrag_engine::http::server::Limits) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = match db {
             Db::Sqlite => {
@@ -126,12 +132,13 @@ impl TestServer {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(auftrag_engine::http::server::serve(
+        tokio::spawn(auftrag_engine::http::server::serve_with(
             Arc::new(engine),
             listener,
             async {
                 let _ = rx.await;
             },
+            limits,
         ));
         Self {
             base,
@@ -222,11 +229,13 @@ async fn reply(resp: reqwest::Response) -> Reply {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let headers = resp.headers().clone();
     let text = resp.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     Reply {
         status,
         content_type,
+        headers,
         body,
     }
 }

@@ -6,8 +6,8 @@ pub mod auth;
 pub mod server;
 pub mod validate;
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::validate::routes())
         .merge(domain_routes)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(problem_for_every_error))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -58,7 +60,16 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// The authentication scheme a 401 asks for (`WWW-Authenticate`).
+    #[serde(skip)]
+    pub challenge: &'static str,
 }
+
+/// Longest `detail` (and field message) a problem carries, in bytes: an
+/// answer never echoes a request wholesale, whatever a message quotes.
+pub const MAX_DETAIL: usize = 1024;
+/// Most field problems listed in one answer; the rest are counted.
+pub const MAX_FIELD_PROBLEMS: usize = 20;
 
 impl Problem {
     pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
@@ -68,6 +79,15 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            challenge: "Bearer",
+        }
+    }
+
+    /// A 401 that asks for credentials of `scheme` (`Bearer`, `Agency`).
+    pub fn unauthorized(scheme: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            challenge: scheme,
+            ..Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", detail)
         }
     }
 
@@ -77,20 +97,179 @@ impl Problem {
 }
 
 impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        truncate(&mut self.detail, MAX_DETAIL);
+        if self.errors.len() > MAX_FIELD_PROBLEMS {
+            let more = self.errors.len() - MAX_FIELD_PROBLEMS;
+            self.errors.truncate(MAX_FIELD_PROBLEMS);
+            self.detail = format!(
+                "{} problems with the fields; the first {MAX_FIELD_PROBLEMS} are listed, {more} more are not",
+                MAX_FIELD_PROBLEMS + more
+            );
+        }
+        for e in &mut self.errors {
+            truncate(&mut e.field, 128);
+            truncate(&mut e.message, MAX_DETAIL);
+        }
         let mut response = (status, Json(&self)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(self.challenge),
+            );
         }
         response
     }
+}
+
+/// Cuts `text` to at most `max` bytes at a character boundary, marking the cut.
+pub fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max.saturating_sub(3);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+}
+
+/// What a client may do about a status the framework answered by itself
+/// (no route, wrong method, body too large, …).
+fn advice(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "this route does not take this method; the `Allow` header lists those it takes"
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request body is larger than this route accepts; send less"
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "send the body with the content type this route takes (`content-type: application/json` for the JSON API)"
+        }
+        StatusCode::REQUEST_TIMEOUT => "the request was not sent in time; send it again, whole",
+        StatusCode::URI_TOO_LONG => "the request's address is too long",
+        StatusCode::NOT_FOUND => "there is no such route; the API is under /api/v1",
+        _ => "the request could not be handled as sent",
+    }
+}
+
+/// The one error layer: every error answer leaves as problem+json, also
+/// those the framework makes by itself (extractor rejections, 405, 413,
+/// 415, …). Their text, when there is one, becomes the detail, bounded.
+async fn problem_for_every_error(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // The framework's own texts are short; a longer body is cut at the limit.
+    let text = axum::body::to_bytes(body, 4 * MAX_DETAIL)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let detail = if text.is_empty() {
+        advice(status).to_owned()
+    } else {
+        format!("{text}; {}", advice(status))
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    let mut problem = Problem::new(status, title, detail).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            problem.headers_mut().insert(name, v.clone());
+        }
+    }
+    problem
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        format!(
+            "{} does not take {method}; the `Allow` header lists the methods it takes",
+            uri.path()
+        ),
+    )
+}
+
+/// A request body that ends in an error once its time is up.
+struct DeadlineBody {
+    inner: axum::body::Body,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    expired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::future::Future;
+        let this = &mut *self;
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            this.expired
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return std::task::Poll::Ready(Some(Err(axum::Error::new(
+                "the request body did not arrive in time",
+            ))));
+        }
+        std::pin::Pin::new(&mut this.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Middleware: a request's body must arrive within `limit` of its head
+/// (else 408), so a client sending a byte now and then holds no task for
+/// long. The header read timeout is the server's ([`server::Limits`]).
+pub async fn body_deadline(
+    State(limit): State<std::time::Duration>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let expired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (parts, body) = request.into_parts();
+    let body = DeadlineBody {
+        inner: body,
+        deadline: Box::pin(tokio::time::sleep(limit)),
+        expired: expired.clone(),
+    };
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::new(body)))
+        .await;
+    if expired.load(std::sync::atomic::Ordering::Relaxed) && !response.status().is_success() {
+        return Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request timeout",
+            format!(
+                "the request body did not arrive within {} s; send it again, whole",
+                limit.as_secs()
+            ),
+        )
+        .into_response();
+    }
+    response
 }
 
 impl From<EngineError> for Problem {
@@ -113,13 +292,11 @@ impl From<EngineError> for Problem {
             EngineError::NotFound(id) => Problem::new(
                 StatusCode::NOT_FOUND,
                 "Not found",
-                format!("there is no order {id}"),
+                format!("there is no order {id} that you may read"),
             ),
             EngineError::Forbidden(d) => Problem::new(StatusCode::FORBIDDEN, "Forbidden", d),
             EngineError::Conflict(d) => Problem::new(StatusCode::CONFLICT, "Conflict", d),
-            EngineError::Unauthorized(d) => {
-                Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", d)
-            }
+            EngineError::Unauthorized(d) => Problem::unauthorized("Bearer", d),
             e @ EngineError::Aborted(_) => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Try again", e.to_string())
             }
@@ -158,23 +335,133 @@ async fn not_found(uri: axum::http::Uri) -> Problem {
 
 // ---------------------------------------------------------------- extractors
 
-/// JSON body whose rejections are problem documents.
+/// JSON body whose rejections are problem documents. The body must be a
+/// JSON object (serde would read a struct from an array too), sent as
+/// `application/json`; a wrong value is named by its path in the body.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Json::<T>::from_request(req, state)
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json")
+                    || (v.len() > 5 && v[v.len() - 5..].eq_ignore_ascii_case("+json"))
+            });
+        if !json_type {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                "the request body must be JSON, sent with `content-type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map(|Json(v)| ApiJson(v))
             .map_err(|r| {
-                Problem::bad_request(format!("the request body is not valid: {}", r.body_text()))
-            })
+                let status = r.status();
+                let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    advice(status).to_owned()
+                } else {
+                    format!("the request body could not be read: {}", r.body_text())
+                };
+                Problem::new(status, status.canonical_reason().unwrap_or("Bad request"), detail)
+            })?;
+        parse_json_object(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a request body that must be one JSON object into `T`, with an
+/// error a person can act on (where in the body, what was expected).
+pub fn parse_json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => {
+            return Err(Problem::bad_request(
+                "the request body is empty; it must be a JSON object ({…})",
+            ));
+        }
+        Some(_) => {
+            return Err(Problem::bad_request(
+                "the request body must be a JSON object ({…}), not an array, string or number",
+            ));
+        }
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let (line, column) = (inner.line(), inner.column());
+        let what = match inner.classify() {
+            serde_json::error::Category::Syntax => {
+                format!("the request body is not valid JSON (line {line}, column {column})")
+            }
+            serde_json::error::Category::Eof => format!(
+                "the request body is not valid JSON: it ends early (line {line}, column {column})"
+            ),
+            serde_json::error::Category::Io => "the request body could not be read".to_owned(),
+            serde_json::error::Category::Data => {
+                let mut message = inner.to_string();
+                // serde adds " at line L column C"; the path says more.
+                if let Some(i) = message.rfind(" at line ") {
+                    message.truncate(i);
+                }
+                if path == "." {
+                    format!("the request body is not valid: {message}")
+                } else {
+                    format!("the request body is not valid at `{path}`: {message}")
+                }
+            }
+        };
+        Problem::bad_request(what)
+    })?;
+    // Trailing characters after the object are refused, as serde_json does.
+    Ok(value)
+}
+
+/// The query string as name → value, refused when it repeats a name or
+/// holds what no filter needs: control characters (a NUL would reach the
+/// database) or values longer than [`MAX_QUERY_VALUE`] bytes.
+pub struct ApiQuery(pub HashMap<String, String>);
+
+/// Longest query parameter value accepted, in bytes.
+pub const MAX_QUERY_VALUE: usize = 512;
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        let mut query = HashMap::new();
+        for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
+            let bad = |what: &str| {
+                let mut name = name.to_string();
+                truncate(&mut name, 64);
+                Problem::bad_request(format!("query parameter `{}` {what}", name.escape_debug()))
+            };
+            if let Some(c) = name.chars().chain(value.chars()).find(|c| c.is_control()) {
+                return Err(bad(&format!(
+                    "contains a control character (U+{:04X}); filters take printable text",
+                    c as u32
+                )));
+            }
+            if value.len() > MAX_QUERY_VALUE {
+                return Err(bad(&format!("is longer than {MAX_QUERY_VALUE} bytes")));
+            }
+            if query.insert(name.to_string(), value.to_string()).is_some() {
+                return Err(bad("is given twice; give each filter once"));
+            }
+        }
+        Ok(ApiQuery(query))
     }
 }
 
@@ -185,13 +472,34 @@ impl<S: Send + Sync> FromRequestParts<S> for OrderId {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<i64>::from_request_parts(parts, state)
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map(|Path(id)| OrderId(id))
             .map_err(|r: PathRejection| {
                 Problem::bad_request(format!("the order id must be a number: {}", r.body_text()))
-            })
+            })?;
+        parse_id(&raw).map(OrderId).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "the order id must be a number such as 17, not `{}`",
+                raw.escape_debug()
+            ))
+        })
     }
+}
+
+/// An id as written in a path: decimal digits only (no sign, no spaces,
+/// no leading zeros), so one resource has one address.
+pub fn parse_id(raw: &str) -> Option<i64> {
+    let canonical = !raw.is_empty()
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && (raw == "0" || !raw.starts_with('0'));
+    canonical.then(|| raw.parse().ok()).flatten()
+}
+
+/// The credentials of an `Authorization` header value for `scheme`; the
+/// scheme's name is case-insensitive (RFC 9110 §11.1).
+pub fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (name, rest) = value.split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme).then(|| rest.trim())
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -210,15 +518,12 @@ impl FromRequestParts<AppState> for Principal {
                     "this endpoint needs `Authorization: Bearer TOKEN`; get a token with `auftrag token issue --person PERS_KEY`".into(),
                 ))
             })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                Problem::from(EngineError::Unauthorized(
-                    "the Authorization header must be `Bearer TOKEN`".into(),
-                ))
-            })?;
-        let person = state.engine.tokens.verify(token.trim())?;
+        let token = credentials(header, "Bearer").ok_or_else(|| {
+            Problem::from(EngineError::Unauthorized(
+                "the Authorization header must be `Bearer TOKEN`".into(),
+            ))
+        })?;
+        let person = state.engine.tokens.verify(token)?;
         Ok(Principal { person })
     }
 }
@@ -241,7 +546,7 @@ async fn definitions(State(state): State<AppState>, _principal: Principal) -> Ap
 async fn definitions_graph(
     State(state): State<AppState>,
     _principal: Principal,
-    Query(query): Query<HashMap<String, String>>,
+    ApiQuery(query): ApiQuery,
 ) -> ApiResult<String> {
     let format = query
         .get("format")
@@ -298,35 +603,21 @@ async fn get_order(
     let order = store::load_order(&mut conn, engine.defs, id).await?;
     // The policies decide who may read an order (requester, the device's
     // admin, deputies and IT officer, staff); without policies, the
-    // requester and staff may.
-    let refusal = match engine.defs.authorization {
-        Some(auth) => {
-            let r = crate::pdp::decide_action(
-                &mut conn,
-                auth,
-                &order.data,
-                &principal.person,
-                crate::pdp::READ_ORDER,
-            )
-            .await;
-            (r.decision != crate::pdp::Decision::Permit).then(|| {
-                format!(
-                    "order {id} belongs to another requester, and the policies do not let you read it: {}",
-                    crate::pdp::summary(&r)
-                )
-            })
-        }
-        None => (order.data.requester != principal.person
-            && !principal.is_staff(&state.engine.store).await?)
-            .then(|| {
-            format!("order {id} belongs to another requester; only they and IP-management staff may read it")
-        }),
-    };
-    if let Some(refusal) = refusal {
-        return Err(EngineError::Forbidden(refusal).into());
+    // requester and staff may. An order a person may not read is answered
+    // as one that does not exist: ids cannot be probed, and the refusal
+    // names none of the order's facts.
+    if !crate::pdp::may_read(&mut conn, engine.defs, &order.data, &principal.person).await? {
+        return Err(EngineError::NotFound(id).into());
     }
     let mut document = order.document();
     document.decisions = store::decisions_of(&mut conn, id).await?;
+    if !principal.is_staff(&engine.store).await? {
+        // The facts a decision was made on (a device's admin, deputies,
+        // org) are for staff; others see whose and which rule decided.
+        for d in &mut document.decisions {
+            crate::pdp::redact_for_requester(d);
+        }
+    }
     Ok(Json(document))
 }
 
@@ -341,7 +632,7 @@ struct OrderList {
 async fn list_orders(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<HashMap<String, String>>,
+    ApiQuery(query): ApiQuery,
 ) -> ApiResult<Json<OrderList>> {
     const KNOWN: [&str; 7] = [
         "requester",
@@ -529,7 +820,7 @@ async fn change_fields(
 async fn explain(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<HashMap<String, String>>,
+    ApiQuery(query): ApiQuery,
 ) -> ApiResult<Json<crate::pdp::Response>> {
     if !principal.is_staff(&state.engine.store).await? {
         return Err(EngineError::Forbidden(

@@ -2,6 +2,7 @@
 //! keys, and the HTTP server with graceful shutdown.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tracing::info;
@@ -98,26 +99,113 @@ impl Engine {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` completes; requests in
-/// flight are finished first.
+/// Limits on what a client may hold of the server: connections, and the
+/// time to send a request's head and body. A client in the DMZ that opens
+/// connections and sends nothing (or a byte at a time) holds a task and a
+/// socket each; these bound both.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; further ones wait in the kernel's
+    /// accept backlog until one closes.
+    pub max_connections: usize,
+    /// Time to send the request line and headers (on a kept-alive
+    /// connection: from the end of the previous response), else the
+    /// connection is closed.
+    pub header_read_timeout: Duration,
+    /// Time to send a request's whole body, from the end of its head; a
+    /// body still arriving then is refused with 408.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves the API on `listener` with the default [`Limits`] until
+/// `shutdown` completes; requests in flight are finished first.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), EngineError> {
-    let app = crate::http::router(AppState { engine });
+    serve_with(engine, listener, shutdown, Limits::default()).await
+}
+
+/// Serves the API on `listener` within `limits` until `shutdown`
+/// completes; requests in flight are finished first.
+///
+/// A loop of its own around hyper rather than `axum::serve`, which offers
+/// no header read timeout (hyper's needs a timer) and no connection limit.
+pub async fn serve_with(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: Limits,
+) -> Result<(), EngineError> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let app = crate::http::router(AppState { engine }).layer(axum::middleware::from_fn_with_state(
+        limits.body_read_timeout,
+        crate::http::body_deadline,
+    ));
     tracing::debug!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
-    // Responses go out at once: with Nagle's algorithm a response written
-    // in two parts waits for the client's delayed ACK (up to 40 ms).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => p.map_err(|e| EngineError::Internal(format!("server: {e}")))?,
+        };
+        let (tcp, _) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, as
+                    // axum::serve does, rather than spin or stop serving.
+                    tracing::warn!(error = %e, "accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        // Responses go out at once: with Nagle's algorithm a response
+        // written in two parts waits for the client's delayed ACK (up to
+        // 40 ms).
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY on an accepted connection");
         }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| EngineError::Internal(format!("server: {e}")))
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Completes on SIGTERM or Ctrl-C.

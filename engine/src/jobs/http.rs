@@ -6,11 +6,10 @@
 //! - `PUT /api/v1/agency/secret`, `POST /api/v1/agency/secret/rotate` (staff),
 //! - `POST /ui/rest/print` (CRIMSy NetJob XML, token in the body).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -57,10 +56,9 @@ impl From<JobError> for Problem {
                 format!("there is no job {id}"),
             ),
             JobError::LeaseLost(d) => Problem::new(StatusCode::CONFLICT, "Conflict", d),
-            JobError::Unauthorized => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "the agency token is not valid",
+            JobError::Unauthorized => Problem::unauthorized(
+                "Agency",
+                "the agency token is not valid; agencies send `Authorization: Agency TOKEN` (CRIMSy: `<token>` in the NetJob)",
             ),
             JobError::Forbidden(d) => Problem::new(StatusCode::FORBIDDEN, "Forbidden", d),
             JobError::Engine(e) => Problem::from(e),
@@ -75,12 +73,17 @@ impl<S: Send + Sync> FromRequestParts<S> for JobId {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<i64>::from_request_parts(parts, state)
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map(|Path(id)| JobId(id))
             .map_err(|r: PathRejection| {
                 Problem::bad_request(format!("the job id must be a number: {}", r.body_text()))
-            })
+            })?;
+        crate::http::parse_id(&raw).map(JobId).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "the job id must be a number such as 17, not `{}`",
+                raw.escape_debug()
+            ))
+        })
     }
 }
 
@@ -98,7 +101,7 @@ impl FromRequestParts<AppState> for Agency {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Agency "))
+            .and_then(|v| crate::http::credentials(v, "Agency"))
             .ok_or(JobError::Unauthorized)?;
         token::verify(&state.engine.store, token).await?;
         Ok(Agency)
@@ -178,7 +181,7 @@ struct JobListBody {
 async fn list_jobs(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<HashMap<String, String>>,
+    crate::http::ApiQuery(query): crate::http::ApiQuery,
 ) -> ApiResult<Json<JobListBody>> {
     const KNOWN: [&str; 4] = ["queue", "state", "owner", "limit"];
     if let Some(unknown) = query.keys().find(|k| !KNOWN.contains(&k.as_str())) {

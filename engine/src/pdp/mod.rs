@@ -22,7 +22,10 @@ pub use ast::{Effect, ObligationDef, PolicyDef, PolicyNode, PolicySetDef, RuleDe
 pub use err::AttrError;
 pub use eval::{Ctx, Decision, Explanation, Indeterminate, Response, and3, decide, evaluate, or3};
 pub use ipnet::IpNet;
-pub use pep::{Authorization, authorize, decide_action, decide_order, decide_with, summary};
+pub use pep::{
+    Authorization, authorize, decide_action, decide_order, decide_with, may_read,
+    redact_for_requester, summary, summary_for_subject,
+};
 pub use pip::{PipCtx, READ_ORDER, ResolverFn, STAFF_ACTION, Source, resolve};
 pub use request::{AttrId, AttributeDef, Category, Request, Value, ValueType};
 

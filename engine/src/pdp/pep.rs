@@ -63,6 +63,25 @@ pub async fn decide_action(
     decide_with(&mut PipCtx::new(conn, order, subject), auth, action).await
 }
 
+/// Whether `person` may read `order`: the `read_order` policy decides when
+/// the domain has policies, else the requester and staff may.
+pub async fn may_read(
+    conn: &mut AnyConnection,
+    defs: &'static crate::workflow::defs::Definitions,
+    order: &OrderData,
+    person: &str,
+) -> Result<bool, crate::error::EngineError> {
+    Ok(match defs.authorization {
+        Some(auth) => {
+            decide_action(conn, auth, order, person, super::READ_ORDER)
+                .await
+                .decision
+                == Decision::Permit
+        }
+        None => order.requester == person || crate::store::is_staff(conn, person).await?,
+    })
+}
+
 /// Decides whether `ctx.subject` may do `action` on `ctx.order`, resolving
 /// the attributes in `ctx` (its memo and stage: see [`PipCtx`]).
 pub async fn decide_with(
@@ -77,6 +96,43 @@ pub async fn decide_with(
 
 /// One line for a person: the decision and why.
 pub fn summary(response: &Response) -> String {
+    summary_with(response, |_| true)
+}
+
+/// Whether an attribute's value may be shown to the person a decision is
+/// about: their own facts (`subject.…`) and what they asked (`action.…`);
+/// the resource's (a device's admin, deputies, org) are for staff.
+fn own_fact(name: &str) -> bool {
+    name.starts_with("subject.") || name.starts_with("action.")
+}
+
+/// [`summary`] for the person the decision is about: the resource's
+/// attribute values are named but not shown (they stay in the decision
+/// log, which staff read).
+pub fn summary_for_subject(response: &Response) -> String {
+    summary_with(response, own_fact)
+}
+
+/// Removes from a recorded decision (as [`decisions_of`] reads it) the
+/// values of attributes that are not the subject's own facts, for readers
+/// who are not staff.
+///
+/// [`decisions_of`]: crate::store::decisions_of
+pub fn redact_for_requester(decision: &mut serde_json::Value) {
+    if let Some(attributes) = decision
+        .pointer_mut("/explanation/attributes")
+        .and_then(|a| a.as_array_mut())
+    {
+        for pair in attributes.iter_mut() {
+            let shown = pair.get(0).and_then(|n| n.as_str()).is_some_and(own_fact);
+            if !shown && let Some(value) = pair.get_mut(1) {
+                *value = serde_json::Value::String("(not shown)".into());
+            }
+        }
+    }
+}
+
+fn summary_with(response: &Response, show: impl Fn(&str) -> bool) -> String {
     let e = &response.explanation;
     let by = match (e.policy, e.rule) {
         (Some(p), Some(r)) => format!("policy `{p}`, rule `{r}`"),
@@ -87,6 +143,7 @@ pub fn summary(response: &Response) -> String {
         .attributes
         .iter()
         .map(|(name, v)| match v {
+            Some(_) if !show(name) => format!("{name} = (not shown)"),
             Some(v) => format!("{name} = {}", serde_json::to_string(v).unwrap_or_default()),
             None => format!("{name} = (none)"),
         })
@@ -135,7 +192,7 @@ pub async fn authorize(
         ctx.report(format!(
             "person {subject} may not place a `{}` order: {}",
             ctx.order.order_type.name,
-            summary(&response)
+            summary_for_subject(&response)
         ));
     }
     Ok(())

@@ -269,6 +269,11 @@ pub async fn act(
     let mut order = store::lock_order(&mut tx, engine.store.backend, defs, id).await?;
     match role {
         Actor::Requester if order.data.requester != actor.person => {
+            // Someone who may not read the order learns nothing of it, not
+            // even that it exists.
+            if !crate::pdp::may_read(&mut tx, defs, &order.data, &actor.person).await? {
+                return Err(EngineError::NotFound(id));
+            }
             return Err(EngineError::Forbidden(format!(
                 "only the requester of order {id} may do this"
             )));
@@ -288,7 +293,7 @@ pub async fn act(
                     .await;
                     (
                         r.decision == crate::pdp::Decision::Permit,
-                        format!(" ({})", crate::pdp::summary(&r)),
+                        format!(" ({})", crate::pdp::summary_for_subject(&r)),
                     )
                 }
                 None => (
@@ -297,6 +302,9 @@ pub async fn act(
                 ),
             };
             if !permitted {
+                if !crate::pdp::may_read(&mut tx, defs, &order.data, &actor.person).await? {
+                    return Err(EngineError::NotFound(id));
+                }
                 return Err(EngineError::Forbidden(format!(
                     "only IP-management staff may do this{why}"
                 )));
