@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auftrag_engine::Engine;
-use auftrag_engine::http::server::{serve, shutdown_signal};
+use auftrag_engine::http::server::{Limits, serve_with, shutdown_signal};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -44,6 +44,17 @@ enum Command {
         /// `demo-token <role> <PERS_KEY> <token>` line per demo role.
         #[arg(long)]
         demo: bool,
+        /// Connections served at once; more wait until one closes.
+        #[arg(long, env = "AUFTRAG_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        /// Seconds a client has to send a request's head (and, on a kept-alive
+        /// connection, to start the next one) before the connection is closed.
+        #[arg(long, env = "AUFTRAG_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        header_timeout: u64,
+        /// Seconds a client has to send a request's body after its head
+        /// (else 408).
+        #[arg(long, env = "AUFTRAG_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        body_timeout: u64,
     },
     /// Check the XML definitions or draw their workflows (needs no database).
     Definitions {
@@ -197,7 +208,13 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::open(&cli.database, auftrag::domain()).await?;
     match command {
         Command::Definitions { .. } => unreachable!("dispatched above"),
-        Command::Serve { listen, demo } => {
+        Command::Serve {
+            listen,
+            demo,
+            max_connections,
+            header_timeout,
+            body_timeout,
+        } => {
             if demo {
                 for person in engine.seed_demo().await? {
                     let token = engine
@@ -217,7 +234,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             // for that line may stop the server right away.
             let shutdown = shutdown_signal();
             eprintln!("auftrag listening on http://{}", listener.local_addr()?);
-            serve(Arc::new(engine), listener, shutdown).await?;
+            let limits = Limits {
+                max_connections: max_connections as usize,
+                header_read_timeout: std::time::Duration::from_secs(header_timeout),
+                body_read_timeout: std::time::Duration::from_secs(body_timeout),
+            };
+            serve_with(Arc::new(engine), listener, shutdown, limits).await?;
         }
         Command::AgencySecret { command } => {
             let mut conn = engine.store.pool.acquire().await?;

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(problem_for_every_error))
+        .layer(axum::middleware::from_fn(bounded_uri))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -157,6 +158,30 @@ fn advice(status: StatusCode) -> &'static str {
         StatusCode::NOT_FOUND => "there is no such route; the API is under /api/v1",
         _ => "the request could not be handled as sent",
     }
+}
+
+/// Longest request target (path and query) routed, in bytes; hyper itself
+/// refuses targets over 64 KiB with a bare 414.
+pub const MAX_URI: usize = 8 * 1024;
+
+/// Middleware: a request target longer than [`MAX_URI`] is refused (414)
+/// before routing.
+async fn bounded_uri(request: Request, next: axum::middleware::Next) -> Response {
+    let len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if len > MAX_URI {
+        return Problem::new(
+            StatusCode::URI_TOO_LONG,
+            "URI too long",
+            format!(
+                "the request target has {len} bytes, more than the {MAX_URI} this server reads; shorten the path or the filters"
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The one error layer: every error answer leaves as problem+json, also
@@ -374,7 +399,11 @@ where
                 } else {
                     format!("the request body could not be read: {}", r.body_text())
                 };
-                Problem::new(status, status.canonical_reason().unwrap_or("Bad request"), detail)
+                Problem::new(
+                    status,
+                    status.canonical_reason().unwrap_or("Bad request"),
+                    detail,
+                )
             })?;
         parse_json_object(&bytes).map(ApiJson)
     }
