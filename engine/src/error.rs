@@ -26,6 +26,9 @@ pub enum EngineError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// The order changed since the version the request names (`If-Match`).
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("action `{action}` failed: {source}")]

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commit;
+mod contract;
 mod crash;
 mod definitions;
 mod errors;

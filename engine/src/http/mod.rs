@@ -321,6 +321,9 @@ impl From<EngineError> for Problem {
             ),
             EngineError::Forbidden(d) => Problem::new(StatusCode::FORBIDDEN, "Forbidden", d),
             EngineError::Conflict(d) => Problem::new(StatusCode::CONFLICT, "Conflict", d),
+            EngineError::PreconditionFailed(d) => {
+                Problem::new(StatusCode::PRECONDITION_FAILED, "Precondition failed", d)
+            }
             EngineError::Unauthorized(d) => Problem::unauthorized("Bearer", d),
             e @ EngineError::Aborted(_) => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Try again", e.to_string())
@@ -621,7 +624,7 @@ async fn get_order(
     State(state): State<AppState>,
     principal: Principal,
     OrderId(id): OrderId,
-) -> ApiResult<Json<OrderDocument>> {
+) -> ApiResult<([(header::HeaderName, String); 1], Json<OrderDocument>)> {
     let engine = &state.engine;
     let mut conn = engine
         .store
@@ -638,6 +641,7 @@ async fn get_order(
     if !crate::pdp::may_read(&mut conn, engine.defs, &order.data, &principal.person).await? {
         return Err(EngineError::NotFound(id).into());
     }
+    let etag = order.etag();
     let mut document = order.document();
     document.decisions = store::decisions_of(&mut conn, id).await?;
     if !principal.is_staff(&engine.store).await? {
@@ -647,7 +651,7 @@ async fn get_order(
             crate::pdp::redact_for_requester(d);
         }
     }
-    Ok(Json(document))
+    Ok(([(header::ETAG, etag)], Json(document)))
 }
 
 #[derive(Debug, Serialize)]
@@ -756,20 +760,44 @@ fn optional_comment(body: &[u8]) -> ApiResult<Option<String>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice::<CommentBody>(body)
+    parse_json_object::<CommentBody>(body)
         .map(|b| b.comment)
-        .map_err(|e| {
+        .map_err(|p| {
             Problem::bad_request(format!(
-                "the request body must be {{\"comment\": \"…\"}} or empty: {e}"
+                "the request body must be {{\"comment\": \"…\"}} or empty: {}",
+                p.detail
             ))
         })
+}
+
+/// The `If-Match` header: the versions of the order the client acted on.
+pub struct IfMatch(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.headers.get(header::IF_MATCH) {
+            None => Ok(IfMatch(None)),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .filter(|v| v.len() <= 1024)
+                .map(|v| IfMatch(Some(v.to_owned())))
+                .ok_or_else(|| {
+                    Problem::bad_request(
+                        "`If-Match` must be the ETag of GET /api/v1/orders/{id}, such as \"3f2a…\"",
+                    )
+                }),
+        }
+    }
 }
 
 /// A person triggers `action` in `role`, with an optional `{"comment"}` body.
 async fn comment_action(
     state: &AppState,
     principal: &Principal,
-    id: i64,
+    (id, if_match): (i64, IfMatch),
     body: &[u8],
     role: Actor,
     action: &str,
@@ -777,6 +805,7 @@ async fn comment_action(
     let input = ActionInput {
         comment: optional_comment(body)?,
         fields: None,
+        if_match: if_match.0,
     };
     Ok(Json(
         executor::act(&state.engine, principal, role, id, action, input).await?,
@@ -787,27 +816,54 @@ async fn withdraw(
     State(state): State<AppState>,
     principal: Principal,
     OrderId(id): OrderId,
+    if_match: IfMatch,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<executor::Outcome>> {
-    comment_action(&state, &principal, id, &body, Actor::Requester, "abort").await
+    comment_action(
+        &state,
+        &principal,
+        (id, if_match),
+        &body,
+        Actor::Requester,
+        "abort",
+    )
+    .await
 }
 
 async fn abort(
     State(state): State<AppState>,
     principal: Principal,
     OrderId(id): OrderId,
+    if_match: IfMatch,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<executor::Outcome>> {
-    comment_action(&state, &principal, id, &body, Actor::Staff, "abort").await
+    comment_action(
+        &state,
+        &principal,
+        (id, if_match),
+        &body,
+        Actor::Staff,
+        "abort",
+    )
+    .await
 }
 
 async fn accept(
     State(state): State<AppState>,
     principal: Principal,
     OrderId(id): OrderId,
+    if_match: IfMatch,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<executor::Outcome>> {
-    comment_action(&state, &principal, id, &body, Actor::Staff, "accept").await
+    comment_action(
+        &state,
+        &principal,
+        (id, if_match),
+        &body,
+        Actor::Staff,
+        "accept",
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -822,6 +878,7 @@ async fn change_fields(
     State(state): State<AppState>,
     principal: Principal,
     OrderId(id): OrderId,
+    IfMatch(if_match): IfMatch,
     ApiJson(body): ApiJson<FieldsBody>,
 ) -> ApiResult<Json<executor::Outcome>> {
     if body.fields.is_empty() {
@@ -830,6 +887,7 @@ async fn change_fields(
     let input = ActionInput {
         comment: body.comment,
         fields: Some(body.fields),
+        if_match,
     };
     Ok(Json(
         executor::act(

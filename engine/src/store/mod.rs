@@ -312,6 +312,16 @@ pub struct StoredOrder {
 }
 
 impl StoredOrder {
+    /// The order's version as an HTTP entity tag: a digest of its history
+    /// document, so any change of state, fields, findings or history makes
+    /// a new one.
+    pub fn etag(&self) -> String {
+        use sha2::Digest;
+        let json = serde_json::to_vec(&self.document()).unwrap_or_default();
+        let digest = sha2::Sha256::digest(&json);
+        format!("\"{}\"", hex::encode(&digest[..12]))
+    }
+
     pub fn document(&self) -> OrderDocument {
         OrderDocument {
             id: self.data.id.unwrap_or_default(),

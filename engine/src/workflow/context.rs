@@ -114,6 +114,10 @@ pub struct ActionInput {
     pub comment: Option<String>,
     /// New field values (`change_field`).
     pub fields: Option<Fields>,
+    /// The versions (`ETag`s) of the order the person acted on
+    /// (`If-Match`); the action is refused (412) when the order has moved
+    /// on since. `None`: act on whatever version there is.
+    pub if_match: Option<String>,
 }
 
 /// What an action handler gets.

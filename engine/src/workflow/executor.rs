@@ -312,6 +312,19 @@ pub async fn act(
         }
         _ => {}
     }
+    if let Some(expected) = &input.if_match {
+        let current = order.etag();
+        let matches = expected
+            .split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == current);
+        if !matches {
+            return Err(EngineError::PreconditionFailed(format!(
+                "order {id} changed since the version you sent ({expected}); it is now {current} in state {}: read it again (GET /api/v1/orders/{id}) and decide anew",
+                order.state
+            )));
+        }
+    }
     let workflow = defs.workflow_of(order.data.order_type);
     let state = state_of(workflow, &order)?;
     let transition = defs
