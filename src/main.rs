@@ -29,8 +29,18 @@ struct Cli {
         default_value = "auftrag.db"
     )]
     database: String,
+    /// Log lines as text for people or as JSON objects for log shippers
+    /// (one per line, with the request's `request_id`).
+    #[arg(long, global = true, env = "AUFTRAG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +65,11 @@ enum Command {
         /// (else 408).
         #[arg(long, env = "AUFTRAG_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         body_timeout: u64,
+        /// A file whose first line is the token Prometheus scrapes
+        /// `/metrics` with (`Authorization: Bearer TOKEN`); staff tokens
+        /// work too.
+        #[arg(long, env = "AUFTRAG_METRICS_TOKEN_FILE")]
+        metrics_token_file: Option<std::path::PathBuf>,
     },
     /// Check the XML definitions or draw their workflows (needs no database).
     Definitions {
@@ -182,14 +197,16 @@ enum TokenCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -214,7 +231,23 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             max_connections,
             header_timeout,
             body_timeout,
+            metrics_token_file,
         } => {
+            let mut engine = engine;
+            if let Some(file) = metrics_token_file {
+                let text = std::fs::read_to_string(&file).map_err(|e| {
+                    format!("cannot read the metrics token file {}: {e}", file.display())
+                })?;
+                let token = text.lines().next().unwrap_or_default().trim();
+                if token.len() < 16 {
+                    return Err(format!(
+                        "the metrics token in {} must have at least 16 characters",
+                        file.display()
+                    )
+                    .into());
+                }
+                engine.metrics_token = Some(token.to_owned());
+            }
             if demo {
                 for person in engine.seed_demo().await? {
                     let token = engine

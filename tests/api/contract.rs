@@ -71,3 +71,90 @@ async fn stale_staff_actions_get_412(s) {
     assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
 }
 }
+
+on_both_backends! {
+/// `/metrics` is Prometheus text that a real parser reads, with what the
+/// engine did: orders by type and state, findings, decisions, requests.
+async fn metrics_are_scraped_by_a_prometheus_parser(s) {
+    // Something to count: a completed, an aborted and a waiting order.
+    s.submit("admin", json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:98"})).await;
+    s.submit("admin", json!({"host": ZAM2212, "hwa": "00:1a:2b:zz"})).await;
+    s.submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC})).await;
+
+    let r = s.call(None, Method::GET, "/metrics", None).await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "metrics token");
+    let r = s.call(Some("admin"), Method::GET, "/metrics", None).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "only staff or the metrics token");
+
+    let resp = s
+        .client()
+        .get(format!("{}/metrics", s.base))
+        .bearer_auth(s.token("staff"))
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = resp.text().await.expect("text");
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
+    let find = |name: &str, labels: &[(&str, &str)]| {
+        scrape.samples.iter().find(|s| {
+            s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+        })
+    };
+    let value = |name: &str, labels: &[(&str, &str)]| match find(name, labels).map(|s| &s.value) {
+        Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v)) => *v,
+        other => panic!("{name} {labels:?}: {other:?}\n{text}"),
+    };
+    // The recorder is the process's: other tests count too, so at least.
+    assert!(value("auftrag_orders_closed_total", &[("type", "change_device"), ("state", "COMPLETED")]) >= 1.0);
+    assert!(value("auftrag_orders_closed_total", &[("type", "change_device"), ("state", "ABORTED")]) >= 1.0);
+    assert!(value("auftrag_check_findings_total", &[("check", "check_hwa_syntax"), ("severity", "error"), ("stage", "engine")]) >= 1.0);
+    assert!(value("auftrag_check_findings_total", &[("check", "check_hwa_unique"), ("severity", "warning")]) >= 1.0);
+    assert!(value("auftrag_decisions_total", &[("policy", "change_or_delete"), ("rule", "admin_own_device"), ("decision", "Permit")]) >= 3.0);
+    // This database's own facts: exactly one order waits.
+    assert_eq!(value("auftrag_orders_open", &[("type", "change_device"), ("state", "WAITING")]), 1.0);
+    assert!(find("auftrag_http_request_duration_seconds", &[("route", "/api/v1/orders"), ("method", "POST")]).is_some(), "{text}");
+    assert!(value("auftrag_http_requests_total", &[("route", "/api/v1/orders"), ("method", "POST"), ("status", "201")]) >= 3.0);
+    assert!(find("auftrag_group_commit_orders", &[]).is_some(), "{text}");
+}
+}
+
+/// Every answer carries a request id, the client's when it sent a sane
+/// one; problem documents name it, so a person can point at the log.
+#[tokio::test]
+async fn request_ids_reach_answers_and_problems() {
+    let s = TestServer::start().await;
+    let r = s
+        .raw(
+            s.client()
+                .get(format!("{}/api/v1/orders/1", s.base))
+                .header("x-request-id", "portal-4711"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers["x-request-id"], "portal-4711");
+    assert_eq!(r.body["request_id"], "portal-4711");
+    // A hostile id is replaced, not echoed.
+    let r = s
+        .raw(
+            s.client()
+                .get(format!("{}/healthz", s.base))
+                .header("x-request-id", "a b<script>"),
+        )
+        .await;
+    let id = r.headers["x-request-id"].to_str().unwrap();
+    assert!(
+        id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    // Also on the framework's own rejections.
+    let r = s
+        .call(Some("admin"), Method::DELETE, "/api/v1/orders", None)
+        .await;
+    assert_eq!(
+        r.body["request_id"].as_str(),
+        r.headers["x-request-id"].to_str().ok()
+    );
+}

@@ -25,7 +25,10 @@ use crate::workflow::context::{ActionInput, Fields, Principal};
 use crate::workflow::defs::Actor;
 use crate::workflow::executor;
 
-pub fn router(state: AppState) -> Router {
+/// The API's routes and the layers every request passes: request id, log
+/// span, target length, body deadline (`body_read_timeout`), the one
+/// error layer.
+pub fn router(state: AppState, body_read_timeout: std::time::Duration) -> Router {
     let domain_routes = state.engine.domain.routes();
     Router::new()
         .route("/healthz", get(healthz))
@@ -38,14 +41,30 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/fields", patch(change_fields))
         .route("/api/v1/definitions", get(definitions))
         .route("/api/v1/definitions/graph", get(definitions_graph))
+        .route("/metrics", get(crate::metrics::scrape))
         .merge(crate::jobs::http::routes())
         .merge(crate::http::validate::routes())
         .merge(domain_routes)
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(problem_for_every_error))
+        .layer(axum::middleware::from_fn_with_state(
+            body_read_timeout,
+            body_deadline,
+        ))
         .layer(axum::middleware::from_fn(bounded_uri))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }
 
@@ -160,6 +179,53 @@ fn advice(status: StatusCode) -> &'static str {
     }
 }
 
+/// The header that carries a request's id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Middleware: every request has an id — the client's `X-Request-Id` when
+/// it is a sane token (1–128 of `A-Za-z0-9._:-`), else a new random one. It
+/// is in the request's log span, in the answer's `X-Request-Id` header and
+/// in every problem document (`request_id`), so a person reporting an
+/// error can name the log lines.
+async fn request_id(mut request: Request, next: axum::middleware::Next) -> Response {
+    let given = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".:_-".contains(&b))
+        })
+        .map(str::to_owned);
+    let id = given.unwrap_or_else(|| hex::encode(rand::random::<[u8; 12]>()));
+    let value = HeaderValue::from_str(&id).expect("a request id is a valid header value");
+    request.headers_mut().insert(REQUEST_ID, value.clone());
+    let mut response = next.run(request).await;
+    if response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
+    {
+        let (mut parts, body) = response.into_parts();
+        // Problems are bounded (MAX_DETAIL, MAX_FIELD_PROBLEMS).
+        let bytes = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Object(mut problem)) => {
+                problem.insert("request_id".into(), serde_json::Value::String(id));
+                parts.headers.remove(header::CONTENT_LENGTH);
+                serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec())
+            }
+            _ => bytes.to_vec(),
+        };
+        response = Response::from_parts(parts, axum::body::Body::from(body));
+    }
+    response.headers_mut().insert(REQUEST_ID, value);
+    response
+}
+
 /// Longest request target (path and query) routed, in bytes; hyper itself
 /// refuses targets over 64 KiB with a bare 414.
 pub const MAX_URI: usize = 8 * 1024;
@@ -268,7 +334,7 @@ impl http_body::Body for DeadlineBody {
 /// Middleware: a request's body must arrive within `limit` of its head
 /// (else 408), so a client sending a byte now and then holds no task for
 /// long. The header read timeout is the server's ([`server::Limits`]).
-pub async fn body_deadline(
+async fn body_deadline(
     State(limit): State<std::time::Duration>,
     request: Request,
     next: axum::middleware::Next,

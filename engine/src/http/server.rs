@@ -18,6 +18,9 @@ pub struct Engine {
     pub defs: &'static Definitions,
     pub domain: Arc<dyn Domain>,
     pub tokens: TokenKeys,
+    /// The token Prometheus scrapes `/metrics` with, besides staff tokens
+    /// (`auftrag serve --metrics-token-file`).
+    pub metrics_token: Option<String>,
 }
 
 /// Axum state: the shared engine.
@@ -36,11 +39,13 @@ impl Engine {
         let mut conn = store.pool.acquire().await?;
         let tokens = TokenKeys::load_or_create(&mut conn).await?;
         drop(conn);
+        crate::metrics::handle();
         Ok(Self {
             defs: domain.definitions(),
             store,
             domain,
             tokens,
+            metrics_token: None,
         })
     }
 
@@ -153,10 +158,7 @@ pub async fn serve_with(
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
 
-    let app = crate::http::router(AppState { engine }).layer(axum::middleware::from_fn_with_state(
-        limits.body_read_timeout,
-        crate::http::body_deadline,
-    ));
+    let app = crate::http::router(AppState { engine }, limits.body_read_timeout);
     tracing::debug!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -128,7 +128,7 @@ static PURGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(
 /// (their attempt was counted when leased). Finished jobs past their
 /// retention are deleted.
 async fn sweep(conn: &mut AnyConnection, now: i64) -> Result<(), JobError> {
-    sqlx::query(
+    let failed = sqlx::query(
         "UPDATE auftrag_jobs SET state = 'FAILED', \
          error = 'the lease expired ' || CAST(attempts AS TEXT) || ' times; no agency finished the job', \
          finished_ms = $1, updated_ms = $1, purge_ms = $1 + retention_secs * 1000, lease_expires_ms = NULL \
@@ -136,15 +136,20 @@ async fn sweep(conn: &mut AnyConnection, now: i64) -> Result<(), JobError> {
     )
     .bind(now)
     .execute(&mut *conn)
-    .await?;
-    sqlx::query(
+    .await?
+    .rows_affected();
+    let again = sqlx::query(
         "UPDATE auftrag_jobs SET state = 'PENDING', lease_token = NULL, leased_by = NULL, \
          lease_expires_ms = NULL, updated_ms = $1 \
          WHERE state = 'BUSY' AND lease_expires_ms < $1",
     )
     .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if failed + again > 0 {
+        metrics::counter!("auftrag_job_lease_expiries_total").increment(failed + again);
+    }
     if super::every_nth(&PURGES, 64) {
         sqlx::query("DELETE FROM auftrag_jobs WHERE purge_ms < $1")
             .bind(now)
@@ -197,6 +202,10 @@ pub async fn lease(
         })
         .collect::<Result<Vec<_>, _>>()?;
     leases.sort_by_key(|l| l.job.id);
+    for l in &leases {
+        metrics::histogram!("auftrag_agency_pickup_seconds", "queue" => l.job.queue.clone())
+            .record((now - l.job.created_ms).max(0) as f64 / 1000.0);
+    }
     Ok(leases)
 }
 

@@ -91,7 +91,21 @@ pub async fn decide_with(
 ) -> Response {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let request = resolve(ctx, auth.attributes, auth.sources, action, now).await;
-    decide(auth.policies, &request)
+    let response = decide(auth.policies, &request);
+    let decision = match response.decision {
+        Decision::Permit => "Permit",
+        Decision::Deny => "Deny",
+        Decision::NotApplicable => "NotApplicable",
+        Decision::Indeterminate(_) => "Indeterminate",
+    };
+    metrics::counter!(
+        "auftrag_decisions_total",
+        "policy" => response.explanation.policy.unwrap_or(""),
+        "rule" => response.explanation.rule.unwrap_or(""),
+        "decision" => decision
+    )
+    .increment(1);
+    response
 }
 
 /// One line for a person: the decision and why.

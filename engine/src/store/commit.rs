@@ -534,6 +534,9 @@ fn settle(
 ) -> Result<(), sqlx::Error> {
     let members = std::mem::take(&mut batch.members);
     batch.began = None;
+    if commit && r.is_ok() {
+        metrics::histogram!("auftrag_group_commit_orders").record((members.len() + 1) as f64);
+    }
     let outcome = match &r {
         Ok(()) if commit => Outcome::Committed,
         Ok(()) => Outcome::RolledBack(why.to_owned()),

@@ -116,5 +116,16 @@ pub async fn run_checks(
             }
         }
     }
+    for (severity, findings) in [("error", &report.errors), ("warning", &report.warnings)] {
+        for f in findings {
+            metrics::counter!(
+                "auftrag_check_findings_total",
+                "check" => f.check.clone(),
+                "severity" => severity,
+                "stage" => stage.name()
+            )
+            .increment(1);
+        }
+    }
     Ok(report)
 }

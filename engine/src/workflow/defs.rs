@@ -158,6 +158,16 @@ pub enum Stage {
     Engine,
 }
 
+impl Stage {
+    /// The stage's name in `checks.xml` (`portal=`, `engine=`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Portal => "portal",
+            Stage::Engine => "engine",
+        }
+    }
+}
+
 /// What a finding of a check means at a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

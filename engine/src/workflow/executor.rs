@@ -227,6 +227,7 @@ pub async fn submit(
         Ok(jobs) => {
             wake_agencies(jobs);
             info!(id = order.data.id, order_type, state = %order.state, "order processed");
+            count_closed(&order);
             Ok(Outcome::from(&order))
         }
         Err(e) => {
@@ -251,7 +252,20 @@ pub async fn resume(engine: &Engine, id: i64) -> Result<Outcome, EngineError> {
     store::update_order(&mut tx, &order, pending).await?;
     tx.commit().await?;
     wake_agencies(jobs);
+    count_closed(&order);
     Ok(Outcome::from(&order))
+}
+
+/// Counts an order that reached a final state (`auftrag_orders_closed_total`).
+fn count_closed(order: &StoredOrder) {
+    if order.closed {
+        metrics::counter!(
+            "auftrag_orders_closed_total",
+            "type" => order.data.order_type.name,
+            "state" => order.state.clone()
+        )
+        .increment(1);
+    }
 }
 
 /// A person triggers `action` on order `id`, in `role`.
@@ -374,6 +388,7 @@ pub async fn act(
     tx.commit().await?;
     wake_agencies(jobs);
     info!(id, action, state = %order.state, "action done");
+    count_closed(&order);
     Ok(Outcome::from(&order))
 }
 
