@@ -1,7 +1,6 @@
 //! What an order domain (JuNet, or a firewall-unlock domain) plugs into the
 //! engine beside its compiled definitions.
 
-use axum::Router;
 use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 use sqlx::migrate::Migrator;
@@ -42,8 +41,10 @@ pub trait Domain: Send + Sync + 'static {
         conn: &'a mut AnyConnection,
     ) -> BoxFuture<'a, Result<Vec<DemoPerson>, EngineError>>;
 
-    /// Domain-specific routes (e.g. `GET /api/v1/devices`), merged into the API.
-    fn routes(&self) -> Router<AppState> {
-        Router::new()
+    /// Domain-specific routes (e.g. `GET /api/v1/devices`), merged into the
+    /// API; registered with utoipa-axum's `routes!` so they are in the
+    /// OpenAPI document.
+    fn routes(&self) -> utoipa_axum::router::OpenApiRouter<AppState> {
+        utoipa_axum::router::OpenApiRouter::new()
     }
 }

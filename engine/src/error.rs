@@ -50,7 +50,7 @@ pub enum EngineError {
 }
 
 /// A problem with one submitted field.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldProblem {
     pub field: String,
     pub message: String,

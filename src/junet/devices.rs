@@ -7,19 +7,19 @@ use auftrag_engine::EngineError;
 use auftrag_engine::context::Principal;
 use auftrag_engine::http::server::AppState;
 use auftrag_engine::http::{ApiResult, Problem};
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 use sqlx::Row;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::pers_key;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/devices", get(list_devices))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_devices))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Port {
     pub port: i64,
     pub hwa: Option<String>,
@@ -28,7 +28,7 @@ pub struct Port {
     pub aliases: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Device {
     pub device: i64,
     pub host: String,
@@ -39,6 +39,10 @@ pub struct Device {
     pub ports: Vec<Port>,
 }
 
+/// The devices the caller may see, with their interfaces.
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
+    params(("host" = Option<String>, Query), ("admin" = Option<String>, Query, description = "`me` or a PERS_KEY")),
+    responses((status = 200, description = "The devices", body = Vec<Device>)))]
 async fn list_devices(
     State(state): State<AppState>,
     principal: Principal,

@@ -15,7 +15,6 @@ pub mod plan;
 use auftrag_engine::context::Memo;
 use auftrag_engine::store::Backend;
 use auftrag_engine::{BoxFuture, DemoPerson, Domain, EngineError, http::server::AppState};
-use axum::Router;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, Row};
 
@@ -60,7 +59,7 @@ impl Domain for Junet {
         Box::pin(demo::seed(conn))
     }
 
-    fn routes(&self) -> Router<AppState> {
+    fn routes(&self) -> utoipa_axum::router::OpenApiRouter<AppState> {
         devices::routes()
     }
 }

@@ -3,6 +3,7 @@
 //! `application/problem+json` (RFC 9457) with a reason a person can act on.
 
 pub mod auth;
+pub mod openapi;
 pub mod server;
 pub mod validate;
 
@@ -11,11 +12,11 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{EngineError, FieldProblem};
 use crate::http::server::AppState;
@@ -29,22 +30,13 @@ use crate::workflow::executor;
 /// span, target length, body deadline (`body_read_timeout`), the one
 /// error layer.
 pub fn router(state: AppState, body_read_timeout: std::time::Duration) -> Router {
-    let domain_routes = state.engine.domain.routes();
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/v1/orders", post(submit_order).get(list_orders))
-        .route("/api/v1/explain", get(explain))
-        .route("/api/v1/orders/{id}", get(get_order))
-        .route("/api/v1/orders/{id}/withdraw", post(withdraw))
-        .route("/api/v1/orders/{id}/accept", post(accept))
-        .route("/api/v1/orders/{id}/abort", post(abort))
-        .route("/api/v1/orders/{id}/fields", patch(change_fields))
-        .route("/api/v1/definitions", get(definitions))
-        .route("/api/v1/definitions/graph", get(definitions_graph))
-        .route("/metrics", get(crate::metrics::scrape))
-        .merge(crate::jobs::http::routes())
-        .merge(crate::http::validate::routes())
-        .merge(domain_routes)
+    let (routes, document) = api_routes(&state).split_for_parts();
+    let document = openapi::Document(std::sync::Arc::new(openapi::finish(
+        document,
+        state.engine.defs,
+    )));
+    routes
+        .layer(axum::Extension(document))
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -68,10 +60,30 @@ pub fn router(state: AppState, body_read_timeout: std::time::Duration) -> Router
         .with_state(state)
 }
 
+/// Every route of the API, with its documentation (see [`openapi`]).
+pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(submit_order, list_orders))
+        .routes(routes!(explain))
+        .routes(routes!(get_order))
+        .routes(routes!(withdraw))
+        .routes(routes!(accept))
+        .routes(routes!(abort))
+        .routes(routes!(change_fields))
+        .routes(routes!(definitions))
+        .routes(routes!(definitions_graph))
+        .routes(routes!(crate::metrics::scrape))
+        .merge(crate::jobs::http::routes())
+        .merge(crate::http::validate::routes())
+        .merge(state.engine.domain.routes())
+}
+
 // ---------------------------------------------------------------- problems
 
 /// An RFC 9457 problem document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -628,6 +640,8 @@ impl FromRequestParts<AppState> for Principal {
 
 // ---------------------------------------------------------------- handlers
 
+#[utoipa::path(get, path = "/api/v1/definitions", tag = "definitions",
+    responses((status = 200, description = "The compiled definitions", body = Object)))]
 /// The compiled definitions as JSON: workflows (states, transitions with
 /// conditions and resulting-state maps), actions, checks and their bindings,
 /// order types with typed fields, conditions, attributes, policies, queues.
@@ -640,6 +654,9 @@ async fn definitions(State(state): State<AppState>, _principal: Principal) -> Ap
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/api/v1/definitions/graph", tag = "definitions",
+    params(("format" = Option<String>, Query, description = "`mermaid` (default) or `dot`")),
+    responses((status = 200, description = "The workflows as a diagram", body = String, content_type = "text/plain")))]
 /// The workflows as a diagram: `?format=mermaid` (default) or `dot`.
 async fn definitions_graph(
     State(state): State<AppState>,
@@ -653,6 +670,9 @@ async fn definitions_graph(
     Ok(crate::workflow::graph::render(state.engine.defs, format))
 }
 
+/// Whether the server and its database answer.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
 async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     sqlx::query("SELECT 1")
         .execute(&state.engine.store.pool)
@@ -667,15 +687,22 @@ async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Va
     Ok(Json(serde_json::json!({"status": "ok"})))
 }
 
-#[derive(Debug, Deserialize)]
+/// An order to place; the document's `SubmitBody` lists each order type's
+/// fields.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
     #[serde(rename = "type")]
     order_type: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     fields: Fields,
 }
 
+/// Places an order: it is checked, authorized and executed, aborted, or
+/// parked for staff, as far as it goes without a person.
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = SubmitBody,
+    responses((status = 201, description = "Stored and processed", body = executor::Outcome)))]
 async fn submit_order(
     State(state): State<AppState>,
     principal: Principal,
@@ -686,6 +713,12 @@ async fn submit_order(
     Ok((StatusCode::CREATED, Json(outcome)))
 }
 
+/// The order's history document, with its authorization decisions; an
+/// order the caller may not read is a 404 like a missing one.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
+    params(("id" = i64, Path, description = "The order's id")),
+    responses((status = 200, description = "The history document; `ETag` is its version",
+        headers(("etag" = String, description = "The order's version, for If-Match")), body = OrderDocument)))]
 async fn get_order(
     State(state): State<AppState>,
     principal: Principal,
@@ -720,7 +753,7 @@ async fn get_order(
     Ok(([(header::ETAG, etag)], Json(document)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct OrderList {
     orders: Vec<OrderDocument>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -728,6 +761,18 @@ struct OrderList {
     next_cursor: Option<String>,
 }
 
+/// Orders, newest first; non-staff see their own.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders",
+    params(
+        ("requester" = Option<String>, Query, description = "PERS_KEY of the requester"),
+        ("host" = Option<String>, Query, description = "The object of the order"),
+        ("state" = Option<String>, Query),
+        ("since" = Option<String>, Query, description = "RFC 3339"),
+        ("until" = Option<String>, Query, description = "RFC 3339"),
+        ("limit" = Option<i64>, Query),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses((status = 200, description = "A page of history documents", body = OrderList)))]
 async fn list_orders(
     State(state): State<AppState>,
     principal: Principal,
@@ -814,7 +859,7 @@ fn normalize_instant(v: &str) -> String {
         .unwrap_or_else(|_| v.to_owned())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CommentBody {
     #[serde(default)]
@@ -878,6 +923,11 @@ async fn comment_action(
     ))
 }
 
+/// The requester withdraws a waiting order.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/withdraw", tag = "orders",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag the decision was made on")),
+    request_body(content = Option<CommentBody>, description = "`{\"comment\"}` or empty"),
+    responses((status = 200, description = "Where the order stands now", body = executor::Outcome)))]
 async fn withdraw(
     State(state): State<AppState>,
     principal: Principal,
@@ -896,6 +946,11 @@ async fn withdraw(
     .await
 }
 
+/// Staff abort a waiting order.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/abort", tag = "orders",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag the decision was made on")),
+    request_body(content = Option<CommentBody>, description = "`{\"comment\"}` or empty"),
+    responses((status = 200, description = "Where the order stands now", body = executor::Outcome)))]
 async fn abort(
     State(state): State<AppState>,
     principal: Principal,
@@ -914,6 +969,11 @@ async fn abort(
     .await
 }
 
+/// Staff accept a waiting order; it is checked again.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/accept", tag = "orders",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag the decision was made on")),
+    request_body(content = Option<CommentBody>, description = "`{\"comment\"}` or empty"),
+    responses((status = 200, description = "Where the order stands now", body = executor::Outcome)))]
 async fn accept(
     State(state): State<AppState>,
     principal: Principal,
@@ -932,14 +992,20 @@ async fn accept(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FieldsBody {
+    #[schema(value_type = Object)]
     fields: Fields,
     #[serde(default)]
     comment: Option<String>,
 }
 
+/// Staff change fields of a waiting order; it is checked again.
+#[utoipa::path(patch, path = "/api/v1/orders/{id}/fields", tag = "orders",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag the change was made on")),
+    request_body = FieldsBody,
+    responses((status = 200, description = "Where the order stands now", body = executor::Outcome)))]
 async fn change_fields(
     State(state): State<AppState>,
     principal: Principal,
@@ -968,6 +1034,9 @@ async fn change_fields(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/explain", tag = "authorization",
+    params(("person" = String, Query), ("action" = String, Query, description = "An order type or its start"), ("host" = Option<String>, Query)),
+    responses((status = 200, description = "The decision with its explanation", body = Object)))]
 /// `GET /api/v1/explain?person=&action=&host=` (staff): whether a person may
 /// place an order and why, without placing it.
 async fn explain(

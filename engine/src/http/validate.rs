@@ -5,8 +5,8 @@
 //! checks read in a transaction that is rolled back.
 
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use serde::Deserialize;
 
 use crate::error::EngineError;
@@ -17,16 +17,17 @@ use crate::workflow::context::{Fields, OrderData, Principal};
 use crate::workflow::defs::Stage;
 use crate::workflow::executor::validate_fields;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/validate", post(validate_order))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(validate_order))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ValidateBody {
     #[serde(rename = "type")]
     order_type: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     fields: Fields,
 }
 
@@ -71,6 +72,9 @@ pub async fn validate(
     Ok(report)
 }
 
+/// The portal-stage checks of fields for an order; creates nothing.
+#[utoipa::path(post, path = "/api/v1/validate", tag = "orders", request_body = ValidateBody,
+    responses((status = 200, description = "`errors` and `warnings`", body = CheckReport)))]
 async fn validate_order(
     State(state): State<AppState>,
     principal: Principal,

@@ -8,14 +8,14 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::db::{self, JobFilter, Outcome};
 use super::netjob::{JobList, NetJob};
@@ -33,15 +33,15 @@ const RECHECK: Duration = Duration::from_millis(1000);
 /// Largest text kept of a script's error tail.
 const MAX_ERROR_CHARS: usize = 8192;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/jobs", post(create_job).get(list_jobs))
-        .route("/api/v1/jobs/{id}", get(get_job))
-        .route("/api/v1/agency/poll", post(poll))
-        .route("/api/v1/agency/jobs/{id}", post(report))
-        .route("/api/v1/agency/secret", put(set_secret))
-        .route("/api/v1/agency/secret/rotate", post(rotate_secret))
-        .route("/ui/rest/print", post(print))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_job, list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(poll))
+        .routes(routes!(report))
+        .routes(routes!(set_secret))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(print))
         // Results carry up to 16 MiB of output, base64-encoded.
         .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
 }
@@ -110,7 +110,7 @@ impl FromRequestParts<AppState> for Agency {
 
 // ---------------------------------------------------------------- users
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     queue: String,
@@ -122,6 +122,9 @@ struct CreateBody {
     data_base64: Option<String>,
 }
 
+/// A new PENDING job in a queue of `queues.xml`, owned by the caller.
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = CreateBody,
+    responses((status = 201, description = "The job", body = JobView)))]
 async fn create_job(
     State(state): State<AppState>,
     principal: Principal,
@@ -155,6 +158,9 @@ async fn create_job(
     Ok((StatusCode::CREATED, Json(job.view())))
 }
 
+/// A job: state, attempts, result (owner or staff).
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, description = "The job", body = JobView)))]
 async fn get_job(
     State(state): State<AppState>,
     principal: Principal,
@@ -173,11 +179,15 @@ async fn get_job(
     Ok(Json(job.view()))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct JobListBody {
     jobs: Vec<JobView>,
 }
 
+/// Jobs, by queue, state and owner (staff see all).
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+    params(("queue" = Option<String>, Query), ("state" = Option<String>, Query), ("owner" = Option<String>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "The jobs", body = JobListBody)))]
 async fn list_jobs(
     State(state): State<AppState>,
     principal: Principal,
@@ -226,7 +236,7 @@ async fn list_jobs(
 
 // ---------------------------------------------------------------- agency
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PollBody {
     /// A name for the agency, recorded with its leases.
@@ -246,7 +256,7 @@ struct PollBody {
     max_jobs: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct LeasedJob {
     id: i64,
     queue: String,
@@ -259,7 +269,7 @@ struct LeasedJob {
     input_base64: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PollAnswer {
     jobs: Vec<LeasedJob>,
 }
@@ -293,6 +303,10 @@ fn select_queues(
         .collect())
 }
 
+/// An agency asks for work: leases up to `max_jobs` jobs, waiting up to
+/// `wait_secs` for one.
+#[utoipa::path(post, path = "/api/v1/agency/poll", tag = "agency", request_body = PollBody,
+    responses((status = 200, description = "The leased jobs (maybe none)", body = PollAnswer)))]
 async fn poll(
     State(state): State<AppState>,
     _agency: Agency,
@@ -345,7 +359,7 @@ async fn poll(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReportBody {
     /// The lease the agency holds (from the poll answer).
@@ -361,7 +375,7 @@ struct ReportBody {
     error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ReportAnswer {
     id: i64,
     state: JobState,
@@ -369,6 +383,9 @@ struct ReportAnswer {
     lease_expires_at: Option<String>,
 }
 
+/// An agency reports on a leased job: a heartbeat (BUSY) or its result.
+#[utoipa::path(post, path = "/api/v1/agency/jobs/{id}", tag = "agency", params(("id" = i64, Path)), request_body = ReportBody,
+    responses((status = 200, description = "The job's state", body = ReportAnswer)))]
 async fn report(
     State(state): State<AppState>,
     _agency: Agency,
@@ -420,7 +437,7 @@ async fn report(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SecretBody {
     secret: String,
@@ -434,6 +451,9 @@ async fn staff_only(state: &AppState, principal: &Principal) -> ApiResult<()> {
     }
 }
 
+/// Staff set the agency secret.
+#[utoipa::path(put, path = "/api/v1/agency/secret", tag = "agency", request_body = SecretBody,
+    responses((status = 204, description = "Set")))]
 async fn set_secret(
     State(state): State<AppState>,
     principal: Principal,
@@ -446,6 +466,9 @@ async fn set_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Staff make a new random agency secret; it is answered once.
+#[utoipa::path(post, path = "/api/v1/agency/secret/rotate", tag = "agency",
+    responses((status = 200, description = "`{\"secret\"}`", body = Object)))]
 async fn rotate_secret(
     State(state): State<AppState>,
     principal: Principal,
@@ -468,6 +491,11 @@ fn xml(status: StatusCode, body: String) -> Response {
     r
 }
 
+/// CRIMSy's NetJob protocol (QUERY, UPDATE), the agency token inside the
+/// XML.
+#[utoipa::path(post, path = "/ui/rest/print", tag = "agency",
+    request_body(content = String, content_type = "application/xml", description = "A `<netJob>` document"),
+    responses((status = 200, description = "A `<netJob>` answer", body = String, content_type = "application/xml")))]
 async fn print(State(state): State<AppState>, body: String) -> Result<Response, Problem> {
     let request = NetJob::parse(&body)?;
     let token = NetJob::get(&request.token).ok_or(JobError::Unauthorized)?;

@@ -81,6 +81,8 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
 /// `GET /metrics`: Prometheus text format. Scrapers authenticate with
 /// `Authorization: Bearer` and either the metrics token (`auftrag serve
 /// --metrics-token-file`) or a token of a staff person.

@@ -13,7 +13,7 @@ use crate::workflow::context::{Fields, Finding};
 /// The state every order is recorded in when it arrives.
 pub const INSERTED: &str = "INSERTED";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StateEntry {
     pub state: String,
     /// RFC 3339, UTC, milliseconds.
@@ -23,7 +23,7 @@ pub struct StateEntry {
 }
 
 /// The history document of one order, as `GET /api/v1/orders/{id}` returns it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderDocument {
     pub id: i64,
     /// The object of the order (thesis: `host_id`).
@@ -39,8 +39,11 @@ pub struct OrderDocument {
     pub created_at: String,
     pub updated_at: String,
     /// The fields as submitted or last changed by staff.
+    #[schema(value_type = Object)]
     pub fields: Fields,
-    /// What the order changed in the database (thesis: `daten`).
+    /// What the order changed in the database (thesis: `daten`): field →
+    /// `[old, new]`.
+    #[schema(value_type = Object)]
     pub changed: BTreeMap<String, [serde_json::Value; 2]>,
     /// Every state with time and comment (thesis: `zustaende`).
     pub states: Vec<StateEntry>,
@@ -50,6 +53,7 @@ pub struct OrderDocument {
     pub accepted_warnings: Vec<Finding>,
     /// Authorization decisions with their explanations (`GET /api/v1/orders/{id}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
     pub decisions: Vec<serde_json::Value>,
 }
 

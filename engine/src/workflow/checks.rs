@@ -9,7 +9,7 @@ use crate::workflow::context::{CheckCtx, Finding, OrderData};
 use crate::workflow::defs::{Definitions, Severity, Stage};
 
 /// Errors and warnings of one check run.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CheckReport {
     pub errors: Vec<Finding>,
     pub warnings: Vec<Finding>,

@@ -18,7 +18,7 @@ pub type Fields = BTreeMap<String, serde_json::Value>;
 /// A warning staff accepted is not raised again on a later check of the same
 /// order; identity is check, field and message, so the same check raising a
 /// different problem (another device with that MAC) is raised anew.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Finding {
     pub check: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,7 +23,7 @@ pub const MAX_STEPS: usize = 64;
 
 /// Where an order stands after a request: `POST /api/v1/orders` and the
 /// staff actions answer with it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub id: i64,
     pub state: String,
