@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{error, info, warn};
 
 use crate::domain::{DemoPerson, Domain};
 use crate::error::EngineError;
@@ -70,7 +70,13 @@ impl Engine {
     }
 
     /// Orders left in a state the engine would move on from by itself (a
-    /// crash between storing and processing) are processed now.
+    /// crash between storing and processing) are processed now. An order
+    /// whose processing fails for a reason of its own (a stored row the
+    /// engine cannot read, a handler that fails on its fields) does not
+    /// stop the others or the start: it is put in the state its workflow
+    /// reaches on errors, with the reason in its history
+    /// ([`crate::workflow::executor::record_failure`]). One that fails
+    /// because the database is out of reach stays for the next start.
     pub async fn resume_unfinished(&self) -> Result<usize, EngineError> {
         let mut resumed = 0;
         for workflow in self.defs.workflows {
@@ -89,8 +95,21 @@ impl Engine {
                 .fetch_all(&self.store.pool)
                 .await?;
                 for id in ids {
-                    crate::workflow::executor::resume(self, id).await?;
-                    resumed += 1;
+                    match crate::workflow::executor::resume(self, id).await {
+                        Ok(_) => resumed += 1,
+                        Err(e) if crate::store::commit::unreachable(&e) => {
+                            warn!(id, error = %e, "resuming an order failed; it stays and is resumed on the next start");
+                        }
+                        Err(e) => {
+                            error!(id, error = %e, "resuming an order failed; it is stopped with the reason in its history");
+                            if let Err(e2) =
+                                crate::workflow::executor::record_failure(self, workflow, id, &e)
+                                    .await
+                            {
+                                error!(id, error = %e2, "recording the failure of an order failed; it stays");
+                            }
+                        }
+                    }
                 }
             }
         }
