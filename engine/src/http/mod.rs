@@ -197,29 +197,12 @@ impl<S: Send + Sync> FromRequestParts<S> for OrderId {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = Problem;
 
+    /// See [`crate::http::auth::authenticate`].
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                Problem::from(EngineError::Unauthorized(
-                    "this endpoint needs `Authorization: Bearer TOKEN`; get a token with `auftrag token issue --person PERS_KEY`".into(),
-                ))
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                Problem::from(EngineError::Unauthorized(
-                    "the Authorization header must be `Bearer TOKEN`".into(),
-                ))
-            })?;
-        let person = state.engine.tokens.verify(token.trim())?;
-        Ok(Principal { person })
+        Ok(crate::http::auth::authenticate(&state.engine, &parts.headers).await?)
     }
 }
 

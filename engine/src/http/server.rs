@@ -66,7 +66,21 @@ impl Engine {
                 "there is no person with key `{person}`"
             )));
         }
-        self.tokens.issue(person, ttl)
+        let epoch = crate::http::auth::token_epoch(&mut conn, person).await?;
+        self.tokens.issue(person, epoch, ttl)
+    }
+
+    /// Revokes every token issued to `person` so far (whether or not the
+    /// person still exists): their token epoch goes up, and tokens of an
+    /// older one are refused — by this engine at once, by other running
+    /// instances within [`crate::http::auth::SUBJECT_CHECK_TTL`]. Returns
+    /// the new epoch.
+    pub async fn revoke_tokens(&self, person: &str) -> Result<i64, EngineError> {
+        let mut conn = self.store.write_conn().await?;
+        let epoch = crate::http::auth::revoke(&mut conn, person).await?;
+        drop(conn);
+        self.tokens.forget(person);
+        Ok(epoch)
     }
 
     /// Orders left in a state the engine would move on from by itself (a
