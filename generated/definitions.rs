@@ -3542,6 +3542,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3553,6 +3555,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3564,6 +3568,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3575,6 +3581,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3586,6 +3594,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3601,6 +3611,8 @@ pub const DOCUMENT: &str = r#"{
           ],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3612,6 +3624,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3623,6 +3637,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": [
             {
               "name": "name",
@@ -3633,6 +3649,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -3644,6 +3662,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             }
           ]
@@ -3657,6 +3677,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3668,6 +3690,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3685,6 +3709,8 @@ pub const DOCUMENT: &str = r#"{
           ],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3696,6 +3722,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": 64,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3707,6 +3735,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": 64,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3718,6 +3748,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3729,6 +3761,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3740,6 +3774,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": 32,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3751,6 +3787,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3762,6 +3800,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3773,6 +3813,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3784,6 +3826,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": 254,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3795,6 +3839,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": [
             {
               "name": "net",
@@ -3805,6 +3851,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -3816,6 +3864,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -3827,6 +3877,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -3838,6 +3890,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -3853,6 +3907,8 @@ pub const DOCUMENT: &str = r#"{
               ],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -3864,6 +3920,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -3875,6 +3933,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": [
                 {
                   "name": "name",
@@ -3885,6 +3945,8 @@ pub const DOCUMENT: &str = r#"{
                   "values": [],
                   "min": null,
                   "max": null,
+                  "max_length": null,
+                  "multiline": false,
                   "fields": []
                 },
                 {
@@ -3896,6 +3958,8 @@ pub const DOCUMENT: &str = r#"{
                   "values": [],
                   "min": null,
                   "max": null,
+                  "max_length": null,
+                  "multiline": false,
                   "fields": []
                 }
               ]
@@ -3911,6 +3975,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         }
       ]
@@ -3932,6 +3998,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3949,6 +4017,8 @@ pub const DOCUMENT: &str = r#"{
           ],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3960,6 +4030,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": 64,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3971,6 +4043,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": 64,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3982,6 +4056,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -3993,6 +4069,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4004,6 +4082,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": 32,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4015,6 +4095,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4026,6 +4108,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4037,6 +4121,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4048,6 +4134,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": 254,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4059,6 +4147,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4070,6 +4160,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": [
             {
               "name": "net",
@@ -4080,6 +4172,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -4091,6 +4185,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -4102,6 +4198,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -4113,6 +4211,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -4128,6 +4228,8 @@ pub const DOCUMENT: &str = r#"{
               ],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -4139,6 +4241,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": []
             },
             {
@@ -4150,6 +4254,8 @@ pub const DOCUMENT: &str = r#"{
               "values": [],
               "min": null,
               "max": null,
+              "max_length": null,
+              "multiline": false,
               "fields": [
                 {
                   "name": "name",
@@ -4160,6 +4266,8 @@ pub const DOCUMENT: &str = r#"{
                   "values": [],
                   "min": null,
                   "max": null,
+                  "max_length": null,
+                  "multiline": false,
                   "fields": []
                 },
                 {
@@ -4171,6 +4279,8 @@ pub const DOCUMENT: &str = r#"{
                   "values": [],
                   "min": null,
                   "max": null,
+                  "max_length": null,
+                  "multiline": false,
                   "fields": []
                 }
               ]
@@ -4196,6 +4306,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4207,6 +4319,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": 1000,
+          "multiline": true,
           "fields": []
         }
       ]
@@ -4228,6 +4342,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4239,6 +4355,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": 32,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4250,6 +4368,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         },
         {
@@ -4261,6 +4381,8 @@ pub const DOCUMENT: &str = r#"{
           "values": [],
           "min": null,
           "max": null,
+          "max_length": null,
+          "multiline": false,
           "fields": []
         }
       ]
@@ -5533,6 +5655,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5544,6 +5668,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5555,6 +5681,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5566,6 +5694,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5577,6 +5707,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5588,6 +5720,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &["EUI64", "4to6", "manual"],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5599,6 +5733,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5610,6 +5746,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[
                         ::auftrag_engine::defs::FieldDef {
                             name: "name",
@@ -5620,6 +5758,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -5631,6 +5771,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                     ],
@@ -5644,6 +5786,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5655,6 +5799,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5666,6 +5812,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &["PC", "SERVER", "PRINTER", "SWITCH", "OTHER"],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5677,6 +5825,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: Some(64),
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5688,6 +5838,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: Some(64),
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5699,6 +5851,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5710,6 +5864,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5721,6 +5877,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: Some(32),
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5732,6 +5890,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5743,6 +5903,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5754,6 +5916,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5765,6 +5929,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: Some(254),
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5776,6 +5942,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[
                         ::auftrag_engine::defs::FieldDef {
                             name: "net",
@@ -5786,6 +5954,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -5797,6 +5967,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -5808,6 +5980,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -5819,6 +5993,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -5830,6 +6006,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &["EUI64", "4to6", "manual"],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -5841,6 +6019,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -5852,6 +6032,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[
                                 ::auftrag_engine::defs::FieldDef {
                                     name: "name",
@@ -5862,6 +6044,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                                     values: &[],
                                     min: None,
                                     max: None,
+                                    max_length: None,
+                                    multiline: false,
                                     fields: &[],
                                 },
                                 ::auftrag_engine::defs::FieldDef {
@@ -5873,6 +6057,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                                     values: &[],
                                     min: None,
                                     max: None,
+                                    max_length: None,
+                                    multiline: false,
                                     fields: &[],
                                 },
                             ],
@@ -5888,6 +6074,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
             ],
@@ -5907,6 +6095,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5918,6 +6108,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &["PC", "SERVER", "PRINTER", "SWITCH", "OTHER"],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5929,6 +6121,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: Some(64),
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5940,6 +6134,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: Some(64),
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5951,6 +6147,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5962,6 +6160,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5973,6 +6173,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: Some(32),
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5984,6 +6186,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -5995,6 +6199,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -6006,6 +6212,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -6017,6 +6225,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: Some(254),
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -6028,6 +6238,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -6039,6 +6251,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[
                         ::auftrag_engine::defs::FieldDef {
                             name: "net",
@@ -6049,6 +6263,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -6060,6 +6276,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -6071,6 +6289,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -6082,6 +6302,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -6093,6 +6315,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &["EUI64", "4to6", "manual"],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -6104,6 +6328,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[],
                         },
                         ::auftrag_engine::defs::FieldDef {
@@ -6115,6 +6341,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                             values: &[],
                             min: None,
                             max: None,
+                            max_length: None,
+                            multiline: false,
                             fields: &[
                                 ::auftrag_engine::defs::FieldDef {
                                     name: "name",
@@ -6125,6 +6353,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                                     values: &[],
                                     min: None,
                                     max: None,
+                                    max_length: None,
+                                    multiline: false,
                                     fields: &[],
                                 },
                                 ::auftrag_engine::defs::FieldDef {
@@ -6136,6 +6366,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                                     values: &[],
                                     min: None,
                                     max: None,
+                                    max_length: None,
+                                    multiline: false,
                                     fields: &[],
                                 },
                             ],
@@ -6159,6 +6391,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -6170,6 +6404,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: Some(1000),
+                    multiline: true,
                     fields: &[],
                 },
             ],
@@ -6189,6 +6425,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -6200,6 +6438,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: Some(32),
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -6211,6 +6451,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
                 ::auftrag_engine::defs::FieldDef {
@@ -6222,6 +6464,8 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                     values: &[],
                     min: None,
                     max: None,
+                    max_length: None,
+                    multiline: false,
                     fields: &[],
                 },
             ],

@@ -193,6 +193,13 @@ enum TokenCommand {
         #[arg(long, default_value_t = 30)]
         days: i64,
     },
+    /// Revoke every token issued to a person so far; tokens issued
+    /// afterwards work. Running servers refuse the old ones within seconds.
+    Revoke {
+        /// PERS_KEY of the person.
+        #[arg(long)]
+        person: String,
+    },
 }
 
 #[tokio::main]
@@ -333,6 +340,15 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 network.persons.len(),
                 network.subnets.len(),
                 network.deputies.len(),
+            );
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { person },
+        } => {
+            let epoch = engine.revoke_tokens(&person).await?;
+            eprintln!(
+                "tokens of person {person} revoked (token epoch {epoch}); running servers refuse them within {} seconds; issue a new one with `auftrag token issue --person {person}`",
+                auftrag_engine::http::auth::SUBJECT_CHECK_TTL.as_secs()
             );
         }
         Command::Token {

@@ -238,6 +238,14 @@ fn field_defs(fields: &[Field]) -> TokenStream {
             None => quote! { None },
         };
         let (min, max) = (opt(f.min), opt(f.max));
+        let max_length = match f.max_length {
+            Some(n) => {
+                let n = Literal::u32_unsuffixed(n);
+                quote! { Some(#n) }
+            }
+            None => quote! { None },
+        };
+        let multiline = f.multiline;
         let sub = field_defs(&f.fields);
         quote! {
             ::auftrag_engine::defs::FieldDef {
@@ -249,6 +257,8 @@ fn field_defs(fields: &[Field]) -> TokenStream {
                 values: &[#( #values ),*],
                 min: #min,
                 max: #max,
+                max_length: #max_length,
+                multiline: #multiline,
                 fields: #sub,
             }
         }

@@ -253,6 +253,12 @@ pub struct OrderType {
     pub fields: Vec<Field>,
 }
 
+/// The longest text a `string` field takes without `max_length` (the engine's
+/// `types::DEFAULT_MAX_LENGTH`).
+pub const DEFAULT_MAX_LENGTH: u32 = 255;
+/// The largest `max_length` a definition may set.
+pub const MAX_MAX_LENGTH: u32 = 65_536;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Field {
     pub name: String,
@@ -266,6 +272,11 @@ pub struct Field {
     /// Bounds of an `integer`.
     pub min: Option<i64>,
     pub max: Option<i64>,
+    /// The longest text a `string` takes, in characters: `max_length`, or
+    /// [`DEFAULT_MAX_LENGTH`]. `None` for other types.
+    pub max_length: Option<u32>,
+    /// A `string` that may hold line breaks (LF) and tabs.
+    pub multiline: bool,
     /// The fields of a `record`.
     pub fields: Vec<Field>,
 }

@@ -199,6 +199,11 @@ pub(crate) struct XField {
     pub min: Option<String>,
     #[serde(rename = "@max", default)]
     pub max: Option<String>,
+    #[serde(rename = "@max_length", default)]
+    pub max_length: Option<String>,
+    #[allow(dead_code)] // read through the span index
+    #[serde(rename = "@multiline", default)]
+    pub multiline: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(rename = "field", default)]

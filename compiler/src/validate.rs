@@ -339,6 +339,41 @@ fn fields(src: &Source, parent: usize, xs: &[XField], diags: &mut Vec<Diagnostic
                 None,
             ));
         }
+        let max_length = match (&f.max_length, ty) {
+            (None, FieldType::String) => Some(DEFAULT_MAX_LENGTH),
+            (None, _) => None,
+            (Some(_), t) if t != FieldType::String => {
+                diags.push(src.diag(
+                    fe.attr("max_length").map_or(fe.pos, |a| a.name_pos),
+                    format!("`max_length` is only for `string` fields, not `{}`", f.ty),
+                    None,
+                ));
+                None
+            }
+            (Some(v), _) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=MAX_MAX_LENGTH).contains(&n) => Some(n),
+                _ => {
+                    diags.push(src.diag(
+                        fe.attr_pos("max_length"),
+                        format!(
+                            "`max_length` must be a whole number from 1 to {MAX_MAX_LENGTH} (characters), found `{v}`"
+                        ),
+                        Some(format!(
+                            "without `max_length` a string takes at most {DEFAULT_MAX_LENGTH} characters"
+                        )),
+                    ));
+                    None
+                }
+            },
+        };
+        let multiline = true_false(src, fe, "multiline", diags);
+        if multiline && ty != FieldType::String {
+            diags.push(src.diag(
+                fe.attr("multiline").map_or(fe.pos, |a| a.name_pos),
+                format!("`multiline` is only for `string` fields, not `{}`", f.ty),
+                None,
+            ));
+        }
         let sub = if ty == FieldType::Record {
             if f.fields.is_empty() {
                 diags.push(src.diag(
@@ -370,6 +405,8 @@ fn fields(src: &Source, parent: usize, xs: &[XField], diags: &mut Vec<Diagnostic
             values,
             min,
             max,
+            max_length,
+            multiline,
             fields: sub,
         });
     }

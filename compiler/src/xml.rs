@@ -398,7 +398,15 @@ pub(crate) const ORDERS: Schema = Schema {
         el(
             "field",
             &["name", "type"],
-            &["required", "list", "values", "min", "max"],
+            &[
+                "required",
+                "list",
+                "values",
+                "min",
+                "max",
+                "max_length",
+                "multiline",
+            ],
             &["description", "field"],
             false,
         ),

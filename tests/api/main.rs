@@ -8,6 +8,7 @@ mod crash;
 mod definitions;
 mod errors;
 mod firewall;
+mod hostile;
 mod hostile_http;
 mod junet_orders;
 mod network;

@@ -76,6 +76,8 @@ pub struct TestServer {
     /// The database URL the server uses.
     pub db_url: String,
     pub tokens: HashMap<String, String>,
+    /// The engine the server runs (to issue or revoke tokens in tests).
+    pub engine: Arc<Engine>,
     client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: TempDir,
@@ -132,8 +134,9 @@ impl TestServer {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let engine = Arc::new(engine);
         tokio::spawn(auftrag_engine::http::server::serve_with(
-            Arc::new(engine),
+            engine.clone(),
             listener,
             async {
                 let _ = rx.await;
@@ -144,6 +147,7 @@ impl TestServer {
             base,
             db_url,
             tokens,
+            engine,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             _dir: dir,

@@ -615,26 +615,12 @@ pub fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = Problem;
 
+    /// See [`crate::http::auth::authenticate`].
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                Problem::from(EngineError::Unauthorized(
-                    "this endpoint needs `Authorization: Bearer TOKEN`; get a token with `auftrag token issue --person PERS_KEY`".into(),
-                ))
-            })?;
-        let token = credentials(header, "Bearer").ok_or_else(|| {
-            Problem::from(EngineError::Unauthorized(
-                "the Authorization header must be `Bearer TOKEN`".into(),
-            ))
-        })?;
-        let person = state.engine.tokens.verify(token)?;
-        Ok(Principal { person })
+        Ok(crate::http::auth::authenticate(&state.engine, &parts.headers).await?)
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{error, info, warn};
 
 use crate::domain::{DemoPerson, Domain};
 use crate::error::EngineError;
@@ -72,11 +72,31 @@ impl Engine {
                 "there is no person with key `{person}`"
             )));
         }
-        self.tokens.issue(person, ttl)
+        let epoch = crate::http::auth::token_epoch(&mut conn, person).await?;
+        self.tokens.issue(person, epoch, ttl)
+    }
+
+    /// Revokes every token issued to `person` so far (whether or not the
+    /// person still exists): their token epoch goes up, and tokens of an
+    /// older one are refused — by this engine at once, by other running
+    /// instances within [`crate::http::auth::SUBJECT_CHECK_TTL`]. Returns
+    /// the new epoch.
+    pub async fn revoke_tokens(&self, person: &str) -> Result<i64, EngineError> {
+        let mut conn = self.store.write_conn().await?;
+        let epoch = crate::http::auth::revoke(&mut conn, person).await?;
+        drop(conn);
+        self.tokens.forget(person);
+        Ok(epoch)
     }
 
     /// Orders left in a state the engine would move on from by itself (a
-    /// crash between storing and processing) are processed now.
+    /// crash between storing and processing) are processed now. An order
+    /// whose processing fails for a reason of its own (a stored row the
+    /// engine cannot read, a handler that fails on its fields) does not
+    /// stop the others or the start: it is put in the state its workflow
+    /// reaches on errors, with the reason in its history
+    /// ([`crate::workflow::executor::record_failure`]). One that fails
+    /// because the database is out of reach stays for the next start.
     pub async fn resume_unfinished(&self) -> Result<usize, EngineError> {
         let mut resumed = 0;
         for workflow in self.defs.workflows {
@@ -95,8 +115,21 @@ impl Engine {
                 .fetch_all(&self.store.pool)
                 .await?;
                 for id in ids {
-                    crate::workflow::executor::resume(self, id).await?;
-                    resumed += 1;
+                    match crate::workflow::executor::resume(self, id).await {
+                        Ok(_) => resumed += 1,
+                        Err(e) if crate::store::commit::unreachable(&e) => {
+                            warn!(id, error = %e, "resuming an order failed; it stays and is resumed on the next start");
+                        }
+                        Err(e) => {
+                            error!(id, error = %e, "resuming an order failed; it is stopped with the reason in its history");
+                            if let Err(e2) =
+                                crate::workflow::executor::record_failure(self, workflow, id, &e)
+                                    .await
+                            {
+                                error!(id, error = %e2, "recording the failure of an order failed; it stays");
+                            }
+                        }
+                    }
                 }
             }
         }

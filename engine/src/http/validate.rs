@@ -4,10 +4,10 @@
 //! `checks.xml` with their `portal` severity — but nothing is stored: the
 //! checks read in a transaction that is rolled back.
 
-use axum::extract::State;
 use axum::Json;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use axum::extract::State;
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::EngineError;
 use crate::http::server::{AppState, Engine};

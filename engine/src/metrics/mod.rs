@@ -108,9 +108,8 @@ pub async fn scrape(State(state): State<AppState>, request: Request) -> ApiResul
             true
         }
         _ => {
-            let person = engine.tokens.verify(token)?;
-            let mut conn = engine.store.acquire().await?;
-            crate::store::is_staff(&mut conn, &person).await?
+            let principal = crate::http::auth::authenticate(engine, request.headers()).await?;
+            principal.is_staff(&engine.store).await?
         }
     };
     if !scraper {

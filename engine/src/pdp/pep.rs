@@ -246,6 +246,10 @@ pub async fn explain(
     let auth = defs.authorization.ok_or_else(|| {
         crate::error::EngineError::Conflict("these definitions have no policies.xml".into())
     })?;
+    crate::store::search_text("person", person)?;
+    if let Some(k) = key {
+        crate::store::search_text("host", k)?;
+    }
     let order_type = order_type_for(defs, action)?;
     let mut fields = crate::workflow::context::Fields::new();
     if let (Some(k), Some(field)) = (key, order_type.key_field) {

@@ -887,6 +887,21 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
+/// Whether `e` is the database being out of reach (the connection failed,
+/// the server ended it, no connection came in time) rather than something
+/// about the order: trying again later may succeed.
+pub fn unreachable(e: &EngineError) -> bool {
+    let db = match e {
+        EngineError::Db(e) => e,
+        EngineError::Handler {
+            source: crate::error::HandlerError::Db(e),
+            ..
+        } => e,
+        _ => return false,
+    };
+    connection_failed(db) || matches!(db, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+}
+
 /// Whether `e` means "run the order again, alone": its shared transaction
 /// was rolled back for another order, or it waited too long for a lock in
 /// one (PostgreSQL's `lock_not_available`), or found it failed by an

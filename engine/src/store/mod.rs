@@ -614,12 +614,37 @@ pub struct OrderFilter {
     pub limit: i64,
 }
 
+/// A text to search for, from a request: no stored value holds control
+/// characters or is longer than [`crate::workflow::types::TYPED_MAX_LENGTH`],
+/// and PostgreSQL refuses a text with NUL with an error of its own, so such
+/// a text is refused here, naming the parameter (HTTP 400).
+pub fn search_text(name: &str, value: &str) -> Result<(), EngineError> {
+    crate::workflow::types::check_text(value, crate::workflow::types::TYPED_MAX_LENGTH, false)
+        .map_err(|m| {
+            EngineError::InvalidFields(vec![crate::error::FieldProblem {
+                field: name.to_owned(),
+                message: format!("(a query parameter) {m}"),
+            }])
+        })
+}
+
 /// Orders matching the filter, newest first.
 pub async fn list_orders(
     pool: &AnyPool,
     defs: &'static Definitions,
     filter: &OrderFilter,
 ) -> Result<Vec<StoredOrder>, EngineError> {
+    for (name, value) in [
+        ("requester", &filter.requester),
+        ("host", &filter.host),
+        ("state", &filter.state),
+        ("since", &filter.since),
+        ("until", &filter.until),
+    ] {
+        if let Some(v) = value {
+            search_text(name, v)?;
+        }
+    }
     let mut sql = format!("SELECT {ORDER_COLUMNS} FROM auftrag_orders WHERE 1 = 1");
     let mut binds: Vec<String> = Vec::new();
     let mut push = |sql: &mut String, clause: &str, value: String| {

@@ -56,20 +56,25 @@ pub async fn run_checks(
     memo: &mut crate::workflow::context::Memo,
 ) -> Result<CheckReport, HandlerError> {
     let mut report = CheckReport::default();
-    let mut broken: Vec<&str> = Vec::new();
+    let mut broken: Vec<&'static str> = Vec::new();
     let bindings: Vec<&crate::workflow::defs::CheckBinding> =
         applicable(defs, order, stage).collect();
     for def in order.order_type.fields {
-        if !order.is_filled(def.name)
-            || bindings
-                .iter()
-                .any(|b| b.syntax && b.field == Some(def.name))
-        {
+        if !order.is_filled(def.name) {
             continue;
         }
+        let judged_by_check = bindings
+            .iter()
+            .any(|b| b.syntax && b.field == Some(def.name));
         let mut problems = Vec::new();
         if let Some(v) = order.fields.get(def.name) {
-            crate::workflow::types::check_value(def, def.name, v, &mut problems);
+            if judged_by_check {
+                // the check judges the syntax; no field holds control
+                // characters or overlong text all the same
+                crate::workflow::types::check_characters(def, def.name, v, &mut problems);
+            } else {
+                crate::workflow::types::check_value(def, def.name, v, &mut problems);
+            }
         }
         if !problems.is_empty() {
             broken.push(def.name);
@@ -83,38 +88,49 @@ pub async fn run_checks(
         }
     }
     let (syntax, others): (Vec<_>, Vec<_>) = bindings.into_iter().partition(|b| b.syntax);
-    for binding in syntax.into_iter().chain(others) {
-        if !binding.syntax && binding.field.is_some_and(|f| broken.contains(&f)) {
+    for binding in syntax {
+        if binding.field.is_some_and(|f| broken.contains(&f)) {
             continue;
         }
-        let check = &defs.checks[usize::from(binding.check)];
-        let mut ctx = CheckCtx::new(&mut *conn, order, binding.field, stage);
-        ctx.memo = std::mem::take(memo);
-        let outcome = (check.handler)(&mut ctx).await;
-        *memo = std::mem::take(&mut ctx.memo);
-        report.decisions.append(&mut ctx.decisions);
-        outcome?;
-        let findings = ctx.into_findings();
-        if binding.syntax
-            && !findings.is_empty()
-            && let Some(f) = binding.field
-        {
-            broken.push(f);
+        run_binding(
+            conn,
+            defs,
+            order,
+            binding,
+            stage,
+            memo,
+            &mut report,
+            &mut broken,
+        )
+        .await?;
+    }
+    // The other checks, global ones too, see only fields whose syntax is
+    // valid: a malformed value (a NUL, a 100 KB text) never reaches a
+    // check, a policy resolver or the database.
+    let valid;
+    let order = if broken.is_empty() {
+        order
+    } else {
+        let mut o = order.clone();
+        o.fields.retain(|name, _| !broken.contains(&name.as_str()));
+        valid = o;
+        &valid
+    };
+    for binding in others {
+        if binding.field.is_some_and(|f| broken.contains(&f)) {
+            continue;
         }
-        for (field, message) in findings {
-            let finding = Finding {
-                check: check.name.to_owned(),
-                field,
-                message,
-            };
-            match binding.severity(stage) {
-                Severity::Error => report.errors.push(finding),
-                Severity::Warning
-                    if stage == Stage::Engine && order.accepted.contains(&finding) => {}
-                Severity::Warning => report.warnings.push(finding),
-                Severity::Off => {}
-            }
-        }
+        run_binding(
+            conn,
+            defs,
+            order,
+            binding,
+            stage,
+            memo,
+            &mut report,
+            &mut broken,
+        )
+        .await?;
     }
     for (severity, findings) in [("error", &report.errors), ("warning", &report.warnings)] {
         for f in findings {
@@ -128,4 +144,46 @@ pub async fn run_checks(
         }
     }
     Ok(report)
+}
+
+/// Runs the check of one binding and sorts its findings.
+#[allow(clippy::too_many_arguments)]
+async fn run_binding(
+    conn: &mut AnyConnection,
+    defs: &'static Definitions,
+    order: &OrderData,
+    binding: &crate::workflow::defs::CheckBinding,
+    stage: Stage,
+    memo: &mut crate::workflow::context::Memo,
+    report: &mut CheckReport,
+    broken: &mut Vec<&'static str>,
+) -> Result<(), HandlerError> {
+    let check = &defs.checks[usize::from(binding.check)];
+    let mut ctx = CheckCtx::new(&mut *conn, order, binding.field, stage);
+    ctx.memo = std::mem::take(memo);
+    let outcome = (check.handler)(&mut ctx).await;
+    *memo = std::mem::take(&mut ctx.memo);
+    report.decisions.append(&mut ctx.decisions);
+    outcome?;
+    let findings = ctx.into_findings();
+    if binding.syntax
+        && !findings.is_empty()
+        && let Some(f) = binding.field
+    {
+        broken.push(f);
+    }
+    for (field, message) in findings {
+        let finding = Finding {
+            check: check.name.to_owned(),
+            field,
+            message,
+        };
+        match binding.severity(stage) {
+            Severity::Error => report.errors.push(finding),
+            Severity::Warning if stage == Stage::Engine && order.accepted.contains(&finding) => {}
+            Severity::Warning => report.warnings.push(finding),
+            Severity::Off => {}
+        }
+    }
+    Ok(())
 }

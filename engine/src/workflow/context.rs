@@ -91,9 +91,16 @@ impl OrderData {
         crate::workflow::types::optional(self.fields.get(field), field)
     }
 
-    /// The value of the order type's key field (the object the order is about).
+    /// The value of the order type's key field (the object the order is
+    /// about), as stored and indexed with the order: `None` for a text no
+    /// key can be — with control characters or longer than
+    /// [`KEY_MAX_LENGTH`] characters (the order's
+    /// syntax check refuses it anyway).
     pub fn key(&self) -> Option<&str> {
-        self.order_type.key_field.and_then(|k| self.text(k))
+        self.order_type
+            .key_field
+            .and_then(|k| self.text(k))
+            .filter(|k| crate::workflow::types::check_text(k, KEY_MAX_LENGTH, false).is_ok())
     }
 
     /// Records that the order changed `field` from `old` to `new`.
@@ -107,6 +114,11 @@ impl OrderData {
             .insert(field.to_owned(), [old.into(), new.into()]);
     }
 }
+
+/// The longest key (see [`OrderData::key`]) stored with an order: an index
+/// entry must stay small (PostgreSQL refuses B-tree entries of more than
+/// about 2.7 kB).
+const KEY_MAX_LENGTH: usize = 255;
 
 /// Input that an API call hands to the action it triggers.
 #[derive(Debug, Clone, Default)]

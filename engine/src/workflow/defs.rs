@@ -230,6 +230,11 @@ pub struct FieldDef {
     /// Bounds of an `integer`.
     pub min: Option<i64>,
     pub max: Option<i64>,
+    /// The longest text a `string` takes, in characters (`max_length`;
+    /// [`crate::workflow::types::DEFAULT_MAX_LENGTH`] when `None`).
+    pub max_length: Option<u32>,
+    /// A `string` that may hold line breaks (LF) and tabs (`multiline`).
+    pub multiline: bool,
     /// The fields of a `record`.
     pub fields: &'static [FieldDef],
 }

@@ -268,6 +268,119 @@ fn count_closed(order: &StoredOrder) {
     }
 }
 
+/// The check name of the error [`record_failure`] gives an order.
+pub const RESUME_CHECK: &str = "resume";
+
+/// Records that processing order `id` failed for good (`error`): the order
+/// goes to the state its workflow reaches when an order has errors — from
+/// where it stands, following the autorun transitions whose condition holds
+/// for an order with this one error, without running their actions (in the
+/// shipped workflows: ABORTED) — with the reason as an error of the order
+/// and as the comment of that state in its history. Reads only the row's
+/// type, state, history and errors, so that a row the engine cannot load
+/// (fields that are not JSON, an order type the definitions lost) is
+/// recorded too; `workflow` is the one to use when the order type is unknown.
+pub async fn record_failure(
+    engine: &Engine,
+    workflow: &'static WorkflowDef,
+    id: i64,
+    error: &EngineError,
+) -> Result<(), EngineError> {
+    use sqlx::Row;
+    let defs = engine.defs;
+    let mut reason: String = error.to_string().chars().take(1000).collect();
+    reason = format!("the engine could not process the order: {reason}");
+    let finding = Finding {
+        check: RESUME_CHECK.to_owned(),
+        field: None,
+        message: reason.clone(),
+    };
+    let mut tx = engine.store.begin_write().await?;
+    let lock = match engine.store.backend {
+        store::Backend::Sqlite => "",
+        store::Backend::Postgres => " FOR UPDATE",
+    };
+    let row = sqlx::query(&format!(
+        "SELECT order_type, state, states, errors FROM auftrag_orders WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(EngineError::NotFound(id))?;
+    let type_name: String = row.try_get(0)?;
+    let state: String = row.try_get(1)?;
+    let mut states: Vec<StateEntry> =
+        serde_json::from_str(&row.try_get::<String, _>(2)?).unwrap_or_default();
+    let mut errors: Vec<Finding> =
+        serde_json::from_str(&row.try_get::<String, _>(3)?).unwrap_or_default();
+    let (workflow, order_type) = match defs.order_type(&type_name) {
+        Some(t) => (defs.workflow_of(t), Some(t)),
+        None => (workflow, None),
+    };
+    // conditions are asked about an order with this error and no fields
+    let order_type = order_type.or_else(|| {
+        defs.order_types
+            .iter()
+            .find(|t| std::ptr::eq(defs.workflow_of(t), workflow))
+    });
+    let mut at_state = workflow.state_id(&state).unwrap_or(workflow.initial);
+    if let Some(order_type) = order_type {
+        let probe = OrderData {
+            id: Some(id),
+            order_type,
+            requester: String::new(),
+            fields: Fields::new(),
+            errors: vec![finding.clone()],
+            warnings: Vec::new(),
+            accepted: Vec::new(),
+            changes: Default::default(),
+        };
+        for _ in 0..MAX_STEPS {
+            let s = workflow.state(at_state);
+            let next = if s.is_final() {
+                None
+            } else if at_state == workflow.initial {
+                s.transitions.first()
+            } else if s.autorun {
+                s.transitions.iter().find(|t| condition_holds(t, &probe))
+            } else {
+                None
+            };
+            match next.map(|t| t.resulting_state) {
+                Some(target) if target != NOCHANGE => at_state = target,
+                _ => break,
+            }
+        }
+    }
+    let end = workflow.state(at_state);
+    let at = now();
+    states.push(StateEntry {
+        state: end.name.to_owned(),
+        at: at.clone(),
+        comment: Some(reason),
+    });
+    errors.push(finding);
+    sqlx::query(
+        "UPDATE auftrag_orders SET state = $1, closed = $2, updated_at = $3, states = $4, errors = $5 \
+         WHERE id = $6",
+    )
+    .bind(end.name)
+    .bind(i64::from(end.is_final()))
+    .bind(&at)
+    .bind(serde_json::to_string(&states).map_err(|e| EngineError::Internal(e.to_string()))?)
+    .bind(serde_json::to_string(&errors).map_err(|e| EngineError::Internal(e.to_string()))?)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    warn!(
+        id,
+        state = end.name,
+        "order stopped after its processing failed"
+    );
+    Ok(())
+}
+
 /// A person triggers `action` on order `id`, in `role`.
 #[instrument(skip(engine, input), fields(person = %actor.person))]
 pub async fn act(
@@ -279,6 +392,9 @@ pub async fn act(
     input: ActionInput,
 ) -> Result<Outcome, EngineError> {
     let defs = engine.defs;
+    if let Some(comment) = &input.comment {
+        check_comment(comment)?;
+    }
     let mut tx = engine.store.begin_write().await?;
     let mut order = store::lock_order(&mut tx, engine.store.backend, defs, id).await?;
     match role {
@@ -390,6 +506,21 @@ pub async fn act(
     info!(id, action, state = %order.state, "action done");
     count_closed(&order);
     Ok(Outcome::from(&order))
+}
+
+/// The longest comment a person may give with an action (characters).
+pub const COMMENT_MAX_LENGTH: usize = 2000;
+
+/// A comment on an action (`{"comment": …}` of withdraw, accept, abort and
+/// `PATCH …/fields`) goes into the order's history: lines of printable
+/// text (LF and TAB allowed), at most [`COMMENT_MAX_LENGTH`] characters.
+fn check_comment(comment: &str) -> Result<(), EngineError> {
+    crate::workflow::types::check_text(comment, COMMENT_MAX_LENGTH, true).map_err(|message| {
+        EngineError::InvalidFields(vec![FieldProblem {
+            field: "comment".into(),
+            message,
+        }])
+    })
 }
 
 /// Jobs an order created exist once its transaction has committed: now

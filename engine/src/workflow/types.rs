@@ -44,10 +44,77 @@ pub trait FieldValue: Sized {
     fn from_json(v: &Value) -> Result<Self, String>;
 }
 
-/// The text of a JSON value: strings as they are, numbers and booleans written out.
+/// The longest text a `string` field takes when its definition sets no
+/// `max_length` (characters).
+pub const DEFAULT_MAX_LENGTH: u32 = 255;
+
+/// The longest text any `string` value may be, whatever its definition says
+/// (the compiler refuses a larger `max_length`).
+pub const MAX_MAX_LENGTH: u32 = 65_536;
+
+/// The longest text a value of a parsed type (host name, MAC, date, …) may
+/// be: far above any valid one, so that a message quoting the value stays
+/// short.
+pub const TYPED_MAX_LENGTH: usize = 1024;
+
+/// The first control character of `s` with its position (1-based, in
+/// characters): C0 (U+0000–U+001F), DEL (U+007F) or C1 (U+0080–U+009F);
+/// with `lines`, LF and TAB are allowed.
+pub fn control_char(s: &str, lines: bool) -> Option<(usize, char)> {
+    s.chars()
+        .enumerate()
+        .find(|&(_, c)| c.is_control() && !(lines && matches!(c, '\n' | '\t')))
+        .map(|(i, c)| (i + 1, c))
+}
+
+/// Judges a text by its character set and length: no control characters
+/// (see [`control_char`]) and at most `max` characters. The message names
+/// the offending character and its position, or the length — never the
+/// text itself, which may be hostile.
+pub fn check_text(s: &str, max: usize, lines: bool) -> Result<(), String> {
+    if let Some((pos, c)) = control_char(s, lines) {
+        let allowed = if lines {
+            "remove it (line breaks as LF and tabs are allowed, other control characters are not)"
+        } else {
+            "remove it; this field takes one line of printable text"
+        };
+        return Err(format!(
+            "contains a control character (U+{:04X}) at position {pos}; {allowed}",
+            u32::from(c)
+        ));
+    }
+    // counted no further than needed: a long text is refused without
+    // walking all of it
+    let n = s.chars().take(max + 1).count();
+    if n > max {
+        return Err(format!(
+            "is {} characters long; at most {max} are allowed",
+            s.chars().count()
+        ));
+    }
+    Ok(())
+}
+
+/// The text of a JSON value for a parsed type: refused when it holds
+/// control characters or is longer than [`TYPED_MAX_LENGTH`], before any
+/// parser (or message) sees it.
 fn text(v: &Value) -> Result<&str, String> {
-    v.as_str()
-        .ok_or_else(|| format!("must be text, not {}", kind(v)))
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("must be text, not {}", kind(v)))?;
+    check_text(s, TYPED_MAX_LENGTH, false)?;
+    Ok(s)
+}
+
+/// The text of a `string` value: no control characters but LF and TAB, at
+/// most [`MAX_MAX_LENGTH`] characters. A field's own limits (one line,
+/// `max_length`) are judged by [`check_value`] (the `syntax` check).
+fn free_text(v: &Value) -> Result<&str, String> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("must be text, not {}", kind(v)))?;
+    check_text(s, MAX_MAX_LENGTH as usize, true)?;
+    Ok(s)
 }
 
 pub(crate) fn kind(v: &Value) -> &'static str {
@@ -123,7 +190,7 @@ pub fn wrong_order_type(expected: &str, found: &str) -> FieldError {
 
 impl FieldValue for String {
     fn from_json(v: &Value) -> Result<Self, String> {
-        text(v).map(str::to_owned)
+        free_text(v).map(str::to_owned)
     }
 }
 
@@ -133,10 +200,12 @@ impl FieldValue for i64 {
             Value::Number(n) => n
                 .as_i64()
                 .ok_or_else(|| format!("`{n}` is not a whole number")),
-            Value::String(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{s}` is not a whole number")),
+            Value::String(_) => {
+                let s = text(v)?;
+                s.trim()
+                    .parse()
+                    .map_err(|_| format!("`{s}` is not a whole number"))
+            }
             other => Err(format!("must be a whole number, not {}", kind(other))),
         }
     }
@@ -147,7 +216,7 @@ impl FieldValue for bool {
     fn from_json(v: &Value) -> Result<Self, String> {
         match v {
             Value::Bool(b) => Ok(*b),
-            Value::String(s) => match s.trim() {
+            Value::String(_) => match text(v)?.trim() {
                 "Y" | "y" | "true" => Ok(true),
                 "N" | "n" | "false" => Ok(false),
                 other => Err(format!("`{other}` is not Y or N")),
@@ -360,9 +429,50 @@ pub fn check_value(def: &FieldDef, path: &str, v: &Value, out: &mut Vec<(String,
     }
 }
 
+/// Only the character set and length of a value's texts (see
+/// [`check_text`]): what a field whose syntax a check of `checks.xml`
+/// judges (`syntax="yes"`) must meet all the same.
+pub fn check_characters(def: &FieldDef, path: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) => {
+            let r = if def.ty == FieldType::String {
+                let max = def.max_length.unwrap_or(DEFAULT_MAX_LENGTH) as usize;
+                check_text(s, max, def.multiline)
+            } else {
+                check_text(s, TYPED_MAX_LENGTH, false)
+            };
+            if let Err(m) = r {
+                out.push((path.to_owned(), m));
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                check_characters(def, &format!("{path}[{i}]"), x, out);
+            }
+        }
+        Value::Object(obj) => {
+            for f in def.fields {
+                if let Some(x) = obj.get(f.name) {
+                    check_characters(f, &format!("{path}.{}", f.name), x, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn check_one(def: &FieldDef, path: &str, v: &Value, out: &mut Vec<(String, String)>) {
     let r: Result<(), String> = match def.ty {
-        FieldType::String => String::from_json(v).map(drop),
+        FieldType::String => v
+            .as_str()
+            .ok_or_else(|| format!("must be text, not {}", kind(v)))
+            .and_then(|s| {
+                let max = def
+                    .max_length
+                    .unwrap_or(DEFAULT_MAX_LENGTH)
+                    .min(MAX_MAX_LENGTH);
+                check_text(s, max as usize, def.multiline)
+            }),
         FieldType::Hostname => Hostname::from_json(v).map(drop),
         FieldType::Mac => MacAddr6::from_json(v).map(drop),
         FieldType::Ipv4 => Ipv4Addr::from_json(v).map(drop),
@@ -396,8 +506,15 @@ fn check_one(def: &FieldDef, path: &str, v: &Value, out: &mut Vec<(String, Strin
             };
             for k in obj.keys() {
                 if !def.fields.iter().any(|f| f.name == k) {
+                    // the name is the sender's: quoted only when it is short
+                    // and printable
+                    let name = if check_text(k, 64, false).is_ok() {
+                        k.as_str()
+                    } else {
+                        "?"
+                    };
                     out.push((
-                        format!("{path}.{k}"),
+                        format!("{path}.{name}"),
                         "is not a field of this record".into(),
                     ));
                 }
@@ -444,5 +561,69 @@ mod tests {
         assert!(Date::from_json(&json!("2026-11-24")).is_ok());
         assert_eq!(i64::from_json(&json!("22")), Ok(22));
         assert!(Vec::<Hostname>::from_json(&json!(["a.example", "b..example"])).is_err());
+    }
+
+    fn string_def(max_length: Option<u32>, multiline: bool) -> FieldDef {
+        FieldDef {
+            name: "note",
+            description: "",
+            ty: FieldType::String,
+            required: false,
+            list: false,
+            values: &[],
+            min: None,
+            max: None,
+            max_length,
+            multiline,
+            fields: &[],
+        }
+    }
+
+    fn problems(def: &FieldDef, v: Value) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        check_value(def, def.name, &v, &mut out);
+        out
+    }
+
+    #[test]
+    fn strings_refuse_control_characters_and_overlong_text() {
+        let line = string_def(None, false);
+        assert!(problems(&line, json!("Workstation 3000 – ÄÖÜ")).is_empty());
+        for (bad, code, pos) in [
+            ("ab\u{0}c", "U+0000", 3),
+            ("\u{1b}[2J", "U+001B", 1),
+            ("a\r\nb", "U+000D", 2),
+            ("a\nb", "U+000A", 2),
+            ("a\tb", "U+0009", 2),
+            ("a\u{7f}", "U+007F", 2),
+            ("a\u{85}", "U+0085", 2),
+        ] {
+            let p = problems(&line, json!(bad));
+            assert_eq!(p.len(), 1, "{bad:?}");
+            let expected = format!("contains a control character ({code}) at position {pos}");
+            assert!(p[0].1.starts_with(&expected), "{bad:?}: {}", p[0].1);
+        }
+        let long = "x".repeat(100 * 1024);
+        let p = problems(&line, json!(long));
+        assert_eq!(p[0].1, "is 102400 characters long; at most 255 are allowed");
+        assert!(problems(&line, json!("x".repeat(255))).is_empty());
+        // a field's own maximum, counted in characters
+        let short = string_def(Some(3), false);
+        assert!(problems(&short, json!("äöü")).is_empty());
+        assert!(!problems(&short, json!("abcd")).is_empty());
+        // multiline: LF and TAB, no other control character
+        let text = string_def(None, true);
+        assert!(problems(&text, json!("line 1\n\tline 2")).is_empty());
+        assert!(!problems(&text, json!("a\r\nb")).is_empty());
+        assert!(!problems(&text, json!("a\u{0}")).is_empty());
+        // parsed types refuse them before parsing, without quoting the value
+        let e = Hostname::from_json(&json!("a\u{0}b.example")).unwrap_err();
+        assert!(
+            e.starts_with("contains a control character (U+0000) at position 2"),
+            "{e}"
+        );
+        let e = Hostname::from_json(&json!("a".repeat(5000))).unwrap_err();
+        assert!(e.starts_with("is 5000 characters long"), "{e}");
+        assert!(String::from_json(&json!("\u{0}")).is_err());
     }
 }

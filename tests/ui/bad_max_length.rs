@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("bad_max_length/");
+
+fn main() {}
