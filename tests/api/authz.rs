@@ -276,7 +276,9 @@ async fn deputyship_scopes_are_explicit_and_trimmed(s) {
 
 /// The devices of `GET /api/v1/devices` as host → reasons.
 async fn listed(s: &TestServer, role: &str) -> Vec<(String, Vec<Value>)> {
-    let r = s.call(Some(role), Method::GET, "/api/v1/devices", None).await;
+    let r = s
+        .call(Some(role), Method::GET, "/api/v1/devices", None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body
         .as_array()

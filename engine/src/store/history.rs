@@ -51,6 +51,10 @@ pub struct OrderDocument {
     /// Authorization decisions with their explanations (`GET /api/v1/orders/{id}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<serde_json::Value>,
+    /// What the order was about when it was decided (policy attributes
+    /// marked `record="yes"` → value); who may read it is decided on these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Fields>,
 }
 
 /// Now, as stored in the history: RFC 3339 UTC with milliseconds, so the

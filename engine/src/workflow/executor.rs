@@ -163,6 +163,7 @@ pub async fn submit(
         warnings: Vec::new(),
         accepted: Vec::new(),
         changes: Default::default(),
+        facts: None,
     };
     let at = now();
     let states = vec![StateEntry {
