@@ -211,7 +211,6 @@ pub(crate) fn attributes(
                         format!("only resource attributes are recorded, not a `{category}` attribute"),
                         Some("record=\"yes\" keeps what an order was about (the resource) with the order".into()),
                     ));
-                    ok = false;
                 }
                 true
             }
