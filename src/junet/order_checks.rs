@@ -606,15 +606,14 @@ pub async fn check_deputyship(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
                 );
             }
         }
-        Some("my_devices") => {
-            if host || org {
-                report(
-                    ctx,
-                    if host { "host" } else { "org" },
-                    "scope `my_devices` is all devices you administer: give neither host nor org",
-                );
-            }
+        Some("my_devices") if host || org => {
+            report(
+                ctx,
+                if host { "host" } else { "org" },
+                "scope `my_devices` is all devices you administer: give neither host nor org",
+            );
         }
+        Some("my_devices") => {}
         _ if host && org => report(
             ctx,
             "org",

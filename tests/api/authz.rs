@@ -156,6 +156,8 @@ async fn reads_follow_the_device_the_order_was_about(s) {
     let changed = place(&s, "staff", "change_device", json!({"host": ZAM2213, "ssh": "Y"})).await;
     assert_eq!(changed["state"], "COMPLETED", "{changed}");
     let changed = changed["id"].as_i64().unwrap();
+    let facts = &s.order(changed).await["facts"];
+    assert_eq!(*facts, json!({"resource.admin": "1002", "resource.device": 5002, "resource.org": "JSC"}));
     let r = place(&s, "admin", "delete_device", json!({"host": ZAM2213, "reason": "scrapped"})).await;
     assert_eq!(r["state"], "COMPLETED", "{r}");
     // an employee registers a new device under the old name
