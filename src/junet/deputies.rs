@@ -217,10 +217,11 @@ pub async fn end(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         Some(day) => {
             let until = end_of(day);
             let (cond, args) = rows.condition(true);
-            let sql =
-                format!("UPDATE auftrag_deputies SET UNTIL = $99 WHERE DEPUTY = $1 AND {cond}");
-            let n = args.len() + 2;
-            let sql = sql.replace("$99", &format!("${n}"));
+            // the end's parameter after the condition's
+            let sql = format!(
+                "UPDATE auftrag_deputies SET UNTIL = ${} WHERE DEPUTY = $1 AND {cond}",
+                args.len() + 2
+            );
             bind(sqlx::query(&sql).bind(deputy), args)
                 .bind(until.clone())
                 .execute(&mut *ctx.conn)

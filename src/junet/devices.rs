@@ -164,6 +164,8 @@ async fn list_devices(
     // which devices: all (staff), one admin's, or those with a reason
     let which = match (staff, admin_filter) {
         (_, Some(_)) => "a.OBJ_ID_L = $1".to_owned(),
+        // (bound in every case: PostgreSQL refuses a parameter the
+        // statement does not use)
         (true, None) => "$1 = $1".to_owned(),
         (false, None) => format!("d.DV_OBJ_ID IN (SELECT device FROM ({REASONS}) AS r)"),
     };
