@@ -355,14 +355,17 @@ pub enum OrderType {
     DeleteDevice = 2,
     /// An admin names a deputy for one device (host) or all of theirs; an IT officer for their organisation unit (org).
     NameDeputy = 3,
+    /// Ends or shortens a deputyship named with name_deputy: placed by those who may name it (the device's admin, the IT officer of the org unit, staff) or by the deputy.
+    EndDeputy = 4,
 }
 impl OrderType {
     /// All values, in definition order (their ids are their indices).
-    pub const ALL: [OrderType; 4] = [
+    pub const ALL: [OrderType; 5] = [
         OrderType::ChangeDevice,
         OrderType::RegisterDevice,
         OrderType::DeleteDevice,
         OrderType::NameDeputy,
+        OrderType::EndDeputy,
     ];
     /// The name in the XML definitions.
     pub const fn name(self) -> &'static str {
@@ -371,6 +374,7 @@ impl OrderType {
             OrderType::RegisterDevice => "register_device",
             OrderType::DeleteDevice => "delete_device",
             OrderType::NameDeputy => "name_deputy",
+            OrderType::EndDeputy => "end_deputy",
         }
     }
     /// The value with the given XML name.
@@ -380,6 +384,7 @@ impl OrderType {
             "register_device" => Some(OrderType::RegisterDevice),
             "delete_device" => Some(OrderType::DeleteDevice),
             "name_deputy" => Some(OrderType::NameDeputy),
+            "end_deputy" => Some(OrderType::EndDeputy),
             _ => None,
         }
     }
@@ -390,6 +395,7 @@ impl OrderType {
             OrderType::RegisterDevice => 1,
             OrderType::DeleteDevice => 2,
             OrderType::NameDeputy => 3,
+            OrderType::EndDeputy => 4,
         }
     }
 }
@@ -936,6 +942,38 @@ impl DeleteDevice {
         })
     }
 }
+/// The values of field `scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NameDeputyScope {
+    ///device
+    Device,
+    ///my_devices
+    MyDevices,
+    ///org
+    Org,
+}
+impl NameDeputyScope {
+    /// The value as written in the order.
+    pub const fn name(self) -> &'static str {
+        match self {
+            NameDeputyScope::Device => "device",
+            NameDeputyScope::MyDevices => "my_devices",
+            NameDeputyScope::Org => "org",
+        }
+    }
+}
+impl ::auftrag_engine::types::FieldValue for NameDeputyScope {
+    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
+        match ::auftrag_engine::types::enum_text(v)? {
+            "device" => Ok(NameDeputyScope::Device),
+            "my_devices" => Ok(NameDeputyScope::MyDevices),
+            "org" => Ok(NameDeputyScope::Org),
+            other => {
+                Err(format!("`{other}` is not one of {}", "device, my_devices, org"))
+            }
+        }
+    }
+}
 /// The fields of an order of type `name_deputy`, parsed: An admin names a deputy for one device (host) or all of theirs; an IT officer for their organisation unit (org).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NameDeputy {
@@ -946,6 +984,8 @@ pub struct NameDeputy {
     pub deputy: ::auftrag_engine::types::PersonRef,
     /// Last day of the deputyship; open-ended if empty.
     pub until: ::core::option::Option<::auftrag_engine::types::Date>,
+    /// Which deputyship: device (the one device `host`), my_devices (all devices the requester administers, now and later; no host, no org), org (every device of the org unit `org`, for its IT officer). May be left out when host (device) or org (org) is given; required otherwise. Naming the same deputy for the same scope again sets the new end.
+    pub scope: ::core::option::Option<NameDeputyScope>,
 }
 impl NameDeputy {
     /// The order type's name in `orders.xml`.
@@ -965,6 +1005,87 @@ impl NameDeputy {
             );
         }
         Ok(Self {
+            host: ::auftrag_engine::types::optional(order.fields.get("host"), "host")?,
+            org: ::auftrag_engine::types::optional(order.fields.get("org"), "org")?,
+            deputy: ::auftrag_engine::types::required(
+                order.fields.get("deputy"),
+                "deputy",
+            )?,
+            until: ::auftrag_engine::types::optional(
+                order.fields.get("until"),
+                "until",
+            )?,
+            scope: ::auftrag_engine::types::optional(order.fields.get("scope"), "scope")?,
+        })
+    }
+}
+/// The values of field `scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndDeputyScope {
+    ///device
+    Device,
+    ///my_devices
+    MyDevices,
+    ///org
+    Org,
+}
+impl EndDeputyScope {
+    /// The value as written in the order.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EndDeputyScope::Device => "device",
+            EndDeputyScope::MyDevices => "my_devices",
+            EndDeputyScope::Org => "org",
+        }
+    }
+}
+impl ::auftrag_engine::types::FieldValue for EndDeputyScope {
+    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
+        match ::auftrag_engine::types::enum_text(v)? {
+            "device" => Ok(EndDeputyScope::Device),
+            "my_devices" => Ok(EndDeputyScope::MyDevices),
+            "org" => Ok(EndDeputyScope::Org),
+            other => {
+                Err(format!("`{other}` is not one of {}", "device, my_devices, org"))
+            }
+        }
+    }
+}
+/// The fields of an order of type `end_deputy`, parsed: Ends or shortens a deputyship named with name_deputy: placed by those who may name it (the device's admin, the IT officer of the org unit, staff) or by the deputy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndDeputy {
+    /// Which deputyship, as in name_deputy: device (host), my_devices (all devices the requester administers), org (org).
+    pub scope: ::core::option::Option<EndDeputyScope>,
+    /// The device, for scope device.
+    pub host: ::core::option::Option<::auftrag_engine::types::Hostname>,
+    /// The organisation unit, for scope org.
+    pub org: ::core::option::Option<::std::string::String>,
+    pub deputy: ::auftrag_engine::types::PersonRef,
+    /// The new last day (today or later, before the present end); empty ends the deputyship now.
+    pub until: ::core::option::Option<::auftrag_engine::types::Date>,
+}
+impl EndDeputy {
+    /// The order type's name in `orders.xml`.
+    pub const NAME: &'static str = "end_deputy";
+    /// The parsed fields of `order`. Fails for an order of another
+    /// type or a value that does not parse (which the `syntax`
+    /// check has already turned into an error of the order).
+    pub fn from_order(
+        order: &::auftrag_engine::context::OrderData,
+    ) -> Result<Self, ::auftrag_engine::types::FieldError> {
+        if order.order_type.name != Self::NAME {
+            return Err(
+                ::auftrag_engine::types::wrong_order_type(
+                    Self::NAME,
+                    order.order_type.name,
+                ),
+            );
+        }
+        Ok(Self {
+            scope: ::auftrag_engine::types::optional(
+                order.fields.get("scope"),
+                "scope",
+            )?,
             host: ::auftrag_engine::types::optional(order.fields.get("host"), "host")?,
             org: ::auftrag_engine::types::optional(order.fields.get("org"), "org")?,
             deputy: ::auftrag_engine::types::required(
@@ -1945,25 +2066,31 @@ pub mod attr {
     pub const SUBJECT_EMAIL: ::auftrag_engine::pdp::AttrId = 6;
     /// `action.order_type` (string)
     pub const ACTION_ORDER_TYPE: ::auftrag_engine::pdp::AttrId = 7;
+    /// `action.fields` (string, multi)
+    pub const ACTION_FIELDS: ::auftrag_engine::pdp::AttrId = 8;
     /// `resource.requester` (person)
-    pub const RESOURCE_REQUESTER: ::auftrag_engine::pdp::AttrId = 8;
+    pub const RESOURCE_REQUESTER: ::auftrag_engine::pdp::AttrId = 9;
     /// `resource.host` (hostname)
-    pub const RESOURCE_HOST: ::auftrag_engine::pdp::AttrId = 9;
+    pub const RESOURCE_HOST: ::auftrag_engine::pdp::AttrId = 10;
     /// `resource.all_devices` (bool)
-    pub const RESOURCE_ALL_DEVICES: ::auftrag_engine::pdp::AttrId = 10;
+    pub const RESOURCE_ALL_DEVICES: ::auftrag_engine::pdp::AttrId = 11;
+    /// `resource.device` (integer)
+    pub const RESOURCE_DEVICE: ::auftrag_engine::pdp::AttrId = 12;
     /// `resource.admin` (person)
-    pub const RESOURCE_ADMIN: ::auftrag_engine::pdp::AttrId = 11;
+    pub const RESOURCE_ADMIN: ::auftrag_engine::pdp::AttrId = 13;
+    /// `resource.deputy` (person)
+    pub const RESOURCE_DEPUTY: ::auftrag_engine::pdp::AttrId = 14;
     /// `resource.deputies` (person, multi)
-    pub const RESOURCE_DEPUTIES: ::auftrag_engine::pdp::AttrId = 12;
+    pub const RESOURCE_DEPUTIES: ::auftrag_engine::pdp::AttrId = 15;
     /// `resource.deputy_until` (datetime)
-    pub const RESOURCE_DEPUTY_UNTIL: ::auftrag_engine::pdp::AttrId = 13;
+    pub const RESOURCE_DEPUTY_UNTIL: ::auftrag_engine::pdp::AttrId = 16;
     /// `resource.org` (string)
-    pub const RESOURCE_ORG: ::auftrag_engine::pdp::AttrId = 14;
+    pub const RESOURCE_ORG: ::auftrag_engine::pdp::AttrId = 17;
     /// `environment.now` (datetime)
-    pub const ENVIRONMENT_NOW: ::auftrag_engine::pdp::AttrId = 15;
+    pub const ENVIRONMENT_NOW: ::auftrag_engine::pdp::AttrId = 18;
 }
 /// The attributes of `attributes.xml`.
-pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 16] = [
+pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
     ::auftrag_engine::pdp::AttributeDef {
         id: 0,
         name: "subject.person",
@@ -1971,6 +2098,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 16] = [
         ty: ::auftrag_engine::pdp::ValueType::String,
         multi: false,
         must_be_present: true,
+        recorded: false,
         source: "request",
         description: "PERS_KEY of the person asking (the token subject).",
     },
@@ -1981,6 +2109,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 16] = [
         ty: ::auftrag_engine::pdp::ValueType::Boolean,
         multi: false,
         must_be_present: false,
+        recorded: false,
         source: "crate::junet::pip::is_employee",
         description: "The person is an employee (has a d_pers row with an organisation).",
     },
@@ -1991,6 +2120,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 16] = [
         ty: ::auftrag_engine::pdp::ValueType::Boolean,
         multi: false,
         must_be_present: false,
+        recorded: false,
         source: "crate::junet::pip::is_admin",
         description: "The person administers at least one device.",
     },
@@ -2001,6 +2131,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 16] = [
         ty: ::auftrag_engine::pdp::ValueType::Boolean,
         multi: false,
         must_be_present: false,
+        recorded: false,
         source: "crate::junet::pip::is_itb",
         description: "The person is an IT officer (ITB) of some organisation unit.",
     },
@@ -2011,6 +2142,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 16] = [
         ty: ::auftrag_engine::pdp::ValueType::String,
         multi: true,
         must_be_present: false,
+        recorded: false,
         source: "crate::junet::pip::itb_orgs",
         description: "The organisation units the person is IT officer of.",
     },
@@ -2021,6 +2153,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 16] = [
         ty: ::auftrag_engine::pdp::ValueType::Boolean,
         multi: false,
         must_be_present: false,
+        recorded: false,
         source: "crate::junet::pip::is_staff",
         description: "The person belongs to IP-management staff.",
     },
@@ -2031,6 +2164,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 16] = [
         ty: ::auftrag_engine::pdp::ValueType::String,
         multi: false,
         must_be_present: false,
+        recorded: false,
         source: "crate::junet::pip::email",
         description: "",
     },
@@ -2041,92 +2175,134 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 16] = [
         ty: ::auftrag_engine::pdp::ValueType::String,
         multi: false,
         must_be_present: true,
+        recorded: false,
         source: "request",
-        description: "What is asked for: an order type to place (register_device, change_device, delete_device, name_deputy), read_order (read an order and its history) or staff_action (accept, edit or reject a waiting order).",
+        description: "What is asked for: an order type to place (register_device, change_device, delete_device, name_deputy, end_deputy), read_order (read an order and its history) or staff_action (accept, edit or reject a waiting order).",
     },
     ::auftrag_engine::pdp::AttributeDef {
         id: 8,
+        name: "action.fields",
+        category: ::auftrag_engine::pdp::Category::Action,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: true,
+        must_be_present: false,
+        recorded: false,
+        source: "fields",
+        description: "The fields the order fills, e.g. admin: what it sets.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 9,
         name: "resource.requester",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
         multi: false,
         must_be_present: false,
+        recorded: false,
         source: "crate::junet::pip::requester",
         description: "The person who placed the order (for reading orders).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 9,
+        id: 10,
         name: "resource.host",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
         multi: false,
         must_be_present: false,
+        recorded: false,
         source: "order.host",
         description: "The device the order is about.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 10,
+        id: 11,
         name: "resource.all_devices",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::Boolean,
         multi: false,
         must_be_present: false,
+        recorded: false,
         source: "crate::junet::pip::all_devices",
-        description: "A name_deputy order without host: all devices of the requester.",
+        description: "A name_deputy or end_deputy order for all devices the requester administers (scope my_devices).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 11,
+        id: 12,
+        name: "resource.device",
+        category: ::auftrag_engine::pdp::Category::Resource,
+        ty: ::auftrag_engine::pdp::ValueType::Integer,
+        multi: false,
+        must_be_present: false,
+        recorded: true,
+        source: "crate::junet::pip::device_id",
+        description: "The device the order is about (DV_OBJ_ID): the one its host names when it is decided; for a registration, the device it made. None for a host that names no device.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 13,
         name: "resource.admin",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
         multi: false,
         must_be_present: false,
+        recorded: true,
         source: "crate::junet::pip::device_admin",
         description: "The administrator of the device (its ADMIN link).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 12,
+        id: 14,
+        name: "resource.deputy",
+        category: ::auftrag_engine::pdp::Category::Resource,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: false,
+        must_be_present: false,
+        recorded: false,
+        source: "order.deputy",
+        description: "The deputy a name_deputy or end_deputy order is about.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 15,
         name: "resource.deputies",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
         multi: true,
         must_be_present: false,
+        recorded: false,
         source: "crate::junet::pip::deputies",
-        description: "The deputies named for the device (for it alone or for all devices of its admin).",
+        description: "The deputies of the device: named for it alone or for all devices of its admin, while it has that admin; or for its org unit.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 13,
+        id: 16,
         name: "resource.deputy_until",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::Time,
         multi: false,
         must_be_present: false,
+        recorded: false,
         source: "crate::junet::pip::deputy_until",
         description: "End of the asking person's deputyship for the device (far future when open-ended).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 14,
+        id: 17,
         name: "resource.org",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
         multi: false,
         must_be_present: false,
+        recorded: true,
         source: "crate::junet::pip::device_org",
-        description: "The organisation unit of the device (DV_LOC_ORG).",
+        description: "The organisation unit of the device (DV_LOC_ORG); for a deputyship of an org unit (scope org), that unit. None for a host that names no device.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 15,
+        id: 18,
         name: "environment.now",
         category: ::auftrag_engine::pdp::Category::Environment,
         ty: ::auftrag_engine::pdp::ValueType::Time,
         multi: false,
         must_be_present: true,
+        recorded: false,
         source: "now",
         description: "",
     },
 ];
 /// Where each attribute's value comes from (same order as [`ATTRIBUTES`]).
-pub static ATTRIBUTE_SOURCES: [::auftrag_engine::pdp::Source; 16] = [
+pub static ATTRIBUTE_SOURCES: [::auftrag_engine::pdp::Source; 19] = [
     ::auftrag_engine::pdp::Source::Subject,
     ::auftrag_engine::pdp::Source::Resolver(resolve_1),
     ::auftrag_engine::pdp::Source::Resolver(resolve_2),
@@ -2135,13 +2311,16 @@ pub static ATTRIBUTE_SOURCES: [::auftrag_engine::pdp::Source; 16] = [
     ::auftrag_engine::pdp::Source::Resolver(resolve_5),
     ::auftrag_engine::pdp::Source::Resolver(resolve_6),
     ::auftrag_engine::pdp::Source::Action,
-    ::auftrag_engine::pdp::Source::Resolver(resolve_8),
+    ::auftrag_engine::pdp::Source::Fields,
+    ::auftrag_engine::pdp::Source::Resolver(resolve_9),
     ::auftrag_engine::pdp::Source::Field("host"),
-    ::auftrag_engine::pdp::Source::Resolver(resolve_10),
     ::auftrag_engine::pdp::Source::Resolver(resolve_11),
     ::auftrag_engine::pdp::Source::Resolver(resolve_12),
     ::auftrag_engine::pdp::Source::Resolver(resolve_13),
-    ::auftrag_engine::pdp::Source::Resolver(resolve_14),
+    ::auftrag_engine::pdp::Source::Field("deputy"),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_15),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_16),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_17),
     ::auftrag_engine::pdp::Source::Now,
 ];
 fn resolve_1<'a, 'b>(
@@ -2210,7 +2389,7 @@ fn resolve_6<'a, 'b>(
 > {
     Box::pin(crate::junet::pip::email(ctx))
 }
-fn resolve_8<'a, 'b>(
+fn resolve_9<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -2221,7 +2400,7 @@ fn resolve_8<'a, 'b>(
 > {
     Box::pin(crate::junet::pip::requester(ctx))
 }
-fn resolve_10<'a, 'b>(
+fn resolve_11<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -2232,17 +2411,6 @@ fn resolve_10<'a, 'b>(
 > {
     Box::pin(crate::junet::pip::all_devices(ctx))
 }
-fn resolve_11<'a, 'b>(
-    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
-) -> ::auftrag_engine::BoxFuture<
-    'a,
-    ::core::result::Result<
-        Option<::auftrag_engine::pdp::Value>,
-        ::auftrag_engine::error::HandlerError,
-    >,
-> {
-    Box::pin(crate::junet::pip::device_admin(ctx))
-}
 fn resolve_12<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
@@ -2252,7 +2420,7 @@ fn resolve_12<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputies(ctx))
+    Box::pin(crate::junet::pip::device_id(ctx))
 }
 fn resolve_13<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2263,9 +2431,31 @@ fn resolve_13<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
+    Box::pin(crate::junet::pip::device_admin(ctx))
+}
+fn resolve_15<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::deputies(ctx))
+}
+fn resolve_16<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
     Box::pin(crate::junet::pip::deputy_until(ctx))
 }
-fn resolve_14<'a, 'b>(
+fn resolve_17<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -2371,7 +2561,7 @@ fn policy_predicate_4(
         )
     })()
 }
-/// `subject.person in resource.deputies and environment.now <= resource.deputy_until`
+/// `subject.person in resource.deputies and environment.now <= resource.deputy_until and not ("admin" in action.fields)`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_5(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
@@ -2385,14 +2575,28 @@ fn policy_predicate_5(
                 ),
             )
         })(),
-        || (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
-            Ok(
-                matches!(
-                    (c.time(attr::ENVIRONMENT_NOW) ?, c.time(attr::RESOURCE_DEPUTY_UNTIL)
-                    ?), (Some(__a), Some(__b)) if __a <= __b
-                ),
-            )
-        })(),
+        || ::auftrag_engine::pdp::and3(
+            (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+                Ok(
+                    matches!(
+                        (c.time(attr::ENVIRONMENT_NOW) ?, c
+                        .time(attr::RESOURCE_DEPUTY_UNTIL) ?), (Some(__a), Some(__b)) if
+                        __a <= __b
+                    ),
+                )
+            })(),
+            || {
+                ((|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+                    Ok(
+                        ::auftrag_engine::pdp::Ctx::contains_str(
+                            c.set(attr::ACTION_FIELDS)?,
+                            Some("admin"),
+                        ),
+                    )
+                })())
+                    .map(|b| !b)
+            },
+        ),
     )
 }
 /// `resource.org in subject.itb_orgs`
@@ -2466,19 +2670,29 @@ static POLICY_3: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
     ],
     obligations: &[],
 };
-/// `action.order_type == "name_deputy"`
+/// `action.order_type == "name_deputy" or action.order_type == "end_deputy"`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_8(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
 ) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
-    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
-        Ok(
-            matches!(
-                (c.string(attr::ACTION_ORDER_TYPE) ?, Some("name_deputy")), (Some(__a),
-                Some(__b)) if __a == __b
-            ),
-        )
-    })()
+    ::auftrag_engine::pdp::or3(
+        (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                matches!(
+                    (c.string(attr::ACTION_ORDER_TYPE) ?, Some("name_deputy")),
+                    (Some(__a), Some(__b)) if __a == __b
+                ),
+            )
+        })(),
+        || (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                matches!(
+                    (c.string(attr::ACTION_ORDER_TYPE) ?, Some("end_deputy")),
+                    (Some(__a), Some(__b)) if __a == __b
+                ),
+            )
+        })(),
+    )
 }
 /// `subject.person == resource.admin or (resource.all_devices and subject.is_admin)`
 #[allow(clippy::redundant_closure_call, unused_parens)]
@@ -2537,6 +2751,30 @@ fn policy_predicate_11(
         Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
     })()
 }
+/// `action.order_type == "end_deputy" and subject.person == resource.deputy`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_12(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    ::auftrag_engine::pdp::and3(
+        (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                matches!(
+                    (c.string(attr::ACTION_ORDER_TYPE) ?, Some("end_deputy")),
+                    (Some(__a), Some(__b)) if __a == __b
+                ),
+            )
+        })(),
+        || (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+            Ok(
+                matches!(
+                    (c.string(attr::SUBJECT_PERSON) ?, c.string(attr::RESOURCE_DEPUTY)
+                    ?), (Some(__a), Some(__b)) if __a == __b
+                ),
+            )
+        })(),
+    )
+}
 static POLICY_4: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
     id: "deputies",
     description: "",
@@ -2567,12 +2805,20 @@ static POLICY_4: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             condition: Some(policy_predicate_11),
             obligations: &[],
         },
+        ::auftrag_engine::pdp::RuleDef {
+            id: "deputy_resigns",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_12),
+            obligations: &[],
+        },
     ],
     obligations: &[],
 };
 /// `action.order_type == "read_order"`
 #[allow(clippy::redundant_closure_call, unused_parens)]
-fn policy_predicate_12(
+fn policy_predicate_13(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
 ) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
     (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
@@ -2586,7 +2832,7 @@ fn policy_predicate_12(
 }
 /// `subject.person == resource.requester`
 #[allow(clippy::redundant_closure_call, unused_parens)]
-fn policy_predicate_13(
+fn policy_predicate_14(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
 ) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
     (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
@@ -2600,7 +2846,7 @@ fn policy_predicate_13(
 }
 /// `subject.person == resource.admin`
 #[allow(clippy::redundant_closure_call, unused_parens)]
-fn policy_predicate_14(
+fn policy_predicate_15(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
 ) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
     (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
@@ -2614,7 +2860,7 @@ fn policy_predicate_14(
 }
 /// `subject.person in resource.deputies and environment.now <= resource.deputy_until`
 #[allow(clippy::redundant_closure_call, unused_parens)]
-fn policy_predicate_15(
+fn policy_predicate_16(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
 ) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
     ::auftrag_engine::pdp::and3(
@@ -2638,7 +2884,7 @@ fn policy_predicate_15(
 }
 /// `resource.org in subject.itb_orgs`
 #[allow(clippy::redundant_closure_call, unused_parens)]
-fn policy_predicate_16(
+fn policy_predicate_17(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
 ) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
     (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
@@ -2652,7 +2898,7 @@ fn policy_predicate_16(
 }
 /// `subject.is_staff`
 #[allow(clippy::redundant_closure_call, unused_parens)]
-fn policy_predicate_17(
+fn policy_predicate_18(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
 ) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
     (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
@@ -2662,7 +2908,7 @@ fn policy_predicate_17(
 static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
     id: "read_history",
     description: "",
-    target: Some(policy_predicate_12),
+    target: Some(policy_predicate_13),
     algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
     rules: &[
         ::auftrag_engine::pdp::RuleDef {
@@ -2670,7 +2916,7 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_13),
+            condition: Some(policy_predicate_14),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -2678,7 +2924,7 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_14),
+            condition: Some(policy_predicate_15),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -2686,7 +2932,7 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_15),
+            condition: Some(policy_predicate_16),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -2694,7 +2940,7 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_16),
+            condition: Some(policy_predicate_17),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -2702,7 +2948,7 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_17),
+            condition: Some(policy_predicate_18),
             obligations: &[],
         },
     ],
@@ -2710,7 +2956,7 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
 };
 /// `action.order_type == "staff_action"`
 #[allow(clippy::redundant_closure_call, unused_parens)]
-fn policy_predicate_18(
+fn policy_predicate_19(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
 ) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
     (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
@@ -2724,7 +2970,7 @@ fn policy_predicate_18(
 }
 /// `subject.is_staff`
 #[allow(clippy::redundant_closure_call, unused_parens)]
-fn policy_predicate_19(
+fn policy_predicate_20(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
 ) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
     (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
@@ -2734,7 +2980,7 @@ fn policy_predicate_19(
 static POLICY_6: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
     id: "staff_actions",
     description: "",
-    target: Some(policy_predicate_18),
+    target: Some(policy_predicate_19),
     algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
     rules: &[
         ::auftrag_engine::pdp::RuleDef {
@@ -2742,7 +2988,7 @@ static POLICY_6: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_19),
+            condition: Some(policy_predicate_20),
             obligations: &[],
         },
     ],
@@ -3417,7 +3663,8 @@ pub const DOCUMENT: &str = r#"{
       "check_id": 11,
       "field": null,
       "order_types": [
-        "name_deputy"
+        "name_deputy",
+        "end_deputy"
       ],
       "portal": "error",
       "engine": "error",
@@ -3430,7 +3677,8 @@ pub const DOCUMENT: &str = r#"{
       "order_types": [
         "change_device",
         "delete_device",
-        "name_deputy"
+        "name_deputy",
+        "end_deputy"
       ],
       "portal": "error",
       "engine": "error",
@@ -3516,7 +3764,8 @@ pub const DOCUMENT: &str = r#"{
       "check_id": 17,
       "field": "deputy",
       "order_types": [
-        "name_deputy"
+        "name_deputy",
+        "end_deputy"
       ],
       "portal": "error",
       "engine": "error",
@@ -4384,6 +4633,102 @@ pub const DOCUMENT: &str = r#"{
           "max_length": null,
           "multiline": false,
           "fields": []
+        },
+        {
+          "name": "scope",
+          "description": "Which deputyship: device (the one device `host`), my_devices (all devices the requester administers, now and later; no host, no org), org (every device of the org unit `org`, for its IT officer). May be left out when host (device) or org (org) is given; required otherwise. Naming the same deputy for the same scope again sets the new end.",
+          "ty": "enum",
+          "required": false,
+          "list": false,
+          "values": [
+            "device",
+            "my_devices",
+            "org"
+          ],
+          "min": null,
+          "max": null,
+          "max_length": null,
+          "multiline": false,
+          "fields": []
+        }
+      ]
+    },
+    {
+      "name": "end_deputy",
+      "variant": "EndDeputy",
+      "description": "Ends or shortens a deputyship named with name_deputy: placed by those who may name it (the device's admin, the IT officer of the org unit, staff) or by the deputy.",
+      "workflow": "auftragssystem",
+      "workflow_id": 0,
+      "key": "host",
+      "fields": [
+        {
+          "name": "scope",
+          "description": "Which deputyship, as in name_deputy: device (host), my_devices (all devices the requester administers), org (org).",
+          "ty": "enum",
+          "required": false,
+          "list": false,
+          "values": [
+            "device",
+            "my_devices",
+            "org"
+          ],
+          "min": null,
+          "max": null,
+          "max_length": null,
+          "multiline": false,
+          "fields": []
+        },
+        {
+          "name": "host",
+          "description": "The device, for scope device.",
+          "ty": "hostname",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "max_length": null,
+          "multiline": false,
+          "fields": []
+        },
+        {
+          "name": "org",
+          "description": "The organisation unit, for scope org.",
+          "ty": "string",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "max_length": 255,
+          "multiline": false,
+          "fields": []
+        },
+        {
+          "name": "deputy",
+          "description": "",
+          "ty": "person",
+          "required": true,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "max_length": null,
+          "multiline": false,
+          "fields": []
+        },
+        {
+          "name": "until",
+          "description": "The new last day (today or later, before the present end); empty ends the deputyship now.",
+          "ty": "date",
+          "required": false,
+          "list": false,
+          "values": [],
+          "min": null,
+          "max": null,
+          "max_length": null,
+          "multiline": false,
+          "fields": []
         }
       ]
     }
@@ -4395,6 +4740,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "person",
       "multi": false,
       "source": "request",
+      "record": false,
       "description": "PERS_KEY of the person asking (the token subject)."
     },
     {
@@ -4403,6 +4749,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "bool",
       "multi": false,
       "source": "crate::junet::pip::is_employee",
+      "record": false,
       "description": "The person is an employee (has a d_pers row with an organisation)."
     },
     {
@@ -4411,6 +4758,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "bool",
       "multi": false,
       "source": "crate::junet::pip::is_admin",
+      "record": false,
       "description": "The person administers at least one device."
     },
     {
@@ -4419,6 +4767,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "bool",
       "multi": false,
       "source": "crate::junet::pip::is_itb",
+      "record": false,
       "description": "The person is an IT officer (ITB) of some organisation unit."
     },
     {
@@ -4427,6 +4776,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "string",
       "multi": true,
       "source": "crate::junet::pip::itb_orgs",
+      "record": false,
       "description": "The organisation units the person is IT officer of."
     },
     {
@@ -4435,6 +4785,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "bool",
       "multi": false,
       "source": "crate::junet::pip::is_staff",
+      "record": false,
       "description": "The person belongs to IP-management staff."
     },
     {
@@ -4443,6 +4794,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "string",
       "multi": false,
       "source": "crate::junet::pip::email",
+      "record": false,
       "description": ""
     },
     {
@@ -4451,7 +4803,17 @@ pub const DOCUMENT: &str = r#"{
       "type": "string",
       "multi": false,
       "source": "request",
-      "description": "What is asked for: an order type to place (register_device, change_device, delete_device, name_deputy), read_order (read an order and its history) or staff_action (accept, edit or reject a waiting order)."
+      "record": false,
+      "description": "What is asked for: an order type to place (register_device, change_device, delete_device, name_deputy, end_deputy), read_order (read an order and its history) or staff_action (accept, edit or reject a waiting order)."
+    },
+    {
+      "name": "action.fields",
+      "category": "action",
+      "type": "string",
+      "multi": true,
+      "source": "fields",
+      "record": false,
+      "description": "The fields the order fills, e.g. admin: what it sets."
     },
     {
       "name": "resource.requester",
@@ -4459,6 +4821,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "person",
       "multi": false,
       "source": "crate::junet::pip::requester",
+      "record": false,
       "description": "The person who placed the order (for reading orders)."
     },
     {
@@ -4467,6 +4830,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "hostname",
       "multi": false,
       "source": "order.host",
+      "record": false,
       "description": "The device the order is about."
     },
     {
@@ -4475,7 +4839,17 @@ pub const DOCUMENT: &str = r#"{
       "type": "bool",
       "multi": false,
       "source": "crate::junet::pip::all_devices",
-      "description": "A name_deputy order without host: all devices of the requester."
+      "record": false,
+      "description": "A name_deputy or end_deputy order for all devices the requester administers (scope my_devices)."
+    },
+    {
+      "name": "resource.device",
+      "category": "resource",
+      "type": "integer",
+      "multi": false,
+      "source": "crate::junet::pip::device_id",
+      "record": true,
+      "description": "The device the order is about (DV_OBJ_ID): the one its host names when it is decided; for a registration, the device it made. None for a host that names no device."
     },
     {
       "name": "resource.admin",
@@ -4483,7 +4857,17 @@ pub const DOCUMENT: &str = r#"{
       "type": "person",
       "multi": false,
       "source": "crate::junet::pip::device_admin",
+      "record": true,
       "description": "The administrator of the device (its ADMIN link)."
+    },
+    {
+      "name": "resource.deputy",
+      "category": "resource",
+      "type": "person",
+      "multi": false,
+      "source": "order.deputy",
+      "record": false,
+      "description": "The deputy a name_deputy or end_deputy order is about."
     },
     {
       "name": "resource.deputies",
@@ -4491,7 +4875,8 @@ pub const DOCUMENT: &str = r#"{
       "type": "person",
       "multi": true,
       "source": "crate::junet::pip::deputies",
-      "description": "The deputies named for the device (for it alone or for all devices of its admin)."
+      "record": false,
+      "description": "The deputies of the device: named for it alone or for all devices of its admin, while it has that admin; or for its org unit."
     },
     {
       "name": "resource.deputy_until",
@@ -4499,6 +4884,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "datetime",
       "multi": false,
       "source": "crate::junet::pip::deputy_until",
+      "record": false,
       "description": "End of the asking person's deputyship for the device (far future when open-ended)."
     },
     {
@@ -4507,7 +4893,8 @@ pub const DOCUMENT: &str = r#"{
       "type": "string",
       "multi": false,
       "source": "crate::junet::pip::device_org",
-      "description": "The organisation unit of the device (DV_LOC_ORG)."
+      "record": true,
+      "description": "The organisation unit of the device (DV_LOC_ORG); for a deputyship of an org unit (scope org), that unit. None for a host that names no device."
     },
     {
       "name": "environment.now",
@@ -4515,6 +4902,7 @@ pub const DOCUMENT: &str = r#"{
       "type": "datetime",
       "multi": false,
       "source": "now",
+      "record": false,
       "description": ""
     }
   ],
@@ -4649,7 +5037,7 @@ pub const DOCUMENT: &str = r#"{
                 "effect": "Permit",
                 "target": null,
                 "condition": {
-                  "source": "subject.person in resource.deputies and environment.now <= resource.deputy_until",
+                  "source": "subject.person in resource.deputies and environment.now <= resource.deputy_until and not (\"admin\" in action.fields)",
                   "tree": {
                     "op": "and",
                     "args": [
@@ -4675,6 +5063,22 @@ pub const DOCUMENT: &str = r#"{
                         "rhs": {
                           "op": "attr",
                           "name": "resource.deputy_until"
+                        }
+                      },
+                      {
+                        "op": "not",
+                        "arg": {
+                          "op": "cmp",
+                          "cmp": "in",
+                          "lhs": {
+                            "op": "lit",
+                            "type": "string",
+                            "value": "admin"
+                          },
+                          "rhs": {
+                            "op": "attr",
+                            "name": "action.fields"
+                          }
                         }
                       }
                     ]
@@ -4739,19 +5143,37 @@ pub const DOCUMENT: &str = r#"{
             "description": "",
             "combining": "permit-overrides",
             "target": {
-              "source": "action.order_type == \"name_deputy\"",
+              "source": "action.order_type == \"name_deputy\" or action.order_type == \"end_deputy\"",
               "tree": {
-                "op": "cmp",
-                "cmp": "==",
-                "lhs": {
-                  "op": "attr",
-                  "name": "action.order_type"
-                },
-                "rhs": {
-                  "op": "lit",
-                  "type": "string",
-                  "value": "name_deputy"
-                }
+                "op": "or",
+                "args": [
+                  {
+                    "op": "cmp",
+                    "cmp": "==",
+                    "lhs": {
+                      "op": "attr",
+                      "name": "action.order_type"
+                    },
+                    "rhs": {
+                      "op": "lit",
+                      "type": "string",
+                      "value": "name_deputy"
+                    }
+                  },
+                  {
+                    "op": "cmp",
+                    "cmp": "==",
+                    "lhs": {
+                      "op": "attr",
+                      "name": "action.order_type"
+                    },
+                    "rhs": {
+                      "op": "lit",
+                      "type": "string",
+                      "value": "end_deputy"
+                    }
+                  }
+                ]
               }
             },
             "rules": [
@@ -4845,6 +5267,46 @@ pub const DOCUMENT: &str = r#"{
                   "tree": {
                     "op": "attr",
                     "name": "subject.is_staff"
+                  }
+                },
+                "obligations": []
+              },
+              {
+                "name": "deputy_resigns",
+                "description": "",
+                "effect": "Permit",
+                "target": null,
+                "condition": {
+                  "source": "action.order_type == \"end_deputy\" and subject.person == resource.deputy",
+                  "tree": {
+                    "op": "and",
+                    "args": [
+                      {
+                        "op": "cmp",
+                        "cmp": "==",
+                        "lhs": {
+                          "op": "attr",
+                          "name": "action.order_type"
+                        },
+                        "rhs": {
+                          "op": "lit",
+                          "type": "string",
+                          "value": "end_deputy"
+                        }
+                      },
+                      {
+                        "op": "cmp",
+                        "cmp": "==",
+                        "lhs": {
+                          "op": "attr",
+                          "name": "subject.person"
+                        },
+                        "rhs": {
+                          "op": "attr",
+                          "name": "resource.deputy"
+                        }
+                      }
+                    ]
                   }
                 },
                 "obligations": []
@@ -5561,7 +6023,7 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
         ::auftrag_engine::defs::CheckBinding {
             check: Check::CheckDeputyship.id(),
             field: None,
-            order_types: &["name_deputy"],
+            order_types: &["name_deputy", "end_deputy"],
             portal: ::auftrag_engine::defs::Severity::Error,
             engine: ::auftrag_engine::defs::Severity::Error,
             syntax: false,
@@ -5569,7 +6031,12 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
         ::auftrag_engine::defs::CheckBinding {
             check: Check::CheckHostExists.id(),
             field: Some("host"),
-            order_types: &["change_device", "delete_device", "name_deputy"],
+            order_types: &[
+                "change_device",
+                "delete_device",
+                "name_deputy",
+                "end_deputy",
+            ],
             portal: ::auftrag_engine::defs::Severity::Error,
             engine: ::auftrag_engine::defs::Severity::Error,
             syntax: false,
@@ -5633,7 +6100,7 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
         ::auftrag_engine::defs::CheckBinding {
             check: Check::CheckPersonExists.id(),
             field: Some("deputy"),
-            order_types: &["name_deputy"],
+            order_types: &["name_deputy", "end_deputy"],
             portal: ::auftrag_engine::defs::Severity::Error,
             engine: ::auftrag_engine::defs::Severity::Error,
             syntax: false,
@@ -6458,6 +6925,92 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
                 ::auftrag_engine::defs::FieldDef {
                     name: "until",
                     description: "Last day of the deputyship; open-ended if empty.",
+                    ty: ::auftrag_engine::defs::FieldType::Date,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    max_length: None,
+                    multiline: false,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "scope",
+                    description: "Which deputyship: device (the one device `host`), my_devices (all devices the requester administers, now and later; no host, no org), org (every device of the org unit `org`, for its IT officer). May be left out when host (device) or org (org) is given; required otherwise. Naming the same deputy for the same scope again sets the new end.",
+                    ty: ::auftrag_engine::defs::FieldType::Enum,
+                    required: false,
+                    list: false,
+                    values: &["device", "my_devices", "org"],
+                    min: None,
+                    max: None,
+                    max_length: None,
+                    multiline: false,
+                    fields: &[],
+                },
+            ],
+        },
+        ::auftrag_engine::defs::OrderTypeDef {
+            name: "end_deputy",
+            description: "Ends or shortens a deputyship named with name_deputy: placed by those who may name it (the device's admin, the IT officer of the org unit, staff) or by the deputy.",
+            workflow: 0,
+            key_field: Some("host"),
+            fields: &[
+                ::auftrag_engine::defs::FieldDef {
+                    name: "scope",
+                    description: "Which deputyship, as in name_deputy: device (host), my_devices (all devices the requester administers), org (org).",
+                    ty: ::auftrag_engine::defs::FieldType::Enum,
+                    required: false,
+                    list: false,
+                    values: &["device", "my_devices", "org"],
+                    min: None,
+                    max: None,
+                    max_length: None,
+                    multiline: false,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "host",
+                    description: "The device, for scope device.",
+                    ty: ::auftrag_engine::defs::FieldType::Hostname,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    max_length: None,
+                    multiline: false,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "org",
+                    description: "The organisation unit, for scope org.",
+                    ty: ::auftrag_engine::defs::FieldType::String,
+                    required: false,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    max_length: Some(255),
+                    multiline: false,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "deputy",
+                    description: "",
+                    ty: ::auftrag_engine::defs::FieldType::Person,
+                    required: true,
+                    list: false,
+                    values: &[],
+                    min: None,
+                    max: None,
+                    max_length: None,
+                    multiline: false,
+                    fields: &[],
+                },
+                ::auftrag_engine::defs::FieldDef {
+                    name: "until",
+                    description: "The new last day (today or later, before the present end); empty ends the deputyship now.",
                     ty: ::auftrag_engine::defs::FieldType::Date,
                     required: false,
                     list: false,

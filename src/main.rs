@@ -310,6 +310,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             host,
             json,
         } => {
+            auftrag::junet::canonical_person(&person)?;
             let response =
                 auftrag_engine::pdp::pep::explain(&engine, &person, &action, host.as_deref())
                     .await?;
@@ -357,6 +358,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if days <= 0 {
                 return Err("--days must be at least 1".into());
             }
+            auftrag::junet::canonical_person(&person)?;
             println!(
                 "{}",
                 engine

@@ -351,6 +351,7 @@ fn pip_from_sqlite(net: &Network, resolved: &[Resolved]) {
                 warnings: Vec::new(),
                 accepted: Vec::new(),
                 changes: Default::default(),
+                facts: None,
             };
             let t = Instant::now();
             let response =

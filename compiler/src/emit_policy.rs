@@ -384,6 +384,7 @@ pub(crate) fn tokens(
         );
         let ty = value_type(class(&a.ty));
         let multi = a.multi;
+        let recorded = a.record;
         // Values the request itself carries must be there; resolved ones
         // may be absent (an empty bag).
         let must = matches!(a.source.as_str(), "request" | "now");
@@ -395,6 +396,7 @@ pub(crate) fn tokens(
                 ty: #ty,
                 multi: #multi,
                 must_be_present: #must,
+                recorded: #recorded,
                 source: #source,
                 description: #description,
             }
@@ -407,6 +409,7 @@ pub(crate) fn tokens(
             "request" if a.category == "subject" => quote! { ::auftrag_engine::pdp::Source::Subject },
             "request" => quote! { ::auftrag_engine::pdp::Source::Action },
             "now" => quote! { ::auftrag_engine::pdp::Source::Now },
+            "fields" => quote! { ::auftrag_engine::pdp::Source::Fields },
             s if s.starts_with("order.") => {
                 let field = &s["order.".len()..];
                 quote! { ::auftrag_engine::pdp::Source::Field(#field) }

@@ -50,8 +50,12 @@ pub struct Attribute {
     pub ty: String,
     /// A bag of values (e.g. the roles of a person).
     pub multi: bool,
-    /// `request`, `order.FIELD`, `now`, or the Rust path of a resolver.
+    /// `request`, `order.FIELD`, `fields`, `now`, or the Rust path of a
+    /// resolver.
     pub source: String,
+    /// Its value at an order's decision is kept with the order
+    /// (`record="yes"`, resource attributes only).
+    pub record: bool,
     pub description: String,
 }
 
@@ -198,6 +202,27 @@ pub(crate) fn attributes(
                 false
             }
         };
+        let record = match e.attr("record").map(|a| a.value.as_str()) {
+            None | Some("no") => false,
+            Some("yes") => {
+                if category != "resource" && CATEGORIES.contains(&category.as_str()) {
+                    diags.push(src.diag(
+                        e.attr_pos("record"),
+                        format!("only resource attributes are recorded, not a `{category}` attribute"),
+                        Some("record=\"yes\" keeps what an order was about (the resource) with the order".into()),
+                    ));
+                }
+                true
+            }
+            Some(v) => {
+                diags.push(src.diag(
+                    e.attr_pos("record"),
+                    format!("record must be `yes` or `no`, found `{v}`"),
+                    None,
+                ));
+                false
+            }
+        };
         // the source
         if let Some(field) = source.strip_prefix("order.") {
             if let Some(m) = model {
@@ -236,6 +261,18 @@ pub(crate) fn attributes(
                     Some(_) => {}
                 }
             }
+        } else if source == "fields" {
+            if (ty != "string" || !multi) && TYPES.contains(&ty.as_str()) {
+                diags.push(src.diag(
+                    e.attr_pos("type"),
+                    format!(
+                        "the source `fields` is a bag of field names: type `string` with multi=\"yes\", not {}`{ty}`",
+                        if multi { "a bag of " } else { "" }
+                    ),
+                    None,
+                ));
+                ok = false;
+            }
         } else if source == "now" {
             if ty != "datetime" && TYPES.contains(&ty.as_str()) {
                 diags.push(src.diag(
@@ -249,7 +286,7 @@ pub(crate) fn attributes(
             diags.push(src.diag(
                 e.attr_pos("source"),
                 format!("unknown attribute source `{source}`"),
-                Some("a source is `request`, `now`, `order.FIELD` or the Rust path of a resolver".into()),
+                Some("a source is `request`, `now`, `order.FIELD`, `fields` or the Rust path of a resolver".into()),
             ));
             ok = false;
         }
@@ -275,6 +312,7 @@ pub(crate) fn attributes(
                 ty,
                 multi,
                 source,
+                record,
                 description,
             });
         }

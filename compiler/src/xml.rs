@@ -421,7 +421,7 @@ pub(crate) const ATTRIBUTES: Schema = Schema {
         el(
             "attribute",
             &["name", "category", "type", "source"],
-            &["multi"],
+            &["multi", "record"],
             &["description"],
             false,
         ),

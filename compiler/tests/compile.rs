@@ -152,7 +152,7 @@ fn shipped_definitions_compile() {
     assert!(hwa[0].syntax);
     assert_eq!(m.workflows.len(), 2);
     assert_eq!(m.queues.len(), 2);
-    assert_eq!(m.attributes.len(), 16);
+    assert_eq!(m.attributes.len(), 19);
     assert!(m.policies.is_some());
     let register = m
         .order_types
@@ -491,5 +491,57 @@ fn model_serializes_shape() {
             auftrag_compiler::model::Actor::Requester,
             auftrag_compiler::model::Actor::Staff
         ]
+    );
+}
+
+/// Diagnostics of the repository's definitions (with attributes and
+/// policies) with the given edits.
+fn shipped_diags(edits: &[(&str, &str, &str)]) -> Vec<String> {
+    let dir = copy_dir(SHIPPED);
+    for (file, from, to) in edits {
+        edit(dir.path(), file, from, to);
+    }
+    match compile_dir_as(dir.path(), Path::new("definitions")) {
+        Ok(_) => panic!("expected diagnostics"),
+        Err(d) => d.iter().map(Diagnostic::to_string).collect(),
+    }
+}
+
+#[test]
+fn recorded_attributes_are_resource_attributes() {
+    let d = shipped_diags(&[(
+        "attributes.xml",
+        r#"<attribute name="is_staff" category="subject" type="bool" source"#,
+        r#"<attribute name="is_staff" category="subject" type="bool" record="yes" source"#,
+    )]);
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(
+        d[0].contains("error: only resource attributes are recorded, not a `subject` attribute"),
+        "{d:#?}"
+    );
+    let d = shipped_diags(&[(
+        "attributes.xml",
+        r#"type="integer" record="yes""#,
+        r#"type="integer" record="always""#,
+    )]);
+    assert!(
+        d.iter()
+            .any(|l| l.contains("record must be `yes` or `no`, found `always`")),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn the_fields_source_is_a_bag_of_strings() {
+    let d = shipped_diags(&[(
+        "attributes.xml",
+        r#"<attribute name="fields" category="action" type="string" multi="yes" source="fields">"#,
+        r#"<attribute name="fields" category="action" type="string" source="fields">"#,
+    )]);
+    assert!(
+        d.iter().any(|l| l.contains(
+            "the source `fields` is a bag of field names: type `string` with multi=\"yes\", not `string`"
+        )),
+        "{d:#?}"
     );
 }

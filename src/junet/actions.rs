@@ -7,7 +7,7 @@ use auftrag_engine::context::ActionCtx;
 use auftrag_macros::action;
 
 use super::execute;
-use crate::generated::{ChangeDevice, DeleteDevice, NameDeputy, RegisterDevice};
+use crate::generated::{ChangeDevice, DeleteDevice, EndDeputy, NameDeputy, RegisterDevice};
 
 /// Executes a checked order against the device database.
 #[action]
@@ -21,6 +21,7 @@ pub async fn run_request(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         }
         DeleteDevice::NAME => execute::delete(ctx).await,
         NameDeputy::NAME => execute::name_deputy(ctx).await,
+        EndDeputy::NAME => super::deputies::end(ctx).await,
         other => Err(HandlerError::Failed(format!(
             "orders of type `{other}` are not executed automatically"
         ))),

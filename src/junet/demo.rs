@@ -325,8 +325,8 @@ pub async fn seed(conn: &mut AnyConnection) -> Result<Vec<DemoPerson>, EngineErr
             .is_some();
     if !deputy_exists {
         sqlx::query(
-            "INSERT INTO auftrag_deputies (DEPUTY, NAMED_BY, DEVICE, ORG, UNTIL, CREATED_AT) \
-             VALUES (1003, 1002, 5001, NULL, '2027-12-31T23:59:59.000Z', '2026-01-15T00:00:00.000Z')",
+            "INSERT INTO auftrag_deputies (DEPUTY, NAMED_BY, DEVICE, ORG, UNTIL, CREATED_AT, ADMIN) \
+             VALUES (1003, 1002, 5001, NULL, '2027-12-31T23:59:59.000Z', '2026-01-15T00:00:00.000Z', 1002)",
         )
         .execute(&mut *conn)
         .await?;

@@ -1,5 +1,6 @@
-//! `GET /api/v1/devices?host=&admin=me`: the devices a caller may see, with
-//! their interfaces — what the portal shows before a change.
+//! `GET /api/v1/devices?host=&admin=me`: the devices a caller may change,
+//! with their interfaces and why they may (admin, deputy until …, IT
+//! officer of org …) — what the portal shows before a change.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +38,81 @@ pub struct Device {
     pub building: Option<String>,
     pub room: Option<String>,
     pub ports: Vec<Port>,
+    /// Why the caller may change the device: as its admin, as a deputy
+    /// (until the end of the deputyship, for an org unit with it), as IT
+    /// officer of its org unit, or as staff.
+    pub reasons: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+pub struct Reason {
+    /// `admin`, `deputy`, `it_officer` or `staff` (in this order).
+    pub role: Role,
+    /// The deputyship's end (absent: open-ended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// The org unit of an IT officer, or of a deputyship for an org unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Deputy,
+    ItOfficer,
+    Staff,
+}
+
+/// Why person `$1` may change a device, as rows (kind, device, until, org):
+/// the rules 2, 4 and 5 of policies.xml over the device database — the
+/// devices they administer, those their deputyships cover (for one device
+/// while it has the admin who named it, all devices of an admin, an org
+/// unit; ended ones are left out by the caller) and those of the org units
+/// they are IT officer of.
+const REASONS: &str = "\
+    SELECT 'admin' AS kind, l.OBJ_ID_H AS device, CAST(NULL AS TEXT) AS until, CAST(NULL AS TEXT) AS org \
+      FROM x_link l WHERE l.CLASS_L = 'ADMIN' AND l.OBJ_ID_L = $1 \
+    UNION ALL SELECT 'deputy', d.DEVICE, d.UNTIL, CAST(NULL AS TEXT) FROM auftrag_deputies d \
+      JOIN x_link l ON l.OBJ_ID_H = d.DEVICE AND l.CLASS_L = 'ADMIN' AND l.OBJ_ID_L = d.ADMIN \
+      WHERE d.DEPUTY = $1 \
+    UNION ALL SELECT 'deputy', l.OBJ_ID_H, d.UNTIL, CAST(NULL AS TEXT) FROM auftrag_deputies d \
+      JOIN x_link l ON l.CLASS_L = 'ADMIN' AND l.OBJ_ID_L = d.NAMED_BY \
+      WHERE d.DEPUTY = $1 AND d.DEVICE IS NULL AND d.ORG IS NULL \
+    UNION ALL SELECT 'deputy', x.DV_OBJ_ID, d.UNTIL, d.ORG FROM auftrag_deputies d \
+      JOIN x_device x ON x.DV_LOC_ORG = d.ORG WHERE d.DEPUTY = $1 \
+    UNION ALL SELECT 'it_officer', x.DV_OBJ_ID, CAST(NULL AS TEXT), i.ORG FROM auftrag_it_officers i \
+      JOIN x_device x ON x.DV_LOC_ORG = i.ORG WHERE i.PERS_KEY = $1";
+
+/// The reasons of [`REASONS`] for person `me` that hold now, by device.
+async fn reasons_of(
+    conn: &mut sqlx::AnyConnection,
+    me: i64,
+) -> Result<BTreeMap<i64, Vec<Reason>>, sqlx::Error> {
+    let now = auftrag_engine::store::history::now();
+    let rows = sqlx::query(REASONS).bind(me).fetch_all(&mut *conn).await?;
+    let mut out: BTreeMap<i64, Vec<Reason>> = BTreeMap::new();
+    for row in rows {
+        let kind: String = row.try_get(0)?;
+        let device: i64 = row.try_get(1)?;
+        let until: Option<String> = row.try_get(2)?;
+        let org: Option<String> = row.try_get(3)?;
+        let role = match kind.as_str() {
+            "admin" => Role::Admin,
+            "deputy" if until.as_deref().is_some_and(|u| u < now.as_str()) => continue,
+            "deputy" => Role::Deputy,
+            _ => Role::ItOfficer,
+        };
+        out.entry(device)
+            .or_default()
+            .push(Reason { role, until, org });
+    }
+    for reasons in out.values_mut() {
+        reasons.sort();
+        reasons.dedup();
+    }
+    Ok(out)
 }
 
 /// The devices the caller may see, with their interfaces.
@@ -64,20 +140,16 @@ async fn list_devices(
             Problem::bad_request(format!("`admin` must be `me` or a PERS_KEY, not `{other}`"))
         })?),
     };
-    // Until the policy engine decides read access: staff see every device,
-    // everybody else the devices they administer.
-    let admin_filter = if principal.is_staff(&state.engine.store).await? {
-        admin_filter
-    } else {
-        if admin_filter.is_some_and(|a| Some(a) != me) {
-            return Err(EngineError::Forbidden(
-                "you may list only the devices you administer (admin=me); staff may list all"
-                    .into(),
-            )
-            .into());
-        }
-        Some(me.unwrap_or(-1))
-    };
+    // Staff see every device; everybody else the devices they may change
+    // (as admin, deputy or IT officer; `admin=me`: those they administer).
+    let staff = principal.is_staff(&state.engine.store).await?;
+    if !staff && admin_filter.is_some_and(|a| Some(a) != me) {
+        return Err(EngineError::Forbidden(
+            "you may list only the devices you may change, or with admin=me those you administer; staff may list all"
+                .into(),
+        )
+        .into());
+    }
     let host = query
         .get("host")
         .filter(|h| !h.is_empty())
@@ -90,7 +162,18 @@ async fn list_devices(
         .acquire()
         .await
         .map_err(EngineError::from)?;
-    let rows = sqlx::query(
+    let mut reasons = reasons_of(&mut conn, me.unwrap_or(-1))
+        .await
+        .map_err(EngineError::from)?;
+    // which devices: all (staff), one admin's, or those with a reason
+    let which = match (staff, admin_filter) {
+        (_, Some(_)) => "a.OBJ_ID_L = $1".to_owned(),
+        // (bound in every case: PostgreSQL refuses a parameter the
+        // statement does not use)
+        (true, None) => "$1 = $1".to_owned(),
+        (false, None) => format!("d.DV_OBJ_ID IN (SELECT device FROM ({REASONS}) AS r)"),
+    };
+    let sql = format!(
         "SELECT d.DV_OBJ_ID, d.DV_LABEL, a.OBJ_ID_L AS ADMIN, d.DV_LOC_ORG, d.DV_BUILDING, d.DV_ROOM, \
          p.PT_OBJ_ID, p.HARDW_ADDR, p.PT_DEV_ADDR, n.NN_NAME, dn.DN_NAME || '.' || dn.DOMAIN AS ALIAS \
          FROM x_device d \
@@ -99,20 +182,32 @@ async fn list_devices(
          JOIN x_port p ON p.PT_OBJ_ID = pl.OBJ_ID_L \
          LEFT JOIN n_netname n ON n.NN_OBJ_ID = p.NET_OBJ_ID \
          LEFT JOIN n_devname dn ON dn.PT_OBJ_ID = p.PT_OBJ_ID \
-         WHERE ($1 = -1000 OR a.OBJ_ID_L = $1) \
-         ORDER BY d.DV_OBJ_ID, p.PT_OBJ_ID, dn.CANONICAL DESC, dn.DN_NAME",
-    )
-    .bind(admin_filter.unwrap_or(-1000))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(EngineError::from)?;
+         WHERE {which} \
+         ORDER BY d.DV_OBJ_ID, p.PT_OBJ_ID, dn.CANONICAL DESC, dn.DN_NAME"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(admin_filter.unwrap_or(me.unwrap_or(-1)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(EngineError::from)?;
 
     // One row per alias: fold them into devices → ports → aliases.
     let mut devices: BTreeMap<i64, Device> = BTreeMap::new();
     for row in rows {
         let (device, port) = device_and_port(&row).map_err(EngineError::from)?;
         let alias: Option<String> = row.try_get(10).map_err(EngineError::from)?;
-        let device = devices.entry(device.device).or_insert(device);
+        let device = devices.entry(device.device).or_insert_with(|| {
+            let mut d = device;
+            d.reasons = reasons.remove(&d.device).unwrap_or_default();
+            if staff {
+                d.reasons.push(Reason {
+                    role: Role::Staff,
+                    until: None,
+                    org: None,
+                });
+            }
+            d
+        });
         if device.ports.last().is_none_or(|p| p.port != port.port) {
             device.ports.push(port);
         }
@@ -122,6 +217,8 @@ async fn list_devices(
     }
     let devices = devices
         .into_values()
+        // a deputyship whose end passed lists no device
+        .filter(|d| staff || admin_filter.is_some() || !d.reasons.is_empty())
         .filter(|d| {
             host.as_deref().is_none_or(|h| {
                 d.host.eq_ignore_ascii_case(h)
@@ -144,6 +241,7 @@ fn device_and_port(row: &sqlx::any::AnyRow) -> Result<(Device, Port), sqlx::Erro
             building: row.try_get(4)?,
             room: row.try_get(5)?,
             ports: Vec::new(),
+            reasons: Vec::new(),
         },
         Port {
             port: row.try_get(6)?,

@@ -16,7 +16,7 @@ use sqlx::{AnyConnection, Row};
 use super::checks::normalize_mac;
 use super::plan::{self, Iface, PortRow, device_ports, label_of, new_object_id, split_alias};
 use super::{pers_key, resolve_host_memo};
-use crate::generated::{ChangeDevice, DeleteDevice, NameDeputy};
+use crate::generated::{ChangeDevice, DeleteDevice};
 use auftrag_engine::store::writes::Arg;
 
 fn failed(message: impl Into<String>) -> HandlerError {
@@ -322,6 +322,7 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         },
     };
     let class = o.dv_class.name();
+    let org_fact = org.clone();
     // ids first, then the device, its interfaces, links and aliases in one
     // round trip
     let (device, ports) = plan::object_ids(ctx.conn, ctx.memo, plan.ifaces.len()).await?;
@@ -398,6 +399,19 @@ pub async fn register(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
         ctx.order.record_change(&k, Value::Null, v);
     }
     ctx.order.record_change("device", Value::Null, device);
+    // A registration is about the device it made: who may read it is
+    // decided on that device, its admin and org unit (not on a device that
+    // has its name later).
+    let facts = ctx.order.facts.get_or_insert_with(Default::default);
+    facts.insert(super::pip::RECORDED_DEVICE.to_owned(), json!(device));
+    facts.insert(
+        super::pip::RECORDED_ADMIN.to_owned(),
+        json!(admin.to_string()),
+    );
+    match org_fact {
+        Some(org) => facts.insert(super::pip::RECORDED_ORG.to_owned(), json!(org)),
+        None => facts.remove(super::pip::RECORDED_ORG),
+    };
     Ok(())
 }
 
@@ -562,6 +576,23 @@ pub async fn change(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             ctx.order
                 .record_change("admin", old_admin.map(|a| a.to_string()), new.to_string());
             admin = new;
+            // A deputyship for the device handed on its admin's rights: it
+            // ends with the admin's tenure (thesis rule 3).
+            let deputies: Vec<i64> = sqlx::query_scalar(
+                "SELECT DEPUTY FROM auftrag_deputies WHERE DEVICE = $1 ORDER BY DEPUTY",
+            )
+            .bind(device)
+            .fetch_all(&mut *ctx.conn)
+            .await?;
+            if !deputies.is_empty() {
+                sqlx::query("DELETE FROM auftrag_deputies WHERE DEVICE = $1")
+                    .bind(device)
+                    .execute(&mut *ctx.conn)
+                    .await?;
+                let names: Vec<String> = deputies.iter().map(i64::to_string).collect();
+                ctx.order
+                    .record_change("deputies", names, Vec::<String>::new());
+            }
         }
     }
     if o.users.is_some() || o.admin.is_some() {
@@ -830,79 +861,7 @@ pub async fn delete(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     Ok(())
 }
 
-/// `name_deputy`: a row of `auftrag_deputies` for one device, an org unit,
-/// or all devices of the requester; naming the same deputy for the same
-/// scope again sets the new end.
+/// `name_deputy`: see [`super::deputies::name`].
 pub async fn name_deputy(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
-    let o = NameDeputy::from_order(ctx.order)?;
-    let named_by = requester_key(ctx)?;
-    let deputy: i64 = o
-        .deputy
-        .as_str()
-        .parse()
-        .map_err(|_| failed("deputy is no PERS_KEY"))?;
-    let device = match &o.host {
-        Some(host) => Some(
-            resolve_host_memo(ctx.conn, ctx.memo, host.as_str())
-                .await?
-                .ok_or_else(|| {
-                    failed(format!(
-                        "host `{host}` vanished between check and execution"
-                    ))
-                })?
-                .device,
-        ),
-        None => None,
-    };
-    let org = o
-        .org
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && device.is_none())
-        .map(str::to_owned);
-    let until = o.until.map(|d| format!("{d}T23:59:59.000Z"));
-    let existing: Option<(i64, Option<String>)> = sqlx::query(
-        "SELECT ID, UNTIL FROM auftrag_deputies WHERE DEPUTY = $1 AND NAMED_BY = $2 \
-         AND COALESCE(DEVICE, -1) = $3 AND COALESCE(ORG, '') = $4",
-    )
-    .bind(deputy)
-    .bind(named_by)
-    .bind(device.unwrap_or(-1))
-    .bind(org.clone().unwrap_or_default())
-    .fetch_optional(&mut *ctx.conn)
-    .await?
-    .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
-    .transpose()?;
-    match existing {
-        Some((id, old_until)) => {
-            sqlx::query("UPDATE auftrag_deputies SET UNTIL = $1 WHERE ID = $2")
-                .bind(until.clone())
-                .bind(id)
-                .execute(&mut *ctx.conn)
-                .await?;
-            if old_until != until {
-                ctx.order.record_change("until", old_until, until);
-            }
-        }
-        None => {
-            sqlx::query(
-                "INSERT INTO auftrag_deputies (DEPUTY, NAMED_BY, DEVICE, ORG, UNTIL, CREATED_AT) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(deputy)
-            .bind(named_by)
-            .bind(device)
-            .bind(org.clone())
-            .bind(until.clone())
-            .bind(auftrag_engine::store::history::now())
-            .execute(&mut *ctx.conn)
-            .await?;
-            ctx.order
-                .record_change("deputy", Value::Null, deputy.to_string());
-            if let Some(until) = until {
-                ctx.order.record_change("until", Value::Null, until);
-            }
-        }
-    }
-    Ok(())
+    super::deputies::name(ctx).await
 }

@@ -326,7 +326,7 @@ impl Network {
             batch
                 .row(
                     conn,
-                    "INSERT INTO auftrag_deputies (DEPUTY, NAMED_BY, DEVICE, ORG, UNTIL, CREATED_AT) VALUES",
+                    "INSERT INTO auftrag_deputies (DEPUTY, NAMED_BY, DEVICE, ORG, UNTIL, CREATED_AT, ADMIN) VALUES",
                     vec![
                         Arg::I(d.deputy),
                         Arg::I(d.named_by),
@@ -334,6 +334,12 @@ impl Network {
                         d.org.clone().map_or(Arg::NullS, Arg::S),
                         until.map_or(Arg::NullS, Arg::S),
                         Arg::S(created.clone()),
+                        // a device's or all devices' deputyship: its admin's
+                        if d.org.is_none() {
+                            Arg::I(d.named_by)
+                        } else {
+                            Arg::NullI
+                        },
                     ],
                 )
                 .await?;

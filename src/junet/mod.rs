@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod checks;
 pub mod demo;
+pub mod deputies;
 pub mod devices;
 pub mod execute;
 pub mod generate;
@@ -64,9 +65,75 @@ impl Domain for Junet {
     }
 }
 
-/// A `PERS_KEY` from the engine's person id (the token subject).
+/// A `PERS_KEY` from the engine's person id (the token subject), in its one
+/// spelling: decimal digits without a leading zero (`1004`, not `01004` or
+/// `+1004`), so that what is compared as a number and what is compared as
+/// text (admin, deputy, staff) name the same person. `None` otherwise.
 pub fn pers_key(person: &str) -> Option<i64> {
-    person.parse().ok()
+    canonical_person(person).ok()?.parse().ok()
+}
+
+/// `person` if it is a `PERS_KEY` in its one spelling (see [`pers_key`]),
+/// else why not.
+pub fn canonical_person(person: &str) -> Result<&str, String> {
+    let digits = !person.is_empty() && person.bytes().all(|b| b.is_ascii_digit());
+    if digits && (person == "0" || !person.starts_with('0')) && person.parse::<i64>().is_ok() {
+        Ok(person)
+    } else if digits {
+        Err(format!(
+            "`{person}` is not a person key as the device database spells it; write `{}`",
+            person.trim_start_matches('0').parse::<u128>().map_or_else(
+                |_| "its digits without leading zeros".to_owned(),
+                |k| k.to_string()
+            )
+        ))
+    } else {
+        Err(format!(
+            "`{person}` is not a person key (digits, e.g. 1002)"
+        ))
+    }
+}
+
+/// Which deputyship a `name_deputy` or `end_deputy` order is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeputyScope<'a> {
+    /// One device: the one `host` names.
+    Device(&'a str),
+    /// All devices the requester administers.
+    MyDevices,
+    /// Every device of an org unit (trimmed).
+    Org(&'a str),
+}
+
+/// The `org` field of an order, trimmed; `None` when empty or only spaces.
+pub fn order_org(order: &auftrag_engine::context::OrderData) -> Option<&str> {
+    order.text("org").map(str::trim).filter(|o| !o.is_empty())
+}
+
+/// The scope a `name_deputy` or `end_deputy` order says (`scope`), or, left
+/// out, the one its fields imply: `host` a device, `org` an org unit,
+/// neither all devices of the requester (which `check_deputyship` refuses
+/// to guess: it asks for `scope`). The policies, the check and the
+/// execution all read the scope here, with `org` trimmed. A scope whose
+/// field is missing (`device` without host) is `None`.
+pub fn deputy_scope(order: &auftrag_engine::context::OrderData) -> Option<DeputyScope<'_>> {
+    let host = order.text("host").map(str::trim).filter(|h| !h.is_empty());
+    let org = order_org(order);
+    match order.text("scope") {
+        Some("device") => host.map(DeputyScope::Device),
+        Some("org") => org.map(DeputyScope::Org),
+        Some("my_devices") => Some(DeputyScope::MyDevices),
+        _ => Some(match (host, org) {
+            (Some(h), _) => DeputyScope::Device(h),
+            (None, Some(o)) => DeputyScope::Org(o),
+            (None, None) => DeputyScope::MyDevices,
+        }),
+    }
+}
+
+/// Whether the order is about a deputyship (`name_deputy`, `end_deputy`).
+pub fn is_deputyship(order: &auftrag_engine::context::OrderData) -> bool {
+    matches!(order.order_type.name, "name_deputy" | "end_deputy")
 }
 
 /// The interface and device an order's `host` names.

@@ -20,7 +20,7 @@ use auftrag_macros::check;
 use super::checks::{normalize_mac, parse_mac};
 use super::plan::{self, Plan, USAGE_MEMO, Usage, Wanted, label_of, person_memo, split_alias};
 use super::resolve_host_memo;
-use crate::generated::{ChangeDevice, NameDeputy, RegisterDevice};
+use crate::generated::{ChangeDevice, EndDeputy, RegisterDevice};
 
 /// The order's plan, built once per transaction (the checks share it, a
 /// registration's execution reuses it) right after the first check asks;
@@ -553,6 +553,10 @@ pub async fn check_person_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerEr
             .collect(),
     };
     for (path, person) in persons {
+        if let Err(why) = super::canonical_person(person.as_str()) {
+            ctx.report_field(&path, why);
+            continue;
+        }
         if !person_exists(ctx, &person).await? {
             ctx.report_field(
                 &path,
@@ -563,31 +567,111 @@ pub async fn check_person_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerEr
     Ok(())
 }
 
-/// A deputyship is for a device (host), an org unit (org), or all devices
-/// of the requester — not two at once; it ends today or later; nobody
-/// deputises for themselves.
+/// A deputyship is for one device (`host`), all devices the requester
+/// administers (scope `my_devices`) or an org unit (`org`): one of them,
+/// said by `scope` or by exactly one of host and org (neither is refused
+/// rather than guessed); `org` is trimmed, and one of only spaces is none.
+/// It ends today or later; nobody deputises for themselves. `end_deputy`
+/// ends a deputyship the deputy has for the scope, at an earlier day
+/// (`until`) or now.
 #[check]
 pub async fn check_deputyship(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
-    let Ok(o) = NameDeputy::from_order(ctx.order) else {
-        return Ok(());
+    let order = ctx.order;
+    let mut problems = 0;
+    let mut report = |ctx: &mut CheckCtx<'_>, field: &str, message: &str| {
+        problems += 1;
+        ctx.report_field(field, message);
     };
-    if o.host.is_some() && o.org.as_deref().is_some_and(|s| !s.trim().is_empty()) {
-        ctx.report_field(
-            "org",
-            "give either host (one device) or org (an organisation unit), not both",
-        );
-    }
-    if o.deputy.as_str() == ctx.order.requester {
-        ctx.report_field("deputy", "a person cannot be their own deputy");
-    }
-    if let Some(until) = o.until {
-        let today: Date = time::OffsetDateTime::now_utc().date();
-        if until < today {
-            ctx.report_field(
-                "until",
-                format!("{until} is in the past; a deputyship ends today or later"),
+    let host = order.text("host").is_some_and(|h| !h.trim().is_empty());
+    let org = super::order_org(order).is_some();
+    let ending = order.order_type.name == EndDeputy::NAME;
+    match order.text("scope") {
+        Some("device") => {
+            if !host {
+                report(ctx, "host", "scope `device` needs the device's host");
+            }
+            if org {
+                report(ctx, "org", "scope `device` is one device: give no org");
+            }
+        }
+        Some("org") => {
+            if !org {
+                report(ctx, "org", "scope `org` needs the org unit");
+            }
+            if host {
+                report(
+                    ctx,
+                    "host",
+                    "scope `org` is every device of the org unit: give no host",
+                );
+            }
+        }
+        Some("my_devices") if host || org => {
+            report(
+                ctx,
+                if host { "host" } else { "org" },
+                "scope `my_devices` is all devices you administer: give neither host nor org",
             );
         }
+        Some("my_devices") => {}
+        _ if host && org => report(
+            ctx,
+            "org",
+            "give either host (one device) or org (an organisation unit), not both",
+        ),
+        _ if !host && !org => report(
+            ctx,
+            "scope",
+            "say which deputyship: `host` for one device, `org` for an org unit \
+             (scope `org`), or scope `my_devices` for all devices you administer",
+        ),
+        _ => {}
+    }
+    let deputy = order.text("deputy").unwrap_or_default();
+    if !ending && deputy == order.requester {
+        report(ctx, "deputy", "a person cannot be their own deputy");
+    }
+    let until = order.typed::<Date>("until").ok().flatten();
+    let today: Date = time::OffsetDateTime::now_utc().date();
+    if let Some(until) = until
+        && until < today
+    {
+        report(
+            ctx,
+            "until",
+            &format!("{until} is in the past; a deputyship ends today or later"),
+        );
+    }
+    if !ending || problems > 0 {
+        return Ok(());
+    }
+    let Some(key) = super::pers_key(deputy) else {
+        return Ok(()); // check_person_exists says why
+    };
+    let rows = match super::deputies::rows_of(ctx.conn, &mut ctx.memo, ctx.order).await? {
+        Ok(rows) => rows,
+        // check_host_exists says it for a host
+        Err(_) if host => return Ok(()),
+        Err(why) => {
+            ctx.report_field("scope", why);
+            return Ok(());
+        }
+    };
+    let ends = super::deputies::ends(ctx.conn, key, &rows).await?;
+    match super::deputies::latest(&ends) {
+        None => ctx.report_field(
+            "deputy",
+            format!("{deputy} has no deputyship for this scope to end"),
+        ),
+        Some(Some(present)) if until.is_some_and(|u| super::deputies::end_of(u) >= present) => {
+            ctx.report_field(
+                "until",
+                format!(
+                    "the deputyship ends {present} already; end_deputy only brings the end forward (name_deputy sets a later one)"
+                ),
+            );
+        }
+        Some(_) => {}
     }
     Ok(())
 }

@@ -9,11 +9,36 @@ use std::sync::Arc;
 
 use super::plan::{self, DEVICE_COLUMNS, DeviceRow, Wanted, is_postgres, locked_memo};
 use super::{pers_key, resolve_host_memo};
-use crate::generated::ChangeDevice;
+use crate::generated::{ChangeDevice, RegisterDevice};
+
+/// The kept attribute (`record="yes"` in attributes.xml) that names the
+/// device an order was about.
+pub const RECORDED_DEVICE: &str = "resource.device";
+/// … its admin and org unit then.
+pub const RECORDED_ADMIN: &str = "resource.admin";
+pub const RECORDED_ORG: &str = "resource.org";
 use auftrag_engine::defs::Stage;
 
 /// The device the order is about (`host`), looked up once per transaction.
+/// For a stored order, the device it was about when it was decided (its
+/// kept `resource.device`); a registration is about the device it makes,
+/// not one that has its name already; a deputyship for an org unit or all
+/// devices of the requester is about no one device.
 async fn device(ctx: &mut PipCtx<'_>) -> Result<Option<i64>, HandlerError> {
+    if let Some(facts) = ctx.recorded() {
+        return Ok(facts
+            .get(RECORDED_DEVICE)
+            .and_then(serde_json::Value::as_i64));
+    }
+    if ctx.order.order_type.name == RegisterDevice::NAME
+        || (super::is_deputyship(ctx.order)
+            && !matches!(
+                super::deputy_scope(ctx.order),
+                Some(super::DeputyScope::Device(_))
+            ))
+    {
+        return Ok(None);
+    }
     let Some(host) = ctx.order.text("host").map(str::to_owned) else {
         return Ok(None);
     };
@@ -238,7 +263,8 @@ async fn locked_device_facts(ctx: &mut PipCtx<'_>, device: i64) -> Result<Device
 
 /// What the policies read about the device the order is about, in one
 /// query: its admin, its org unit and the deputyships that cover it (for it
-/// alone, for all devices of its admin, or for its org unit).
+/// alone or for all devices of its admin, while it has the admin who named
+/// them; or for its org unit).
 #[derive(Debug, Default)]
 struct Device {
     admin: Option<i64>,
@@ -279,7 +305,8 @@ async fn device_facts(ctx: &mut PipCtx<'_>) -> Result<Option<Arc<Device>>, Handl
     };
     let sql = format!(
         "SELECT 'admin', OBJ_ID_L, NULL FROM x_link WHERE OBJ_ID_H = $1 AND CLASS_L = 'ADMIN' \
-         UNION ALL SELECT 'deputy', DEPUTY, UNTIL FROM auftrag_deputies WHERE DEVICE = $1 \
+         UNION ALL SELECT 'deputy', d.DEPUTY, d.UNTIL FROM x_link l CROSS JOIN auftrag_deputies d \
+           WHERE l.OBJ_ID_H = $1 AND l.CLASS_L = 'ADMIN' AND d.DEVICE = $1 AND d.ADMIN = l.OBJ_ID_L \
          UNION ALL SELECT 'deputy', d.DEPUTY, d.UNTIL FROM x_link l CROSS JOIN auftrag_deputies d \
            WHERE l.OBJ_ID_H = $1 AND l.CLASS_L = 'ADMIN' AND d.NAMED_BY = l.OBJ_ID_L \
            AND d.DEVICE IS NULL AND d.ORG IS NULL \
@@ -345,13 +372,17 @@ pub async fn email(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> 
     Ok(person(ctx).await?.email.clone().map(Value::String))
 }
 
-/// A `name_deputy` order without a host and without an org unit: for all
-/// devices of the requester.
+/// A `name_deputy` or `end_deputy` order for all devices the requester
+/// administers (scope `my_devices`, or neither host nor org).
 pub async fn all_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    let all = ctx.order.order_type.name == "name_deputy"
-        && ctx.order.text("host").is_none()
-        && ctx.order.text("org").is_none();
+    let all = super::is_deputyship(ctx.order)
+        && super::deputy_scope(ctx.order) == Some(super::DeputyScope::MyDevices);
     Ok(Some(Value::Boolean(all)))
+}
+
+/// The device the order is about (its `DV_OBJ_ID`), if its host names one.
+pub async fn device_id(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
+    Ok(device(ctx).await?.map(Value::Integer))
 }
 
 pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
@@ -362,12 +393,18 @@ pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, Handler
 }
 
 /// The org unit the order is about: the device's (`DV_LOC_ORG`), or, for a
-/// `name_deputy` order for an org unit, that unit.
+/// deputyship of an org unit, that unit (trimmed). An order about a host
+/// that names no device is about no org unit, whatever its `org` field says.
 pub async fn device_org(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    match device_facts(ctx).await? {
-        Some(d) => Ok(d.org.clone().map(Value::String)),
-        None => Ok(ctx.order.text("org").map(|o| Value::String(o.to_owned()))),
+    if let Some(d) = device_facts(ctx).await? {
+        return Ok(d.org.clone().map(Value::String));
     }
+    Ok(match super::deputy_scope(ctx.order) {
+        Some(super::DeputyScope::Org(org)) if super::is_deputyship(ctx.order) => {
+            Some(Value::String(org.to_owned()))
+        }
+        _ => None,
+    })
 }
 
 /// Deputyships that cover the device; rows of (deputy, until).

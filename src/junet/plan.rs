@@ -1084,8 +1084,10 @@ fn build_usage_sql(shape: &[Arm]) -> String {
                          WHERE OBJ_ID_H = CAST(${d} AS BIGINT) AND CLASS_L = 'ADMIN'"
                     ),
                     format!(
-                        "SELECT 'deputy', CAST(NULL AS TEXT), DEPUTY, CAST(NULL AS BIGINT), UNTIL, {} \
-                         FROM auftrag_deputies WHERE DEVICE = CAST(${d} AS BIGINT)",
+                        "SELECT 'deputy', CAST(NULL AS TEXT), p.DEPUTY, CAST(NULL AS BIGINT), p.UNTIL, {} \
+                         FROM x_link l CROSS JOIN auftrag_deputies p \
+                         WHERE l.OBJ_ID_H = CAST(${d} AS BIGINT) AND l.CLASS_L = 'ADMIN' \
+                         AND p.DEVICE = CAST(${d} AS BIGINT) AND p.ADMIN = l.OBJ_ID_L",
                         pad(13)
                     ),
                     format!(

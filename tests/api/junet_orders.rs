@@ -350,7 +350,7 @@ async fn name_deputy_for_a_device_all_devices_and_an_org_unit(s) {
     let r = s.order_of("admin", "name_deputy", json!({"host": "zam2213.zam.kfa-juelich.de", "deputy": "1001", "until": "2099-12-31"})).await;
     assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_deputies WHERE DEPUTY = 1001 AND NAMED_BY = 1002 AND DEVICE = 5002 AND UNTIL = '2099-12-31T23:59:59.000Z'").await, 1);
-    let r = s.order_of("admin", "name_deputy", json!({"deputy": "1001"})).await;
+    let r = s.order_of("admin", "name_deputy", json!({"scope": "my_devices", "deputy": "1001"})).await;
     assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_deputies WHERE DEPUTY = 1001 AND NAMED_BY = 1002 AND DEVICE IS NULL AND ORG IS NULL AND UNTIL IS NULL").await, 1);
     let r = s.order_of("staff", "name_deputy", json!({"org": "JSC", "deputy": "1001"})).await;

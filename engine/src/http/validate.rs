@@ -54,6 +54,7 @@ pub async fn validate(
         warnings: Vec::new(),
         accepted: Vec::new(),
         changes: Default::default(),
+        facts: None,
     };
     let mut tx = engine.store.pool.begin().await?;
     let report = run_checks(

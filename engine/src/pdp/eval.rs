@@ -448,6 +448,7 @@ mod tests {
             ty,
             multi: false,
             must_be_present: must,
+            recorded: false,
             source: "test",
             description: "",
         }

@@ -89,6 +89,16 @@ pub async fn decide_with(
     auth: &'static Authorization,
     action: &str,
 ) -> Response {
+    decide_keeping(ctx, auth, action).await.0
+}
+
+/// [`decide_with`], and the values of the attributes marked `recorded`
+/// (see [`super::pip::recorded_facts`]).
+async fn decide_keeping(
+    ctx: &mut PipCtx<'_>,
+    auth: &'static Authorization,
+    action: &str,
+) -> (Response, crate::workflow::context::Fields) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let request = resolve(ctx, auth.attributes, auth.sources, action, now).await;
     let response = decide(auth.policies, &request);
@@ -105,7 +115,8 @@ pub async fn decide_with(
         "decision" => decision
     )
     .increment(1);
-    response
+    let facts = super::pip::recorded_facts(&request);
+    (response, facts)
 }
 
 /// One line for a person: the decision and why.
@@ -181,7 +192,9 @@ fn summary_with(response: &Response, show: impl Fn(&str) -> bool) -> String {
 /// must be permitted by the policies. Anything but Permit is reported (an
 /// error or a warning, as `checks.xml` says) with the explanation. At the
 /// engine stage the decision is appended to the order's decision log when
-/// the order's row is written, in the order's transaction.
+/// the order's row is written, in the order's transaction, and the values
+/// of the attributes marked `recorded` become the order's
+/// [`OrderData::facts`]: what it was about when it was decided.
 pub async fn authorize(
     ctx: &mut CheckCtx<'_>,
     auth: &'static Authorization,
@@ -190,9 +203,10 @@ pub async fn authorize(
     let mut pip = PipCtx::new(ctx.conn, ctx.order, &subject);
     pip.stage = Some(ctx.stage);
     pip.memo = std::mem::take(&mut ctx.memo);
-    let response = decide_with(&mut pip, auth, ctx.order.order_type.name).await;
+    let (response, facts) = decide_keeping(&mut pip, auth, ctx.order.order_type.name).await;
     ctx.memo = pip.memo;
     if ctx.order.id.is_some() {
+        ctx.facts = Some(facts);
         let recorded = Recorded {
             subject: &subject,
             order_type: ctx.order.order_type.name,
@@ -264,6 +278,7 @@ pub async fn explain(
         warnings: Vec::new(),
         accepted: Vec::new(),
         changes: Default::default(),
+        facts: None,
     };
     let mut conn = engine.store.pool.acquire().await?;
     Ok(decide_order(&mut conn, auth, &order, person).await)

@@ -31,6 +31,9 @@ pub enum Source {
     Now,
     /// A field of the order.
     Field(&'static str),
+    /// The names of the order's filled fields (a bag of strings): what the
+    /// order sets.
+    Fields,
     /// A Rust resolver (`source` in `attributes.xml`).
     Resolver(ResolverFn),
 }
@@ -62,6 +65,20 @@ impl<'a> PipCtx<'a> {
             stage: None,
         }
     }
+
+    /// What was kept of the stored order's decision (attribute name →
+    /// value, see [`OrderData::facts`]) when this decision is about a stored
+    /// order outside a check run (reading it, staff actions); `None` when the
+    /// order is being decided (its facts are resolved anew) or nothing was
+    /// kept. Resolvers of attributes that are not kept read the kept facts
+    /// they build on here (e.g. the device the order was about).
+    pub fn recorded(&self) -> Option<&crate::workflow::context::Fields> {
+        if self.stage.is_none() && self.order.id.is_some() {
+            self.order.facts.as_ref()
+        } else {
+            None
+        }
+    }
 }
 
 /// Resolves every attribute for a decision on `ctx.order` asked by
@@ -78,11 +95,33 @@ pub async fn resolve(
     let mut request = Request::new(attributes);
     for (i, source) in sources.iter().enumerate() {
         let id = i as AttrId;
+        let def = &attributes[i];
+        if def.recorded
+            && let Some(facts) = ctx.recorded()
+        {
+            // the value kept with the order; none kept: none
+            if let Some(v) = facts
+                .get(def.name)
+                .and_then(|v| Value::from_json(def.ty, def.multi, v))
+            {
+                request.set(id, v);
+            }
+            continue;
+        }
         let value = match source {
             Source::Subject => Ok(Some(Value::String(ctx.subject.to_owned()))),
             Source::Action => Ok(Some(Value::String(action.to_owned()))),
             Source::Now => Ok(Some(Value::Time(now))),
             Source::Field(f) => Ok(ctx.order.text(f).map(|v| Value::String(v.to_owned()))),
+            Source::Fields => Ok(Some(Value::Set(
+                ctx.order
+                    .order_type
+                    .fields
+                    .iter()
+                    .filter(|f| ctx.order.is_filled(f.name))
+                    .map(|f| Value::String(f.name.to_owned()))
+                    .collect(),
+            ))),
             Source::Resolver(f) => f(ctx).await,
         };
         match value {
@@ -96,4 +135,21 @@ pub async fn resolve(
         }
     }
     request
+}
+
+/// The values of the attributes marked `recorded` in a resolved request, as
+/// kept with the order (attribute name → JSON; attributes without a value,
+/// or whose resolver failed, are left out).
+pub fn recorded_facts(request: &Request) -> crate::workflow::context::Fields {
+    request
+        .attributes
+        .iter()
+        .filter(|a| a.recorded)
+        .filter_map(|a| match &request.values[usize::from(a.id)] {
+            Some(Ok(v)) => serde_json::to_value(v)
+                .ok()
+                .map(|json| (a.name.to_owned(), json)),
+            _ => None,
+        })
+        .collect()
 }

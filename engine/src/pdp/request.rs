@@ -50,6 +50,10 @@ pub struct AttributeDef {
     pub must_be_present: bool,
     /// The resolver that supplies it.
     pub source: &'static str,
+    /// Its value at an order's decision is kept with the order
+    /// (`record="yes"`): decisions about the stored order (reading it, staff
+    /// actions) read the kept value instead of resolving it anew.
+    pub recorded: bool,
     pub description: &'static str,
 }
 
@@ -67,6 +71,27 @@ pub enum Value {
 }
 
 impl Value {
+    /// A value as kept with an order (see [`AttributeDef::recorded`]), read
+    /// back by the attribute's type; `None` for JSON of another shape.
+    pub fn from_json(ty: ValueType, multi: bool, json: &serde_json::Value) -> Option<Value> {
+        if multi {
+            let items = json.as_array()?;
+            return items
+                .iter()
+                .map(|v| Value::from_json(ty, false, v))
+                .collect::<Option<Vec<_>>>()
+                .map(Value::Set);
+        }
+        Some(match ty {
+            ValueType::String => Value::String(json.as_str()?.to_owned()),
+            ValueType::Integer => Value::Integer(json.as_i64()?),
+            ValueType::Boolean => Value::Boolean(json.as_bool()?),
+            ValueType::Ip => Value::Ip(json.as_str()?.parse().ok()?),
+            ValueType::Subnet => Value::Subnet(json.as_str()?.parse().ok()?),
+            ValueType::Time => Value::Time(json.as_i64()?),
+        })
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::String(_) => "string",

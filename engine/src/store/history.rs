@@ -55,6 +55,11 @@ pub struct OrderDocument {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub decisions: Vec<serde_json::Value>,
+    /// What the order was about when it was decided (policy attributes
+    /// marked `record="yes"` → value); who may read it is decided on these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub facts: Option<Fields>,
 }
 
 /// Now, as stored in the history: RFC 3339 UTC with milliseconds, so the

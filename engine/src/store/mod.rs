@@ -339,12 +339,13 @@ impl StoredOrder {
             warnings: self.data.warnings.clone(),
             accepted_warnings: self.data.accepted.clone(),
             decisions: Vec::new(),
+            facts: self.data.facts.clone(),
         }
     }
 }
 
 const ORDER_COLUMNS: &str = "id, order_type, requester, state, closed, created_at, updated_at, \
-     fields, changes, states, errors, warnings, accepted";
+     fields, changes, states, errors, warnings, accepted, facts";
 
 /// Inserts a new order; returns its id.
 pub async fn insert_order(
@@ -467,6 +468,10 @@ fn order_columns(
         ("errors", w.arg(to_json(&order.data.errors)?)),
         ("warnings", w.arg(to_json(&order.data.warnings)?)),
         ("accepted", w.arg(to_json(&order.data.accepted)?)),
+        (
+            "facts",
+            w.arg(order.data.facts.as_ref().map(to_json).transpose()?),
+        ),
     ])
 }
 
@@ -549,6 +554,10 @@ fn order_from_row(
                 &row.try_get::<String, _>("accepted")?,
             )?,
             changes: from_json("changes", &row.try_get::<String, _>("changes")?)?,
+            facts: row
+                .try_get::<Option<String>, _>("facts")?
+                .map(|f| from_json::<Fields>("facts", &f))
+                .transpose()?,
         },
         state: row.try_get("state")?,
         closed: row.try_get::<i64, _>("closed")? != 0,

@@ -16,6 +16,9 @@ pub struct CheckReport {
     /// Authorization decisions taken by the checks, for the order's log.
     #[serde(skip)]
     pub(crate) decisions: Vec<crate::store::PendingDecision>,
+    /// The order's facts as an authorization check found them.
+    #[serde(skip)]
+    pub(crate) facts: Option<crate::workflow::context::Fields>,
 }
 
 /// The names of the checks that apply to `order` at `stage`, in run order
@@ -164,6 +167,9 @@ async fn run_binding(
     let outcome = (check.handler)(&mut ctx).await;
     *memo = std::mem::take(&mut ctx.memo);
     report.decisions.append(&mut ctx.decisions);
+    if let Some(facts) = ctx.facts.take() {
+        report.facts = Some(facts);
+    }
     outcome?;
     let findings = ctx.into_findings();
     if binding.syntax

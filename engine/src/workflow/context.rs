@@ -60,6 +60,14 @@ pub struct OrderData {
     pub accepted: Vec<Finding>,
     /// What the order changed: field → `[old, new]` (thesis Listing 5.3).
     pub changes: BTreeMap<String, [serde_json::Value; 2]>,
+    /// What the order was about when it was decided: the values of the
+    /// policy attributes marked `record="yes"` (attribute name → value) at
+    /// its latest authorization decision, which a domain's action may
+    /// complete (e.g. with the object it made). Decisions about the stored
+    /// order (who may read it) read these instead of what the order's key
+    /// means today. `None`: not decided yet (or stored before facts were
+    /// kept).
+    pub facts: Option<Fields>,
 }
 
 impl OrderData {
@@ -191,6 +199,9 @@ pub struct CheckCtx<'a> {
     /// Authorization decisions to append to the order's log when its row is
     /// written.
     pub(crate) decisions: Vec<crate::store::PendingDecision>,
+    /// The order's facts as its authorization decision found them (see
+    /// [`OrderData::facts`]).
+    pub(crate) facts: Option<Fields>,
     /// Values shared with the other checks, the policy resolvers and the
     /// executing action of the same transaction (see [`Memo`]).
     pub memo: Memo,
@@ -273,6 +284,7 @@ impl<'a> CheckCtx<'a> {
             stage,
             findings: Vec::new(),
             decisions: Vec::new(),
+            facts: None,
             memo: Memo::default(),
         }
     }

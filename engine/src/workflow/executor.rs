@@ -163,6 +163,7 @@ pub async fn submit(
         warnings: Vec::new(),
         accepted: Vec::new(),
         changes: Default::default(),
+        facts: None,
     };
     let at = now();
     let states = vec![StateEntry {
@@ -334,6 +335,7 @@ pub async fn record_failure(
             warnings: Vec::new(),
             accepted: Vec::new(),
             changes: Default::default(),
+            facts: None,
         };
         for _ in 0..MAX_STEPS {
             let s = workflow.state(at_state);
