@@ -874,6 +874,7 @@ pub(crate) fn build(
         attributes: Vec::new(),
         policies: None,
         queues: Vec::new(),
+        notifications: None,
     })
 }
 

@@ -7,6 +7,7 @@
 //! - [`workflow`]: definitions, executor, checks, built-in actions;
 //! - [`pdp`]: the compiled policy decision point (authorization);
 //! - [`jobs`]: job queues and the agency's protocol;
+//! - [`notify`]: e-mail notifications (outbox and SMTP sender);
 //! - [`store`]: the database, group commit, the order history.
 //!
 //! Path of an order: [`http`] parses and authenticates the request,
@@ -19,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod notify;
 pub mod pdp;
 pub mod store;
 pub mod workflow;

@@ -51,6 +51,10 @@ pub struct OrderDocument {
     /// Authorization decisions with their explanations (`GET /api/v1/orders/{id}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<serde_json::Value>,
+    /// The order's mails (`GET /api/v1/orders/{id}`): to, transition,
+    /// status, attempts, sent at, last error (`crate::notify::outbox::Listed`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<serde_json::Value>,
 }
 
 /// Now, as stored in the history: RFC 3339 UTC with milliseconds, so the

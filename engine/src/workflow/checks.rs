@@ -16,6 +16,9 @@ pub struct CheckReport {
     /// Authorization decisions taken by the checks, for the order's log.
     #[serde(skip)]
     pub(crate) decisions: Vec<crate::store::PendingDecision>,
+    /// The persons the decisions' obligations name, for the notifications.
+    #[serde(skip)]
+    pub(crate) obligations: Vec<(&'static str, Vec<String>)>,
 }
 
 /// The names of the checks that apply to `order` at `stage`, in run order
@@ -93,6 +96,7 @@ pub async fn run_checks(
         let outcome = (check.handler)(&mut ctx).await;
         *memo = std::mem::take(&mut ctx.memo);
         report.decisions.append(&mut ctx.decisions);
+        report.obligations.append(&mut ctx.obligations);
         outcome?;
         let findings = ctx.into_findings();
         if binding.syntax

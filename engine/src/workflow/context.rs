@@ -175,6 +175,8 @@ pub struct CheckCtx<'a> {
     /// Authorization decisions to append to the order's log when its row is
     /// written.
     pub(crate) decisions: Vec<crate::store::PendingDecision>,
+    /// The persons the decisions' obligations name (obligation, persons).
+    pub(crate) obligations: Vec<(&'static str, Vec<String>)>,
     /// Values shared with the other checks, the policy resolvers and the
     /// executing action of the same transaction (see [`Memo`]).
     pub memo: Memo,
@@ -257,6 +259,7 @@ impl<'a> CheckCtx<'a> {
             stage,
             findings: Vec::new(),
             decisions: Vec::new(),
+            obligations: Vec::new(),
             memo: Memo::default(),
         }
     }
