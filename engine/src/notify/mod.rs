@@ -401,6 +401,6 @@ pub(crate) const OUTBOX_INSERT: &str = "auftrag_outbox (order_id, seq, transitio
 pub(crate) static NEW_MAIL: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }

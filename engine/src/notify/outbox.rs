@@ -197,3 +197,30 @@ pub async fn listed_json(
         .filter_map(|l| serde_json::to_value(l).ok())
         .collect())
 }
+
+/// An order's rows as a sender would claim them (for `auftrag mail
+/// preview`; no lease is taken).
+pub async fn rows_of(conn: &mut AnyConnection, order_id: i64) -> Result<Vec<Claimed>, EngineError> {
+    let rows = sqlx::query(
+        "SELECT id, order_id, seq, template, recipient, vars, attempts FROM auftrag_outbox \
+         WHERE order_id = $1 ORDER BY id",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.try_get(0)?,
+                order_id: r.try_get(1)?,
+                seq: r.try_get(2)?,
+                template: r.try_get(3)?,
+                recipient: r.try_get(4)?,
+                vars: r.try_get(5)?,
+                attempts: r.try_get(6)?,
+                token: String::new(),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(EngineError::from)
+}
