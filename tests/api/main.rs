@@ -9,6 +9,7 @@ mod errors;
 mod firewall;
 mod hostile_http;
 mod junet_orders;
+mod mail;
 mod network;
 mod orders;
 mod policies;
