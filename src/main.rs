@@ -305,7 +305,10 @@ async fn mail_command(
                 message_id: format!(
                     "<auftrag.test.{}@{}>",
                     auftrag_engine::notify::now_ms(),
-                    settings.from.rsplit_once('@').map_or("localhost", |(_, d)| d)
+                    settings
+                        .from
+                        .rsplit_once('@')
+                        .map_or("localhost", |(_, d)| d)
                 ),
             };
             let message = sender::message(&settings, &mail)?;

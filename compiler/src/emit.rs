@@ -733,8 +733,12 @@ fn notification_tokens(n: Option<&crate::notify::Notifications>) -> TokenStream 
             Recipient::Admin => quote! { ::auftrag_engine::notify::RecipientDef::Admin },
             Recipient::Deputies => quote! { ::auftrag_engine::notify::RecipientDef::Deputies },
             Recipient::Staff => quote! { ::auftrag_engine::notify::RecipientDef::Staff },
-            Recipient::Notify { field } => quote! { ::auftrag_engine::notify::RecipientDef::Notify(#field) },
-            Recipient::Obligation { name } => quote! { ::auftrag_engine::notify::RecipientDef::Obligation(#name) },
+            Recipient::Notify { field } => {
+                quote! { ::auftrag_engine::notify::RecipientDef::Notify(#field) }
+            }
+            Recipient::Obligation { name } => {
+                quote! { ::auftrag_engine::notify::RecipientDef::Obligation(#name) }
+            }
         });
         quote! {
             ::auftrag_engine::notify::NotifyRuleDef {

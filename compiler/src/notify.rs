@@ -127,7 +127,9 @@ pub fn placeholders(text: &str) -> Result<Vec<(usize, &str)>, (usize, String)> {
                 if name.is_empty() || name.contains('{') || name.contains(char::is_whitespace) {
                     return Err((
                         i,
-                        format!("`{{{name}}}` is not a placeholder; write `{{{{` for a literal brace"),
+                        format!(
+                            "`{{{name}}}` is not a placeholder; write `{{{{` for a literal brace"
+                        ),
                     ));
                 }
                 out.push((i, name));
@@ -226,7 +228,10 @@ pub(crate) fn build(
             }
         }
         for t in &texts {
-            for (part, present) in [("subject", !t.subject.is_empty()), ("body", !t.body.is_empty())] {
+            for (part, present) in [
+                ("subject", !t.subject.is_empty()),
+                ("body", !t.body.is_empty()),
+            ] {
                 if !present {
                     diags.push(src.diag(
                         e.pos,
@@ -293,27 +298,31 @@ pub(crate) fn build(
                 )
                 .collect();
             if !known.contains(&s) {
-                diags.push(src.diag(
-                    e.attr_pos("state"),
-                    match workflow {
-                        Some(w) => format!("unknown state `{s}` of workflow `{w}`"),
-                        None => format!("unknown state `{s}`: no workflow has it"),
-                    },
-                    suggest(s, known.iter().copied())
-                        .or_else(|| Some(format!("states: {}", quoted(&known)))),
-                ));
+                diags.push(
+                    src.diag(
+                        e.attr_pos("state"),
+                        match workflow {
+                            Some(w) => format!("unknown state `{s}` of workflow `{w}`"),
+                            None => format!("unknown state `{s}`: no workflow has it"),
+                        },
+                        suggest(s, known.iter().copied())
+                            .or_else(|| Some(format!("states: {}", quoted(&known)))),
+                    ),
+                );
             }
         }
         let action = attr("action");
         if let Some(a) = action
             && !action_names.contains(&a)
         {
-            diags.push(src.diag(
-                e.attr_pos("action"),
-                format!("unknown action `{a}`"),
-                suggest(a, action_names.iter().copied())
-                    .or_else(|| Some(format!("actions: {}", quoted(&action_names)))),
-            ));
+            diags.push(
+                src.diag(
+                    e.attr_pos("action"),
+                    format!("unknown action `{a}`"),
+                    suggest(a, action_names.iter().copied())
+                        .or_else(|| Some(format!("actions: {}", quoted(&action_names)))),
+                ),
+            );
         }
         if state.is_none() && action.is_none() {
             diags.push(src.diag(
@@ -326,11 +335,14 @@ pub(crate) fn build(
         if let Some(b) = by
             && !TRIGGERS.contains(&b)
         {
-            diags.push(src.diag(
-                e.attr_pos("by"),
-                format!("unknown trigger `{b}`"),
-                suggest(b, TRIGGERS).or_else(|| Some(format!("`by` is one of {}", quoted(&TRIGGERS)))),
-            ));
+            diags.push(
+                src.diag(
+                    e.attr_pos("by"),
+                    format!("unknown trigger `{b}`"),
+                    suggest(b, TRIGGERS)
+                        .or_else(|| Some(format!("`by` is one of {}", quoted(&TRIGGERS)))),
+                ),
+            );
         }
         let mut order_types = Vec::new();
         let in_workflows: Vec<usize> = model
@@ -350,20 +362,28 @@ pub(crate) fn build(
             for t in a.value.split_whitespace() {
                 let offset = a.value[at - a.pos..].find(t).map_or(a.pos, |o| at + o);
                 at = offset + t.len();
-                match in_workflows.iter().find(|&&i| model.order_types[i].name == t) {
+                match in_workflows
+                    .iter()
+                    .find(|&&i| model.order_types[i].name == t)
+                {
                     Some(&i) => {
                         met.insert(i);
                         order_types.push(t.to_owned());
                     }
-                    None => diags.push(src.diag(
-                        if a.verbatim { offset } else { a.pos },
-                        format!("unknown order type `{t}`{}", match workflow {
-                            Some(w) => format!(" of workflow `{w}`"),
-                            None => String::new(),
-                        }),
-                        suggest(t, names.iter().copied())
-                            .or_else(|| Some(format!("order types: {}", quoted(&names)))),
-                    )),
+                    None => diags.push(
+                        src.diag(
+                            if a.verbatim { offset } else { a.pos },
+                            format!(
+                                "unknown order type `{t}`{}",
+                                match workflow {
+                                    Some(w) => format!(" of workflow `{w}`"),
+                                    None => String::new(),
+                                }
+                            ),
+                            suggest(t, names.iter().copied())
+                                .or_else(|| Some(format!("order types: {}", quoted(&names)))),
+                        ),
+                    ),
                 }
             }
         } else {
@@ -379,7 +399,12 @@ pub(crate) fn build(
                 suggest(template, templates.iter().map(|t| t.name.as_str())).or_else(|| {
                     Some(format!(
                         "templates: {}",
-                        quoted(&templates.iter().map(|t| t.name.as_str()).collect::<Vec<_>>())
+                        quoted(
+                            &templates
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect::<Vec<_>>()
+                        )
                     ))
                 }),
             )),
@@ -439,7 +464,15 @@ pub(crate) fn build(
                                 Some(if obligations.is_empty() {
                                     "policies.xml has no obligations".into()
                                 } else {
-                                    format!("obligations: {}", quoted(&obligations.iter().map(String::as_str).collect::<Vec<_>>()))
+                                    format!(
+                                        "obligations: {}",
+                                        quoted(
+                                            &obligations
+                                                .iter()
+                                                .map(String::as_str)
+                                                .collect::<Vec<_>>()
+                                        )
+                                    )
                                 })
                             }),
                         ));
@@ -460,7 +493,11 @@ pub(crate) fn build(
             recipients.extend(r);
         }
         if recipients.is_empty() && diags.len() == n_before {
-            diags.push(src.diag(e.pos, "`<notify>` names no recipient", Some("add `<to kind=\"requester\"/>`".into())));
+            diags.push(src.diag(
+                e.pos,
+                "`<notify>` names no recipient",
+                Some("add `<to kind=\"requester\"/>`".into()),
+            ));
         }
         if diags.len() == n_before {
             rules.push(NotifyRule {
@@ -488,17 +525,28 @@ pub(crate) fn build(
             .iter()
             .flat_map(|&i| model.order_types[i].fields.iter().map(|f| f.name.as_str()))
             .collect();
-        let types: Vec<&str> = met.iter().map(|&i| model.order_types[i].name.as_str()).collect();
+        let types: Vec<&str> = met
+            .iter()
+            .map(|&i| model.order_types[i].name.as_str())
+            .collect();
         for &ci in &e.children {
             let c = &idx.elems[ci];
-            let lang = c.attr("lang").map_or(default_language, |a| a.value.as_str());
+            let lang = c
+                .attr("lang")
+                .map_or(default_language, |a| a.value.as_str());
             let Some(text) = t.texts.iter().find(|x| x.language == lang) else {
                 continue;
             };
-            let text = if c.tag == "subject" { &text.subject } else { &text.body };
+            let text = if c.tag == "subject" {
+                &text.subject
+            } else {
+                &text.body
+            };
             // where in the file: the placeholder's first occurrence in the element's text
             let start = c.text_pos();
-            let end = src.text[start..].find('<').map_or(src.text.len(), |o| start + o);
+            let end = src.text[start..]
+                .find('<')
+                .map_or(src.text.len(), |o| start + o);
             let raw = &src.text[start..end];
             let locate = |needle: &str| raw.find(needle).map_or(start, |o| start + o);
             match placeholders(text) {
@@ -536,9 +584,13 @@ pub(crate) fn build(
                                 .collect();
                             diags.push(src.diag(
                                 locate(&format!("{{{name}}}")),
-                                format!("unknown placeholder `{{{name}}}` in template `{}`", t.name),
-                                suggest_placeholder(name, all.into_iter())
-                                    .or_else(|| Some(format!("placeholders: {}", quoted(&PLACEHOLDERS)))),
+                                format!(
+                                    "unknown placeholder `{{{name}}}` in template `{}`",
+                                    t.name
+                                ),
+                                suggest_placeholder(name, all.into_iter()).or_else(|| {
+                                    Some(format!("placeholders: {}", quoted(&PLACEHOLDERS)))
+                                }),
                             ));
                         }
                     }

@@ -55,16 +55,18 @@ pub async fn person_mail(
     let email: Option<String> = row.try_get(0)?;
     let first: Option<String> = row.try_get(1)?;
     let last: Option<String> = row.try_get(2)?;
-    Ok(email.filter(|e| !e.trim().is_empty()).map(|address| PersonMail {
-        address: address.trim().to_owned(),
-        name: Some(
-            [first, last]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
-        .filter(|n| !n.is_empty()),
-        language: None,
-    }))
+    Ok(email
+        .filter(|e| !e.trim().is_empty())
+        .map(|address| PersonMail {
+            address: address.trim().to_owned(),
+            name: Some(
+                [first, last]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+            .filter(|n| !n.is_empty()),
+            language: None,
+        }))
 }

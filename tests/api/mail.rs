@@ -118,10 +118,22 @@ struct Server {
 
 async fn serve(db: &str, smtp_port: u16) -> Server {
     let mut child = Command::new(BIN)
-        .args(["--database", db, "serve", "--demo", "--listen", "127.0.0.1:0"])
+        .args([
+            "--database",
+            db,
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .args(["--smtp", &format!("smtp://127.0.0.1:{smtp_port}")])
         .args(["--smtp-timeout", "2", "--smtp-retry-max", "1"])
-        .args(["--mail-staff", STAFF_BOX, "--mail-from", "auftrag@fz-juelich.de"])
+        .args([
+            "--mail-staff",
+            STAFF_BOX,
+            "--mail-from",
+            "auftrag@fz-juelich.de",
+        ])
         .args(["--mail-link-base", "https://auftrag.example.org"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -175,7 +187,11 @@ impl Server {
 
     async fn order(&self, role: &str, fields: Value) -> i64 {
         let v = self
-            .post(role, "/api/v1/orders", json!({"type": "change_device", "fields": fields}))
+            .post(
+                role,
+                "/api/v1/orders",
+                json!({"type": "change_device", "fields": fields}),
+            )
             .await;
         v["id"].as_i64().unwrap()
     }
@@ -252,7 +268,11 @@ async fn mails_follow_the_thesis(db: Db) {
         .order("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
         .await;
     server
-        .post("staff", &format!("/api/v1/orders/{accepted}/accept"), json!({}))
+        .post(
+            "staff",
+            &format!("/api/v1/orders/{accepted}/accept"),
+            json!({}),
+        )
         .await;
     // 3: waits, staff abort
     let aborted = server
@@ -270,17 +290,26 @@ async fn mails_follow_the_thesis(db: Db) {
         .order("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
         .await;
     server
-        .post("admin", &format!("/api/v1/orders/{withdrawn}/withdraw"), json!({}))
+        .post(
+            "admin",
+            &format!("/api/v1/orders/{withdrawn}/withdraw"),
+            json!({}),
+        )
         .await;
     // 5: the deputy changes the admin's device
     let deputy = server
-        .order("deputy", json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:92"}))
+        .order(
+            "deputy",
+            json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:92"}),
+        )
         .await;
 
     let ids = [done, accepted, aborted, withdrawn, deputy];
     let listed = server.settled(&ids).await;
     assert!(
-        listed.iter().all(|n| n["status"] == "SENT" && n["attempts"] == 1),
+        listed
+            .iter()
+            .all(|n| n["status"] == "SENT" && n["attempts"] == 1),
         "{listed:#?}"
     );
     let got = received(&mails);
@@ -293,7 +322,10 @@ async fn mails_follow_the_thesis(db: Db) {
     assert_eq!(mails_to(&got, "boss@example.org", &sub).len(), 1);
     let m = mails_to(&got, ADMIN, &sub)[0];
     assert!(m.body.contains("hwa: 00:1a:2b:3c:4d:91"), "{}", m.body);
-    assert!(m.body.contains(&format!("https://auftrag.example.org/api/v1/orders/{done}")));
+    assert!(
+        m.body
+            .contains(&format!("https://auftrag.example.org/api/v1/orders/{done}"))
+    );
     assert_eq!(m.headers["auto-submitted"], "auto-generated");
     assert_eq!(m.headers["from"], "auftrag@fz-juelich.de");
     assert!(m.headers["to"].contains("Jan Schmidt"), "{:?}", m.headers);
@@ -304,8 +336,21 @@ async fn mails_follow_the_thesis(db: Db) {
     );
     let m = mails_to(&got, ADMIN, &format!("Auftrag {done} ausgeführt"));
     assert_eq!(m.len(), 1);
-    assert!(m[0].body.contains("hwa: 00:1a:2b:3c:4d:01 -> 00:1a:2b:3c:4d:91"), "{}", m[0].body);
-    assert_eq!(mails_to(&got, "boss@example.org", &format!("Auftrag {done} ausgeführt")).len(), 1);
+    assert!(
+        m[0].body
+            .contains("hwa: 00:1a:2b:3c:4d:01 -> 00:1a:2b:3c:4d:91"),
+        "{}",
+        m[0].body
+    );
+    assert_eq!(
+        mails_to(
+            &got,
+            "boss@example.org",
+            &format!("Auftrag {done} ausgeführt")
+        )
+        .len(),
+        1
+    );
 
     // WAITING: requester and staff, with the warning; accept → COMPLETED
     for id in [accepted, aborted, withdrawn] {
@@ -315,9 +360,16 @@ async fn mails_follow_the_thesis(db: Db) {
         assert_eq!(s.len(), 1, "{id}");
         assert!(s[0].body.contains("zam2213"), "{}", s[0].body);
     }
-    assert_eq!(mails_to(&got, ADMIN, &format!("Auftrag {accepted} ausgeführt")).len(), 1);
+    assert_eq!(
+        mails_to(&got, ADMIN, &format!("Auftrag {accepted} ausgeführt")).len(),
+        1
+    );
     // abort: the requester, with staff's comment
-    let a = mails_to(&got, ADMIN, &format!("Auftrag {aborted} vom IP-Management abgebrochen"));
+    let a = mails_to(
+        &got,
+        ADMIN,
+        &format!("Auftrag {aborted} vom IP-Management abgebrochen"),
+    );
     assert_eq!(a.len(), 1);
     assert!(a[0].body.contains("not this MAC"), "{}", a[0].body);
     // withdrawal: requester and staff
@@ -327,16 +379,32 @@ async fn mails_follow_the_thesis(db: Db) {
     // the deputy: the admin hears of the submission and of the change
     let sub = format!("Auftrag {deputy} (change_device) eingegangen");
     assert_eq!(mails_to(&got, DEPUTY, &sub).len(), 1);
-    assert_eq!(mails_to(&got, ADMIN, &sub).len(), 1, "the admin, not the requester");
-    let d = mails_to(&got, ADMIN, &format!("Ihr Vertreter hat {ZAM2212} geändert"));
+    assert_eq!(
+        mails_to(&got, ADMIN, &sub).len(),
+        1,
+        "the admin, not the requester"
+    );
+    let d = mails_to(
+        &got,
+        ADMIN,
+        &format!("Ihr Vertreter hat {ZAM2212} geändert"),
+    );
     assert_eq!(d.len(), 1);
     assert!(d[0].body.contains("00:1a:2b:3c:4d:92"), "{}", d[0].body);
-    assert_eq!(mails_to(&got, DEPUTY, &format!("Auftrag {deputy} ausgeführt")).len(), 1);
+    assert_eq!(
+        mails_to(&got, DEPUTY, &format!("Auftrag {deputy} ausgeführt")).len(),
+        1
+    );
     // no other mail
     // done 3 + 2, accepted 2 + 2 + 1, aborted 2 + 2 + 1, withdrawn 2 + 2 + 2,
     // deputy 3 + 1 + 1
     let expected = 5 + 5 + 5 + 6 + 5;
-    assert_eq!(got.len(), expected, "{:#?}", got.iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>());
+    assert_eq!(
+        got.len(),
+        expected,
+        "{:#?}",
+        got.iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>()
+    );
     crate::cli::terminate(crate::cli::Served {
         child: server.child,
         base: server.base,
@@ -368,7 +436,10 @@ async fn smtp_down_then_up_every_mail_arrives_once_and_550_blocks_no_other(db: D
     for i in 0..4 {
         ids.push(
             server
-                .order("admin", json!({"host": ZAM2212, "hwa": format!("00:1a:2b:3c:4d:a{i}")}))
+                .order(
+                    "admin",
+                    json!({"host": ZAM2212, "hwa": format!("00:1a:2b:3c:4d:a{i}")}),
+                )
                 .await,
         );
     }
@@ -420,7 +491,10 @@ async fn killed_mid_send_every_mail_arrives_duplicates_share_the_message_id(db: 
     let url = database(db, &dir).await;
     let mut server = serve(&url, port).await;
     let id = server
-        .order("admin", json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:b1"}))
+        .order(
+            "admin",
+            json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:b1"}),
+        )
         .await;
     // a message is with the SMTP server, unanswered: the send is in flight
     for _ in 0..600 {
@@ -468,13 +542,21 @@ async fn two_instances_on_one_postgres_send_each_mail_once() {
     for i in 0..10 {
         let s = if i % 2 == 0 { &a } else { &b };
         ids.push(
-            s.order("admin", json!({"host": ZAM2212, "hwa": format!("00:1a:2b:3c:4d:c{i}")}))
-                .await,
+            s.order(
+                "admin",
+                json!({"host": ZAM2212, "hwa": format!("00:1a:2b:3c:4d:c{i}")}),
+            )
+            .await,
         );
     }
     let listed = a.settled(&ids).await;
     assert_eq!(listed.len(), 30);
-    assert!(listed.iter().all(|n| n["status"] == "SENT" && n["attempts"] == 1), "{listed:#?}");
+    assert!(
+        listed
+            .iter()
+            .all(|n| n["status"] == "SENT" && n["attempts"] == 1),
+        "{listed:#?}"
+    );
     let got = ids_received(&mails);
     assert_eq!(got.len(), 30);
     assert!(got.values().all(|&n| n == 1), "{got:#?}");

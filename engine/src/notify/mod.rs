@@ -236,7 +236,9 @@ pub fn show_value(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => String::new(),
         serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(items) => items.iter().map(show_value).collect::<Vec<_>>().join(", "),
+        serde_json::Value::Array(items) => {
+            items.iter().map(show_value).collect::<Vec<_>>().join(", ")
+        }
         other => other.to_string(),
     }
 }
@@ -260,7 +262,10 @@ pub fn vars(order: &OrderData, state: &str, event: &Event) -> BTreeMap<String, S
         event.action.unwrap_or_default().to_owned(),
     );
     v.insert("order.requester".into(), order.requester.clone());
-    v.insert("order.key".into(), order.key().unwrap_or_default().to_owned());
+    v.insert(
+        "order.key".into(),
+        order.key().unwrap_or_default().to_owned(),
+    );
     v.insert(
         "order.comment".into(),
         event.comment.clone().unwrap_or_default(),

@@ -67,11 +67,18 @@ pub async fn claim(store: &Store, max: usize, lease_ms: i64) -> Result<Vec<Claim
 /// How a send ended.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Sent { message_id: String },
+    Sent {
+        message_id: String,
+    },
     /// Try again at `next_ms`.
-    Retry { next_ms: i64, error: String },
+    Retry {
+        next_ms: i64,
+        error: String,
+    },
     /// The server refused for good (or there is no address).
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// Records the outcome of a claimed row (nothing when the lease was lost).
@@ -89,7 +96,9 @@ pub async fn record(
             Some(crate::store::history::now()),
             None,
         ),
-        Outcome::Retry { next_ms, error } => ("PENDING", *next_ms, None, None, Some(error.as_str())),
+        Outcome::Retry { next_ms, error } => {
+            ("PENDING", *next_ms, None, None, Some(error.as_str()))
+        }
         Outcome::Failed { error } => ("FAILED", 0, None, None, Some(error.as_str())),
     };
     let mut conn = store.write_conn().await?;
@@ -176,9 +185,10 @@ pub async fn backlog(store: &Store) -> Result<Backlog, EngineError> {
     .await?;
     let pending: i64 = row.try_get(0)?;
     let oldest: Option<i64> = row.try_get(1)?;
-    let failed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auftrag_outbox WHERE status = 'FAILED'")
-        .fetch_one(&store.pool)
-        .await?;
+    let failed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM auftrag_outbox WHERE status = 'FAILED'")
+            .fetch_one(&store.pool)
+            .await?;
     Ok(Backlog {
         pending,
         oldest_pending_secs: oldest.map_or(0, |o| ((super::now_ms() - o) / 1000).max(0)),

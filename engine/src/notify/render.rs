@@ -40,6 +40,9 @@ mod tests {
     #[test]
     fn fills_placeholders_and_literal_braces() {
         let vars: BTreeMap<String, String> = [("order.id".to_owned(), "7".to_owned())].into();
-        assert_eq!(fill("Order {order.id} {{x}} {fields.hwa}.", &vars), "Order 7 {x} .");
+        assert_eq!(
+            fill("Order {order.id} {{x}} {fields.hwa}.", &vars),
+            "Order 7 {x} ."
+        );
     }
 }

@@ -137,7 +137,11 @@ pub async fn render(
     vars.insert(
         "link".into(),
         match &settings.link_base {
-            Some(base) => format!("{}/api/v1/orders/{}", base.trim_end_matches('/'), row.order_id),
+            Some(base) => format!(
+                "{}/api/v1/orders/{}",
+                base.trim_end_matches('/'),
+                row.order_id
+            ),
             None => format!("/api/v1/orders/{}", row.order_id),
         },
     );
@@ -236,7 +240,14 @@ pub async fn run(
                     let address = mail.to.email.to_string();
                     let outcome = match message(&settings, &mail) {
                         Ok(m) => {
-                            send(&transport, m, &mail.message_id, row.attempts, config.retry_max).await
+                            send(
+                                &transport,
+                                m,
+                                &mail.message_id,
+                                row.attempts,
+                                config.retry_max,
+                            )
+                            .await
                         }
                         Err(error) => Outcome::Failed { error },
                     };
@@ -256,7 +267,8 @@ pub async fn run(
                 }
                 Outcome::Failed { error } => warn!(id = row.id, %error, "mail refused"),
             }
-            if let Err(e) = outbox::record(&engine.store, &row, address.as_deref(), &outcome).await {
+            if let Err(e) = outbox::record(&engine.store, &row, address.as_deref(), &outcome).await
+            {
                 warn!(error = %e, id = row.id, "recording a mail's outcome");
             }
         }

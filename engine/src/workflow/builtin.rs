@@ -19,7 +19,10 @@ pub async fn null(_ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
 pub async fn check_request(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     let mut report = run_checks(ctx.conn, ctx.defs, ctx.order, Stage::Engine, ctx.memo).await?;
     ctx.pending.decisions.append(&mut report.decisions);
-    ctx.pending.notify.obligations.append(&mut report.obligations);
+    ctx.pending
+        .notify
+        .obligations
+        .append(&mut report.obligations);
     ctx.order.errors = report.errors;
     ctx.order.warnings = report.warnings;
     Ok(())
