@@ -188,6 +188,7 @@ impl Collected {
 
 /// Notes that `order` entered `to` (from `from`, by `action`, triggered by
 /// `trigger`) with the rules that match; nothing when none do.
+#[allow(clippy::too_many_arguments)] // the facts of one state change
 pub(crate) fn record_event(
     defs: &'static Definitions,
     collected: &mut Collected,
