@@ -628,7 +628,7 @@ mod tests {
     fn placeholders_and_literal_braces() {
         assert_eq!(
             placeholders("Order {order.id}: {{x}} {fields.hwa}").unwrap(),
-            [(6, "order.id"), (25, "fields.hwa")]
+            [(6, "order.id"), (24, "fields.hwa")]
         );
         assert!(placeholders("a { b").is_err());
         assert!(placeholders("a } b").is_err());
