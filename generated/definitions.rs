@@ -2648,6 +2648,13 @@ static POLICY_3: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
                     on: ::auftrag_engine::pdp::Effect::Permit,
                     advice: false,
                     description: "to=resource.admin",
+                    arguments: &[
+                        ::auftrag_engine::pdp::ArgumentDef {
+                            name: "to",
+                            attribute: Some("resource.admin"),
+                            value: None,
+                        },
+                    ],
                 },
             ],
         },
@@ -5519,7 +5526,231 @@ pub const DOCUMENT: &str = r#"{
       "max_attempts": 3,
       "retention_secs": 604800
     }
-  ]
+  ],
+  "notifications": {
+    "default_language": "de",
+    "rules": [
+      {
+        "workflow": null,
+        "state": "INSERTED",
+        "action": null,
+        "by": null,
+        "order_types": [],
+        "template": "submitted",
+        "recipients": [
+          {
+            "kind": "requester"
+          },
+          {
+            "kind": "admin"
+          },
+          {
+            "kind": "staff"
+          },
+          {
+            "kind": "notify",
+            "field": "notify"
+          }
+        ]
+      },
+      {
+        "workflow": null,
+        "state": "WAITING",
+        "action": null,
+        "by": null,
+        "order_types": [],
+        "template": "waiting",
+        "recipients": [
+          {
+            "kind": "requester"
+          },
+          {
+            "kind": "staff"
+          }
+        ]
+      },
+      {
+        "workflow": null,
+        "state": "COMPLETED",
+        "action": null,
+        "by": null,
+        "order_types": [],
+        "template": "completed",
+        "recipients": [
+          {
+            "kind": "requester"
+          },
+          {
+            "kind": "notify",
+            "field": "notify"
+          }
+        ]
+      },
+      {
+        "workflow": null,
+        "state": "COMPLETED",
+        "action": null,
+        "by": null,
+        "order_types": [],
+        "template": "deputy_acted",
+        "recipients": [
+          {
+            "kind": "obligation",
+            "name": "notify_admin"
+          }
+        ]
+      },
+      {
+        "workflow": null,
+        "state": "ABORTED",
+        "action": null,
+        "by": "engine",
+        "order_types": [],
+        "template": "rejected",
+        "recipients": [
+          {
+            "kind": "requester"
+          }
+        ]
+      },
+      {
+        "workflow": null,
+        "state": "ABORTED",
+        "action": null,
+        "by": "staff",
+        "order_types": [],
+        "template": "aborted",
+        "recipients": [
+          {
+            "kind": "requester"
+          }
+        ]
+      },
+      {
+        "workflow": null,
+        "state": "ABORTED",
+        "action": null,
+        "by": "requester",
+        "order_types": [],
+        "template": "withdrawn",
+        "recipients": [
+          {
+            "kind": "requester"
+          },
+          {
+            "kind": "staff"
+          }
+        ]
+      }
+    ],
+    "templates": [
+      {
+        "name": "submitted",
+        "texts": [
+          {
+            "language": "de",
+            "subject": "[JuNet] Auftrag {order.id} ({order.type}) eingegangen",
+            "body": "Auftrag {order.id} ({order.type}) von {order.requester} ist eingegangen.\n\nDaten:\n{fields}\n\nVerlauf: {link}"
+          },
+          {
+            "language": "en",
+            "subject": "[JuNet] Order {order.id} ({order.type}) received",
+            "body": "Order {order.id} ({order.type}) by {order.requester} was received.\n\nData:\n{fields}\n\nHistory: {link}"
+          }
+        ]
+      },
+      {
+        "name": "waiting",
+        "texts": [
+          {
+            "language": "de",
+            "subject": "[JuNet] Auftrag {order.id} wartet auf das IP-Management",
+            "body": "Auftrag {order.id} ({order.type}, {order.key}) hat Warnungen und wartet auf eine Entscheidung des IP-Managements.\n\nWarnungen:\n{warnings}\n\nVerlauf: {link}"
+          },
+          {
+            "language": "en",
+            "subject": "[JuNet] Order {order.id} waits for IP management",
+            "body": "Order {order.id} ({order.type}, {order.key}) has warnings and waits for IP-management staff to decide.\n\nWarnings:\n{warnings}\n\nHistory: {link}"
+          }
+        ]
+      },
+      {
+        "name": "completed",
+        "texts": [
+          {
+            "language": "de",
+            "subject": "[JuNet] Auftrag {order.id} ausgeführt",
+            "body": "Auftrag {order.id} ({order.type}, {order.key}) wurde ausgeführt.\n\nGeändert:\n{changed}\n\nVerlauf: {link}"
+          },
+          {
+            "language": "en",
+            "subject": "[JuNet] Order {order.id} done",
+            "body": "Order {order.id} ({order.type}, {order.key}) was carried out.\n\nChanged:\n{changed}\n\nHistory: {link}"
+          }
+        ]
+      },
+      {
+        "name": "deputy_acted",
+        "texts": [
+          {
+            "language": "de",
+            "subject": "[JuNet] Ihr Vertreter hat {order.key} geändert (Auftrag {order.id})",
+            "body": "{order.requester} hat als Vertreter Auftrag {order.id} ({order.type}) für {order.key} gestellt; er wurde ausgeführt.\n\nGeändert:\n{changed}\n\nVerlauf: {link}"
+          },
+          {
+            "language": "en",
+            "subject": "[JuNet] Your deputy changed {order.key} (order {order.id})",
+            "body": "{order.requester}, your deputy, placed order {order.id} ({order.type}) for {order.key}; it was carried out.\n\nChanged:\n{changed}\n\nHistory: {link}"
+          }
+        ]
+      },
+      {
+        "name": "rejected",
+        "texts": [
+          {
+            "language": "de",
+            "subject": "[JuNet] Auftrag {order.id} abgelehnt",
+            "body": "Auftrag {order.id} ({order.type}) wurde wegen Fehlern nicht ausgeführt.\n\nFehler:\n{errors}\n\nVerlauf: {link}"
+          },
+          {
+            "language": "en",
+            "subject": "[JuNet] Order {order.id} rejected",
+            "body": "Order {order.id} ({order.type}) was not carried out because of errors.\n\nErrors:\n{errors}\n\nHistory: {link}"
+          }
+        ]
+      },
+      {
+        "name": "aborted",
+        "texts": [
+          {
+            "language": "de",
+            "subject": "[JuNet] Auftrag {order.id} vom IP-Management abgebrochen",
+            "body": "Das IP-Management hat Auftrag {order.id} ({order.type}, {order.key}) abgebrochen: {order.comment}\n\nVerlauf: {link}"
+          },
+          {
+            "language": "en",
+            "subject": "[JuNet] Order {order.id} aborted by IP management",
+            "body": "IP-management staff aborted order {order.id} ({order.type}, {order.key}): {order.comment}\n\nHistory: {link}"
+          }
+        ]
+      },
+      {
+        "name": "withdrawn",
+        "texts": [
+          {
+            "language": "de",
+            "subject": "[JuNet] Auftrag {order.id} zurückgezogen",
+            "body": "{order.requester} hat Auftrag {order.id} ({order.type}, {order.key}) zurückgezogen.\n\nVerlauf: {link}"
+          },
+          {
+            "language": "en",
+            "subject": "[JuNet] Order {order.id} withdrawn",
+            "body": "{order.requester} withdrew order {order.id} ({order.type}, {order.key}).\n\nHistory: {link}"
+          }
+        ]
+      }
+    ]
+  }
 }"#;
 /// All definitions, as compiled from the XML.
 pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::defs::Definitions {
@@ -7042,6 +7273,197 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
             retention_secs: 604800,
         },
     ],
+    notifications: &::auftrag_engine::notify::NotificationDefs {
+        default_language: "de",
+        templates: &[
+            ::auftrag_engine::notify::TemplateDef {
+                name: "submitted",
+                texts: &[
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "de",
+                        subject: "[JuNet] Auftrag {order.id} ({order.type}) eingegangen",
+                        body: "Auftrag {order.id} ({order.type}) von {order.requester} ist eingegangen.\n\nDaten:\n{fields}\n\nVerlauf: {link}",
+                    },
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "en",
+                        subject: "[JuNet] Order {order.id} ({order.type}) received",
+                        body: "Order {order.id} ({order.type}) by {order.requester} was received.\n\nData:\n{fields}\n\nHistory: {link}",
+                    },
+                ],
+            },
+            ::auftrag_engine::notify::TemplateDef {
+                name: "waiting",
+                texts: &[
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "de",
+                        subject: "[JuNet] Auftrag {order.id} wartet auf das IP-Management",
+                        body: "Auftrag {order.id} ({order.type}, {order.key}) hat Warnungen und wartet auf eine Entscheidung des IP-Managements.\n\nWarnungen:\n{warnings}\n\nVerlauf: {link}",
+                    },
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "en",
+                        subject: "[JuNet] Order {order.id} waits for IP management",
+                        body: "Order {order.id} ({order.type}, {order.key}) has warnings and waits for IP-management staff to decide.\n\nWarnings:\n{warnings}\n\nHistory: {link}",
+                    },
+                ],
+            },
+            ::auftrag_engine::notify::TemplateDef {
+                name: "completed",
+                texts: &[
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "de",
+                        subject: "[JuNet] Auftrag {order.id} ausgeführt",
+                        body: "Auftrag {order.id} ({order.type}, {order.key}) wurde ausgeführt.\n\nGeändert:\n{changed}\n\nVerlauf: {link}",
+                    },
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "en",
+                        subject: "[JuNet] Order {order.id} done",
+                        body: "Order {order.id} ({order.type}, {order.key}) was carried out.\n\nChanged:\n{changed}\n\nHistory: {link}",
+                    },
+                ],
+            },
+            ::auftrag_engine::notify::TemplateDef {
+                name: "deputy_acted",
+                texts: &[
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "de",
+                        subject: "[JuNet] Ihr Vertreter hat {order.key} geändert (Auftrag {order.id})",
+                        body: "{order.requester} hat als Vertreter Auftrag {order.id} ({order.type}) für {order.key} gestellt; er wurde ausgeführt.\n\nGeändert:\n{changed}\n\nVerlauf: {link}",
+                    },
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "en",
+                        subject: "[JuNet] Your deputy changed {order.key} (order {order.id})",
+                        body: "{order.requester}, your deputy, placed order {order.id} ({order.type}) for {order.key}; it was carried out.\n\nChanged:\n{changed}\n\nHistory: {link}",
+                    },
+                ],
+            },
+            ::auftrag_engine::notify::TemplateDef {
+                name: "rejected",
+                texts: &[
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "de",
+                        subject: "[JuNet] Auftrag {order.id} abgelehnt",
+                        body: "Auftrag {order.id} ({order.type}) wurde wegen Fehlern nicht ausgeführt.\n\nFehler:\n{errors}\n\nVerlauf: {link}",
+                    },
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "en",
+                        subject: "[JuNet] Order {order.id} rejected",
+                        body: "Order {order.id} ({order.type}) was not carried out because of errors.\n\nErrors:\n{errors}\n\nHistory: {link}",
+                    },
+                ],
+            },
+            ::auftrag_engine::notify::TemplateDef {
+                name: "aborted",
+                texts: &[
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "de",
+                        subject: "[JuNet] Auftrag {order.id} vom IP-Management abgebrochen",
+                        body: "Das IP-Management hat Auftrag {order.id} ({order.type}, {order.key}) abgebrochen: {order.comment}\n\nVerlauf: {link}",
+                    },
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "en",
+                        subject: "[JuNet] Order {order.id} aborted by IP management",
+                        body: "IP-management staff aborted order {order.id} ({order.type}, {order.key}): {order.comment}\n\nHistory: {link}",
+                    },
+                ],
+            },
+            ::auftrag_engine::notify::TemplateDef {
+                name: "withdrawn",
+                texts: &[
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "de",
+                        subject: "[JuNet] Auftrag {order.id} zurückgezogen",
+                        body: "{order.requester} hat Auftrag {order.id} ({order.type}, {order.key}) zurückgezogen.\n\nVerlauf: {link}",
+                    },
+                    ::auftrag_engine::notify::TemplateText {
+                        language: "en",
+                        subject: "[JuNet] Order {order.id} withdrawn",
+                        body: "{order.requester} withdrew order {order.id} ({order.type}, {order.key}).\n\nHistory: {link}",
+                    },
+                ],
+            },
+        ],
+        rules: &[
+            ::auftrag_engine::notify::NotifyRuleDef {
+                workflow: None,
+                state: Some("INSERTED"),
+                action: None,
+                by: None,
+                order_types: &[],
+                template: 0,
+                recipients: &[
+                    ::auftrag_engine::notify::RecipientDef::Requester,
+                    ::auftrag_engine::notify::RecipientDef::Admin,
+                    ::auftrag_engine::notify::RecipientDef::Staff,
+                    ::auftrag_engine::notify::RecipientDef::Notify("notify"),
+                ],
+            },
+            ::auftrag_engine::notify::NotifyRuleDef {
+                workflow: None,
+                state: Some("WAITING"),
+                action: None,
+                by: None,
+                order_types: &[],
+                template: 1,
+                recipients: &[
+                    ::auftrag_engine::notify::RecipientDef::Requester,
+                    ::auftrag_engine::notify::RecipientDef::Staff,
+                ],
+            },
+            ::auftrag_engine::notify::NotifyRuleDef {
+                workflow: None,
+                state: Some("COMPLETED"),
+                action: None,
+                by: None,
+                order_types: &[],
+                template: 2,
+                recipients: &[
+                    ::auftrag_engine::notify::RecipientDef::Requester,
+                    ::auftrag_engine::notify::RecipientDef::Notify("notify"),
+                ],
+            },
+            ::auftrag_engine::notify::NotifyRuleDef {
+                workflow: None,
+                state: Some("COMPLETED"),
+                action: None,
+                by: None,
+                order_types: &[],
+                template: 3,
+                recipients: &[
+                    ::auftrag_engine::notify::RecipientDef::Obligation("notify_admin"),
+                ],
+            },
+            ::auftrag_engine::notify::NotifyRuleDef {
+                workflow: None,
+                state: Some("ABORTED"),
+                action: None,
+                by: Some(::auftrag_engine::notify::Trigger::Engine),
+                order_types: &[],
+                template: 4,
+                recipients: &[::auftrag_engine::notify::RecipientDef::Requester],
+            },
+            ::auftrag_engine::notify::NotifyRuleDef {
+                workflow: None,
+                state: Some("ABORTED"),
+                action: None,
+                by: Some(::auftrag_engine::notify::Trigger::Staff),
+                order_types: &[],
+                template: 5,
+                recipients: &[::auftrag_engine::notify::RecipientDef::Requester],
+            },
+            ::auftrag_engine::notify::NotifyRuleDef {
+                workflow: None,
+                state: Some("ABORTED"),
+                action: None,
+                by: Some(::auftrag_engine::notify::Trigger::Requester),
+                order_types: &[],
+                template: 6,
+                recipients: &[
+                    ::auftrag_engine::notify::RecipientDef::Requester,
+                    ::auftrag_engine::notify::RecipientDef::Staff,
+                ],
+            },
+        ],
+    },
     authorization: Some(&AUTHORIZATION),
     document: DOCUMENT,
 };

@@ -70,6 +70,15 @@ enum Command {
         /// work too.
         #[arg(long, env = "AUFTRAG_METRICS_TOKEN_FILE")]
         metrics_token_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        mail: MailArgs,
+    },
+    /// Preview an order's mails or send a test mail.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// Check the XML definitions or draw their workflows (needs no database).
     Definitions {
@@ -113,6 +122,95 @@ enum Command {
         /// Seed of the generator.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+}
+
+/// Mail: where to send (`--smtp`; without it mails stay in the outbox) and
+/// what every mail says about its sender.
+#[derive(Debug, clap::Args)]
+struct MailArgs {
+    /// SMTP server: `smtp://HOST:PORT` (plain), `smtp://HOST:PORT?tls=required`
+    /// (STARTTLS), `smtps://HOST:PORT` (TLS). Without it no mail is sent:
+    /// mails wait in the outbox (shown with their order).
+    #[arg(long, env = "AUFTRAG_SMTP")]
+    smtp: Option<String>,
+    /// File with the SMTP AUTH credentials: its first line not starting
+    /// with `#` is `USER:PASSWORD`.
+    #[arg(long, env = "AUFTRAG_SMTP_AUTH_FILE")]
+    smtp_auth_file: Option<std::path::PathBuf>,
+    /// Seconds a connection or an SMTP answer may take.
+    #[arg(long, env = "AUFTRAG_SMTP_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    smtp_timeout: u64,
+    /// The longest wait, in seconds, between two tries of a mail (the wait
+    /// doubles from one second).
+    #[arg(long, env = "AUFTRAG_SMTP_RETRY_MAX", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    smtp_retry_max: u64,
+    /// The From address of every mail.
+    #[arg(long, env = "AUFTRAG_MAIL_FROM", default_value = "auftrag@localhost")]
+    mail_from: String,
+    /// The staff mailbox (recipients of kind `staff`).
+    #[arg(long, env = "AUFTRAG_MAIL_STAFF")]
+    mail_staff: Option<String>,
+    /// The language of recipients whose language the device database does
+    /// not give (default: `default_language` of notifications.xml).
+    #[arg(long, env = "AUFTRAG_MAIL_LANGUAGE")]
+    mail_language: Option<String>,
+    /// The server's public URL, the start of `{link}` in mails.
+    #[arg(long, env = "AUFTRAG_MAIL_LINK_BASE")]
+    mail_link_base: Option<String>,
+}
+
+impl MailArgs {
+    fn settings(&self) -> auftrag_engine::notify::sender::MailSettings {
+        auftrag_engine::notify::sender::MailSettings {
+            from: self.mail_from.clone(),
+            staff: self.mail_staff.clone(),
+            language: self.mail_language.clone(),
+            link_base: self.mail_link_base.clone(),
+        }
+    }
+
+    fn smtp(&self) -> Result<Option<auftrag_engine::notify::sender::SmtpConfig>, String> {
+        let Some(url) = &self.smtp else {
+            return Ok(None);
+        };
+        let credentials = match &self.smtp_auth_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read --smtp-auth-file {}: {e}", path.display()))?;
+                let line = text
+                    .lines()
+                    .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+                    .ok_or("--smtp-auth-file has no `USER:PASSWORD` line")?;
+                let (user, password) = line
+                    .split_once(':')
+                    .ok_or("--smtp-auth-file: write `USER:PASSWORD`")?;
+                Some((user.to_owned(), password.to_owned()))
+            }
+        };
+        Ok(Some(auftrag_engine::notify::sender::SmtpConfig {
+            url: url.clone(),
+            credentials,
+            timeout: std::time::Duration::from_secs(self.smtp_timeout),
+            retry_max: std::time::Duration::from_secs(self.smtp_retry_max),
+        }))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Print what an order's mails say (recipient, subject, body), as the
+    /// sender would render them now.
+    Preview {
+        /// The order's id.
+        order_id: i64,
+    },
+    /// Send one test mail through --smtp.
+    Test {
+        /// The recipient.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -182,6 +280,68 @@ fn definitions(command: DefinitionsCommand) -> Result<(), Box<dyn std::error::Er
     }
 }
 
+/// `auftrag mail …`.
+async fn mail_command(
+    engine: &Engine,
+    command: MailCommand,
+    args: &MailArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use auftrag_engine::notify::{outbox, sender};
+    let settings = args.settings();
+    match command {
+        MailCommand::Preview { order_id } => {
+            let mut conn = engine.store.pool.acquire().await?;
+            let rows = outbox::rows_of(&mut conn, order_id).await?;
+            drop(conn);
+            if rows.is_empty() {
+                println!("order {order_id} has no mails");
+            }
+            for row in rows {
+                match sender::render(engine, &settings, &row).await? {
+                    Ok(mail) => {
+                        println!(
+                            "To: {}\nSubject: {}\nMessage-ID: {}\nContent-Language: {}\n\n{}\n",
+                            mail.to, mail.subject, mail.message_id, mail.language, mail.body
+                        );
+                    }
+                    Err(why) => println!("({}: not sendable: {why})\n", row.recipient),
+                }
+            }
+        }
+        MailCommand::Test { to } => {
+            let config = args
+                .smtp()?
+                .ok_or("`mail test` needs --smtp (or AUFTRAG_SMTP)")?;
+            let mail = sender::Rendered {
+                to: to.parse().map_err(|e| format!("--to `{to}`: {e}"))?,
+                language: "en".into(),
+                subject: "auftrag: test mail".into(),
+                body: "This is a test mail from auftrag; mail delivery works.".into(),
+                message_id: format!(
+                    "<auftrag.test.{}@{}>",
+                    auftrag_engine::notify::now_ms(),
+                    settings
+                        .from
+                        .rsplit_once('@')
+                        .map_or("localhost", |(_, d)| d)
+                ),
+            };
+            let message = sender::message(&settings, &mail)?;
+            let transport = sender::transport(&config)?;
+            match sender::send(&transport, message, &mail.message_id, 1, config.retry_max).await {
+                outbox::Outcome::Sent { message_id } => println!("sent {message_id} to {to}"),
+                outbox::Outcome::Retry { error, .. } => {
+                    return Err(format!("not sent (temporary): {error}").into());
+                }
+                outbox::Outcome::Failed { error } => {
+                    return Err(format!("refused: {error}").into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Print a bearer token for a person of the device database.
@@ -239,6 +399,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             header_timeout,
             body_timeout,
             metrics_token_file,
+            mail,
         } => {
             let mut engine = engine;
             if let Some(file) = metrics_token_file {
@@ -255,6 +416,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 engine.metrics_token = Some(token.to_owned());
             }
+            let smtp = mail.smtp()?;
             if demo {
                 for person in engine.seed_demo().await? {
                     let token = engine
@@ -279,7 +441,28 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 header_read_timeout: std::time::Duration::from_secs(header_timeout),
                 body_read_timeout: std::time::Duration::from_secs(body_timeout),
             };
-            serve_with(Arc::new(engine), listener, shutdown, limits).await?;
+            let engine = Arc::new(engine);
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let sender = match smtp {
+                Some(config) => Some(tokio::spawn(auftrag_engine::notify::sender::run(
+                    engine.clone(),
+                    mail.settings(),
+                    config,
+                    async move {
+                        let mut stopped = stopped;
+                        let _ = stopped.wait_for(|s| *s).await;
+                    },
+                ))),
+                None => {
+                    tracing::info!("no --smtp: mails stay in the outbox");
+                    None
+                }
+            };
+            serve_with(engine, listener, shutdown, limits).await?;
+            let _ = stop.send(true);
+            if let Some(sender) = sender {
+                sender.await??;
+            }
         }
         Command::AgencySecret { command } => {
             let mut conn = engine.store.pool.acquire().await?;
@@ -323,6 +506,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
+        Command::Mail { command, mail } => mail_command(&engine, command, &mail).await?,
         Command::DemoData { devices, seed } => {
             if devices == 0 {
                 return Err("--devices must be at least 1".into());

@@ -676,6 +676,7 @@ pub(crate) fn tokens(model: &Model) -> TokenStream {
             }
         }
     });
+    let notifications = notification_tokens(model.notifications.as_ref());
     let document = raw_str(&serde_json::to_string_pretty(model).expect("model serializes"));
     let (authorization_items, authorization) =
         crate::emit_policy::tokens(&model.attributes, model.policies.as_ref());
@@ -692,9 +693,80 @@ pub(crate) fn tokens(model: &Model) -> TokenStream {
             check_bindings: &[#( #binding_defs ),*],
             order_types: &[#( #order_defs ),*],
             queues: &[#( #queue_defs ),*],
+            notifications: #notifications,
             authorization: #authorization,
             document: DOCUMENT,
         };
     });
     items
+}
+
+/// `notifications.xml` as `auftrag_engine::notify::NotificationDefs`.
+fn notification_tokens(n: Option<&crate::notify::Notifications>) -> TokenStream {
+    use crate::notify::Recipient;
+    let Some(n) = n else {
+        return quote! { &::auftrag_engine::notify::NotificationDefs::NONE };
+    };
+    let default_language = &n.default_language;
+    let templates = n.templates.iter().map(|t| {
+        let name = &t.name;
+        let texts = t.texts.iter().map(|x| {
+            let (language, subject, body) = (&x.language, &x.subject, &x.body);
+            quote! {
+                ::auftrag_engine::notify::TemplateText { language: #language, subject: #subject, body: #body }
+            }
+        });
+        quote! {
+            ::auftrag_engine::notify::TemplateDef { name: #name, texts: &[#( #texts ),*] }
+        }
+    });
+    let rules = n.rules.iter().map(|r| {
+        let workflow = match r.workflow_id {
+            Some(w) => {
+                let w = Literal::u16_unsuffixed(w);
+                quote! { Some(#w) }
+            }
+            None => quote! { None },
+        };
+        let state = opt_str(&r.state);
+        let action = opt_str(&r.action);
+        let by = match r.by.as_deref() {
+            Some("requester") => quote! { Some(::auftrag_engine::notify::Trigger::Requester) },
+            Some("staff") => quote! { Some(::auftrag_engine::notify::Trigger::Staff) },
+            Some(_) => quote! { Some(::auftrag_engine::notify::Trigger::Engine) },
+            None => quote! { None },
+        };
+        let types = &r.order_types;
+        let template = Literal::u16_unsuffixed(r.template_id);
+        let recipients = r.recipients.iter().map(|x| match x {
+            Recipient::Requester => quote! { ::auftrag_engine::notify::RecipientDef::Requester },
+            Recipient::Admin => quote! { ::auftrag_engine::notify::RecipientDef::Admin },
+            Recipient::Deputies => quote! { ::auftrag_engine::notify::RecipientDef::Deputies },
+            Recipient::Staff => quote! { ::auftrag_engine::notify::RecipientDef::Staff },
+            Recipient::Notify { field } => {
+                quote! { ::auftrag_engine::notify::RecipientDef::Notify(#field) }
+            }
+            Recipient::Obligation { name } => {
+                quote! { ::auftrag_engine::notify::RecipientDef::Obligation(#name) }
+            }
+        });
+        quote! {
+            ::auftrag_engine::notify::NotifyRuleDef {
+                workflow: #workflow,
+                state: #state,
+                action: #action,
+                by: #by,
+                order_types: &[#( #types ),*],
+                template: #template,
+                recipients: &[#( #recipients ),*],
+            }
+        }
+    });
+    quote! {
+        &::auftrag_engine::notify::NotificationDefs {
+            default_language: #default_language,
+            templates: &[#( #templates ),*],
+            rules: &[#( #rules ),*],
+        }
+    }
 }

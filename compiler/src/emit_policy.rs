@@ -204,8 +204,20 @@ impl Emitter<'_> {
                 .map(|a| format!("{}={}", a.name, a.attribute.clone().or(a.value.clone()).unwrap_or_default()))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let arguments = o.arguments.iter().map(|a| {
+                let name = &a.name;
+                let attribute = match &a.attribute {
+                    Some(x) => quote! { Some(#x) },
+                    None => quote! { None },
+                };
+                let value = match &a.value {
+                    Some(x) => quote! { Some(#x) },
+                    None => quote! { None },
+                };
+                quote! { ::auftrag_engine::pdp::ArgumentDef { name: #name, attribute: #attribute, value: #value } }
+            });
             quote! {
-                ::auftrag_engine::pdp::ObligationDef { id: #id, on: #on, advice: false, description: #description }
+                ::auftrag_engine::pdp::ObligationDef { id: #id, on: #on, advice: false, description: #description, arguments: &[#( #arguments ),*] }
             }
         });
         quote! { &[#( #items ),*] }

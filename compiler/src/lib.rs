@@ -26,6 +26,7 @@ mod cond;
 mod emit;
 mod emit_policy;
 pub mod model;
+pub mod notify;
 mod parse;
 pub mod policy;
 mod queues;
@@ -37,7 +38,12 @@ pub use model::Model;
 /// The four required files of a definitions folder, in the order they are read.
 pub const FILES: [&str; 4] = ["workflow.xml", "actions.xml", "checks.xml", "orders.xml"];
 /// Optional files: validated when present.
-pub const OPTIONAL_FILES: [&str; 3] = ["queues.xml", "attributes.xml", "policies.xml"];
+pub const OPTIONAL_FILES: [&str; 4] = [
+    "queues.xml",
+    "attributes.xml",
+    "policies.xml",
+    "notifications.xml",
+];
 
 /// A compiled definitions folder.
 #[derive(Debug, Clone)]
@@ -144,6 +150,7 @@ fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<D
     let qu_src = load_file("queues.xml");
     let at_src = load_file("attributes.xml");
     let po_src = load_file("policies.xml");
+    let no_src = load_file("notifications.xml");
 
     let wf = wf_src.and_then(|s| {
         if s.idx.elems[0].tag == "workflows" {
@@ -185,9 +192,20 @@ fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<D
                 .unwrap_or(&[]);
             policy::policies(&s, attrs, attributes.is_some(), &mut diags)
         });
+    let notifications = match (&model, no_src) {
+        (Some(m), Some(s)) if s.check_schema_ok(&xml::NOTIFICATIONS, &mut diags) => {
+            let obligations = policies
+                .as_ref()
+                .map(notify::obligation_names)
+                .unwrap_or_default();
+            notify::build(&s, m, &obligations, &mut diags)
+        }
+        _ => None,
+    };
     match model {
         Some(mut model) if diags.is_empty() => Ok(Compiled {
             rust: {
+                model.notifications = notifications;
                 model.queues = queues;
                 model.attributes = attributes.map(|(_, a)| a).unwrap_or_default();
                 model.policies = policies;

@@ -24,6 +24,8 @@ pub struct Model {
     pub policies: Option<crate::policy::PolicyRoot>,
     /// Job queues of `queues.xml` (empty when the file is absent).
     pub queues: Vec<Queue>,
+    /// Mail notifications of `notifications.xml` (`None` when the file is absent).
+    pub notifications: Option<crate::notify::Notifications>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

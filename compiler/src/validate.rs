@@ -911,6 +911,7 @@ pub(crate) fn build(
         attributes: Vec::new(),
         policies: None,
         queues: Vec::new(),
+        notifications: None,
     })
 }
 

@@ -488,3 +488,34 @@ pub(crate) const QUEUES: Schema = Schema {
         DESCRIPTION,
     ],
 };
+
+pub(crate) const NOTIFICATIONS: Schema = Schema {
+    root: "notifications",
+    elems: &[
+        el(
+            "notifications",
+            &[],
+            &["default_language"],
+            &["notify", "template"],
+            false,
+        ),
+        el(
+            "notify",
+            &["template"],
+            &["workflow", "state", "action", "by", "order_types"],
+            &["description", "to"],
+            false,
+        ),
+        el("to", &["kind"], &["field", "name"], &[], false),
+        el(
+            "template",
+            &["name"],
+            &[],
+            &["description", "subject", "body"],
+            false,
+        ),
+        el("subject", &[], &["lang"], &[], true),
+        el("body", &[], &["lang"], &[], true),
+        DESCRIPTION,
+    ],
+};

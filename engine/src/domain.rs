@@ -41,6 +41,30 @@ pub trait Domain: Send + Sync + 'static {
         conn: &'a mut AnyConnection,
     ) -> BoxFuture<'a, Result<Vec<DemoPerson>, EngineError>>;
 
+    /// The device's admins and deputies (person keys) for the notifications
+    /// of `order` (`<to kind="admin|deputies">`), inside the order's
+    /// transaction; asked once per workflow run, after a step, so that an
+    /// answer can come from `memo` (what the checks read) and is taken
+    /// before a later step deletes the device. Default: nobody.
+    fn device_people<'a>(
+        &'a self,
+        _conn: &'a mut AnyConnection,
+        _memo: &'a mut crate::workflow::context::Memo,
+        _order: &'a crate::workflow::context::OrderData,
+    ) -> BoxFuture<'a, Result<crate::notify::DevicePeople, EngineError>> {
+        Box::pin(async { Ok(crate::notify::DevicePeople::default()) })
+    }
+
+    /// A person's e-mail address, display name and language, for the mail
+    /// sender. Default: none (mails to persons fail with that reason).
+    fn person_mail<'a>(
+        &'a self,
+        _conn: &'a mut AnyConnection,
+        _person: &'a str,
+    ) -> BoxFuture<'a, Result<Option<crate::notify::PersonMail>, EngineError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Domain-specific routes (e.g. `GET /api/v1/devices`), merged into the
     /// API; registered with utoipa-axum's `routes!` so they are in the
     /// OpenAPI document.

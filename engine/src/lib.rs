@@ -8,6 +8,7 @@
 //! - [`pdp`]: the compiled policy decision point (authorization);
 //! - [`jobs`]: job queues and the agency's protocol;
 //! - [`metrics`]: Prometheus metrics;
+//! - [`notify`]: e-mail notifications (outbox and SMTP sender);
 //! - [`store`]: the database, group commit, the order history.
 //!
 //! Path of an order: [`http`] parses and authenticates the request,
@@ -21,6 +22,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod notify;
 pub mod pdp;
 pub mod store;
 pub mod workflow;

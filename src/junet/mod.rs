@@ -9,6 +9,7 @@ pub mod deputies;
 pub mod devices;
 pub mod execute;
 pub mod generate;
+pub mod notify;
 pub mod order_checks;
 pub mod pip;
 pub mod plan;
@@ -51,6 +52,23 @@ impl Domain for Junet {
                 .await?
                 .is_some())
         })
+    }
+
+    fn device_people<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        memo: &'a mut Memo,
+        order: &'a auftrag_engine::context::OrderData,
+    ) -> BoxFuture<'a, Result<auftrag_engine::notify::DevicePeople, EngineError>> {
+        Box::pin(notify::device_people(conn, memo, order))
+    }
+
+    fn person_mail<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        person: &'a str,
+    ) -> BoxFuture<'a, Result<Option<auftrag_engine::notify::PersonMail>, EngineError>> {
+        Box::pin(notify::person_mail(conn, person))
     }
 
     fn seed_demo<'a>(

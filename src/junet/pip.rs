@@ -454,3 +454,15 @@ pub async fn deputy_until(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, Handler
 pub async fn requester(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     Ok(Some(Value::String(ctx.order.requester.clone())))
 }
+
+/// The device's admin and deputies (person keys), for the notifications:
+/// what the policies read, from the memo when they read it in this
+/// transaction, else one query.
+pub(crate) async fn device_people(
+    ctx: &mut PipCtx<'_>,
+) -> Result<(Option<i64>, Vec<i64>), HandlerError> {
+    Ok(device_facts(ctx)
+        .await?
+        .map(|d| (d.admin, d.deputyships.iter().map(|(p, _)| *p).collect()))
+        .unwrap_or_default())
+}

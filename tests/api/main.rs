@@ -12,6 +12,7 @@ mod firewall;
 mod hostile;
 mod hostile_http;
 mod junet_orders;
+mod mail;
 mod network;
 mod orders;
 mod policies;

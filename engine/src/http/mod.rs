@@ -670,7 +670,9 @@ async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Va
                 format!("database: {e}"),
             )
         })?;
-    Ok(Json(serde_json::json!({"status": "ok"})))
+    // the mail outbox: a backlog that grows is worth a look (SMTP down?)
+    let mail = crate::notify::outbox::backlog(&state.engine.store).await?;
+    Ok(Json(serde_json::json!({"status": "ok", "mail": mail})))
 }
 
 /// An order to place; the document's `SubmitBody` lists each order type's
@@ -729,6 +731,7 @@ async fn get_order(
     let etag = order.etag();
     let mut document = order.document();
     document.decisions = store::decisions_of(&mut conn, id).await?;
+    document.notifications = crate::notify::outbox::listed_json(&mut conn, id).await?;
     if !principal.is_staff(&engine.store).await? {
         // The facts a decision was made on (a device's admin, deputies,
         // org) are for staff; others see whose and which rule decided.

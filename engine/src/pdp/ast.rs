@@ -27,6 +27,16 @@ pub struct ObligationDef {
     /// Advice rather than obligation.
     pub advice: bool,
     pub description: &'static str,
+    /// The obligation's arguments (e.g. `to` = `resource.admin`).
+    pub arguments: &'static [ArgumentDef],
+}
+
+/// An argument of an obligation: an attribute's value or a constant.
+#[derive(Debug, Serialize)]
+pub struct ArgumentDef {
+    pub name: &'static str,
+    pub attribute: Option<&'static str>,
+    pub value: Option<&'static str>,
 }
 
 pub struct RuleDef {

@@ -344,6 +344,10 @@ pub struct Response {
     /// Obligations and advice of the deciding rule and policy for the
     /// decision's effect.
     pub obligations: Vec<&'static ObligationDef>,
+    /// The values of the obligations' arguments: (obligation, argument,
+    /// value). Not recorded: they may be the resource's facts.
+    #[serde(skip)]
+    pub arguments: Vec<(&'static str, &'static str, Option<Value>)>,
 }
 
 /// Evaluates the root policy (set) for a request, without building an
@@ -368,7 +372,7 @@ pub fn decide(root: &'static PolicyNode, request: &Request) -> Response {
         Decision::Deny => Some(Effect::Deny),
         _ => None,
     };
-    let obligations = effect
+    let obligations: Vec<&'static ObligationDef> = effect
         .map(|effect| {
             outcome
                 .rule
@@ -379,6 +383,7 @@ pub fn decide(root: &'static PolicyNode, request: &Request) -> Response {
                 .collect()
         })
         .unwrap_or_default();
+    let arguments = obligation_arguments(&obligations, request);
     Response {
         decision: outcome.decision,
         explanation: Explanation {
@@ -389,7 +394,33 @@ pub fn decide(root: &'static PolicyNode, request: &Request) -> Response {
             error: ctx.error,
         },
         obligations,
+        arguments,
     }
+}
+
+/// The values of the obligations' arguments in `request`.
+fn obligation_arguments(
+    obligations: &[&'static ObligationDef],
+    request: &Request,
+) -> Vec<(&'static str, &'static str, Option<Value>)> {
+    obligations
+        .iter()
+        .flat_map(|o| {
+            o.arguments.iter().map(move |a| {
+                let value = match (a.attribute, a.value) {
+                    (Some(attribute), _) => request
+                        .attributes
+                        .iter()
+                        .position(|d| d.name == attribute)
+                        .and_then(|i| request.values.get(i).cloned().flatten())
+                        .and_then(Result::ok),
+                    (None, Some(v)) => Some(Value::String(v.to_owned())),
+                    (None, None) => None,
+                };
+                (o.id, a.name, value)
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -470,6 +501,7 @@ mod tests {
         on: Effect::Permit,
         advice: false,
         description: "",
+        arguments: &[],
     }];
     static RULES: [RuleDef; 2] = [
         RuleDef {

@@ -18,7 +18,7 @@ pub mod pip;
 pub mod request;
 
 pub use algorithm::Algorithm;
-pub use ast::{Effect, ObligationDef, PolicyDef, PolicyNode, PolicySetDef, RuleDef};
+pub use ast::{ArgumentDef, Effect, ObligationDef, PolicyDef, PolicyNode, PolicySetDef, RuleDef};
 pub use err::AttrError;
 pub use eval::{Ctx, Decision, Explanation, Indeterminate, Response, and3, decide, evaluate, or3};
 pub use ipnet::IpNet;

@@ -215,6 +215,16 @@ pub async fn authorize(
         let json = serde_json::to_string(&recorded)
             .map_err(|e| HandlerError::Failed(format!("encoding decision: {e}")))?;
         ctx.decisions.push((crate::store::history::now(), json));
+        for o in &response.obligations {
+            let persons: Vec<String> = response
+                .arguments
+                .iter()
+                .filter(|(id, _, _)| *id == o.id)
+                .filter_map(|(_, _, v)| v.as_ref())
+                .flat_map(person_keys)
+                .collect();
+            ctx.obligations.push((o.id, persons));
+        }
     }
     if response.decision != Decision::Permit {
         ctx.report(format!(
@@ -224,6 +234,18 @@ pub async fn authorize(
         ));
     }
     Ok(())
+}
+
+/// The person keys an obligation argument's value names (a text, a number
+/// or a set of them).
+fn person_keys(v: &super::request::Value) -> Vec<String> {
+    use super::request::Value;
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Integer(i) => vec![i.to_string()],
+        Value::Set(items) => items.iter().flat_map(person_keys).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Resolves an `action` as given by a person: an order type name, or the

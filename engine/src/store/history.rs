@@ -60,6 +60,11 @@ pub struct OrderDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub facts: Option<Fields>,
+    /// The order's mails (`GET /api/v1/orders/{id}`): to, transition,
+    /// status, attempts, sent at, last error (`crate::notify::outbox::Listed`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub notifications: Vec<serde_json::Value>,
 }
 
 /// Now, as stored in the history: RFC 3339 UTC with milliseconds, so the

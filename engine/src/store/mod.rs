@@ -340,6 +340,7 @@ impl StoredOrder {
             accepted_warnings: self.data.accepted.clone(),
             decisions: Vec::new(),
             facts: self.data.facts.clone(),
+            notifications: Vec::new(),
         }
     }
 }
@@ -388,12 +389,35 @@ pub struct Pending {
     pub(crate) writes: crate::store::writes::Writes,
     pub(crate) decisions: Vec<PendingDecision>,
     pub(crate) jobs: Vec<crate::jobs::NewJob>,
+    /// What the run collected for its notifications; becomes outbox rows
+    /// ([`crate::notify::rows_for`]) in the same write.
+    pub(crate) notify: crate::notify::Collected,
+    pub(crate) outbox: Vec<Vec<crate::store::writes::Arg>>,
 }
 
 impl Pending {
     /// Whether the write creates jobs (agencies are woken after the commit).
     pub fn has_jobs(&self) -> bool {
         !self.jobs.is_empty()
+    }
+
+    /// Whether the write carries mails (senders are woken after the commit).
+    pub fn has_mail(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// Turns the run's notification events into outbox rows for `order`.
+    pub(crate) fn take_mail(&mut self, defs: &'static Definitions, order: &StoredOrder) {
+        let collected = std::mem::take(&mut self.notify);
+        if !collected.events.is_empty() {
+            self.outbox = crate::notify::rows_for(
+                defs,
+                &order.data,
+                &order.states,
+                collected,
+                crate::notify::now_ms(),
+            );
+        }
     }
 
     /// The deferred writes, then `row` (the order's row; it may refer to the
@@ -440,6 +464,7 @@ impl Pending {
              max_attempts, lease_secs, retention_secs, created_ms, updated_ms)",
             jobs,
         );
+        w.insert(crate::notify::OUTBOX_INSERT, self.outbox);
         Ok(w)
     }
 }

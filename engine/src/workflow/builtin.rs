@@ -22,6 +22,10 @@ pub async fn check_request(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> 
     if let Some(facts) = report.facts.take() {
         ctx.order.facts = Some(facts);
     }
+    ctx.pending
+        .notify
+        .obligations
+        .append(&mut report.obligations);
     ctx.order.errors = report.errors;
     ctx.order.warnings = report.warnings;
     Ok(())

@@ -19,6 +19,9 @@ pub struct CheckReport {
     /// The order's facts as an authorization check found them.
     #[serde(skip)]
     pub(crate) facts: Option<crate::workflow::context::Fields>,
+    /// The persons the decisions' obligations name, for the notifications.
+    #[serde(skip)]
+    pub(crate) obligations: Vec<(&'static str, Vec<String>)>,
 }
 
 /// The names of the checks that apply to `order` at `stage`, in run order
@@ -167,6 +170,7 @@ async fn run_binding(
     let outcome = (check.handler)(&mut ctx).await;
     *memo = std::mem::take(&mut ctx.memo);
     report.decisions.append(&mut ctx.decisions);
+    report.obligations.append(&mut ctx.obligations);
     if let Some(facts) = ctx.facts.take() {
         report.facts = Some(facts);
     }

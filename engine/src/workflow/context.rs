@@ -202,6 +202,8 @@ pub struct CheckCtx<'a> {
     /// The order's facts as its authorization decision found them (see
     /// [`OrderData::facts`]).
     pub(crate) facts: Option<Fields>,
+    /// The persons the decisions' obligations name (obligation, persons).
+    pub(crate) obligations: Vec<(&'static str, Vec<String>)>,
     /// Values shared with the other checks, the policy resolvers and the
     /// executing action of the same transaction (see [`Memo`]).
     pub memo: Memo,
@@ -285,6 +287,7 @@ impl<'a> CheckCtx<'a> {
             findings: Vec::new(),
             decisions: Vec::new(),
             facts: None,
+            obligations: Vec::new(),
             memo: Memo::default(),
         }
     }

@@ -37,6 +37,8 @@ pub struct Definitions {
     pub order_types: &'static [OrderTypeDef],
     /// Job queues (`queues.xml`).
     pub queues: &'static [QueueDef],
+    /// Mail notifications (`notifications.xml`; [`crate::notify::NotificationDefs::NONE`] without it).
+    pub notifications: &'static crate::notify::NotificationDefs,
     /// Attributes and policies (`attributes.xml`, `policies.xml`), if any.
     pub authorization: Option<&'static crate::pdp::Authorization>,
     /// The whole compiled model as JSON (states, actions, transitions, checks,

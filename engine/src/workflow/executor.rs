@@ -198,13 +198,26 @@ pub async fn submit(
             states: states.clone(),
         };
         let mut pending = store::Pending::default();
+        crate::notify::record_event(
+            defs,
+            &mut pending.notify,
+            &order.data,
+            0,
+            None,
+            INSERTED,
+            None,
+            crate::notify::Trigger::Requester,
+            None,
+        );
         // Processing, the final write (which carries the actions' deferred
-        // writes) and the commit either all succeed or none counts.
+        // writes and the mails) and the commit either all succeed or none
+        // counts.
         let processed = async {
-            drive(&mut tx, defs, &mut order, None, &mut pending).await?;
-            let jobs = pending.has_jobs();
+            drive(&mut tx, engine, &mut order, None, &mut pending).await?;
+            pending.take_mail(defs, &order);
+            let woken = (pending.has_jobs(), pending.has_mail());
             store::insert_processed_order(&mut tx, &order, std::mem::take(&mut pending)).await?;
-            Ok::<_, EngineError>(jobs)
+            Ok::<_, EngineError>(woken)
         }
         .await;
         let processed = match processed {
@@ -225,8 +238,8 @@ pub async fn submit(
         }
     };
     match processed {
-        Ok(jobs) => {
-            wake_agencies(jobs);
+        Ok(woken) => {
+            wake(woken);
             info!(id = order.data.id, order_type, state = %order.state, "order processed");
             count_closed(&order);
             Ok(Outcome::from(&order))
@@ -248,11 +261,26 @@ pub async fn resume(engine: &Engine, id: i64) -> Result<Outcome, EngineError> {
     let mut tx = engine.store.begin_write().await?;
     let mut order = store::lock_order(&mut tx, engine.store.backend, engine.defs, id).await?;
     let mut pending = store::Pending::default();
-    drive(&mut tx, engine.defs, &mut order, None, &mut pending).await?;
-    let jobs = pending.has_jobs();
+    if order.states.len() == 1 {
+        // stored alone after its processing failed: it was never announced
+        crate::notify::record_event(
+            engine.defs,
+            &mut pending.notify,
+            &order.data,
+            0,
+            None,
+            INSERTED,
+            None,
+            crate::notify::Trigger::Requester,
+            None,
+        );
+    }
+    drive(&mut tx, engine, &mut order, None, &mut pending).await?;
+    pending.take_mail(engine.defs, &order);
+    let woken = (pending.has_jobs(), pending.has_mail());
     store::update_order(&mut tx, &order, pending).await?;
     tx.commit().await?;
-    wake_agencies(jobs);
+    wake(woken);
     count_closed(&order);
     Ok(Outcome::from(&order))
 }
@@ -490,7 +518,7 @@ pub async fn act(
     let mut pending = store::Pending::default();
     drive(
         &mut tx,
-        defs,
+        engine,
         &mut order,
         Some(Step {
             transition,
@@ -501,10 +529,11 @@ pub async fn act(
         &mut pending,
     )
     .await?;
-    let jobs = pending.has_jobs();
+    pending.take_mail(defs, &order);
+    let woken = (pending.has_jobs(), pending.has_mail());
     store::update_order(&mut tx, &order, pending).await?;
     tx.commit().await?;
-    wake_agencies(jobs);
+    wake(woken);
     info!(id, action, state = %order.state, "action done");
     count_closed(&order);
     Ok(Outcome::from(&order))
@@ -525,11 +554,15 @@ fn check_comment(comment: &str) -> Result<(), EngineError> {
     })
 }
 
-/// Jobs an order created exist once its transaction has committed: now
-/// long-polling agencies of this process may look.
-fn wake_agencies(jobs: bool) {
+/// Jobs and mails an order created exist once its transaction has
+/// committed: now long-polling agencies and the mail sender of this process
+/// may look.
+fn wake((jobs, mail): (bool, bool)) {
     if jobs {
         crate::jobs::wake_pollers();
+    }
+    if mail {
+        crate::notify::NEW_MAIL.notify_waiters();
     }
 }
 
@@ -576,11 +609,12 @@ fn condition_holds(t: &TransitionDef, order: &OrderData) -> bool {
 /// the order sits in its initial state or in an autorun state.
 async fn drive(
     conn: &mut sqlx::AnyConnection,
-    defs: &'static Definitions,
+    engine: &Engine,
     order: &mut StoredOrder,
     first: Option<Step<'_>>,
     pending: &mut store::Pending,
 ) -> Result<(), EngineError> {
+    let defs = engine.defs;
     let workflow = defs.workflow_of(order.data.order_type);
     let no_input = ActionInput::default();
     let mut memo = Memo::default();
@@ -597,6 +631,7 @@ async fn drive(
             step.input,
         )
         .await?;
+        device_people(conn, engine, &mut memo, order, pending).await?;
     }
     for _ in 0..MAX_STEPS {
         let state_id = state_of(workflow, order)?;
@@ -627,11 +662,29 @@ async fn drive(
             conn, &mut memo, pending, defs, workflow, order, transition, None, &no_input,
         )
         .await?;
+        device_people(conn, engine, &mut memo, order, pending).await?;
     }
     Err(EngineError::Internal(format!(
         "workflow `{}` did not come to rest after {MAX_STEPS} steps (a cycle of autorun states?)",
         workflow.name
     )))
+}
+
+/// Asks the domain for the device's admins and deputies once a matched
+/// notification rule names them (see [`crate::notify`]): after a step, from
+/// what the checks remembered, before a later step changes the device.
+async fn device_people(
+    conn: &mut sqlx::AnyConnection,
+    engine: &Engine,
+    memo: &mut Memo,
+    order: &StoredOrder,
+    pending: &mut store::Pending,
+) -> Result<(), EngineError> {
+    if pending.notify.needs_people(engine.defs) {
+        let people = engine.domain.device_people(conn, memo, &order.data).await?;
+        pending.notify.people = Some(people);
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -672,6 +725,27 @@ async fn execute(
         return Ok(());
     }
     let next = workflow.state(target);
+    let from = workflow
+        .states
+        .iter()
+        .find(|s| s.name == order.state)
+        .map(|s| s.name);
+    let trigger = match actor.map(|(_, r)| r) {
+        Some(Actor::Requester) => crate::notify::Trigger::Requester,
+        Some(Actor::Staff) => crate::notify::Trigger::Staff,
+        None => crate::notify::Trigger::Engine,
+    };
+    crate::notify::record_event(
+        defs,
+        &mut pending.notify,
+        &order.data,
+        order.states.len(),
+        from,
+        next.name,
+        Some(action.name),
+        trigger,
+        comment.as_deref(),
+    );
     let at = now();
     order.state = next.name.to_owned();
     order.closed = next.is_final();

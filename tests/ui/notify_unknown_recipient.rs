@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("notify_unknown_recipient/");
+
+fn main() {}
