@@ -240,3 +240,63 @@ async fn the_openapi_document_covers_every_route() {
     );
     assert!(paths["/healthz"]["get"].get("security").is_none());
 }
+
+/// schemathesis (from the test venv, see `cargo xtask test`) fuzzes every
+/// operation of the served OpenAPI document as staff, with a fixed seed and
+/// bounded examples: no server error, and every answer matches the
+/// documented status codes, content types, headers and schemas.
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_no_server_error_and_no_contract_breach() {
+    let venv = std::env::var_os("AUFTRAG_TEST_VENV").unwrap_or_else(|| {
+        panic!(
+            "AUFTRAG_TEST_VENV is not set: this test runs schemathesis; run it with \
+             `cargo xtask test`, which makes the venv, or point AUFTRAG_TEST_VENV at a venv \
+             with schemathesis installed"
+        )
+    });
+    let schemathesis = std::path::PathBuf::from(venv)
+        .join("bin")
+        .join("schemathesis");
+    assert!(
+        schemathesis.exists(),
+        "{} is missing (run `cargo xtask test`)",
+        schemathesis.display()
+    );
+    let s = TestServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = tokio::process::Command::new(&schemathesis)
+        .current_dir(dir.path())
+        .env("SCHEMATHESIS_HOOKS", "")
+        .args([
+            "run",
+            &format!("{}/api/v1/openapi.json", s.base),
+            "--header",
+            &format!("Authorization: Bearer {}", s.token("staff")),
+            "--seed",
+            "1",
+            "--max-examples",
+            "30",
+            "--workers",
+            "2",
+            // the coverage phase trips over a hypothesis internal error on
+            // Python 3.11 (SystemError in lambda_sources); the others run
+            "--phases",
+            "examples,fuzzing,stateful",
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_schema_conformance,response_headers_conformance",
+            "--generation-database",
+            "none",
+            "--no-color",
+        ])
+        .output()
+        .await
+        .expect("run schemathesis");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("passed"), "{text}");
+}

@@ -57,6 +57,14 @@ pub fn finish(api: utoipa::openapi::OpenApi, defs: &'static Definitions) -> Valu
     });
     components["schemas"]["SubmitBody"] = submit_schema(defs);
     components["schemas"]["Problem"] = problem_schema();
+    components["schemas"]["FieldProblem"] = json!({
+        "type": "object",
+        "required": ["field", "message"],
+        "properties": {
+            "field": {"type": "string", "description": "The field (or `comment`, a query parameter)"},
+            "message": {"type": "string", "description": "What is wrong with it"}
+        }
+    });
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -82,6 +90,7 @@ pub fn finish(api: utoipa::openapi::OpenApi, defs: &'static Definitions) -> Valu
                         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
                     });
                 }
+                tighten_parameters(op);
                 if let Some(scheme) = security_of(path) {
                     op.insert("security".into(), json!([{ scheme: [] }]));
                 }
@@ -89,6 +98,29 @@ pub fn finish(api: utoipa::openapi::OpenApi, defs: &'static Definitions) -> Valu
         }
     }
     doc
+}
+
+/// Bounds the annotations leave open: ids are positive (one spelling:
+/// digits), page sizes 1–1000.
+fn tighten_parameters(op: &mut Map<String, Value>) {
+    let Some(Value::Array(params)) = op.get_mut("parameters") else {
+        return;
+    };
+    for p in params {
+        let bounds = match (p["in"].as_str(), p["name"].as_str()) {
+            (Some("path"), Some("id")) => {
+                json!({"type": "integer", "format": "int64", "minimum": 0})
+            }
+            (Some("query"), Some("limit")) => {
+                json!({"type": ["integer", "null"], "minimum": 1, "maximum": 1000})
+            }
+            (Some("query"), Some("format")) => {
+                json!({"type": ["string", "null"], "enum": ["mermaid", "dot", null]})
+            }
+            _ => continue,
+        };
+        p["schema"] = bounds;
+    }
 }
 
 /// The scheme a route takes; `None` for the open ones.
