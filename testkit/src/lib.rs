@@ -1,11 +1,20 @@
-//! Real servers for the integration tests.
+//! Real servers and tools for the integration tests.
 //!
 //! [`postgres_url`] gives the URL of a PostgreSQL server: the one named by
 //! `AUFTRAG_TEST_POSTGRES` (e.g. `postgres://auftrag@127.0.0.1:5432/postgres`),
-//! or else a throwaway cluster this process starts with the machine's
-//! `initdb`/`postgres` on a free port and that stops when the process exits.
-//! Without either, PostgreSQL tests fail with a message saying what to install:
-//! they never pass silently.
+//! or else a throwaway cluster this process starts with PostgreSQL's
+//! `initdb`/`postgres` (from `AUFTRAG_TEST_PG_BIN`, else found on the
+//! machine) on a free port and that stops when the process exits.
+//!
+//! The [`tools`] module finds the other programs the tests run — the Python
+//! test servers (SecantusDB, aiosmtpd, schemathesis), Chromium and
+//! ChromeDriver — from the variables `cargo xtask test` exports, and starts
+//! servers on free ports ([`tools::Service`]).
+//!
+//! Without what they need, tests fail with a message saying what to install
+//! (usually: run `cargo xtask test`): they never pass silently.
+
+pub mod tools;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -26,8 +35,10 @@ pub fn postgres_url() -> &'static str {
         start_cluster().unwrap_or_else(|e| {
             panic!(
                 "PostgreSQL tests need a server: {e}.\n\
-                 Install PostgreSQL (Debian: apt-get install postgresql) so that initdb is found, \
-                 or set AUFTRAG_TEST_POSTGRES=postgres://USER@HOST:PORT/postgres"
+                 Run the tests with `cargo xtask test` (it installs PostgreSQL when missing), \
+                 or install PostgreSQL (Debian: apt-get install postgresql) so that initdb is found, \
+                 or set AUFTRAG_TEST_PG_BIN to the folder of initdb and postgres, \
+                 or AUFTRAG_TEST_POSTGRES=postgres://USER@HOST:PORT/postgres"
             )
         })
     })
@@ -59,6 +70,16 @@ pub async fn fresh_postgres_database() -> String {
 }
 
 fn bin_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("AUFTRAG_TEST_PG_BIN") {
+        let dir = PathBuf::from(dir);
+        if dir.join("initdb").exists() && dir.join("postgres").exists() {
+            return Ok(dir);
+        }
+        return Err(format!(
+            "AUFTRAG_TEST_PG_BIN={} holds no initdb and postgres",
+            dir.display()
+        ));
+    }
     if let Ok(out) = Command::new("sh")
         .args(["-c", "command -v initdb"])
         .output()
