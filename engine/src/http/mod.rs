@@ -912,74 +912,39 @@ async fn comment_action(
     ))
 }
 
-/// The requester withdraws a waiting order.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/withdraw", tag = "orders",
-    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag the decision was made on")),
-    request_body(content = Option<CommentBody>, description = "`{\"comment\"}` or empty"),
-    responses((status = 200, description = "Where the order stands now", body = executor::Outcome)))]
-async fn withdraw(
-    State(state): State<AppState>,
-    principal: Principal,
-    OrderId(id): OrderId,
-    if_match: IfMatch,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<executor::Outcome>> {
-    comment_action(
-        &state,
-        &principal,
-        (id, if_match),
-        &body,
-        Actor::Requester,
-        "abort",
-    )
-    .await
+/// A route for a person's action on a waiting order, with an optional
+/// `{"comment"}` body and `If-Match`.
+macro_rules! comment_route {
+    ($(#[doc = $doc:literal])* $name:ident, $path:tt, $role:expr, $action:literal) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(post, path = $path, tag = "orders",
+            params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag the decision was made on")),
+            request_body(content = Option<CommentBody>, description = "`{\"comment\"}` or empty"),
+            responses((status = 200, description = "Where the order stands now", body = executor::Outcome)))]
+        async fn $name(
+            State(state): State<AppState>,
+            principal: Principal,
+            OrderId(id): OrderId,
+            if_match: IfMatch,
+            body: axum::body::Bytes,
+        ) -> ApiResult<Json<executor::Outcome>> {
+            comment_action(&state, &principal, (id, if_match), &body, $role, $action).await
+        }
+    };
 }
 
-/// Staff abort a waiting order.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/abort", tag = "orders",
-    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag the decision was made on")),
-    request_body(content = Option<CommentBody>, description = "`{\"comment\"}` or empty"),
-    responses((status = 200, description = "Where the order stands now", body = executor::Outcome)))]
-async fn abort(
-    State(state): State<AppState>,
-    principal: Principal,
-    OrderId(id): OrderId,
-    if_match: IfMatch,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<executor::Outcome>> {
-    comment_action(
-        &state,
-        &principal,
-        (id, if_match),
-        &body,
-        Actor::Staff,
-        "abort",
-    )
-    .await
-}
-
-/// Staff accept a waiting order; it is checked again.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/accept", tag = "orders",
-    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag the decision was made on")),
-    request_body(content = Option<CommentBody>, description = "`{\"comment\"}` or empty"),
-    responses((status = 200, description = "Where the order stands now", body = executor::Outcome)))]
-async fn accept(
-    State(state): State<AppState>,
-    principal: Principal,
-    OrderId(id): OrderId,
-    if_match: IfMatch,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<executor::Outcome>> {
-    comment_action(
-        &state,
-        &principal,
-        (id, if_match),
-        &body,
-        Actor::Staff,
-        "accept",
-    )
-    .await
-}
+comment_route!(
+    /// The requester withdraws a waiting order.
+    withdraw, "/api/v1/orders/{id}/withdraw", Actor::Requester, "abort"
+);
+comment_route!(
+    /// Staff abort a waiting order.
+    abort, "/api/v1/orders/{id}/abort", Actor::Staff, "abort"
+);
+comment_route!(
+    /// Staff accept a waiting order; it is checked again.
+    accept, "/api/v1/orders/{id}/accept", Actor::Staff, "accept"
+);
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
