@@ -7,6 +7,7 @@ mod crash;
 mod definitions;
 mod errors;
 mod firewall;
+mod hostile_netjob;
 mod junet_orders;
 mod network;
 mod orders;
