@@ -211,8 +211,8 @@ async fn error_answers_are_small_and_never_echo_the_body() {
     assert!(len < 2048, "{len} bytes");
     // Within the window.
     let (r, len) = print(&s, vec![b'"'; 200_000]).await;
-    assert_problem(&r, StatusCode::BAD_REQUEST, "text before `<netJob>`");
     assert!(len < 1024, "{len} bytes");
+    assert_problem(&r, StatusCode::BAD_REQUEST, "text before `<netJob>`");
     // After the token: a huge field value or name is quoted cut.
     let huge = "\"".repeat(4 * 1024 * 1024);
     let body = format!(
@@ -229,8 +229,8 @@ async fn error_answers_are_small_and_never_echo_the_body() {
     let name = "n".repeat(4 * 1024 * 1024);
     let body = format!("<netJob><token>{}</token><{name}></netJob>", token());
     let (r, len) = print(&s, body).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(len < 1024, "{len} bytes");
+    assert_problem(&r, StatusCode::BAD_REQUEST, "… (4194304 bytes)>`");
     healthy(&s).await;
 }
 
@@ -400,7 +400,7 @@ async fn large_updates_pass_with_the_token_first(db: Db) {
         token()
     );
     let (r, _) = print(&s, early).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.status, StatusCode::OK, "{:.300}", r.body.to_string());
     let r = s
         .call(
             Some("employee"),
