@@ -268,7 +268,7 @@ fn walk(bytes: &[u8], stop_at_token: bool) -> Result<Walked, Stop> {
         let at = reader.buffer_position();
         let event = match reader.read_event() {
             Ok(e) => e,
-            Err(e) => return Err(xml_error(&e, reader.error_position())),
+            Err(e) => return Err(xml_error(&e, reader.error_position(), bytes.len())),
         };
         match event {
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
@@ -521,8 +521,14 @@ fn resolve(r: &[u8]) -> Option<Cow<'static, str>> {
 
 /// A quick-xml error as a refusal, naming no more of the input than a cut
 /// name. Errors that mean "the input ended" are [`Stop::Truncated`].
-fn xml_error(e: &XmlError, at: u64) -> Stop {
+fn xml_error(e: &XmlError, at: u64, len: usize) -> Stop {
+    // `<!` markup cut by the end of the input (`<![CDA`) is not known yet to
+    // be a comment, CDATA or DOCTYPE: quick-xml calls it invalid.
+    const LONGEST_BANG: u64 = "<![CDATA[".len() as u64;
     match e {
+        XmlError::Syntax(SyntaxError::InvalidBangMarkup) if at + LONGEST_BANG >= len as u64 => {
+            Stop::Truncated
+        }
         XmlError::Syntax(
             SyntaxError::UnclosedTag
             | SyntaxError::UnclosedComment
@@ -665,6 +671,11 @@ mod tests {
             scan_token(b"<netJob>\xff</netJob>", true),
             Err(Refusal::Malformed(d)) if d.contains("not UTF-8")
         ));
+        // a window cut inside `<![CDATA[`
+        assert_eq!(
+            scan_token(b"<netJob><queue><![CDA", false),
+            Ok(TokenScan::NotYet)
+        );
         // a window cut inside a UTF-8 sequence
         assert_eq!(
             scan_token("<netJob><queue>ä".as_bytes().split_last().unwrap().1, false),
