@@ -131,11 +131,8 @@ pub fn scan_token(bytes: &[u8], complete: bool) -> Result<TokenScan, Refusal> {
     match walk(bytes, true) {
         Ok(Walked::Token(t)) => Ok(TokenScan::Found(t)),
         Ok(Walked::Done(_)) => Ok(TokenScan::Absent),
-        Err(Stop::Truncated) if !complete => Ok(TokenScan::NotYet),
-        Err(Stop::Truncated) => Err(Refusal::Malformed(
-            "the NetJob document ends before its `</netJob>`".into(),
-        )),
-        Err(Stop::Refused(r)) => Err(r),
+        Err(Stop::Truncated | Stop::NoRoot) if !complete => Ok(TokenScan::NotYet),
+        Err(stop) => Err(stop.refusal()),
     }
 }
 
@@ -158,10 +155,7 @@ impl NetJob {
         match walk(xml.as_bytes(), false) {
             Ok(Walked::Done(job)) => Ok(job),
             Ok(Walked::Token(_)) => unreachable!("a full parse does not stop at the token"),
-            Err(Stop::Truncated) => Err(Refusal::Malformed(
-                "the NetJob document ends before its `</netJob>`".into(),
-            )),
-            Err(Stop::Refused(r)) => Err(r),
+            Err(stop) => Err(stop.refusal()),
         }
     }
 
@@ -220,7 +214,26 @@ enum Walked {
 enum Stop {
     /// The input ended inside the document.
     Truncated,
+    /// The input ended before the root element began.
+    NoRoot,
     Refused(Refusal),
+}
+
+impl Stop {
+    /// The refusal of a whole body that stopped so.
+    fn refusal(self) -> Refusal {
+        match self {
+            Self::Truncated => {
+                Refusal::Malformed("the NetJob document ends before its `</netJob>`".into())
+            }
+            Self::NoRoot => Refusal::Malformed(
+                "the body holds no `<netJob>` element: send CRIMSy's NetJob XML \
+                 (`<netJob><requesttype>QUERY</requesttype>…<token>…</token></netJob>`)"
+                    .into(),
+            ),
+            Self::Refused(r) => r,
+        }
+    }
 }
 
 impl From<Refusal> for Stop {
@@ -371,11 +384,7 @@ fn walk(bytes: &[u8], stop_at_token: bool) -> Result<Walked, Stop> {
                     return Err(Stop::Truncated);
                 }
                 if !root_done {
-                    return Err(Stop::Refused(Refusal::Malformed(
-                        "the body holds no `<netJob>` element: send CRIMSy's NetJob XML \
-                         (`<netJob><requesttype>QUERY</requesttype>…<token>…</token></netJob>`)"
-                            .into(),
-                    )));
+                    return Err(Stop::NoRoot);
                 }
                 return Ok(Walked::Done(job));
             }
@@ -671,6 +680,9 @@ mod tests {
             scan_token(b"<netJob>\xff</netJob>", true),
             Err(Refusal::Malformed(d)) if d.contains("not UTF-8")
         ));
+        // an empty window, or one of a comment only
+        assert_eq!(scan_token(b"", false), Ok(TokenScan::NotYet));
+        assert_eq!(scan_token(b"<!-- x -->", false), Ok(TokenScan::NotYet));
         // a window cut inside `<![CDATA[`
         assert_eq!(
             scan_token(b"<netJob><queue><![CDA", false),
