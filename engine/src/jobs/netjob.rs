@@ -153,7 +153,7 @@ impl NetJob {
             )));
         }
         match walk(xml.as_bytes(), false) {
-            Ok(Walked::Done(job)) => Ok(job),
+            Ok(Walked::Done(job)) => Ok(*job),
             Ok(Walked::Token(_)) => unreachable!("a full parse does not stop at the token"),
             Err(stop) => Err(stop.refusal()),
         }
@@ -208,7 +208,7 @@ impl NetJob {
 enum Walked {
     /// `stop_at_token`: the root's token.
     Token(String),
-    Done(NetJob),
+    Done(Box<NetJob>),
 }
 
 enum Stop {
@@ -386,7 +386,7 @@ fn walk(bytes: &[u8], stop_at_token: bool) -> Result<Walked, Stop> {
                 if !root_done {
                     return Err(Stop::NoRoot);
                 }
-                return Ok(Walked::Done(job));
+                return Ok(Walked::Done(Box::new(job)));
             }
         }
     }
