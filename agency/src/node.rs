@@ -233,11 +233,16 @@ impl Node {
     // ------------------------------------------------------------ CRIMSy
 
     async fn netjob(&self, fields: &[(&str, String)]) -> Result<Vec<NetJob>, NodeError> {
-        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><netJob>");
+        // The token comes first: an auftrag node checks it before it reads
+        // more than the body's first 256 KiB (a large `<output>` follows).
+        let mut xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><netJob><token>{}</token>",
+            self.token()
+        );
         for (name, value) in fields {
             xml.push_str(&format!("<{name}>{}</{name}>", escape(value)));
         }
-        xml.push_str(&format!("<token>{}</token></netJob>", self.token()));
+        xml.push_str("</netJob>");
         let req = self
             .http
             .post(format!("{}/ui/rest/print", self.cfg.node))

@@ -247,21 +247,7 @@ async fn the_openapi_document_covers_every_route() {
 /// documented status codes, content types, headers and schemas.
 #[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_finds_no_server_error_and_no_contract_breach() {
-    let venv = std::env::var_os("AUFTRAG_TEST_VENV").unwrap_or_else(|| {
-        panic!(
-            "AUFTRAG_TEST_VENV is not set: this test runs schemathesis; run it with \
-             `cargo xtask test`, which makes the venv, or point AUFTRAG_TEST_VENV at a venv \
-             with schemathesis installed"
-        )
-    });
-    let schemathesis = std::path::PathBuf::from(venv)
-        .join("bin")
-        .join("schemathesis");
-    assert!(
-        schemathesis.exists(),
-        "{} is missing (run `cargo xtask test`)",
-        schemathesis.display()
-    );
+    let schemathesis = auftrag_testkit::tools::python_tool("schemathesis");
     let s = TestServer::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let output = tokio::process::Command::new(&schemathesis)

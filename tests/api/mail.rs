@@ -19,30 +19,15 @@ use crate::support::{Db, ZAM2212, ZAM2213_MAC, for_both_backends};
 const BIN: &str = env!("CARGO_BIN_EXE_auftrag");
 const STAFF_BOX: &str = "ipm@example.org";
 
-/// The test venv's python (with aiosmtpd).
+/// The test venv's python (with aiosmtpd): see `auftrag_testkit::tools`.
 fn python() -> PathBuf {
-    let venv = std::env::var_os("AUFTRAG_TEST_VENV").unwrap_or_else(|| {
-        panic!(
-            "AUFTRAG_TEST_VENV is not set: the mail tests need a real SMTP server (aiosmtpd); \
-             run them with `cargo xtask test`, which makes the venv, or point \
-             AUFTRAG_TEST_VENV at a venv with aiosmtpd installed"
-        )
-    });
-    let python = PathBuf::from(venv).join("bin").join("python");
-    assert!(
-        python.exists(),
-        "{} is missing: AUFTRAG_TEST_VENV must be a venv (run `cargo xtask test`)",
-        python.display()
-    );
-    python
+    // aiosmtpd sits next to the venv's python; its absence means no venv
+    let aiosmtpd = auftrag_testkit::tools::python_tool("aiosmtpd");
+    aiosmtpd.with_file_name("python")
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    auftrag_testkit::tools::free_port()
 }
 
 /// The SMTP server: stores what it accepts in `dir` (one JSON per message).

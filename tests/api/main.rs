@@ -11,6 +11,7 @@ mod errors;
 mod firewall;
 mod hostile;
 mod hostile_http;
+mod hostile_netjob;
 mod junet_orders;
 mod mail;
 mod network;

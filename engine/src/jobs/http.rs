@@ -9,17 +9,19 @@
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::db::{self, JobFilter, Outcome};
-use super::netjob::{JobList, NetJob};
-use super::{JobError, JobState, JobView, NEW_JOBS, b64, format_ms, token, unb64};
+use super::netjob::{self, JobList, MAX_BODY_BYTES, NetJob, PRE_AUTH_BYTES, Refusal, TokenScan};
+use super::{JobError, JobState, JobView, NEW_JOBS, b64, format_ms, shown, token, unb64};
 use crate::http::server::AppState;
 use crate::http::{ApiJson, ApiResult, Problem};
 use crate::workflow::context::Principal;
@@ -32,18 +34,40 @@ pub const MAX_WAIT_SECS: u64 = 60;
 const RECHECK: Duration = Duration::from_millis(1000);
 /// Largest text kept of a script's error tail.
 const MAX_ERROR_CHARS: usize = 8192;
+/// Longest NetJob field other than `input`, `output` and `token`.
+const MAX_FIELD_CHARS: usize = 256;
+/// The challenge of the agency routes' 401: their token is CRIMSy's, in
+/// `Authorization: Agency TOKEN` or NetJob's `<token>`, not a bearer token.
+pub const AGENCY_CHALLENGE: &str = "Agency realm=\"auftrag agency\"";
 
 pub fn routes() -> OpenApiRouter<AppState> {
+    // Routes an agency calls with CRIMSy's token: their 401 names `Agency`.
+    let agency = OpenApiRouter::new()
+        .routes(routes!(poll))
+        .routes(routes!(report))
+        // Reads its body itself, within `netjob`'s limits (the token first).
+        .routes(routes!(print))
+        .route_layer(axum::middleware::map_response(agency_challenge));
     OpenApiRouter::new()
         .routes(routes!(create_job, list_jobs))
         .routes(routes!(get_job))
-        .routes(routes!(poll))
-        .routes(routes!(report))
         .routes(routes!(set_secret))
         .routes(routes!(rotate_secret))
-        .routes(routes!(print))
-        // Results carry up to 16 MiB of output, base64-encoded.
+        .merge(agency)
+        // Results carry up to 16 MiB of output, base64-encoded; the JSON
+        // routes check the token in the header before reading the body.
         .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
+}
+
+/// A 401 of an agency route names the `Agency` scheme.
+async fn agency_challenge(mut response: Response) -> Response {
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(AGENCY_CHALLENGE),
+        );
+    }
+    response
 }
 
 impl From<JobError> for Problem {
@@ -76,7 +100,10 @@ impl<S: Send + Sync> FromRequestParts<S> for JobId {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|r: PathRejection| {
-                Problem::bad_request(format!("the job id must be a number: {}", r.body_text()))
+                Problem::bad_request(format!(
+                    "the job id must be a number: {}",
+                    shown(&r.body_text())
+                ))
             })?;
         crate::http::parse_id(&raw).map(JobId).ok_or_else(|| {
             Problem::bad_request(format!(
@@ -205,7 +232,8 @@ async fn list_jobs(
         None => None,
         Some(s) => Some(JobState::parse(&s).ok_or_else(|| {
             Problem::bad_request(format!(
-                "`state` is one of PENDING, BUSY, COMPLETED, FAILED, not `{s}`"
+                "`state` is one of PENDING, BUSY, COMPLETED, FAILED, not `{}`",
+                shown(&s)
             ))
         })?),
     };
@@ -291,7 +319,8 @@ fn select_queues(
     for t in job_types {
         if !matches!(t.as_str(), "PRINT" | "COMPUTE") {
             return Err(JobError::BadRequest(format!(
-                "job type `{t}` is unknown; job types are PRINT and COMPUTE"
+                "job type `{}` is unknown; job types are PRINT and COMPUTE",
+                shown(t)
             )));
         }
     }
@@ -491,28 +520,168 @@ fn xml(status: StatusCode, body: String) -> Response {
     r
 }
 
+/// Reads a `/ui/rest/print` body: the first [`PRE_AUTH_BYTES`] before the
+/// token is verified, the rest (up to [`MAX_BODY_BYTES`]) after, and parses it
+/// within the limits of [`netjob`](super::netjob). The token scan reads at
+/// most the window, linearly, before anything else is done with the body.
+async fn authenticated_netjob(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<NetJob, Problem> {
+    if let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        let charset = ct
+            .split(';')
+            .skip(1)
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+            .map(|(_, v)| v.trim().trim_matches('"'));
+        if let Some(cs) = charset
+            && !cs.eq_ignore_ascii_case("utf-8")
+            && !cs.eq_ignore_ascii_case("us-ascii")
+        {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                format!(
+                    "NetJob XML is read as UTF-8, not `{}`: send it encoded in UTF-8 \
+                     (`Content-Type: application/xml; charset=UTF-8`)",
+                    shown(cs)
+                ),
+            ));
+        }
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large(format!(
+            "a NetJob body has at most {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    let mut stream = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut complete = false;
+    while buf.len() < PRE_AUTH_BYTES {
+        match stream.next().await {
+            None => {
+                complete = true;
+                break;
+            }
+            Some(chunk) => buf.extend_from_slice(&chunk.map_err(unreadable)?),
+        }
+    }
+    // A last chunk may reach past the window; the scan reads the window only.
+    let window = buf.len().min(PRE_AUTH_BYTES);
+    let whole = complete && buf.len() <= PRE_AUTH_BYTES;
+    let token = match netjob::scan_token(&buf[..window], whole).map_err(refused)? {
+        TokenScan::Found(t) => t,
+        TokenScan::Absent => {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "a NetJob request carries the agency token in its `<token>` element",
+            ));
+        }
+        TokenScan::NotYet => {
+            return Err(too_large(format!(
+                "the first {PRE_AUTH_BYTES} bytes of the body hold no complete `<token>`: \
+                 the token is checked before the rest is read, so put `<token>` before \
+                 `<output>` (or send less than {PRE_AUTH_BYTES} bytes)"
+            )));
+        }
+    };
+    token::verify(&state.engine.store, &token).await?;
+    // Authenticated: the rest of the body, up to the full limit.
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(unreadable)?;
+        if buf.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large(format!(
+                "a NetJob body has at most {MAX_BODY_BYTES} bytes"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(buf)
+        .map_err(|e| refused(netjob::not_utf8(e.utf8_error().valid_up_to())))?;
+    let request = if text.len() <= INLINE_PARSE_BYTES {
+        NetJob::parse(&text)
+    } else {
+        // Linear, but megabytes: off the async workers.
+        tokio::task::spawn_blocking(move || NetJob::parse(&text))
+            .await
+            .map_err(|e| {
+                Problem::from(crate::EngineError::Internal(format!("NetJob parse: {e}")))
+            })?
+    }
+    .map_err(refused)?;
+    // The same parser read the same bytes; a second `<token>` was refused.
+    if request.token.as_deref() != Some(token.as_str()) {
+        return Err(JobError::Unauthorized.into());
+    }
+    Ok(request)
+}
+
+/// Bodies up to this size are parsed on the async worker; larger ones on a
+/// blocking thread.
+const INLINE_PARSE_BYTES: usize = 64 * 1024;
+
+fn too_large(detail: String) -> Problem {
+    Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", detail)
+}
+
+fn refused(r: Refusal) -> Problem {
+    match r {
+        Refusal::Malformed(d) => Problem::bad_request(d),
+        Refusal::TooLarge(d) => too_large(d),
+    }
+}
+
+fn unreadable(e: axum::Error) -> Problem {
+    Problem::bad_request(format!("the body could not be read: {e}"))
+}
+
 /// CRIMSy's NetJob protocol (QUERY, UPDATE), the agency token inside the
 /// XML.
 #[utoipa::path(post, path = "/ui/rest/print", tag = "agency",
     request_body(content = String, content_type = "application/xml", description = "A `<netJob>` document"),
     responses((status = 200, description = "A `<netJob>` answer", body = String, content_type = "application/xml")))]
-async fn print(State(state): State<AppState>, body: String) -> Result<Response, Problem> {
-    let request = NetJob::parse(&body)?;
-    let token = NetJob::get(&request.token).ok_or(JobError::Unauthorized)?;
-    token::verify(&state.engine.store, token).await?;
+async fn print(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let request = authenticated_netjob(&state, &headers, body).await?;
     let engine = &state.engine;
-    let job_id =
-        match NetJob::get(&request.jobid) {
-            None => None,
-            Some(v) => Some(v.parse::<i64>().map_err(|_| {
-                Problem::bad_request(format!("`jobid` must be a number, not `{v}`"))
-            })?),
-        };
+    for (name, value) in [
+        ("jobid", &request.jobid),
+        ("jobtype", &request.jobtype),
+        ("queue", &request.queue),
+        ("requesttype", &request.requesttype),
+        ("status", &request.status),
+    ] {
+        if value.as_ref().is_some_and(|v| v.len() > MAX_FIELD_CHARS) {
+            return Err(Problem::bad_request(format!(
+                "`{name}` has more than {MAX_FIELD_CHARS} characters"
+            )));
+        }
+    }
+    let job_id = match NetJob::get(&request.jobid) {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().map_err(|_| {
+            Problem::bad_request(format!("`jobid` must be a number, not `{}`", shown(v)))
+        })?),
+    };
     let status = match NetJob::get(&request.status) {
         None => None,
         Some(s) => Some(JobState::parse(s).ok_or_else(|| {
             Problem::bad_request(format!(
-                "`status` is one of PENDING, BUSY, FAILED, COMPLETED, not `{s}`"
+                "`status` is one of PENDING, BUSY, FAILED, COMPLETED, not `{}`",
+                shown(s)
             ))
         })?),
     };
@@ -577,7 +746,8 @@ async fn print(State(state): State<AppState>, body: String) -> Result<Response, 
             Ok(xml(StatusCode::OK, answer.to_xml()))
         }
         other => Err(Problem::bad_request(format!(
-            "`requesttype` is QUERY or UPDATE, not `{other}`"
+            "`requesttype` is QUERY or UPDATE, not `{}`",
+            shown(other)
         ))),
     }
 }

@@ -24,6 +24,8 @@ pub mod http;
 pub mod netjob;
 pub mod token;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
@@ -117,11 +119,14 @@ pub fn queue_def(
 ) -> Result<&'static crate::workflow::defs::QueueDef, JobError> {
     defs.queue(name).ok_or_else(|| {
         let known: Vec<&str> = defs.queues.iter().map(|q| q.name).collect();
-        let hint = crate::http::did_you_mean(name, &known)
+        let hint = (name.len() <= MAX_SHOWN_CHARS)
+            .then(|| crate::http::did_you_mean(name, &known))
+            .flatten()
             .map(|s| format!("; did you mean `{s}`?"))
             .unwrap_or_default();
         JobError::BadRequest(format!(
-            "there is no job queue `{name}`{hint} (queues.xml defines: {})",
+            "there is no job queue `{}`{hint} (queues.xml defines: {})",
+            shown(name),
             if known.is_empty() {
                 "none".to_owned()
             } else {
@@ -228,6 +233,19 @@ pub(crate) fn every_nth(counter: &std::sync::atomic::AtomicU64, n: u64) -> bool 
     counter
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         .is_multiple_of(n)
+}
+
+/// Most characters of a request's value quoted back in an error.
+pub const MAX_SHOWN_CHARS: usize = 40;
+
+/// A value from a request, cut to [`MAX_SHOWN_CHARS`] for quoting it in an
+/// error: answers never echo input wholesale (a parse error of a 30 MB body
+/// must not answer 30 MB).
+pub fn shown(value: &str) -> Cow<'_, str> {
+    match value.char_indices().nth(MAX_SHOWN_CHARS) {
+        None => Cow::Borrowed(value),
+        Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &value[..cut], value.len())),
+    }
 }
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
