@@ -57,6 +57,9 @@ pub struct Attribute {
     /// (`record="yes"`, resource attributes only).
     pub record: bool,
     pub description: String,
+    /// `attributes.xml:LINE:COL` of its source, for build errors.
+    #[serde(skip)]
+    pub at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -314,6 +317,7 @@ pub(crate) fn attributes(
                 source,
                 record,
                 description,
+                at: src.loc(e.attr_pos("source")),
             });
         }
     }
