@@ -1290,6 +1290,11 @@ const _: () = {
                     "actions.xml:9:41: `auftrag_engine::builtin::check_request` is marked #[condition], but action `check_request` needs a #[action] function"
                 )
             }
+            4 => {
+                panic!(
+                    "actions.xml:9:41: `auftrag_engine::builtin::check_request` is marked #[resolver], but action `check_request` needs a #[action] function"
+                )
+            }
             _ => {
                 panic!(
                     "actions.xml:9:41: action `check_request` names `auftrag_engine::builtin::check_request`, but there is no function `check_request` marked #[action] in `auftrag_engine::builtin`"
@@ -1318,6 +1323,11 @@ const _: () = {
             3 => {
                 panic!(
                     "actions.xml:12:39: `crate::junet::actions::run_request` is marked #[condition], but action `run_request` needs a #[action] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "actions.xml:12:39: `crate::junet::actions::run_request` is marked #[resolver], but action `run_request` needs a #[action] function"
                 )
             }
             _ => {
@@ -1350,6 +1360,11 @@ const _: () = {
                     "actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[condition], but action `handle_err` needs a #[action] function"
                 )
             }
+            4 => {
+                panic!(
+                    "actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[resolver], but action `handle_err` needs a #[action] function"
+                )
+            }
             _ => {
                 panic!(
                     "actions.xml:15:38: action `handle_err` names `auftrag_engine::builtin::handle_err`, but there is no function `handle_err` marked #[action] in `auftrag_engine::builtin`"
@@ -1378,6 +1393,11 @@ const _: () = {
             3 => {
                 panic!(
                     "actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[condition], but action `handle_warn` needs a #[action] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[resolver], but action `handle_warn` needs a #[action] function"
                 )
             }
             _ => {
@@ -1410,6 +1430,11 @@ const _: () = {
                     "actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[condition], but action `abort` needs a #[action] function"
                 )
             }
+            4 => {
+                panic!(
+                    "actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[resolver], but action `abort` needs a #[action] function"
+                )
+            }
             _ => {
                 panic!(
                     "actions.xml:21:33: action `abort` names `auftrag_engine::builtin::abort`, but there is no function `abort` marked #[action] in `auftrag_engine::builtin`"
@@ -1438,6 +1463,11 @@ const _: () = {
             3 => {
                 panic!(
                     "actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[condition], but action `change_field` needs a #[action] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[resolver], but action `change_field` needs a #[action] function"
                 )
             }
             _ => {
@@ -1470,6 +1500,11 @@ const _: () = {
                     "actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[condition], but action `accept` needs a #[action] function"
                 )
             }
+            4 => {
+                panic!(
+                    "actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[resolver], but action `accept` needs a #[action] function"
+                )
+            }
             _ => {
                 panic!(
                     "actions.xml:27:34: action `accept` names `auftrag_engine::builtin::accept`, but there is no function `accept` marked #[action] in `auftrag_engine::builtin`"
@@ -1498,6 +1533,11 @@ const _: () = {
             3 => {
                 panic!(
                     "(built-in): `auftrag_engine::builtin::null` is marked #[condition], but action `null` needs a #[action] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "(built-in): `auftrag_engine::builtin::null` is marked #[resolver], but action `null` needs a #[action] function"
                 )
             }
             _ => {
@@ -1530,6 +1570,11 @@ const _: () = {
                     "checks.xml:15:12: `crate::junet::checks::check_authorization` is marked #[condition], but check `check_authorization` needs a #[check] function"
                 )
             }
+            4 => {
+                panic!(
+                    "checks.xml:15:12: `crate::junet::checks::check_authorization` is marked #[resolver], but check `check_authorization` needs a #[check] function"
+                )
+            }
             _ => {
                 panic!(
                     "checks.xml:15:12: check `check_authorization` names `crate::junet::checks::check_authorization`, but there is no function `check_authorization` marked #[check] in `crate::junet::checks`"
@@ -1558,6 +1603,11 @@ const _: () = {
             3 => {
                 panic!(
                     "checks.xml:19:12: `crate::junet::checks::check_change_consistent` is marked #[condition], but check `check_change_consistent` needs a #[check] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "checks.xml:19:12: `crate::junet::checks::check_change_consistent` is marked #[resolver], but check `check_change_consistent` needs a #[check] function"
                 )
             }
             _ => {
@@ -1590,6 +1640,11 @@ const _: () = {
                     "checks.xml:24:12: `crate::junet::checks::check_subnet` is marked #[condition], but check `check_subnet` needs a #[check] function"
                 )
             }
+            4 => {
+                panic!(
+                    "checks.xml:24:12: `crate::junet::checks::check_subnet` is marked #[resolver], but check `check_subnet` needs a #[check] function"
+                )
+            }
             _ => {
                 panic!(
                     "checks.xml:24:12: check `check_subnet` names `crate::junet::checks::check_subnet`, but there is no function `check_subnet` marked #[check] in `crate::junet::checks`"
@@ -1618,6 +1673,11 @@ const _: () = {
             3 => {
                 panic!(
                     "checks.xml:25:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[condition], but check `check_ipv4_in_subnet` needs a #[check] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "checks.xml:25:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[resolver], but check `check_ipv4_in_subnet` needs a #[check] function"
                 )
             }
             _ => {
@@ -1650,6 +1710,11 @@ const _: () = {
                     "checks.xml:26:12: `crate::junet::checks::check_ipv4_free` is marked #[condition], but check `check_ipv4_free` needs a #[check] function"
                 )
             }
+            4 => {
+                panic!(
+                    "checks.xml:26:12: `crate::junet::checks::check_ipv4_free` is marked #[resolver], but check `check_ipv4_free` needs a #[check] function"
+                )
+            }
             _ => {
                 panic!(
                     "checks.xml:26:12: check `check_ipv4_free` names `crate::junet::checks::check_ipv4_free`, but there is no function `check_ipv4_free` marked #[check] in `crate::junet::checks`"
@@ -1678,6 +1743,11 @@ const _: () = {
             3 => {
                 panic!(
                     "checks.xml:27:12: `crate::junet::checks::check_interface_hwa` is marked #[condition], but check `check_interface_hwa` needs a #[check] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "checks.xml:27:12: `crate::junet::checks::check_interface_hwa` is marked #[resolver], but check `check_interface_hwa` needs a #[check] function"
                 )
             }
             _ => {
@@ -1710,6 +1780,11 @@ const _: () = {
                     "checks.xml:29:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[condition], but check `check_interface_hwa_unique` needs a #[check] function"
                 )
             }
+            4 => {
+                panic!(
+                    "checks.xml:29:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[resolver], but check `check_interface_hwa_unique` needs a #[check] function"
+                )
+            }
             _ => {
                 panic!(
                     "checks.xml:29:44: check `check_interface_hwa_unique` names `crate::junet::checks::check_interface_hwa_unique`, but there is no function `check_interface_hwa_unique` marked #[check] in `crate::junet::checks`"
@@ -1738,6 +1813,11 @@ const _: () = {
             3 => {
                 panic!(
                     "checks.xml:30:12: `crate::junet::checks::check_alias_unique` is marked #[condition], but check `check_alias_unique` needs a #[check] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "checks.xml:30:12: `crate::junet::checks::check_alias_unique` is marked #[resolver], but check `check_alias_unique` needs a #[check] function"
                 )
             }
             _ => {
@@ -1770,6 +1850,11 @@ const _: () = {
                     "checks.xml:31:12: `crate::junet::checks::check_canonical_alias` is marked #[condition], but check `check_canonical_alias` needs a #[check] function"
                 )
             }
+            4 => {
+                panic!(
+                    "checks.xml:31:12: `crate::junet::checks::check_canonical_alias` is marked #[resolver], but check `check_canonical_alias` needs a #[check] function"
+                )
+            }
             _ => {
                 panic!(
                     "checks.xml:31:12: check `check_canonical_alias` names `crate::junet::checks::check_canonical_alias`, but there is no function `check_canonical_alias` marked #[check] in `crate::junet::checks`"
@@ -1798,6 +1883,11 @@ const _: () = {
             3 => {
                 panic!(
                     "checks.xml:32:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[condition], but check `check_one_interface_per_subnet` needs a #[check] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "checks.xml:32:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[resolver], but check `check_one_interface_per_subnet` needs a #[check] function"
                 )
             }
             _ => {
@@ -1830,6 +1920,11 @@ const _: () = {
                     "checks.xml:33:12: `crate::junet::checks::check_ipv6` is marked #[condition], but check `check_ipv6` needs a #[check] function"
                 )
             }
+            4 => {
+                panic!(
+                    "checks.xml:33:12: `crate::junet::checks::check_ipv6` is marked #[resolver], but check `check_ipv6` needs a #[check] function"
+                )
+            }
             _ => {
                 panic!(
                     "checks.xml:33:12: check `check_ipv6` names `crate::junet::checks::check_ipv6`, but there is no function `check_ipv6` marked #[check] in `crate::junet::checks`"
@@ -1858,6 +1953,11 @@ const _: () = {
             3 => {
                 panic!(
                     "checks.xml:37:12: `crate::junet::checks::check_deputyship` is marked #[condition], but check `check_deputyship` needs a #[check] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "checks.xml:37:12: `crate::junet::checks::check_deputyship` is marked #[resolver], but check `check_deputyship` needs a #[check] function"
                 )
             }
             _ => {
@@ -1890,6 +1990,11 @@ const _: () = {
                     "checks.xml:41:12: `crate::junet::checks::check_host_exists` is marked #[condition], but check `check_host_exists` needs a #[check] function"
                 )
             }
+            4 => {
+                panic!(
+                    "checks.xml:41:12: `crate::junet::checks::check_host_exists` is marked #[resolver], but check `check_host_exists` needs a #[check] function"
+                )
+            }
             _ => {
                 panic!(
                     "checks.xml:41:12: check `check_host_exists` names `crate::junet::checks::check_host_exists`, but there is no function `check_host_exists` marked #[check] in `crate::junet::checks`"
@@ -1918,6 +2023,11 @@ const _: () = {
             3 => {
                 panic!(
                     "checks.xml:45:25: `crate::junet::checks::check_hwa_syntax` is marked #[condition], but check `check_hwa_syntax` needs a #[check] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "checks.xml:45:25: `crate::junet::checks::check_hwa_syntax` is marked #[resolver], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             _ => {
@@ -1950,6 +2060,11 @@ const _: () = {
                     "checks.xml:47:44: `crate::junet::checks::check_hwa_unique` is marked #[condition], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
+            4 => {
+                panic!(
+                    "checks.xml:47:44: `crate::junet::checks::check_hwa_unique` is marked #[resolver], but check `check_hwa_unique` needs a #[check] function"
+                )
+            }
             _ => {
                 panic!(
                     "checks.xml:47:44: check `check_hwa_unique` names `crate::junet::checks::check_hwa_unique`, but there is no function `check_hwa_unique` marked #[check] in `crate::junet::checks`"
@@ -1978,6 +2093,11 @@ const _: () = {
             3 => {
                 panic!(
                     "checks.xml:51:12: `crate::junet::checks::check_host_free` is marked #[condition], but check `check_host_free` needs a #[check] function"
+                )
+            }
+            4 => {
+                panic!(
+                    "checks.xml:51:12: `crate::junet::checks::check_host_free` is marked #[resolver], but check `check_host_free` needs a #[check] function"
                 )
             }
             _ => {
@@ -2010,6 +2130,11 @@ const _: () = {
                     "checks.xml:52:12: `crate::junet::checks::check_label_free` is marked #[condition], but check `check_label_free` needs a #[check] function"
                 )
             }
+            4 => {
+                panic!(
+                    "checks.xml:52:12: `crate::junet::checks::check_label_free` is marked #[resolver], but check `check_label_free` needs a #[check] function"
+                )
+            }
             _ => {
                 panic!(
                     "checks.xml:52:12: check `check_label_free` names `crate::junet::checks::check_label_free`, but there is no function `check_label_free` marked #[check] in `crate::junet::checks`"
@@ -2040,9 +2165,469 @@ const _: () = {
                     "checks.xml:60:12: `crate::junet::checks::check_person_exists` is marked #[condition], but check `check_person_exists` needs a #[check] function"
                 )
             }
+            4 => {
+                panic!(
+                    "checks.xml:60:12: `crate::junet::checks::check_person_exists` is marked #[resolver], but check `check_person_exists` needs a #[check] function"
+                )
+            }
             _ => {
                 panic!(
                     "checks.xml:60:12: check `check_person_exists` names `crate::junet::checks::check_person_exists`, but there is no function `check_person_exists` marked #[check] in `crate::junet::checks`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct is_employee;
+    #[allow(dead_code)]
+    impl is_employee {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match is_employee::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:21:72: `crate::junet::pip::is_employee` is marked #[check], but resolver `subject.is_employee` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:21:72: `crate::junet::pip::is_employee` is marked #[action], but resolver `subject.is_employee` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:21:72: `crate::junet::pip::is_employee` is marked #[condition], but resolver `subject.is_employee` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:21:72: resolver `subject.is_employee` names `crate::junet::pip::is_employee`, but there is no function `is_employee` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_employee(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct is_admin;
+    #[allow(dead_code)]
+    impl is_admin {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match is_admin::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:24:69: `crate::junet::pip::is_admin` is marked #[check], but resolver `subject.is_admin` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:24:69: `crate::junet::pip::is_admin` is marked #[action], but resolver `subject.is_admin` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:24:69: `crate::junet::pip::is_admin` is marked #[condition], but resolver `subject.is_admin` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:24:69: resolver `subject.is_admin` names `crate::junet::pip::is_admin`, but there is no function `is_admin` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct is_itb;
+    #[allow(dead_code)]
+    impl is_itb {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match is_itb::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:27:67: `crate::junet::pip::is_itb` is marked #[check], but resolver `subject.is_itb` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:27:67: `crate::junet::pip::is_itb` is marked #[action], but resolver `subject.is_itb` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:27:67: `crate::junet::pip::is_itb` is marked #[condition], but resolver `subject.is_itb` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:27:67: resolver `subject.is_itb` names `crate::junet::pip::is_itb`, but there is no function `is_itb` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_itb(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct itb_orgs;
+    #[allow(dead_code)]
+    impl itb_orgs {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match itb_orgs::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:30:83: `crate::junet::pip::itb_orgs` is marked #[check], but resolver `subject.itb_orgs` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:30:83: `crate::junet::pip::itb_orgs` is marked #[action], but resolver `subject.itb_orgs` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:30:83: `crate::junet::pip::itb_orgs` is marked #[condition], but resolver `subject.itb_orgs` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:30:83: resolver `subject.itb_orgs` names `crate::junet::pip::itb_orgs`, but there is no function `itb_orgs` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn itb_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct is_staff;
+    #[allow(dead_code)]
+    impl is_staff {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match is_staff::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:33:69: `crate::junet::pip::is_staff` is marked #[check], but resolver `subject.is_staff` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:33:69: `crate::junet::pip::is_staff` is marked #[action], but resolver `subject.is_staff` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:33:69: `crate::junet::pip::is_staff` is marked #[condition], but resolver `subject.is_staff` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:33:69: resolver `subject.is_staff` names `crate::junet::pip::is_staff`, but there is no function `is_staff` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_staff(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct email;
+    #[allow(dead_code)]
+    impl email {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match email::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:36:68: `crate::junet::pip::email` is marked #[check], but resolver `subject.email` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:36:68: `crate::junet::pip::email` is marked #[action], but resolver `subject.email` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:36:68: `crate::junet::pip::email` is marked #[condition], but resolver `subject.email` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:36:68: resolver `subject.email` names `crate::junet::pip::email`, but there is no function `email` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn email(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct requester;
+    #[allow(dead_code)]
+    impl requester {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match requester::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:45:73: `crate::junet::pip::requester` is marked #[check], but resolver `resource.requester` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:45:73: `crate::junet::pip::requester` is marked #[action], but resolver `resource.requester` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:45:73: `crate::junet::pip::requester` is marked #[condition], but resolver `resource.requester` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:45:73: resolver `resource.requester` names `crate::junet::pip::requester`, but there is no function `requester` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn requester(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct all_devices;
+    #[allow(dead_code)]
+    impl all_devices {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match all_devices::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:51:73: `crate::junet::pip::all_devices` is marked #[check], but resolver `resource.all_devices` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:51:73: `crate::junet::pip::all_devices` is marked #[action], but resolver `resource.all_devices` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:51:73: `crate::junet::pip::all_devices` is marked #[condition], but resolver `resource.all_devices` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:51:73: resolver `resource.all_devices` names `crate::junet::pip::all_devices`, but there is no function `all_devices` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn all_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct device_id;
+    #[allow(dead_code)]
+    impl device_id {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match device_id::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:54:84: `crate::junet::pip::device_id` is marked #[check], but resolver `resource.device` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:54:84: `crate::junet::pip::device_id` is marked #[action], but resolver `resource.device` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:54:84: `crate::junet::pip::device_id` is marked #[condition], but resolver `resource.device` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:54:84: resolver `resource.device` names `crate::junet::pip::device_id`, but there is no function `device_id` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_id(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct device_admin;
+    #[allow(dead_code)]
+    impl device_admin {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match device_admin::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:57:82: `crate::junet::pip::device_admin` is marked #[check], but resolver `resource.admin` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:57:82: `crate::junet::pip::device_admin` is marked #[action], but resolver `resource.admin` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:57:82: `crate::junet::pip::device_admin` is marked #[condition], but resolver `resource.admin` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:57:82: resolver `resource.admin` names `crate::junet::pip::device_admin`, but there is no function `device_admin` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct deputies;
+    #[allow(dead_code)]
+    impl deputies {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match deputies::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:63:84: `crate::junet::pip::deputies` is marked #[check], but resolver `resource.deputies` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:63:84: `crate::junet::pip::deputies` is marked #[action], but resolver `resource.deputies` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:63:84: `crate::junet::pip::deputies` is marked #[condition], but resolver `resource.deputies` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:63:84: resolver `resource.deputies` names `crate::junet::pip::deputies`, but there is no function `deputies` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputies(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct deputy_until;
+    #[allow(dead_code)]
+    impl deputy_until {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match deputy_until::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:66:78: `crate::junet::pip::deputy_until` is marked #[check], but resolver `resource.deputy_until` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:66:78: `crate::junet::pip::deputy_until` is marked #[action], but resolver `resource.deputy_until` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:66:78: `crate::junet::pip::deputy_until` is marked #[condition], but resolver `resource.deputy_until` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:66:78: resolver `resource.deputy_until` names `crate::junet::pip::deputy_until`, but there is no function `deputy_until` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_until(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct device_org;
+    #[allow(dead_code)]
+    impl device_org {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match device_org::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:69:80: `crate::junet::pip::device_org` is marked #[check], but resolver `resource.org` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:69:80: `crate::junet::pip::device_org` is marked #[action], but resolver `resource.org` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:69:80: `crate::junet::pip::device_org` is marked #[condition], but resolver `resource.org` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:69:80: resolver `resource.org` names `crate::junet::pip::device_org`, but there is no function `device_org` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_org(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }

@@ -282,6 +282,13 @@ pub(crate) fn handler_assertions(model: &Model) -> TokenStream {
     for c in &model.conditions {
         items.push(("condition", &c.name, &c.handler, &c.at, 3));
     }
+    // resolvers: sources that are Rust paths (see policy::attributes)
+    for a in &model.attributes {
+        let s = a.source.as_str();
+        if !matches!(s, "request" | "now" | "fields") && !s.starts_with("order.") {
+            items.push(("resolver", &a.name, s, &a.at, 4));
+        }
+    }
     for (kind, name, path, at, id) in items {
         let Ok(p) = syn::parse_str::<syn::Path>(path) else {
             continue;
@@ -298,11 +305,21 @@ pub(crate) fn handler_assertions(model: &Model) -> TokenStream {
             .ident;
         module.segments.pop_punct();
         let id_lit = Literal::u8_unsuffixed(id);
-        let missing = format!(
+        let mut missing = format!(
             "{at}: {kind} `{name}` names `{path}`, but there is no function `{last}` marked #[{kind}] in `{}`",
             module.to_token_stream().to_string().replace(' ', "")
         );
-        let kinds = [(1u8, "check"), (2, "action"), (3, "condition")];
+        if kind == "resolver" {
+            missing.push_str(&format!(
+                "; expected `#[resolver] pub async fn {last}(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+            ));
+        }
+        let kinds = [
+            (1u8, "check"),
+            (2, "action"),
+            (3, "condition"),
+            (4, "resolver"),
+        ];
         let wrong = kinds.iter().filter(|(k, _)| *k != id).map(|(k, other)| {
             let k = Literal::u8_unsuffixed(*k);
             let msg = format!("{at}: `{path}` is marked #[{other}], but {kind} `{name}` needs a #[{kind}] function");

@@ -190,7 +190,28 @@ fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<D
                 .as_ref()
                 .map(|(_, a)| a.as_slice())
                 .unwrap_or(&[]);
-            policy::policies(&s, attrs, attributes.is_some(), &mut diags)
+            // what the requested action can be: order types, actions, and
+            // what the engine itself asks (pdp::READ_ORDER, pdp::STAFF_ACTION)
+            let actions: Option<Vec<String>> = model.as_ref().map(|m| {
+                m.order_types
+                    .iter()
+                    .map(|o| o.name.clone())
+                    .chain(
+                        m.actions
+                            .iter()
+                            .filter(|a| a.name != "null")
+                            .map(|a| a.name.clone()),
+                    )
+                    .chain(["read_order".to_owned(), "staff_action".to_owned()])
+                    .collect()
+            });
+            policy::policies(
+                &s,
+                attrs,
+                attributes.is_some(),
+                actions.as_deref(),
+                &mut diags,
+            )
         });
     let notifications = match (&model, no_src) {
         (Some(m), Some(s)) if s.check_schema_ok(&xml::NOTIFICATIONS, &mut diags) => {

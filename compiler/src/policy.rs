@@ -57,6 +57,9 @@ pub struct Attribute {
     /// (`record="yes"`, resource attributes only).
     pub record: bool,
     pub description: String,
+    /// `attributes.xml:LINE:COL` of its source, for build errors.
+    #[serde(skip)]
+    pub at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -314,6 +317,7 @@ pub(crate) fn attributes(
                 source,
                 record,
                 description,
+                at: src.loc(e.attr_pos("source")),
             });
         }
     }
@@ -336,6 +340,9 @@ struct Ctx<'a> {
     attrs: &'a [Attribute],
     have_attrs: bool,
     names: HashMap<String, usize>,
+    /// What the requested action can be (order types, declared actions and
+    /// the engine's own), when the workflow definitions are valid.
+    actions: Option<&'a [String]>,
     diags: &'a mut Vec<Diagnostic>,
 }
 
@@ -343,6 +350,7 @@ pub(crate) fn policies(
     src: &Source,
     attrs: &[Attribute],
     have_attrs: bool,
+    actions: Option<&[String]>,
     diags: &mut Vec<Diagnostic>,
 ) -> PolicyRoot {
     let root = &src.idx.elems[0];
@@ -351,6 +359,7 @@ pub(crate) fn policies(
         attrs,
         have_attrs,
         names: HashMap::new(),
+        actions,
         diags,
     };
     let combining = match root.attr("combining") {
@@ -608,6 +617,34 @@ impl Ctx<'_> {
         })
     }
 
+    /// `action.order_type == "…"` (any attribute that carries the requested
+    /// action): the value must be something the engine asks for, or the
+    /// comparison is silently never true.
+    fn check_action_value(
+        &self,
+        attr: &PNode,
+        lit: &PNode,
+        errs: &mut Vec<(usize, String, Option<String>)>,
+    ) {
+        let (Some(known), PN::Attr(name), PN::Lit(ty, v)) = (self.actions, &attr.0, &lit.0) else {
+            return;
+        };
+        let is_action = self
+            .attrs
+            .iter()
+            .any(|a| &a.name == name && a.category == "action" && a.source == "request");
+        if !is_action || ty != "string" || known.iter().any(|k| k == v) {
+            return;
+        }
+        errs.push((
+            lit.1,
+            format!("`{v}` is neither an order type nor an action: `{name}` is never `{v}`"),
+            suggest(v, known.iter().map(String::as_str)).or(Some(format!(
+                "`{name}` is an order type of orders.xml, an action of actions.xml, `read_order` or `staff_action`"
+            ))),
+        ));
+    }
+
     /// Type of a node: (type, is a bag). `None` after an error.
     fn type_of(
         &mut self,
@@ -659,6 +696,10 @@ impl Ctx<'_> {
                 let lt = self.type_of(l, errs);
                 let rt = self.type_of(r, errs);
                 let (lt, rt) = (lt?, rt?);
+                if matches!(op.as_str(), "==" | "!=") {
+                    self.check_action_value(l, r, errs);
+                    self.check_action_value(r, l, errs);
+                }
                 let bad = |errs: &mut Vec<_>, why: String, help: Option<String>| {
                     errs.push((off, why, help))
                 };

@@ -1343,6 +1343,75 @@ fn workflow(
             ));
         }
     }
+    // every reachable state must lead to a final state: walk backwards from
+    // the final states; what is not met can only go round in circles
+    if any_final {
+        let mut closes = vec![false; states.len()];
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (i, s) in states.iter().enumerate() {
+                if closes[i] {
+                    continue;
+                }
+                let leads = s.is_final
+                    || s.transitions.iter().any(|t| {
+                        std::iter::once(t.resulting_state_id)
+                            .chain(t.results.iter().map(|r| r.state_id))
+                            .any(|id| id != NOCHANGE && closes[usize::from(id)])
+                    });
+                if leads {
+                    closes[i] = true;
+                    changed = true;
+                }
+            }
+        }
+        for (i, s) in states.iter().enumerate() {
+            if closes[i] || !reached[i] {
+                continue;
+            }
+            let Some(&si) = kept
+                .iter()
+                .position(|k| *k == Some(i))
+                .and_then(|p| state_elems.get(p))
+            else {
+                continue;
+            };
+            let mut next: Vec<&str> = Vec::new();
+            for t in &s.transitions {
+                for id in std::iter::once(t.resulting_state_id)
+                    .chain(t.results.iter().map(|r| r.state_id))
+                {
+                    let n = if id == NOCHANGE {
+                        s.name.as_str()
+                    } else {
+                        states[usize::from(id)].name.as_str()
+                    };
+                    if !next.contains(&n) {
+                        next.push(n);
+                    }
+                }
+            }
+            let finals: Vec<String> = states
+                .iter()
+                .filter(|s| s.is_final)
+                .map(|s| format!("`{}`", s.name))
+                .collect();
+            let leads: Vec<String> = next.iter().map(|n| format!("`{n}`")).collect();
+            graph_diags.push(src.diag(
+                src.idx.elems[si].attr_pos("name"),
+                format!(
+                    "no path from state `{}` to a final state: orders there never close",
+                    s.name
+                ),
+                Some(format!(
+                    "its actions lead only to {}; add an action towards {}",
+                    leads.join(", "),
+                    finals.join(" or ")
+                )),
+            ));
+        }
+    }
     if !any_final && !states.is_empty() {
         graph_diags.push(src.diag(
             wf_elem.pos,

@@ -22,7 +22,7 @@
 //!   module of the invocation. This is how a second domain builds without a
 //!   build script (see `examples/firewall/`).
 //!
-//! `#[check]`, `#[action]` and `#[condition]` mark handler functions: they
+//! `#[check]`, `#[action]`, `#[condition]` and `#[resolver]` mark handler functions: they
 //! check the signature (with the error at the offending part) and register
 //! the function, so that the definitions can find it.
 
@@ -117,6 +117,7 @@ enum Kind {
     Check,
     Action,
     Condition,
+    Resolver,
 }
 
 /// Marks `async fn NAME(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError>`
@@ -140,6 +141,14 @@ pub fn condition(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler(Kind::Condition, attr, item)
 }
 
+/// Marks `async fn NAME(ctx: &mut PipCtx<'_>) -> Result<Option<Value>,
+/// HandlerError>` as an attribute resolver that `attributes.xml` may name as
+/// `source`.
+#[proc_macro_attribute]
+pub fn resolver(attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler(Kind::Resolver, attr, item)
+}
+
 fn last_ident(ty: &syn::Type) -> Option<String> {
     match ty {
         syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
@@ -153,11 +162,15 @@ fn signature_errors(kind: Kind, f: &ItemFn) -> Option<syn::Error> {
         Kind::Check => ("CheckCtx", "check", true, true, "Result"),
         Kind::Action => ("ActionCtx", "action", true, true, "Result"),
         Kind::Condition => ("CondCtx", "condition", false, false, "bool"),
+        Kind::Resolver => ("PipCtx", "resolver", true, true, "Result"),
     };
     let shape = match kind {
         Kind::Check => "async fn NAME(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError>",
         Kind::Action => "async fn NAME(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError>",
         Kind::Condition => "fn NAME(ctx: &CondCtx<'_>) -> bool",
+        Kind::Resolver => {
+            "async fn NAME(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>"
+        }
     };
     let err = |span: proc_macro2::Span, what: String| {
         Some(syn::Error::new(
@@ -226,6 +239,7 @@ fn handler(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
         Kind::Check => 1,
         Kind::Action => 2,
         Kind::Condition => 3,
+        Kind::Resolver => 4,
     };
     quote! {
         #f

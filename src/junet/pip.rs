@@ -3,6 +3,7 @@
 
 use auftrag_engine::HandlerError;
 use auftrag_engine::pdp::{PipCtx, Value};
+use auftrag_macros::resolver;
 use sqlx::Row;
 
 use std::sync::Arc;
@@ -343,20 +344,24 @@ async fn device_facts(ctx: &mut PipCtx<'_>) -> Result<Option<Arc<Device>>, Handl
     Ok(Some(ctx.memo.put(key, d)))
 }
 
+#[resolver]
 pub async fn is_employee(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     Ok(Some(Value::Boolean(person(ctx).await?.employee)))
 }
 
+#[resolver]
 pub async fn is_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     Ok(Some(Value::Boolean(person(ctx).await?.admin)))
 }
 
+#[resolver]
 pub async fn is_itb(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     Ok(Some(Value::Boolean(
         !person(ctx).await?.itb_orgs.is_empty(),
     )))
 }
 
+#[resolver]
 pub async fn itb_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     let orgs = person(ctx).await?.itb_orgs.clone();
     Ok(Some(Value::Set(
@@ -364,16 +369,19 @@ pub async fn itb_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerErro
     )))
 }
 
+#[resolver]
 pub async fn is_staff(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     Ok(Some(Value::Boolean(person(ctx).await?.staff)))
 }
 
+#[resolver]
 pub async fn email(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     Ok(person(ctx).await?.email.clone().map(Value::String))
 }
 
 /// A `name_deputy` or `end_deputy` order for all devices the requester
 /// administers (scope `my_devices`, or neither host nor org).
+#[resolver]
 pub async fn all_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     let all = super::is_deputyship(ctx.order)
         && super::deputy_scope(ctx.order) == Some(super::DeputyScope::MyDevices);
@@ -381,10 +389,12 @@ pub async fn all_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerE
 }
 
 /// The device the order is about (its `DV_OBJ_ID`), if its host names one.
+#[resolver]
 pub async fn device_id(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     Ok(device(ctx).await?.map(Value::Integer))
 }
 
+#[resolver]
 pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     Ok(device_facts(ctx)
         .await?
@@ -395,6 +405,7 @@ pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, Handler
 /// The org unit the order is about: the device's (`DV_LOC_ORG`), or, for a
 /// deputyship of an org unit, that unit (trimmed). An order about a host
 /// that names no device is about no org unit, whatever its `org` field says.
+#[resolver]
 pub async fn device_org(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     if let Some(d) = device_facts(ctx).await? {
         return Ok(d.org.clone().map(Value::String));
@@ -415,6 +426,7 @@ async fn deputyships(ctx: &mut PipCtx<'_>) -> Result<Vec<(i64, Option<String>)>,
         .unwrap_or_default())
 }
 
+#[resolver]
 pub async fn deputies(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     let rows = deputyships(ctx).await?;
     let mut people: Vec<String> = rows.iter().map(|(d, _)| d.to_string()).collect();
@@ -428,6 +440,7 @@ pub async fn deputies(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerErro
 /// When the asking person's deputyship for the device ends (the latest, if
 /// several); far in the future when one is open-ended; none when they are
 /// no deputy of it.
+#[resolver]
 pub async fn deputy_until(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     let me = subject(ctx);
     let rows = deputyships(ctx).await?;
@@ -451,6 +464,7 @@ pub async fn deputy_until(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, Handler
 }
 
 /// The person who placed the order.
+#[resolver]
 pub async fn requester(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
     Ok(Some(Value::String(ctx.order.requester.clone())))
 }

@@ -130,7 +130,7 @@ async fn staff_actions_need_staff(s) {
                 body,
             )
             .await;
-        assert_problem(&r, StatusCode::FORBIDDEN, "only IP-management staff");
+        assert_problem(&r, StatusCode::FORBIDDEN, "only staff may");
     }
     assert_eq!(
         s.order(id).await["state"],

@@ -119,7 +119,7 @@ async fn decisions_are_kept_in_the_history(s) {
 on_both_backends! {
 async fn explain_is_for_staff_and_checks_its_input(s) {
     let r = s.call(Some("admin"), Method::GET, "/api/v1/explain?person=1002&action=change_device", None).await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "only IP-management staff");
+    assert_problem(&r, StatusCode::FORBIDDEN, "only staff may");
     let r = s.call(Some("staff"), Method::GET, "/api/v1/explain?person=1002&action=chnage", None).await;
     assert_problem(&r, StatusCode::BAD_REQUEST, "unknown order type `chnage`");
     let r = s.call(Some("staff"), Method::GET, "/api/v1/explain?action=change", None).await;
@@ -207,7 +207,7 @@ async fn the_policies_decide_who_reads_an_order(s) {
     assert_problem(&r, StatusCode::NOT_FOUND, &format!("there is no order {id} that you may read"));
     // The deputy is no staff: staff actions stay refused, with the reason.
     let r = s.call(Some("deputy"), Method::POST, &format!("/api/v1/orders/{id}/accept"), None).await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "only IP-management staff");
+    assert_problem(&r, StatusCode::FORBIDDEN, "only staff may");
 }
 }
 

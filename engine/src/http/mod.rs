@@ -999,10 +999,7 @@ async fn explain(
     ApiQuery(query): ApiQuery,
 ) -> ApiResult<Json<crate::pdp::Response>> {
     if !principal.is_staff(&state.engine.store).await? {
-        return Err(EngineError::Forbidden(
-            "only IP-management staff may ask for explanations".into(),
-        )
-        .into());
+        return Err(EngineError::Forbidden("only staff may ask for explanations".into()).into());
     }
     const KNOWN: [&str; 3] = ["person", "action", "host"];
     if let Some(unknown) = query.keys().find(|k| !KNOWN.contains(&k.as_str())) {

@@ -199,7 +199,7 @@ async fn get_job(
         .ok_or(JobError::NotFound(id))?;
     if job.owner != principal.person && !principal.is_staff(&state.engine.store).await? {
         return Err(JobError::Forbidden(format!(
-            "job {id} belongs to another person; only they and IP-management staff may read it"
+            "job {id} belongs to another person; only they and staff may read it"
         ))
         .into());
     }
@@ -476,7 +476,7 @@ async fn staff_only(state: &AppState, principal: &Principal) -> ApiResult<()> {
     if principal.is_staff(&state.engine.store).await? {
         Ok(())
     } else {
-        Err(JobError::Forbidden("only IP-management staff may set the agency secret".into()).into())
+        Err(JobError::Forbidden("only staff may set the agency secret".into()).into())
     }
 }
 

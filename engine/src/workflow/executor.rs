@@ -466,7 +466,7 @@ pub async fn act(
                     return Err(EngineError::NotFound(id));
                 }
                 return Err(EngineError::Forbidden(format!(
-                    "only IP-management staff may do this{why}"
+                    "only staff may do this{why}"
                 )));
             }
         }

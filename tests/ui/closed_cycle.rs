@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("closed_cycle/");
+
+fn main() {}

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("policy_unknown_action/");
+
+fn main() {}
