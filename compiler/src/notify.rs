@@ -620,22 +620,6 @@ fn quoted(items: &[&str]) -> String {
         .join(", ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::placeholders;
-
-    #[test]
-    fn placeholders_and_literal_braces() {
-        assert_eq!(
-            placeholders("Order {order.id}: {{x}} {fields.hwa}").unwrap(),
-            [(6, "order.id"), (24, "fields.hwa")]
-        );
-        assert!(placeholders("a { b").is_err());
-        assert!(placeholders("a } b").is_err());
-        assert!(placeholders("{}").is_err());
-    }
-}
-
 /// The names of every obligation the policies attach.
 pub(crate) fn obligation_names(root: &crate::policy::PolicyRoot) -> Vec<String> {
     use crate::policy::PolicyNode;
@@ -664,4 +648,20 @@ pub(crate) fn obligation_names(root: &crate::policy::PolicyRoot) -> Vec<String> 
     out.sort();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_and_literal_braces() {
+        assert_eq!(
+            placeholders("Order {order.id}: {{x}} {fields.hwa}").unwrap(),
+            [(6, "order.id"), (24, "fields.hwa")]
+        );
+        assert!(placeholders("a { b").is_err());
+        assert!(placeholders("a } b").is_err());
+        assert!(placeholders("{}").is_err());
+    }
 }

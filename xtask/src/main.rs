@@ -133,6 +133,7 @@ fn lint(paths: &Paths) -> Result<(), String> {
     run(cargo(paths).args(["fmt", "--all", "--check"]))?;
     run(cargo(paths).args([
         "clippy",
+        "--workspace",
         "--all-targets",
         "--locked",
         "--",
