@@ -228,6 +228,15 @@ async fn staff_claims_and_accepts(db: Db) {
         "the warning that parked it: {row}"
     );
     b.screenshot("queue").await;
+    b.client
+        .set_window_size(390, 844)
+        .await
+        .expect("phone width");
+    b.screenshot("queue-phone").await;
+    b.client
+        .set_window_size(1200, 900)
+        .await
+        .expect("desktop width");
     b.click(&format!("#order-{id} a")).await;
     b.click("#claim-button").await;
     assert!(b.text("#claim").await.contains("1005"), "claimed by me");
@@ -371,6 +380,13 @@ async fn employee_registers_a_device_through_the_form() {
         Some("zam2299"),
         "the form keeps what was typed"
     );
+    b.client
+        .execute(
+            "document.querySelector('.field.invalid').scrollIntoView({block: 'center'})",
+            vec![],
+        )
+        .await
+        .expect("scroll");
     b.screenshot("new-order-error").await;
     let mine = s
         .call(

@@ -103,22 +103,14 @@ async fn signed_in(engine: &Engine, headers: &HeaderMap) -> Result<(Session, Chr
     Ok((session, chrome))
 }
 
-/// Refuses a form that does not carry the session's form token.
-fn check_csrf(
-    session: &Session,
-    chrome: &Chrome,
-    form: &[(String, String)],
-) -> Result<(), Response> {
+/// The refusal of a form that does not carry the session's form token.
+fn csrf_refusal(session: &Session, chrome: &Chrome, form: &[(String, String)]) -> Option<Response> {
     let sent = form
         .iter()
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
-    if session::same_token(sent, &session.csrf) {
-        Ok(())
-    } else {
-        Err(forbidden_form(chrome))
-    }
+    (!session::same_token(sent, &session.csrf)).then(|| forbidden_form(chrome))
 }
 
 fn forbidden_form(chrome: &Chrome) -> Response {
@@ -382,7 +374,7 @@ async fn logout(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_csrf(&session, &c, &form) {
+    if let Some(r) = csrf_refusal(&session, &c, &form) {
         return r;
     }
     if let Err(e) = session::end(engine, &session).await {
@@ -637,6 +629,9 @@ struct NoteView {
     error: String,
 }
 
+/// id, queue, state, exit code, error of a job the order created.
+type JobRow = (i64, String, String, Option<i64>, Option<String>);
+
 struct JobView {
     id: i64,
     queue: String,
@@ -767,7 +762,7 @@ async fn order_view<'a>(
     let notes = crate::notify::outbox::of_order(&mut conn, id).await?;
     let claim_events: Vec<ClaimEvent> = claims::events(&mut conn, id).await?;
     let held = claims::current(&mut conn, id).await?;
-    let jobs: Vec<(i64, String, String, Option<i64>, Option<String>)> = sqlx::query_as(
+    let jobs: Vec<JobRow> = sqlx::query_as(
         "SELECT id, queue, state, exit_code, error FROM auftrag_jobs WHERE order_id = $1 ORDER BY id",
     )
     .bind(id)
@@ -940,7 +935,8 @@ fn field(form: &[(String, String)], name: &str) -> String {
 }
 
 /// Claims the order for the acting person (taking it over when the form
-/// says so); a claim someone else holds asks whether to take it over.
+/// says so); a claim someone else holds asks whether to take it over (the
+/// page it answers with instead).
 async fn claim_first(
     engine: &Engine,
     c: &Chrome,
@@ -948,17 +944,31 @@ async fn claim_first(
     id: i64,
     action: &str,
     form: &[(String, String)],
-) -> Result<(), Response> {
+) -> Option<Response> {
     let take_over = field(form, "take_over") == "1";
+    if action != "claim" {
+        // working an order one holds already does not claim it again
+        let mine = match engine.store.pool.acquire().await {
+            Ok(mut conn) => claims::current(&mut conn, id)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|h| h.person == principal.person),
+            Err(_) => false,
+        };
+        if mine {
+            return None;
+        }
+    }
     match claims::claim(engine, principal, id, take_over).await {
-        Ok(_) => Ok(()),
+        Ok(_) => None,
         Err(e @ EngineError::Conflict(_)) => {
             let held = match engine.store.pool.acquire().await {
                 Ok(mut conn) => claims::current(&mut conn, id).await.ok().flatten(),
                 Err(_) => None,
             };
             match held {
-                Some(h) if h.person != principal.person => Err(render(
+                Some(h) if h.person != principal.person => Some(render(
                     StatusCode::CONFLICT,
                     &TakeOverPage {
                         c,
@@ -973,10 +983,10 @@ async fn claim_first(
                             .collect(),
                     },
                 )),
-                _ => Err(problem(c, e)),
+                _ => Some(problem(c, e)),
             }
         }
-        Err(e) => Err(problem(c, e)),
+        Err(e) => Some(problem(c, e)),
     }
 }
 
@@ -991,7 +1001,7 @@ async fn order_action(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_csrf(&session, &c, &form) {
+    if let Some(r) = csrf_refusal(&session, &c, &form) {
         return r;
     }
     let id = match order_id(&id) {
@@ -1003,7 +1013,7 @@ async fn order_action(
     let comment = Some(field(&form, "comment").trim().to_owned()).filter(|s| !s.is_empty());
     let result = match action.as_str() {
         "claim" => {
-            if let Err(r) = claim_first(engine, &c, p, id, &action, &form).await {
+            if let Some(r) = claim_first(engine, &c, p, id, &action, &form).await {
                 return r;
             }
             Ok(())
@@ -1030,7 +1040,7 @@ async fn order_action(
                 )
                 .await;
             }
-            if let Err(r) = claim_first(engine, &c, p, id, &action, &form).await {
+            if let Some(r) = claim_first(engine, &c, p, id, &action, &form).await {
                 return r;
             }
             let input = ActionInput {
@@ -1075,7 +1085,7 @@ async fn order_action(
                 )
                 .await;
             }
-            if let Err(r) = claim_first(engine, &c, p, id, &action, &form).await {
+            if let Some(r) = claim_first(engine, &c, p, id, &action, &form).await {
                 return r;
             }
             let input = ActionInput {
@@ -1230,7 +1240,7 @@ async fn place_order(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_csrf(&session, &c, &form) {
+    if let Some(r) = csrf_refusal(&session, &c, &form) {
         return r;
     }
     let Some(order_type) = engine.defs.order_type(&name) else {
