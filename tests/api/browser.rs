@@ -585,3 +585,32 @@ async fn sign_in_with_a_one_time_link_and_sign_out() {
     assert!(b.body().await.contains("used already or has expired"));
     b.close().await;
 }
+
+#[tokio::test]
+async fn definitions_page_draws_the_workflows() {
+    let s = TestServer::start().await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "employee").await;
+    b.click("a[href='/ui/definitions']").await;
+    let workflow = s.engine.defs.workflows[0].name;
+    // the diagram is an SVG the browser could draw
+    let drawn = b
+        .client
+        .execute(
+            "const i = document.querySelector(arguments[0]); return i.complete && i.naturalWidth > 0;",
+            vec![json!(format!("#workflow-{workflow} img"))],
+        )
+        .await
+        .expect("image state");
+    assert_eq!(drawn, json!(true), "the diagram of {workflow} loads");
+    let checks = b.text("#checks").await;
+    assert!(
+        checks.contains("check_hwa_unique")
+            && checks.contains("warning")
+            && checks.contains("error"),
+        "{checks}"
+    );
+    assert!(b.text("#order-types").await.contains("register_device"));
+    b.screenshot("definitions").await;
+    b.close().await;
+}

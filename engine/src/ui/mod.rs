@@ -26,6 +26,7 @@
 //! OpenAPI document: they answer HTML, and their forms change with the
 //! definitions.
 
+mod definitions;
 pub mod form;
 pub mod i18n;
 pub mod session;

@@ -37,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/orders", get(my_orders))
         .route("/ui/orders/{id}", get(order_page))
         .route("/ui/orders/{id}/{action}", post(order_action))
+        .route("/ui/definitions", get(definitions_page))
+        .route("/ui/definitions/{file}", get(workflow_svg))
         .route("/ui/new", get(order_types))
         .route("/ui/new/{order_type}", get(new_order).post(place_order))
 }
@@ -1289,5 +1291,151 @@ async fn place_order(
             again(&problems)
         }
         Err(e) => problem(&c, e),
+    }
+}
+
+// ---------------------------------------------------------------- definitions
+
+struct WorkflowView {
+    name: &'static str,
+    description: &'static str,
+    /// (state, what leaves it: action → state)
+    states: Vec<(String, String)>,
+}
+
+struct CheckView {
+    check: &'static str,
+    description: &'static str,
+    field: String,
+    order_types: String,
+    portal: &'static str,
+    engine: &'static str,
+}
+
+struct TypeView {
+    name: &'static str,
+    description: &'static str,
+    workflow: &'static str,
+    fields: Vec<Input>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/definitions.html")]
+struct DefinitionsPage<'a> {
+    c: &'a Chrome,
+    workflows: Vec<WorkflowView>,
+    checks: Vec<CheckView>,
+    types: Vec<TypeView>,
+}
+
+async fn definitions_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let engine = &state.engine;
+    let (_, c) = match signed_in(engine, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let defs = engine.defs;
+    let workflows = defs
+        .workflows
+        .iter()
+        .map(|wf| WorkflowView {
+            name: wf.name,
+            description: wf.description,
+            states: wf
+                .states
+                .iter()
+                .map(|s| {
+                    let leaves = s
+                        .transitions
+                        .iter()
+                        .map(|t| {
+                            let to = if t.resulting_state == crate::workflow::defs::NOCHANGE {
+                                s.name
+                            } else {
+                                wf.state(t.resulting_state).name
+                            };
+                            format!("{} → {to}", defs.action(t.action).name)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let mut name = s.name.to_owned();
+                    if s.autorun {
+                        name.push_str(" (autorun)");
+                    }
+                    if s.is_final() {
+                        name.push_str(" (final)");
+                    }
+                    (name, leaves)
+                })
+                .collect(),
+        })
+        .collect();
+    let checks = defs
+        .check_bindings
+        .iter()
+        .map(|b| {
+            let check = &defs.checks[usize::from(b.check)];
+            CheckView {
+                check: check.name,
+                description: check.description,
+                field: b.field.unwrap_or("").to_owned(),
+                order_types: b.order_types.join(", "),
+                portal: super::definitions::severity(b.portal),
+                engine: super::definitions::severity(b.engine),
+            }
+        })
+        .collect();
+    let types = defs
+        .order_types
+        .iter()
+        .map(|o| TypeView {
+            name: o.name,
+            description: o.description,
+            workflow: defs.workflow_of(o).name,
+            fields: form::inputs(o, &BTreeMap::new(), &Problems::default()),
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &DefinitionsPage {
+            c: &c,
+            workflows,
+            checks,
+            types,
+        },
+    )
+}
+
+/// A workflow's diagram (`/ui/definitions/NAME.svg`), an image of its own
+/// so that the page embeds no markup it did not escape.
+async fn workflow_svg(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Response {
+    let engine = &state.engine;
+    let (_, c) = match signed_in(engine, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let wf = file
+        .strip_suffix(".svg")
+        .and_then(|name| engine.defs.workflows.iter().find(|w| w.name == name));
+    match wf {
+        Some(wf) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'",
+                ),
+            ],
+            super::definitions::svg(engine.defs, wf),
+        )
+            .into_response(),
+        None => problem(
+            &c,
+            EngineError::Forbidden(format!("there is no workflow diagram `{file}`")),
+        ),
     }
 }
