@@ -70,8 +70,35 @@ enum Command {
         /// work too.
         #[arg(long, env = "AUFTRAG_METRICS_TOKEN_FILE")]
         metrics_token_file: Option<std::path::PathBuf>,
+        /// Minutes a claim of staff on an order holds (the queue of the web
+        /// pages, `POST /api/v1/orders/{id}/claim`).
+        #[arg(long, env = "AUFTRAG_CLAIM_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=10080))]
+        claim_minutes: i64,
+        /// Language of the web pages for browsers that ask for neither
+        /// German nor English.
+        #[arg(long, env = "AUFTRAG_UI_LANGUAGE", value_enum, default_value_t = UiLanguage::En)]
+        ui_language: UiLanguage,
+        /// Hours a sign-in to the web pages lasts.
+        #[arg(long, env = "AUFTRAG_UI_SESSION_HOURS", default_value_t = 8, value_parser = clap::value_parser!(i64).range(1..=720))]
+        ui_session_hours: i64,
+        /// Mark the web pages' cookies Secure (the server is reached over
+        /// https through a proxy that sends no `X-Forwarded-Proto: https`).
+        #[arg(long, env = "AUFTRAG_UI_SECURE_COOKIES")]
+        ui_secure_cookies: bool,
         #[command(flatten)]
         mail: MailArgs,
+    },
+    /// Print a one-time sign-in link to the web pages for a person.
+    LoginLink {
+        /// PERS_KEY of the person.
+        #[arg(long)]
+        person: String,
+        /// Where people reach the server.
+        #[arg(long, env = "AUFTRAG_UI_BASE", default_value = "http://127.0.0.1:8080")]
+        base: String,
+        /// Minutes until the link expires (it works once).
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(i64).range(1..=10080))]
+        minutes: i64,
     },
     /// Preview an order's mails or send a test mail.
     Mail {
@@ -342,6 +369,12 @@ async fn mail_command(
     Ok(())
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum UiLanguage {
+    De,
+    En,
+}
+
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Print a bearer token for a person of the device database.
@@ -399,9 +432,22 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             header_timeout,
             body_timeout,
             metrics_token_file,
+            claim_minutes,
+            ui_language,
+            ui_session_hours,
+            ui_secure_cookies,
             mail,
         } => {
             let mut engine = engine;
+            engine.claim_ttl = time::Duration::minutes(claim_minutes);
+            engine.ui = auftrag_engine::ui::UiSettings {
+                default_language: match ui_language {
+                    UiLanguage::De => auftrag_engine::ui::i18n::Lang::De,
+                    UiLanguage::En => auftrag_engine::ui::i18n::Lang::En,
+                },
+                session_ttl: time::Duration::hours(ui_session_hours),
+                secure_cookies: ui_secure_cookies,
+            };
             if let Some(file) = metrics_token_file {
                 let text = std::fs::read_to_string(&file).map_err(|e| {
                     format!("cannot read the metrics token file {}: {e}", file.display())
@@ -535,6 +581,20 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 "tokens of person {person} revoked (token epoch {epoch}); running servers refuse them within {} seconds; issue a new one with `auftrag token issue --person {person}`",
                 auftrag_engine::http::auth::SUBJECT_CHECK_TTL.as_secs()
             );
+        }
+        Command::LoginLink {
+            person,
+            base,
+            minutes,
+        } => {
+            auftrag::junet::canonical_person(&person)?;
+            let secret = auftrag_engine::ui::session::create_link(
+                &engine,
+                &person,
+                time::Duration::minutes(minutes),
+            )
+            .await?;
+            println!("{}/ui/login/{secret}", base.trim_end_matches('/'));
         }
         Command::Token {
             command: TokenCommand::Issue { person, days },

@@ -9,7 +9,8 @@
 //! - [`jobs`]: job queues and the agency's protocol;
 //! - [`metrics`]: Prometheus metrics;
 //! - [`notify`]: e-mail notifications (outbox and SMTP sender);
-//! - [`store`]: the database, group commit, the order history.
+//! - [`store`]: the database, group commit, the order history;
+//! - [`ui`]: the web pages for staff and requesters.
 //!
 //! Path of an order: [`http`] parses and authenticates the request,
 //! [`workflow::executor`] stores the order and drives its workflow (actions
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pdp;
 pub mod store;
+pub mod ui;
 pub mod workflow;
 
 // The modules a domain's handlers and its generated code name, at the

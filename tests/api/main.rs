@@ -2,6 +2,8 @@
 //! file, driven over HTTP; the real binary for the CLI.
 
 mod authz;
+mod browser;
+mod claims;
 mod cli;
 mod commit;
 mod contract;

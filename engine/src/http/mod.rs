@@ -38,6 +38,8 @@ pub fn router(state: AppState, body_read_timeout: std::time::Duration) -> Router
     routes
         .layer(axum::Extension(document))
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        // the web pages: HTML, not part of the JSON contract (crate::ui)
+        .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(problem_for_every_error))
@@ -72,6 +74,8 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(accept))
         .routes(routes!(abort))
         .routes(routes!(change_fields))
+        .routes(routes!(claim))
+        .routes(routes!(unclaim))
         .routes(routes!(definitions))
         .routes(routes!(definitions_graph))
         .routes(routes!(crate::metrics::scrape))
@@ -267,12 +271,15 @@ async fn bounded_uri(request: Request, next: axum::middleware::Next) -> Response
 /// 415, …). Their text, when there is one, becomes the detail, bounded.
 async fn problem_for_every_error(response: Response) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
-    {
+    // problem documents, and the web pages' own error pages (HTML)
+    let answered = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/problem+json")
+                || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || answered {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -732,6 +739,7 @@ async fn get_order(
     let mut document = order.document();
     document.decisions = store::decisions_of(&mut conn, id).await?;
     document.notifications = crate::notify::outbox::listed_json(&mut conn, id).await?;
+    document.claims = crate::workflow::claims::events(&mut conn, id).await?;
     if !principal.is_staff(&engine.store).await? {
         // The facts a decision was made on (a device's admin, deputies,
         // org) are for staff; others see whose and which rule decided.
@@ -985,6 +993,51 @@ async fn change_fields(
             input,
         )
         .await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ClaimBody {
+    /// Take over a claim someone else holds (else 409).
+    #[serde(default)]
+    take_over: bool,
+}
+
+/// Staff claim an open order before working it (or extend their claim);
+/// another person's claim is taken over only with `{"take_over": true}`.
+/// While a claim holds, staff actions by anyone else are refused (409).
+#[utoipa::path(post, path = "/api/v1/orders/{id}/claim", tag = "orders",
+    params(("id" = i64, Path)),
+    request_body(content = Option<ClaimBody>, description = "`{\"take_over\": true}` or empty"),
+    responses((status = 200, description = "Who holds the order now, and until when", body = crate::workflow::claims::ClaimState)))]
+async fn claim(
+    State(state): State<AppState>,
+    principal: Principal,
+    OrderId(id): OrderId,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<crate::workflow::claims::ClaimState>> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        ClaimBody::default()
+    } else {
+        parse_json_object::<ClaimBody>(&body)?
+    };
+    Ok(Json(
+        crate::workflow::claims::claim(&state.engine, &principal, id, body.take_over).await?,
+    ))
+}
+
+/// Staff give up their claim on an order.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/unclaim", tag = "orders",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "Nobody holds the order now", body = crate::workflow::claims::ClaimState)))]
+async fn unclaim(
+    State(state): State<AppState>,
+    principal: Principal,
+    OrderId(id): OrderId,
+) -> ApiResult<Json<crate::workflow::claims::ClaimState>> {
+    Ok(Json(
+        crate::workflow::claims::unclaim(&state.engine, &principal, id).await?,
     ))
 }
 

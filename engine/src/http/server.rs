@@ -21,6 +21,11 @@ pub struct Engine {
     /// The token Prometheus scrapes `/metrics` with, besides staff tokens
     /// (`auftrag serve --metrics-token-file`).
     pub metrics_token: Option<String>,
+    /// How long a claim on an order holds (`auftrag serve --claim-minutes`;
+    /// see [`crate::workflow::claims`]).
+    pub claim_ttl: time::Duration,
+    /// The web pages' settings (`crate::ui`).
+    pub ui: crate::ui::UiSettings,
 }
 
 /// Axum state: the shared engine.
@@ -46,6 +51,8 @@ impl Engine {
             domain,
             tokens,
             metrics_token: None,
+            claim_ttl: time::Duration::minutes(60),
+            ui: crate::ui::UiSettings::default(),
         })
     }
 

@@ -20,6 +20,11 @@ pub struct StateEntry {
     pub at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// `PERS_KEY` of the person whose request moved the order here (the
+    /// requester for INSERTED, staff for their actions); absent for the
+    /// engine's own steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// The history document of one order, as `GET /api/v1/orders/{id}` returns it.
@@ -65,6 +70,10 @@ pub struct OrderDocument {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub notifications: Vec<serde_json::Value>,
+    /// Who claimed the order, took it over or gave it up, and when
+    /// (`GET /api/v1/orders/{id}`; see [`crate::workflow::claims`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<crate::workflow::claims::ClaimEvent>,
 }
 
 /// Now, as stored in the history: RFC 3339 UTC with milliseconds, so the

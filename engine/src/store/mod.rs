@@ -341,6 +341,7 @@ impl StoredOrder {
             decisions: Vec::new(),
             facts: self.data.facts.clone(),
             notifications: Vec::new(),
+            claims: Vec::new(),
         }
     }
 }

@@ -170,6 +170,7 @@ pub async fn submit(
         state: INSERTED.to_owned(),
         at: at.clone(),
         comment: None,
+        by: None,
     }];
     let initial = workflow.state(workflow.initial).name;
 
@@ -388,6 +389,7 @@ pub async fn record_failure(
         state: end.name.to_owned(),
         at: at.clone(),
         comment: Some(reason),
+        by: None,
     });
     errors.push(finding);
     sqlx::query(
@@ -408,6 +410,45 @@ pub async fn record_failure(
         state = end.name,
         "order stopped after its processing failed"
     );
+    Ok(())
+}
+
+/// Refuses `actor` unless the policies let them act as staff on `order`
+/// ([`crate::pdp::STAFF_ACTION`]; without policies: membership of the staff
+/// table). Someone who may not even read the order learns nothing of it
+/// (404).
+pub async fn ensure_staff(
+    conn: &mut sqlx::AnyConnection,
+    defs: &'static Definitions,
+    order: &OrderData,
+    actor: &Principal,
+    id: i64,
+) -> Result<(), EngineError> {
+    let (permitted, why) = match defs.authorization {
+        Some(auth) => {
+            let r = crate::pdp::decide_action(
+                conn,
+                auth,
+                order,
+                &actor.person,
+                crate::pdp::STAFF_ACTION,
+            )
+            .await;
+            (
+                r.decision == crate::pdp::Decision::Permit,
+                format!(" ({})", crate::pdp::summary_for_subject(&r)),
+            )
+        }
+        None => (store::is_staff(conn, &actor.person).await?, String::new()),
+    };
+    if !permitted {
+        if !crate::pdp::may_read(conn, defs, order, &actor.person).await? {
+            return Err(EngineError::NotFound(id));
+        }
+        return Err(EngineError::Forbidden(format!(
+            "only staff may do this{why}"
+        )));
+    }
     Ok(())
 }
 
@@ -439,36 +480,8 @@ pub async fn act(
             )));
         }
         Actor::Staff => {
-            // The policies decide who may act as staff when there are any;
-            // otherwise membership of the staff table does.
-            let (permitted, why) = match defs.authorization {
-                Some(auth) => {
-                    let r = crate::pdp::decide_action(
-                        &mut tx,
-                        auth,
-                        &order.data,
-                        &actor.person,
-                        crate::pdp::STAFF_ACTION,
-                    )
-                    .await;
-                    (
-                        r.decision == crate::pdp::Decision::Permit,
-                        format!(" ({})", crate::pdp::summary_for_subject(&r)),
-                    )
-                }
-                None => (
-                    store::is_staff(&mut tx, &actor.person).await?,
-                    String::new(),
-                ),
-            };
-            if !permitted {
-                if !crate::pdp::may_read(&mut tx, defs, &order.data, &actor.person).await? {
-                    return Err(EngineError::NotFound(id));
-                }
-                return Err(EngineError::Forbidden(format!(
-                    "only staff may do this{why}"
-                )));
-            }
+            ensure_staff(&mut tx, defs, &order.data, actor, id).await?;
+            crate::workflow::claims::ensure_not_held_by_other(&mut tx, id, &actor.person).await?;
         }
         _ => {}
     }
@@ -754,6 +767,7 @@ async fn execute(
         state: next.name.to_owned(),
         at,
         comment,
+        by: actor.map(|(p, _)| p.person.clone()),
     });
     Ok(())
 }

@@ -24,7 +24,7 @@ impl std::str::FromStr for Format {
 }
 
 /// Edges of a workflow: (from, to, label).
-fn edges(defs: &Definitions, wf: &WorkflowDef) -> Vec<(usize, usize, String)> {
+pub(crate) fn edges(defs: &Definitions, wf: &WorkflowDef) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
     for (i, s) in wf.states.iter().enumerate() {
         for t in s.transitions {

@@ -9,6 +9,7 @@
 
 pub mod builtin;
 pub mod checks;
+pub mod claims;
 pub mod context;
 pub mod defs;
 pub mod executor;

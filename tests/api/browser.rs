@@ -1,0 +1,616 @@
+//! The web pages in a real browser: Debian's chromium, headless, driven
+//! through chromedriver with fantoccini. `cargo xtask test` installs both
+//! and sets `AUFTRAG_TEST_CHROMEDRIVER`; without it, `chromedriver` on PATH
+//! is used, and without either these tests fail (they never pass without a
+//! browser).
+//!
+//! With `AUFTRAG_SCREENSHOTS=DIR` the tests save screenshots of the main
+//! pages there (`docs/screens/` in the repository).
+
+use std::process::{Child, Command, Stdio};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::support::*;
+
+/// A chromedriver of this test (own process group) and a browser session.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // chromedriver and the chromium it started, by their process group
+        // (started by this test), also when the test failed
+        // SAFETY: kill(2) with the negated id of the group this test made.
+        unsafe {
+            libc::kill(-(self.driver.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.driver.wait();
+    }
+}
+
+fn chromedriver() -> String {
+    if let Ok(path) = std::env::var("AUFTRAG_TEST_CHROMEDRIVER") {
+        return path;
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("chromedriver"))
+            .find(|p| p.is_file())
+    });
+    match on_path {
+        Some(p) => p.to_string_lossy().into_owned(),
+        None => panic!(
+            "the browser tests need chromium and chromedriver: run them with `cargo xtask test`, which installs both and sets AUFTRAG_TEST_CHROMEDRIVER, or put chromedriver on PATH"
+        ),
+    }
+}
+
+impl Browser {
+    pub async fn start() -> Self {
+        use std::os::unix::process::CommandExt;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(chromedriver())
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut options = json!({"args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--window-size=1200,900", "--lang=en-US",
+            format!("--user-data-dir={}", profile.path().display()),
+        ]});
+        if let Ok(binary) = std::env::var("AUFTRAG_TEST_CHROMIUM") {
+            options["binary"] = json!(binary);
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), options);
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last = None;
+        // chromedriver answers once it listens: try a bounded number of times
+        for _ in 0..200 {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Self {
+                        client,
+                        driver,
+                        _profile: profile,
+                    };
+                }
+                Err(e) => {
+                    last = Some(e.to_string());
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+        panic!("chromedriver did not start a browser session: {last:?}");
+    }
+
+    pub async fn goto(&self, server: &TestServer, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", server.base))
+            .await
+            .expect("goto");
+    }
+
+    /// Signs in on the sign-in page with the demo token of `role`.
+    pub async fn sign_in(&self, server: &TestServer, role: &str) {
+        self.goto(server, "/ui/login").await;
+        self.fill("#token", server.token(role)).await;
+        self.click("form[action='/ui/login'] button").await;
+        let who = self.text(".who").await;
+        assert!(who.contains(&person_of(role)), "signed in: {who}");
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let e = self.client.find(Locator::Css(css)).await.expect(css);
+        e.clear().await.expect("clear");
+        e.send_keys(text).await.expect("type");
+    }
+
+    /// Clicks what `css` finds without leaving the page.
+    pub async fn press(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    /// Clicks a link or a form's button, and waits until the browser has
+    /// left the page (its document element is gone), so what is read next
+    /// is the new page.
+    pub async fn click(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.expect("page");
+        self.press(css).await;
+        for _ in 0..400 {
+            if old.tag_name().await.is_err() {
+                // the new page is there once its document is complete
+                self.client
+                    .wait()
+                    .for_element(Locator::Css("body"))
+                    .await
+                    .expect("the new page");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("clicking {css} did not leave the page");
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .expect("text")
+    }
+
+    pub async fn body(&self) -> String {
+        self.text("body").await
+    }
+
+    /// Saves a screenshot as `name`.png when `AUFTRAG_SCREENSHOTS` is set.
+    pub async fn screenshot(&self, name: &str) {
+        if let Ok(dir) = std::env::var("AUFTRAG_SCREENSHOTS") {
+            let png = self.client.screenshot().await.expect("screenshot");
+            std::fs::create_dir_all(&dir).expect("screenshot dir");
+            std::fs::write(format!("{dir}/{name}.png"), png).expect("write screenshot");
+        }
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+fn person_of(role: &str) -> String {
+    match role {
+        "employee" => "1001",
+        "admin" => "1002",
+        "deputy" => "1003",
+        "itb" => "1004",
+        "staff" => "1005",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// An order of the admin that waits for staff (the MAC of another device).
+async fn waiting_order(s: &TestServer) -> i64 {
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "hwa": ZAM2213_MAC}))
+        .await;
+    assert_eq!(r.body["state"], "WAITING", "{}", r.body);
+    r.body["id"].as_i64().expect("id")
+}
+
+async fn state_of(s: &TestServer, id: i64) -> String {
+    s.order(id).await["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn staff_claims_and_accepts(db: Db) {
+    let s = TestServer::start_on(db).await;
+    let id = waiting_order(&s).await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "staff").await;
+    b.goto(&s, "/ui/queue").await;
+    let row = b.text(&format!("#order-{id}")).await;
+    assert!(
+        row.contains(ZAM2212) && row.contains("change_device") && row.contains("1002"),
+        "{row}"
+    );
+    assert!(
+        row.contains("00:1a:2b:3c:4d:02 is already used by"),
+        "the warning that parked it: {row}"
+    );
+    b.screenshot("queue").await;
+    b.client
+        .set_window_size(390, 844)
+        .await
+        .expect("phone width");
+    b.screenshot("queue-phone").await;
+    b.client
+        .set_window_size(1200, 900)
+        .await
+        .expect("desktop width");
+    b.click(&format!("#order-{id} a")).await;
+    b.click("#claim-button").await;
+    assert!(b.text("#claim").await.contains("1005"), "claimed by me");
+    b.goto(&s, "/ui/queue?mine=1").await;
+    assert!(b.text(&format!("#order-{id}")).await.contains("1005"));
+    b.screenshot("queue-mine").await;
+    b.goto(&s, &format!("/ui/orders/{id}")).await;
+    b.screenshot("order-waiting").await;
+    b.fill("#accept-comment", "same device, second site").await;
+    b.click("#accept").await;
+    assert_eq!(b.text("#state").await, "COMPLETED");
+    let timeline = b.text("#timeline").await;
+    for want in [
+        "INSERTED",
+        "WAITING",
+        "claim · 1005",
+        "COMPLETED",
+        "same device, second site",
+    ] {
+        assert!(timeline.contains(want), "timeline has {want}: {timeline}");
+    }
+    let page = b.body().await;
+    assert!(
+        page.contains("00:1a:2b:3c:4d:01 → 00:1a:2b:3c:4d:02"),
+        "changed old → new: {page}"
+    );
+    assert!(page.contains("Permit"), "the decisions: {page}");
+    b.screenshot("order-completed").await;
+    assert_eq!(state_of(&s, id).await, "COMPLETED");
+    let doc = s.order(id).await;
+    assert_eq!(doc["claims"][0]["event"], "claim", "{doc}");
+    b.close().await;
+}
+for_both_backends!(staff_claims_and_accepts);
+
+#[tokio::test]
+async fn staff_edits_the_mac_and_it_is_checked_again() {
+    let s = TestServer::start().await;
+    let id = waiting_order(&s).await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "staff").await;
+    b.goto(&s, &format!("/ui/orders/{id}")).await;
+    b.press("details summary").await;
+    b.fill("#f-hwa", JSCLAB7_MAC).await;
+    b.click("#save-fields").await;
+    // checked again: the new MAC is another device's too, so it waits with
+    // the new warning
+    assert_eq!(b.text("#state").await, "WAITING");
+    let page = b.body().await;
+    assert!(
+        page.contains(&format!(
+            "hardware address {JSCLAB7_MAC} is already used by"
+        )),
+        "{page}"
+    );
+    let doc = s.order(id).await;
+    assert_eq!(doc["fields"]["hwa"], JSCLAB7_MAC);
+    // a malformed MAC: the order is checked and aborted with the reason
+    b.press("details summary").await;
+    b.fill("#f-hwa", "00:1a:zz").await;
+    b.click("#save-fields").await;
+    assert_eq!(b.text("#state").await, "ABORTED");
+    assert!(b.body().await.contains("is not a hardware address"));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn staff_reject_with_a_comment_and_markup_stays_text() {
+    let s = TestServer::start().await;
+    let id = waiting_order(&s).await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "staff").await;
+    b.goto(&s, &format!("/ui/orders/{id}")).await;
+    // without a comment: refused, nothing happens
+    b.click("#reject").await;
+    assert!(b.body().await.contains("say why the order is rejected"));
+    assert_eq!(state_of(&s, id).await, "WAITING");
+    let xss =
+        "<script>document.title='owned'</script><img src=x onerror=\"document.title='owned'\">";
+    b.fill("#reject-comment", &format!("not this device {xss}"))
+        .await;
+    b.click("#reject").await;
+    assert_eq!(b.text("#state").await, "ABORTED");
+    let timeline = b.text("#timeline").await;
+    assert!(
+        timeline.contains(&format!("not this device {xss}")),
+        "the comment as text: {timeline}"
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css("main script, main img"))
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    assert!(!b.client.title().await.expect("title").contains("owned"));
+    let source = b.client.source().await.expect("source");
+    assert!(source.contains("&lt;script&gt;"), "escaped");
+    b.screenshot("order-rejected").await;
+    b.close().await;
+}
+
+const INTERFACES_BAD: &str = r#"[{"net":"134.94.16.0/24","ipv4":"134.94.16.99","hwa":"00:1a:2b:zz","aliases":[{"name":"zam2299.zam.kfa-juelich.de","canonical":"Y"}]}]"#;
+const INTERFACES_OK: &str = r#"[{"net":"134.94.16.0/24","ipv4":"134.94.16.99","hwa":"00:1a:2b:3c:4d:99","aliases":[{"name":"zam2299.zam.kfa-juelich.de","canonical":"Y"}]}]"#;
+
+#[tokio::test]
+async fn employee_registers_a_device_through_the_form() {
+    let s = TestServer::start().await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "employee").await;
+    b.goto(&s, "/ui/new").await;
+    b.click("a[href='/ui/new/register_device']").await;
+    b.fill("#f-host", "zam2299").await;
+    b.client
+        .find(Locator::Css("#f-dv_class"))
+        .await
+        .expect("dv_class")
+        .select_by_value("PC")
+        .await
+        .expect("select");
+    b.fill("#f-geb", "16.3").await;
+    b.fill("#f-raum", "R 227").await;
+    b.fill("#f-admin", "1001").await;
+    b.fill("#f-interfaces", INTERFACES_BAD).await;
+    b.click("form button[type=submit]:not(.link)").await;
+    // the portal stage answers at the field; nothing is stored
+    let at_field = b.text(".field.invalid").await;
+    assert!(
+        at_field.contains("interfaces[0].hwa") && at_field.contains("not a hardware address"),
+        "{at_field}"
+    );
+    assert_eq!(
+        b.client
+            .find(Locator::Css("#f-host"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("zam2299"),
+        "the form keeps what was typed"
+    );
+    b.client
+        .execute(
+            "document.querySelector('.field.invalid').scrollIntoView({block: 'center'})",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    b.screenshot("new-order-error").await;
+    let mine = s
+        .call(
+            Some("employee"),
+            reqwest::Method::GET,
+            "/api/v1/orders",
+            None,
+        )
+        .await;
+    assert_eq!(
+        mine.body["orders"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        mine.body
+    );
+    b.fill("#f-interfaces", INTERFACES_OK).await;
+    b.click("form button[type=submit]:not(.link)").await;
+    assert_eq!(b.text("#state").await, "COMPLETED", "{}", b.body().await);
+    b.goto(&s, "/ui/orders").await;
+    assert!(b.body().await.contains("register_device"));
+    b.screenshot("my-orders").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn no_staff_pages_or_actions_without_the_right() {
+    let s = TestServer::start().await;
+    let id = waiting_order(&s).await;
+    let b = Browser::start().await;
+    // the admin placed the order and may read it, but is not staff
+    b.sign_in(&s, "admin").await;
+    assert!(
+        b.client
+            .find_all(Locator::Css("a[href='/ui/queue']"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    b.goto(&s, "/ui/queue").await;
+    assert!(
+        b.body().await.contains("for IP-management staff"),
+        "{}",
+        b.body().await
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css("tr[id^=order-]"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    b.goto(&s, &format!("/ui/orders/{id}")).await;
+    assert!(
+        b.client
+            .find_all(Locator::Css("#accept"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // the POST sent by hand, with the session and its form token
+    let cookie = b
+        .client
+        .get_named_cookie("auftrag_session")
+        .await
+        .expect("session cookie");
+    let csrf = b
+        .client
+        .find(Locator::Css("input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    for action in ["accept", "claim", "reject"] {
+        let r = s
+            .client()
+            .post(format!("{}/ui/orders/{id}/{action}", s.base))
+            .header("cookie", format!("auftrag_session={}", cookie.value()))
+            .form(&[("csrf", csrf.as_str()), ("comment", "by hand")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN, "{action}");
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("only IP-management staff may do this")
+        );
+    }
+    assert_eq!(state_of(&s, id).await, "WAITING");
+    // the employee may not even read it
+    let b2 = Browser::start().await;
+    b2.sign_in(&s, "employee").await;
+    b2.goto(&s, &format!("/ui/orders/{id}")).await;
+    assert!(
+        b2.body()
+            .await
+            .contains(&format!("there is no order {id} that you may read"))
+    );
+    b2.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused() {
+    let s = TestServer::start().await;
+    let id = waiting_order(&s).await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "staff").await;
+    b.goto(&s, &format!("/ui/orders/{id}")).await;
+    b.client
+        .execute(
+            "document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())",
+            vec![],
+        )
+        .await
+        .expect("remove the form tokens");
+    b.click("#accept").await;
+    assert!(
+        b.body().await.contains("form token is missing or wrong"),
+        "{}",
+        b.body().await
+    );
+    assert_eq!(state_of(&s, id).await, "WAITING");
+    // a wrong token is no better
+    b.goto(&s, &format!("/ui/orders/{id}")).await;
+    b.client
+        .execute(
+            "document.querySelectorAll('input[name=csrf]').forEach(e => e.value = 'f'.repeat(64))",
+            vec![],
+        )
+        .await
+        .expect("change the form tokens");
+    b.click("#accept").await;
+    assert!(b.body().await.contains("form token is missing or wrong"));
+    assert_eq!(state_of(&s, id).await, "WAITING");
+    // the sign-in form too (its token is in a cookie of its own)
+    let r = s
+        .client()
+        .post(format!("{}/ui/login", s.base))
+        .form(&[("token", s.token("staff"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    b.close().await;
+}
+
+#[tokio::test]
+async fn sign_in_with_a_one_time_link_and_sign_out() {
+    let s = TestServer::start().await;
+    let secret =
+        auftrag_engine::ui::session::create_link(&s.engine, "1005", time::Duration::minutes(5))
+            .await
+            .expect("link");
+    let b = Browser::start().await;
+    b.goto(&s, &format!("/ui/login/{secret}")).await;
+    b.screenshot("sign-in-link").await;
+    b.click("form button").await;
+    assert!(b.text(".who").await.contains("1005"));
+    let cookie = b
+        .client
+        .get_named_cookie("auftrag_session")
+        .await
+        .expect("cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(
+        cookie.same_site().map(|s| s.to_string()).as_deref(),
+        Some("Strict")
+    );
+    b.click("nav form button").await;
+    assert!(
+        b.client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/ui/login")
+    );
+    b.goto(&s, "/ui/queue").await;
+    assert!(
+        b.client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/ui/login"),
+        "signed out"
+    );
+    b.screenshot("sign-in").await;
+    // the link worked once
+    b.goto(&s, &format!("/ui/login/{secret}")).await;
+    b.click("form button").await;
+    assert!(b.body().await.contains("used already or has expired"));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn definitions_page_draws_the_workflows() {
+    let s = TestServer::start().await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "employee").await;
+    b.click("a[href='/ui/definitions']").await;
+    let workflow = s.engine.defs.workflows[0].name;
+    // the diagram is an SVG the browser could draw
+    let drawn = b
+        .client
+        .execute(
+            "const i = document.querySelector(arguments[0]); return i.complete && i.naturalWidth > 0;",
+            vec![json!(format!("#workflow-{workflow} img"))],
+        )
+        .await
+        .expect("image state");
+    assert_eq!(drawn, json!(true), "the diagram of {workflow} loads");
+    let checks = b.text("#checks").await;
+    assert!(
+        checks.contains("check_hwa_unique")
+            && checks.contains("warning")
+            && checks.contains("error"),
+        "{checks}"
+    );
+    assert!(b.text("#order-types").await.contains("register_device"));
+    b.screenshot("definitions").await;
+    b.close().await;
+}
