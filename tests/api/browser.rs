@@ -427,7 +427,7 @@ async fn no_staff_pages_or_actions_without_the_right() {
     );
     b.goto(&s, "/ui/queue").await;
     assert!(
-        b.body().await.contains("for IP-management staff"),
+        b.body().await.contains("is for staff"),
         "{}",
         b.body().await
     );
@@ -471,12 +471,7 @@ async fn no_staff_pages_or_actions_without_the_right() {
             .await
             .unwrap();
         assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN, "{action}");
-        assert!(
-            r.text()
-                .await
-                .unwrap()
-                .contains("only IP-management staff may do this")
-        );
+        assert!(r.text().await.unwrap().contains("only staff may do this"));
     }
     assert_eq!(state_of(&s, id).await, "WAITING");
     // the employee may not even read it

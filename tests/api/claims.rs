@@ -113,7 +113,7 @@ async fn only_staff_claim_and_claims_lapse() {
     let claim = format!("/api/v1/orders/{id}/claim");
     // the requester may read the order but is not staff; others learn nothing
     let r = s.call(Some("admin"), Method::POST, &claim, None).await;
-    assert_problem(&r, StatusCode::FORBIDDEN, "only IP-management staff");
+    assert_problem(&r, StatusCode::FORBIDDEN, "only staff may");
     let r = s.call(Some("employee"), Method::POST, &claim, None).await;
     assert_problem(&r, StatusCode::NOT_FOUND, "no order");
     let r = s

@@ -479,7 +479,7 @@ async fn queue(
         // as GET /api/v1/orders: only staff see others' orders
         return problem(
             &c,
-            EngineError::Forbidden("the queue of waiting orders is for IP-management staff".into()),
+            EngineError::Forbidden("the queue of waiting orders is for staff".into()),
         );
     }
     let mine = query.mine.is_some_and(|m| !m.is_empty() && m != "0");
