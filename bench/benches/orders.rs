@@ -206,47 +206,69 @@ impl Http {
     }
 
     /// `POST /api/v1/orders` with `body`; the answer's body, whatever its
-    /// status.
+    /// status. A kept connection the server has closed meanwhile (it
+    /// closes one that sends no request for 10 s, `Limits`, as it is while
+    /// the floors run) is left for a new one, and so is one that closes
+    /// before the request went out on it.
     async fn post_order(&self, body: Vec<u8>) -> Result<Bytes, String> {
         use http_body_util::BodyExt;
         use hyper::header;
-        let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut sender = match kept {
-            Some(sender) => sender,
-            None => {
-                let stream = tokio::net::TcpStream::connect(self.addr)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                stream.set_nodelay(true).map_err(|e| e.to_string())?;
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                tokio::spawn(conn);
-                sender
-            }
-        };
-        let request = hyper::Request::post("/api/v1/orders")
+        let mut request = hyper::Request::post("/api/v1/orders")
             .header(header::HOST, self.host.clone())
             .header(header::AUTHORIZATION, self.auth.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let response = sender
-            .send_request(request)
+        loop {
+            let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut sender = match kept {
+                Some(mut sender) => {
+                    if sender.ready().await.is_err() {
+                        continue; // closed while idle
+                    }
+                    sender
+                }
+                None => self.connect().await?,
+            };
+            let response = match sender.try_send_request(request).await {
+                Ok(response) => response,
+                Err(mut e) => match e.take_message() {
+                    // not sent: the connection closed first
+                    Some(unsent) => {
+                        request = unsent;
+                        continue;
+                    }
+                    None => return Err(e.into_error().to_string()),
+                },
+            };
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(sender);
+            return Ok(body);
+        }
+    }
+
+    /// A new connection to the server.
+    async fn connect(
+        &self,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+        let stream = tokio::net::TcpStream::connect(self.addr)
             .await
             .map_err(|e| e.to_string())?;
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(sender);
-        Ok(body)
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        Ok(sender)
     }
 }
 
