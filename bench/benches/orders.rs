@@ -994,14 +994,20 @@ impl Figures {
         median(&mut self.rounds.iter().map(|r| r[i]).collect::<Vec<_>>())
     }
 
-    /// `a`'s share of `b` per round, in %, as "x / y / z %".
-    fn per_round(&self, a: usize, b: usize) -> String {
+    /// `a`'s share of `b` and of `c` per round, in %: "x % / y %, …".
+    fn per_round(&self, a: usize, b: usize, c: usize) -> String {
         let shares: Vec<String> = self
             .rounds
             .iter()
-            .map(|r| format!("{:.0}", 100.0 * r[a] / r[b]))
+            .map(|r| {
+                format!(
+                    "{:.0} % / {:.0} %",
+                    100.0 * r[a] / r[b],
+                    100.0 * r[a] / r[c]
+                )
+            })
             .collect();
-        format!("{} %", shares.join(" / "))
+        shares.join(", ")
     }
 }
 
@@ -1213,12 +1219,11 @@ fn main() {
     for r in &results {
         let (f, fa, a) = (r.median(FLOOR), r.median(FLOOR_ALL), r.median(AUFTRAG));
         println!(
-            "| {} | {f:.0} orders/s | {fa:.0} orders/s | {a:.0} orders/s | {:.0} % / {:.0} % | {} / {} |",
+            "| {} | {f:.0} orders/s | {fa:.0} orders/s | {a:.0} orders/s | {:.0} % / {:.0} % | {} |",
             r.backend,
             100.0 * a / f,
             100.0 * a / fa,
-            r.per_round(AUFTRAG, FLOOR),
-            r.per_round(AUFTRAG, FLOOR_ALL),
+            r.per_round(AUFTRAG, FLOOR, FLOOR_ALL),
         );
     }
     println!();
@@ -1240,17 +1245,15 @@ fn main() {
             r.median(AUFTRAG_ALONE),
         );
         println!(
-            "| {} | {f:.0} orders/s | {fa:.0} orders/s | {:.0} % / {:.0} % | {} / {} \
-             | {u:.0} orders/s | {:.0} % / {:.0} % | {} / {} |",
+            "| {} | {f:.0} orders/s | {fa:.0} orders/s | {:.0} % / {:.0} % | {} \
+             | {u:.0} orders/s | {:.0} % / {:.0} % | {} |",
             r.backend,
             100.0 * a / f,
             100.0 * a / fa,
-            r.per_round(AUFTRAG, FLOOR_ALONE),
-            r.per_round(AUFTRAG, FLOOR_ALL_ALONE),
+            r.per_round(AUFTRAG, FLOOR_ALONE, FLOOR_ALL_ALONE),
             100.0 * u / f,
             100.0 * u / fa,
-            r.per_round(AUFTRAG_ALONE, FLOOR_ALONE),
-            r.per_round(AUFTRAG_ALONE, FLOOR_ALL_ALONE),
+            r.per_round(AUFTRAG_ALONE, FLOOR_ALONE, FLOOR_ALL_ALONE),
         );
     }
     println!();
