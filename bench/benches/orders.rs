@@ -1,10 +1,16 @@
 //! Orders per second over HTTP — a register / change / delete mix — on a
 //! SQLite file and on PostgreSQL, each next to its floor measured in the same
 //! run: the same row inserts, updates and deletes of the device tables done
-//! directly with sqlx, one transaction per order, with the same durability
-//! settings (SQLite: WAL, `synchronous = FULL`, `BEGIN IMMEDIATE`, through
-//! the engine's own `Store`; PostgreSQL: a throwaway cluster with fsync and
-//! synchronous commit on, `AUFTRAG_TEST_PG_DURABLE=1`).
+//! directly with sqlx, with the same durability settings (SQLite: WAL,
+//! `synchronous = FULL`, `BEGIN IMMEDIATE`, through the engine's own
+//! `Store`; PostgreSQL: a throwaway cluster with fsync and synchronous
+//! commit on, `AUFTRAG_TEST_PG_DURABLE=1`) and the same way of committing:
+//! orders that arrive while others are being written share a transaction
+//! and its commit, by the engine's own group commit (`Store::begin_shared`:
+//! the same lanes, at most 32 orders or 10 ms per transaction) — the fair
+//! floor. The floors of the old method, a transaction and a commit per
+//! order, run too, and auftrag with group commit off against them (neither
+//! batching), so that the change of method stays visible.
 //!
 //! Both sides work on a generated network (`Network::generate`, 10,000
 //! devices by default) plus a /16 benchmark subnet. Each client repeats a
@@ -13,9 +19,9 @@
 //! staff: authorization by the compiled policies, every check of
 //! checks.xml, execution, history — the floor only writes the rows.
 //!
-//! A second floor writes, besides the device rows, what auftrag stores for
-//! the order itself — its row with the history, its decision, its job —
-//! copied from orders auftrag stored during the warm-up.
+//! A second floor (of each kind) writes, besides the device rows, what
+//! auftrag stores for the order itself — its row with the history, its
+//! decision, its job — copied from orders auftrag stored during the warm-up.
 //!
 //! Two measurements per side: throughput with `BENCH_CLIENTS` closed-loop
 //! clients (`BENCH_ROUNDS` rounds of `BENCH_ROUND_SECS` each, the floors and
@@ -36,10 +42,11 @@
 //! Environment: BENCH_DEVICES (10000), BENCH_ROUND_SECS (5; each side's closed loop per
 //! round), BENCH_ORDERS (rounds of this many orders instead), BENCH_ROUNDS (3),
 //! BENCH_CLIENTS (16), BENCH_RATE (1000), BENCH_SECS (10), BENCH_SKIP_SQLITE=1,
-//! BENCH_SKIP_POSTGRES=1, BENCH_MAX_BATCH_AGE_MS (auftrag's group commit, default 10),
+//! BENCH_SKIP_POSTGRES=1, BENCH_MAX_BATCH_AGE_MS (group commit of auftrag and the fair
+//! floors, default 10),
 //! BENCH_SQLITE_ANALYZE=1 (run SQLite's ANALYZE on both sides, which the engine does not),
 //! AUFTRAG_TEST_POSTGRES=URL (an existing server instead of a throwaway one),
-//! AUFTRAG_PG_LANES (auftrag's lanes on PostgreSQL, as for the server).
+//! AUFTRAG_PG_LANES (the lanes of auftrag and the fair floors on PostgreSQL, as for the server).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,8 +58,9 @@ use std::time::{Duration, Instant};
 static ALLOCATOR: auftrag::Allocator = auftrag::ALLOCATOR;
 
 use auftrag::junet::generate::Network;
-use auftrag_engine::Engine;
-use auftrag_engine::store::Store;
+use auftrag_engine::store::commit::retry_alone;
+use auftrag_engine::store::{Store, WriteTx};
+use auftrag_engine::{Engine, EngineError};
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::json;
@@ -114,8 +122,24 @@ impl Slot {
 enum Target {
     Http(Arc<Http>),
     /// The device rows only; with `Some`, also the rows auftrag writes for
-    /// the order itself (its row, decision, job), copied from auftrag's own.
-    Floor(Store, Option<Arc<OrderRows>>),
+    /// the order itself (its row, decision, job), copied from auftrag's own;
+    /// committed as [`Commit`] says.
+    Floor(Store, Option<Arc<OrderRows>>, Commit),
+}
+
+/// How a floor commits its orders.
+#[derive(Clone, Copy, PartialEq)]
+enum Commit {
+    /// Orders that arrive while others are being written share a
+    /// transaction and its commit, by the rule auftrag's orders follow:
+    /// the engine's own group commit (`Store::begin_shared`, the same
+    /// lanes, at most 32 orders or 10 ms per transaction,
+    /// `engine/src/store/commit.rs`). The fair floor.
+    Shared,
+    /// Every order in a transaction of its own (`Store::begin_write`): the
+    /// floors of runs 1–14, which auftrag's group commit could beat while
+    /// doing more work.
+    Alone,
 }
 
 impl Target {
@@ -150,7 +174,7 @@ impl Target {
                     _ => Err(format!("{order_type}: {}", String::from_utf8_lossy(&body))),
                 }
             }
-            Target::Floor(store, rows) => floor(store, op, slot, rows.as_deref())
+            Target::Floor(store, rows, commit) => floor(store, op, slot, rows.as_deref(), *commit)
                 .await
                 .map_err(|e| e.to_string()),
         }
@@ -182,47 +206,69 @@ impl Http {
     }
 
     /// `POST /api/v1/orders` with `body`; the answer's body, whatever its
-    /// status.
+    /// status. A kept connection the server has closed meanwhile (it
+    /// closes one that sends no request for 10 s, `Limits`, as it is while
+    /// the floors run) is left for a new one, and so is one that closes
+    /// before the request went out on it.
     async fn post_order(&self, body: Vec<u8>) -> Result<Bytes, String> {
         use http_body_util::BodyExt;
         use hyper::header;
-        let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut sender = match kept {
-            Some(sender) => sender,
-            None => {
-                let stream = tokio::net::TcpStream::connect(self.addr)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                stream.set_nodelay(true).map_err(|e| e.to_string())?;
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                tokio::spawn(conn);
-                sender
-            }
-        };
-        let request = hyper::Request::post("/api/v1/orders")
+        let mut request = hyper::Request::post("/api/v1/orders")
             .header(header::HOST, self.host.clone())
             .header(header::AUTHORIZATION, self.auth.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let response = sender
-            .send_request(request)
+        loop {
+            let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut sender = match kept {
+                Some(mut sender) => {
+                    if sender.ready().await.is_err() {
+                        continue; // closed while idle
+                    }
+                    sender
+                }
+                None => self.connect().await?,
+            };
+            let response = match sender.try_send_request(request).await {
+                Ok(response) => response,
+                Err(mut e) => match e.take_message() {
+                    // not sent: the connection closed first
+                    Some(unsent) => {
+                        request = unsent;
+                        continue;
+                    }
+                    None => return Err(e.into_error().to_string()),
+                },
+            };
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(sender);
+            return Ok(body);
+        }
+    }
+
+    /// A new connection to the server.
+    async fn connect(
+        &self,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+        let stream = tokio::net::TcpStream::connect(self.addr)
             .await
             .map_err(|e| e.to_string())?;
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(sender);
-        Ok(body)
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        Ok(sender)
     }
 }
 
@@ -346,14 +392,46 @@ impl OrderRows {
     }
 }
 
-/// The rows an order writes, directly: one transaction per order.
+/// The rows an order writes, directly: in a transaction of its own, or
+/// (`Commit::Shared`) in one shared with the orders queued behind it, as
+/// auftrag does — rolled back for another order, it runs again alone, as
+/// auftrag's orders do (it never happened in the runs reported).
 async fn floor(
     store: &Store,
     op: Op,
     slot: &Slot,
     order_rows: Option<&OrderRows>,
-) -> Result<(), Box<dyn std::error::Error>> {
+    commit: Commit,
+) -> Result<(), EngineError> {
+    if commit == Commit::Shared {
+        let mut tx = store.begin_shared().await?;
+        match floor_rows(&mut tx, op, slot, order_rows).await {
+            Ok(()) => match tx.commit().await {
+                Ok(()) => return Ok(()),
+                Err(e) if retry_alone(&e) => {}
+                Err(e) => return Err(e),
+            },
+            Err(e) => {
+                let _ = tx.rollback().await;
+                let e = EngineError::Db(e);
+                if !retry_alone(&e) {
+                    return Err(e);
+                }
+            }
+        }
+    }
     let mut tx = store.begin_write().await?;
+    floor_rows(&mut tx, op, slot, order_rows).await?;
+    tx.commit().await
+}
+
+/// The floor's statements for `op`.
+async fn floor_rows(
+    tx: &mut WriteTx,
+    op: Op,
+    slot: &Slot,
+    order_rows: Option<&OrderRows>,
+) -> Result<(), sqlx::Error> {
     let (device, port) = (slot.device_id(), slot.port_id());
     match op {
         Op::Register => {
@@ -363,11 +441,11 @@ async fn floor(
             )
             .bind(device)
             .bind(slot.label())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             sqlx::query("INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ('PC', $1, 'ADMIN', 1002)")
                 .bind(device)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             sqlx::query(
                 "INSERT INTO x_port (PT_OBJ_ID, PT_DEV_ADDR, NET_OBJ_ID, HARDW_ADDR, SSH, INET6_ADDR_TYPE, LLA, GUA) \
@@ -377,49 +455,48 @@ async fn floor(
             .bind(slot.ipv4())
             .bind(SUBNET_ID)
             .bind(slot.mac(1))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             sqlx::query("INSERT INTO x_link (CLASS_H, OBJ_ID_H, CLASS_L, OBJ_ID_L) VALUES ('PC', $1, 'PORT', $2)")
                 .bind(device)
                 .bind(port)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             sqlx::query("INSERT INTO n_devname (DN_NAME, DOMAIN, PT_OBJ_ID, CANONICAL) VALUES ($1, 'bench.kfa-juelich.de', $2, 'Y')")
                 .bind(slot.label())
                 .bind(port)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
         Op::Change => {
             sqlx::query("UPDATE x_port SET HARDW_ADDR = $1, SSH = 'Y' WHERE PT_OBJ_ID = $2")
                 .bind(slot.mac(2))
                 .bind(port)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
         Op::Delete => {
             sqlx::query("DELETE FROM n_devname WHERE PT_OBJ_ID = $1")
                 .bind(port)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             sqlx::query("DELETE FROM x_link WHERE OBJ_ID_H = $1")
                 .bind(device)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             sqlx::query("DELETE FROM x_port WHERE PT_OBJ_ID = $1")
                 .bind(port)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             sqlx::query("DELETE FROM x_device WHERE DV_OBJ_ID = $1")
                 .bind(device)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
     }
     if let Some(rows) = order_rows {
-        rows.write(&mut tx, op).await?;
+        rows.write(tx, op).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -884,13 +961,54 @@ async fn prepare(url: &str, devices: usize) -> Engine {
     engine
 }
 
+/// The sides of a closed-loop round, in the order they run.
+const SIDES: [&str; 6] = [
+    "floor, device rows, shared commits",
+    "floor with the order's rows, shared commits",
+    "auftrag",
+    "floor, device rows, a commit per order",
+    "floor with the order's rows, a commit per order",
+    "auftrag, group commit off",
+];
+const FLOOR: usize = 0;
+const FLOOR_ALL: usize = 1;
+const AUFTRAG: usize = 2;
+const FLOOR_ALONE: usize = 3;
+const FLOOR_ALL_ALONE: usize = 4;
+const AUFTRAG_ALONE: usize = 5;
+
 struct Figures {
     backend: &'static str,
-    floor: f64,
-    floor_all: f64,
-    auftrag: f64,
+    /// orders/s of each of [`SIDES`], per round
+    rounds: Vec<[f64; SIDES.len()]>,
+    /// the floor with shared commits (the fair floor), with a commit per
+    /// order, auftrag
     floor_rate: Latency,
+    floor_alone_rate: Latency,
     auftrag_rate: Latency,
+}
+
+impl Figures {
+    /// The median over the rounds of side `i`, orders/s.
+    fn median(&self, i: usize) -> f64 {
+        median(&mut self.rounds.iter().map(|r| r[i]).collect::<Vec<_>>())
+    }
+
+    /// `a`'s share of `b` and of `c` per round, in %: "x % / y %, …".
+    fn per_round(&self, a: usize, b: usize, c: usize) -> String {
+        let shares: Vec<String> = self
+            .rounds
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:.0} % / {:.0} %",
+                    100.0 * r[a] / r[b],
+                    100.0 * r[a] / r[c]
+                )
+            })
+            .collect();
+        shares.join(", ")
+    }
 }
 
 async fn measure(
@@ -910,15 +1028,21 @@ async fn measure(
     };
     let rate = env("BENCH_RATE", 1000);
     let secs = env("BENCH_SECS", 10);
+    // auftrag's group commit rule, and the shared floors' (the same)
+    let max_age = std::env::var("BENCH_MAX_BATCH_AGE_MS")
+        .map_or(auftrag_engine::store::commit::MAX_BATCH_AGE, |ms| {
+            Duration::from_millis(ms.parse().expect("BENCH_MAX_BATCH_AGE_MS: milliseconds"))
+        });
 
     eprintln!("[{backend}] preparing two databases with {devices} generated devices …");
     let floor_engine = prepare(floor_url, devices).await;
-    let floor_target = Target::Floor(floor_engine.store.clone(), None);
+    let floor_store = floor_engine.store.clone();
+    floor_store.set_max_batch_age(max_age);
+    let floor_shared = Target::Floor(floor_store.clone(), None, Commit::Shared);
+    let floor_alone = Target::Floor(floor_store.clone(), None, Commit::Alone);
     let engine = prepare(auftrag_url, devices).await;
-    if let Ok(ms) = std::env::var("BENCH_MAX_BATCH_AGE_MS") {
-        let ms: u64 = ms.parse().expect("BENCH_MAX_BATCH_AGE_MS: milliseconds");
-        engine.store.set_max_batch_age(Duration::from_millis(ms));
-    }
+    let auftrag_store = engine.store.clone();
+    auftrag_store.set_max_batch_age(max_age);
     let auftrag_pool = engine.store.pool.clone();
     let token = engine
         .issue_token("1005", time::Duration::hours(2))
@@ -939,81 +1063,98 @@ async fn measure(
     let http = Target::Http(Arc::new(Http::new(listener_addr, &token)));
 
     // warm-up (connections, caches), then the closed loop, then the fixed rate
-    throughput(&floor_target, clients, Run::Orders(300), 0).await;
+    throughput(&floor_shared, clients, Run::Orders(300), 0).await;
+    throughput(&floor_alone, clients, Run::Orders(300), 100).await;
     throughput(&http, clients, Run::Orders(300), 0).await;
-    // The second floor also writes what auftrag stores for the order itself
-    // (the order's row with its history, its decision, its job), copied
-    // from orders auftrag stored in the warm-up.
-    let floor_all = Target::Floor(
-        floor_engine.store.clone(),
-        Some(Arc::new(OrderRows::read(&auftrag_pool).await)),
+    // The floors with the order's rows also write what auftrag stores for
+    // the order itself (the order's row with its history, its decision, its
+    // job), copied from orders auftrag stored in the warm-up.
+    let order_rows = Arc::new(OrderRows::read(&auftrag_pool).await);
+    let floor_all_shared = Target::Floor(
+        floor_store.clone(),
+        Some(order_rows.clone()),
+        Commit::Shared,
     );
-    throughput(&floor_all, clients, Run::Orders(300), 50).await;
+    let floor_all_alone = Target::Floor(floor_store.clone(), Some(order_rows), Commit::Alone);
+    throughput(&floor_all_shared, clients, Run::Orders(300), 50).await;
+    throughput(&floor_all_alone, clients, Run::Orders(300), 150).await;
     // Rounds of the floors and auftrag in turn, so that a slow spell of the
     // machine (disk flushes, other tenants) hits all alike; the medians
-    // are reported.
+    // are reported, and each round's shares.
     let rounds = env("BENCH_ROUNDS", 3).max(1);
     let each = match run {
         Run::Orders(n) => format!("{n} orders"),
         Run::For(d) => format!("{} s", d.as_secs()),
     };
-    eprintln!("[{backend}] throughput, {clients} clients, {each} each, {rounds} rounds …");
-    let mut floors = Vec::new();
-    let mut floors_all = Vec::new();
-    let mut auftrags = Vec::new();
-    for round in 0..rounds {
-        let first = 1000 + 100 * round;
-        let f = throughput(&floor_target, clients, run, first).await;
-        let fa = throughput(&floor_all, clients, run, first + 50).await;
-        let a = throughput(&http, clients, run, first).await;
-        let (floor_cpu, floor_all_cpu, auftrag_cpu) = (f.cpu, fa.cpu, a.cpu);
-        floors.push(f.rate);
-        floors_all.push(fa.rate);
-        auftrags.push(a.rate);
-        eprintln!(
-            "[{backend}] round {}: floor {:.0}/s, floor with the order's rows {:.0}/s, auftrag {:.0}/s \
-             ({:.0} % / {:.0} %); CPU per order, bench process / rest of the machine: \
-             floor {:.0} / {:.0} µs, floor with the order's rows {:.0} / {:.0} µs, auftrag {:.0} / {:.0} µs; \
-             stolen by the hypervisor {:.0} / {:.0} / {:.0} µs; \
-             machine slowed {SLOW}× or more in {}/{} / {}/{} / {}/{} windows of 100 ms",
-            round + 1,
-            floors[round],
-            floors_all[round],
-            auftrags[round],
-            100.0 * auftrags[round] / floors[round],
-            100.0 * auftrags[round] / floors_all[round],
-            floor_cpu.0,
-            floor_cpu.1,
-            floor_all_cpu.0,
-            floor_all_cpu.1,
-            auftrag_cpu.0,
-            auftrag_cpu.1,
-            f.stolen,
-            fa.stolen,
-            a.stolen,
-            f.slow.0,
-            f.slow.1,
-            fa.slow.0,
-            fa.slow.1,
-            a.slow.0,
-            a.slow.1,
-        );
-    }
-    let (floor, floor_all, auftrag) = (
-        median(&mut floors),
-        median(&mut floors_all),
-        median(&mut auftrags),
+    eprintln!(
+        "[{backend}] throughput, {clients} clients, {each} each, {rounds} rounds of: {} …",
+        SIDES.join("; ")
     );
+    let mut figures = Vec::new();
+    for round in 0..rounds {
+        // slots of different sides on the same database kept apart (up to
+        // 50 clients)
+        let first = 1000 + 200 * round;
+        let mut loops = Vec::new();
+        loops.push(throughput(&floor_shared, clients, run, first).await);
+        loops.push(throughput(&floor_all_shared, clients, run, first + 50).await);
+        loops.push(throughput(&http, clients, run, first).await);
+        loops.push(throughput(&floor_alone, clients, run, first + 100).await);
+        loops.push(throughput(&floor_all_alone, clients, run, first + 150).await);
+        auftrag_store.set_max_batch_age(Duration::ZERO);
+        loops.push(throughput(&http, clients, run, first + 100).await);
+        auftrag_store.set_max_batch_age(max_age);
+        let r: [f64; SIDES.len()] = std::array::from_fn(|i| loops[i].rate);
+        eprintln!(
+            "[{backend}] round {}: auftrag {:.0}/s = {:.0} % of the floor with shared commits ({:.0}/s), \
+             {:.0} % of the one with the order's rows ({:.0}/s); old method, a commit per order: \
+             {:.0} % / {:.0} % of {:.0} / {:.0}/s; auftrag with group commit off {:.0}/s = {:.0} % / {:.0} % of those",
+            round + 1,
+            r[AUFTRAG],
+            100.0 * r[AUFTRAG] / r[FLOOR],
+            r[FLOOR],
+            100.0 * r[AUFTRAG] / r[FLOOR_ALL],
+            r[FLOOR_ALL],
+            100.0 * r[AUFTRAG] / r[FLOOR_ALONE],
+            100.0 * r[AUFTRAG] / r[FLOOR_ALL_ALONE],
+            r[FLOOR_ALONE],
+            r[FLOOR_ALL_ALONE],
+            r[AUFTRAG_ALONE],
+            100.0 * r[AUFTRAG_ALONE] / r[FLOOR_ALONE],
+            100.0 * r[AUFTRAG_ALONE] / r[FLOOR_ALL_ALONE],
+        );
+        for (side, l) in SIDES.iter().zip(&loops) {
+            eprintln!(
+                "[{backend}] round {}, {side}: {:.0}/s; CPU per order, bench process {:.0} µs, \
+                 rest of the machine {:.0} µs, stolen by the hypervisor {:.0} µs; \
+                 machine slowed {SLOW}× or more in {} of {} windows of 100 ms",
+                round + 1,
+                l.rate,
+                l.cpu.0,
+                l.cpu.1,
+                l.stolen,
+                l.slow.0,
+                l.slow.1,
+            );
+        }
+        figures.push(r);
+    }
     eprintln!("[{backend}] fixed rate {rate}/s for {secs} s …");
     // A second of the same load first, not measured: the open loop has
     // more clients than the closed one, and their first orders would
     // measure connecting (HTTP) or the pool growing (floor).
-    fixed_rate(&floor_target, rate, 1, 6000).await;
-    let floor_rate = fixed_rate(&floor_target, rate, secs, 5000).await;
+    fixed_rate(&floor_shared, rate, 1, 6000).await;
+    let floor_rate = fixed_rate(&floor_shared, rate, secs, 5000).await;
+    fixed_rate(&floor_alone, rate, 1, 8000).await;
+    let floor_alone_rate = fixed_rate(&floor_alone, rate, secs, 7000).await;
     fixed_rate(&http, rate, 1, 6000).await;
     let auftrag_rate = fixed_rate(&http, rate, secs, 5000).await;
     let _ = stop.send(());
-    for (who, l) in [("floor", &floor_rate), ("auftrag", &auftrag_rate)] {
+    for (who, l) in [
+        ("floor, shared commits", &floor_rate),
+        ("floor, a commit per order", &floor_alone_rate),
+        ("auftrag", &auftrag_rate),
+    ] {
         let seconds: Vec<String> = l
             .seconds
             .iter()
@@ -1026,10 +1167,9 @@ async fn measure(
     }
     Figures {
         backend,
-        floor,
-        floor_all,
-        auftrag,
+        rounds: figures,
         floor_rate,
+        floor_alone_rate,
         auftrag_rate,
     }
 }
@@ -1069,18 +1209,51 @@ fn main() {
     let rate = env("BENCH_RATE", 1000);
     println!();
     println!(
-        "| backend | floor (sqlx), device rows | floor with the order's rows | auftrag (HTTP) | auftrag / floors |"
+        "Against the fair floors (their orders share commits as auftrag's do; medians over the rounds):"
     );
-    println!("|---|---|---|---|---|");
+    println!();
+    println!(
+        "| backend | floor, device rows | floor with the order's rows | auftrag (HTTP) | auftrag / floors | per round |"
+    );
+    println!("|---|---|---|---|---|---|");
     for r in &results {
+        let (f, fa, a) = (r.median(FLOOR), r.median(FLOOR_ALL), r.median(AUFTRAG));
         println!(
-            "| {} | {:.0} orders/s | {:.0} orders/s | {:.0} orders/s | {:.0} % / {:.0} % |",
+            "| {} | {f:.0} orders/s | {fa:.0} orders/s | {a:.0} orders/s | {:.0} % / {:.0} % | {} |",
             r.backend,
-            r.floor,
-            r.floor_all,
-            r.auftrag,
-            100.0 * r.auftrag / r.floor,
-            100.0 * r.auftrag / r.floor_all
+            100.0 * a / f,
+            100.0 * a / fa,
+            r.per_round(AUFTRAG, FLOOR, FLOOR_ALL),
+        );
+    }
+    println!();
+    println!(
+        "The old method, floors with a commit per order (flattering: auftrag shares commits), \
+         and auftrag with group commit off against them (neither batching):"
+    );
+    println!();
+    println!(
+        "| backend | floor, device rows | floor with the order's rows | auftrag / floors | per round \
+         | auftrag, group commit off | that / floors | per round |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &results {
+        let (f, fa, a, u) = (
+            r.median(FLOOR_ALONE),
+            r.median(FLOOR_ALL_ALONE),
+            r.median(AUFTRAG),
+            r.median(AUFTRAG_ALONE),
+        );
+        println!(
+            "| {} | {f:.0} orders/s | {fa:.0} orders/s | {:.0} % / {:.0} % | {} \
+             | {u:.0} orders/s | {:.0} % / {:.0} % | {} |",
+            r.backend,
+            100.0 * a / f,
+            100.0 * a / fa,
+            r.per_round(AUFTRAG, FLOOR_ALONE, FLOOR_ALL_ALONE),
+            100.0 * u / f,
+            100.0 * u / fa,
+            r.per_round(AUFTRAG_ALONE, FLOOR_ALONE, FLOOR_ALL_ALONE),
         );
     }
     println!();
@@ -1090,7 +1263,11 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &results {
-        for (who, l) in [("floor", &r.floor_rate), ("auftrag", &r.auftrag_rate)] {
+        for (who, l) in [
+            ("floor, shared commits", &r.floor_rate),
+            ("floor, a commit per order", &r.floor_alone_rate),
+            ("auftrag", &r.auftrag_rate),
+        ] {
             let at_speed = l.seconds.iter().filter(|s| s.at_speed).count();
             println!(
                 "| {} {who} | {:.0}/s | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} ms/s | {:.1} ms each \
