@@ -527,7 +527,7 @@ fn xml(status: StatusCode, body: String) -> Response {
 async fn authenticated_netjob(
     state: &AppState,
     headers: &HeaderMap,
-    body: Body,
+    stream: &mut axum::body::BodyDataStream,
 ) -> Result<NetJob, Problem> {
     if let Some(ct) = headers
         .get(header::CONTENT_TYPE)
@@ -563,7 +563,6 @@ async fn authenticated_netjob(
             "a NetJob body has at most {MAX_BODY_BYTES} bytes"
         )));
     }
-    let mut stream = body.into_data_stream();
     let mut buf: Vec<u8> = Vec::new();
     let mut complete = false;
     while buf.len() < PRE_AUTH_BYTES {
@@ -626,6 +625,20 @@ async fn authenticated_netjob(
     Ok(request)
 }
 
+/// Reads and drops what is left of a refused body (up to
+/// [`MAX_BODY_BYTES`], within the server's body deadline), so that the
+/// client, still sending, gets the answer: closing a connection with unread
+/// data resets it, and many clients then lose the answer. Nothing is kept.
+async fn drain(stream: &mut axum::body::BodyDataStream) {
+    let mut left = MAX_BODY_BYTES;
+    while let Some(Ok(chunk)) = stream.next().await {
+        if chunk.len() >= left {
+            break;
+        }
+        left -= chunk.len();
+    }
+}
+
 /// Bodies up to this size are parsed on the async worker; larger ones on a
 /// blocking thread.
 const INLINE_PARSE_BYTES: usize = 64 * 1024;
@@ -655,7 +668,21 @@ async fn print(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let request = authenticated_netjob(&state, &headers, body).await?;
+    let mut stream = body.into_data_stream();
+    let request = match authenticated_netjob(&state, &headers, &mut stream).await {
+        Ok(request) => request,
+        Err(refusal) => {
+            // A body declared larger than the limit is refused unread.
+            let declared = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_none_or(|n| n <= MAX_BODY_BYTES as u64) {
+                drain(&mut stream).await;
+            }
+            return Err(refusal);
+        }
+    };
     let engine = &state.engine;
     for (name, value) in [
         ("jobid", &request.jobid),
