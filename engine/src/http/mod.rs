@@ -735,8 +735,9 @@ async fn get_order(
     if !crate::pdp::may_read(&mut conn, engine.defs, &order.data, &principal.person).await? {
         return Err(EngineError::NotFound(id).into());
     }
-    let etag = order.etag();
+    // one document: its tag before the decisions and mails are added
     let mut document = order.document();
+    let etag = store::etag_of(&document);
     document.decisions = store::decisions_of(&mut conn, id).await?;
     document.notifications = crate::notify::outbox::listed_json(&mut conn, id).await?;
     document.claims = crate::workflow::claims::events(&mut conn, id).await?;

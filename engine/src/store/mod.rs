@@ -20,6 +20,16 @@ use crate::store::history::{OrderDocument, StateEntry};
 use crate::workflow::context::{Fields, Finding, OrderData};
 use crate::workflow::defs::Definitions;
 
+/// The entity tag of an order's history document as
+/// [`StoredOrder::document`] makes it (before decisions, notifications or
+/// claims are added to it).
+pub fn etag_of(document: &OrderDocument) -> String {
+    use sha2::Digest;
+    let json = serde_json::to_vec(document).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&json);
+    format!("\"{}\"", hex::encode(&digest[..12]))
+}
+
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -316,10 +326,7 @@ impl StoredOrder {
     /// document, so any change of state, fields, findings or history makes
     /// a new one.
     pub fn etag(&self) -> String {
-        use sha2::Digest;
-        let json = serde_json::to_vec(&self.document()).unwrap_or_default();
-        let digest = sha2::Sha256::digest(&json);
-        format!("\"{}\"", hex::encode(&digest[..12]))
+        etag_of(&self.document())
     }
 
     pub fn document(&self) -> OrderDocument {
