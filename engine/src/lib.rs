@@ -20,6 +20,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod history;
 pub mod http;
 pub mod jobs;
 pub mod metrics;

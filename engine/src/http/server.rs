@@ -26,6 +26,9 @@ pub struct Engine {
     pub claim_ttl: time::Duration,
     /// The web pages' settings (`crate::ui`).
     pub ui: crate::ui::UiSettings,
+    /// The MongoDB history store, when `auftrag serve --history` names one;
+    /// searches and statistics are answered from it instead of from SQL.
+    pub history: Option<crate::history::mongo::HistoryDb>,
 }
 
 /// Axum state: the shared engine.
@@ -53,6 +56,7 @@ impl Engine {
             metrics_token: None,
             claim_ttl: time::Duration::minutes(60),
             ui: crate::ui::UiSettings::default(),
+            history: None,
         })
     }
 

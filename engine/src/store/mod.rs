@@ -488,9 +488,15 @@ fn order_id(order: &StoredOrder) -> Result<i64, EngineError> {
 /// values as parameters of `w`.
 fn order_columns(
     w: &mut crate::store::writes::Writes,
+    defs: &'static Definitions,
     order: &StoredOrder,
 ) -> Result<Vec<(&'static str, String)>, EngineError> {
+    let derived = crate::history::Derived::of_order(defs, order);
     Ok(vec![
+        ("closed_at", w.arg(derived.closed_at)),
+        ("duration_ms", w.arg(derived.duration_ms)),
+        ("waiting_ms", w.arg(derived.waiting_ms)),
+        ("waited", w.arg(i64::from(derived.waited))),
         ("host", w.arg(order.data.key())),
         ("state", w.arg(order.state.as_str())),
         ("closed", w.arg(i64::from(order.closed))),
@@ -512,6 +518,7 @@ fn order_columns(
 /// and what its processing left pending, in one round trip.
 pub async fn insert_processed_order(
     conn: &mut AnyConnection,
+    defs: &'static Definitions,
     order: &StoredOrder,
     pending: Pending,
 ) -> Result<(), EngineError> {
@@ -523,7 +530,7 @@ pub async fn insert_processed_order(
                 ("requester", w.arg(order.data.requester.as_str())),
                 ("created_at", w.arg(order.created_at.as_str())),
             ];
-            columns.extend(order_columns(w, order)?);
+            columns.extend(order_columns(w, defs, order)?);
             let (names, values): (Vec<&str>, Vec<String>) = columns.into_iter().unzip();
             Ok(format!(
                 "INSERT INTO auftrag_orders ({}) VALUES ({})",
@@ -541,12 +548,13 @@ pub async fn insert_processed_order(
 /// processing left pending, in one round trip.
 pub async fn update_order(
     conn: &mut AnyConnection,
+    defs: &'static Definitions,
     order: &StoredOrder,
     pending: Pending,
 ) -> Result<(), EngineError> {
     let writes = pending.into_writes(
         |w| {
-            let sets: Vec<String> = order_columns(w, order)?
+            let sets: Vec<String> = order_columns(w, defs, order)?
                 .into_iter()
                 .map(|(c, v)| format!("{c} = {v}"))
                 .collect();

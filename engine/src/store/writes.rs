@@ -19,6 +19,8 @@ use sqlx::AnyConnection;
 #[derive(Debug, Clone)]
 pub enum Arg {
     Int(i64),
+    /// An integer or NULL.
+    OptInt(Option<i64>),
     Text(Option<String>),
     Bytes(Vec<u8>),
 }
@@ -26,6 +28,12 @@ pub enum Arg {
 impl From<i64> for Arg {
     fn from(v: i64) -> Self {
         Arg::Int(v)
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::OptInt(v)
     }
 }
 
@@ -67,6 +75,7 @@ impl Arg {
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
         match self {
             Arg::Int(v) => query.bind(v),
+            Arg::OptInt(v) => query.bind(v),
             Arg::Text(v) => query.bind(v),
             Arg::Bytes(v) => query.bind(v),
         }

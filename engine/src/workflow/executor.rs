@@ -217,7 +217,8 @@ pub async fn submit(
             drive(&mut tx, engine, &mut order, None, &mut pending).await?;
             pending.take_mail(defs, &order);
             let woken = (pending.has_jobs(), pending.has_mail());
-            store::insert_processed_order(&mut tx, &order, std::mem::take(&mut pending)).await?;
+            store::insert_processed_order(&mut tx, defs, &order, std::mem::take(&mut pending))
+                .await?;
             Ok::<_, EngineError>(woken)
         }
         .await;
@@ -279,7 +280,7 @@ pub async fn resume(engine: &Engine, id: i64) -> Result<Outcome, EngineError> {
     drive(&mut tx, engine, &mut order, None, &mut pending).await?;
     pending.take_mail(engine.defs, &order);
     let woken = (pending.has_jobs(), pending.has_mail());
-    store::update_order(&mut tx, &order, pending).await?;
+    store::update_order(&mut tx, engine.defs, &order, pending).await?;
     tx.commit().await?;
     wake(woken);
     count_closed(&order);
@@ -392,9 +393,13 @@ pub async fn record_failure(
         by: None,
     });
     errors.push(finding);
+    let created_at = states.first().map(|s| s.at.clone()).unwrap_or_default();
+    let derived = order_type
+        .map(|t| crate::history::Derived::of(defs, t, &states, end.is_final(), &created_at))
+        .unwrap_or_default();
     sqlx::query(
-        "UPDATE auftrag_orders SET state = $1, closed = $2, updated_at = $3, states = $4, errors = $5 \
-         WHERE id = $6",
+        "UPDATE auftrag_orders SET state = $1, closed = $2, updated_at = $3, states = $4, errors = $5, \
+         closed_at = $7, duration_ms = $8, waiting_ms = $9, waited = $10 WHERE id = $6",
     )
     .bind(end.name)
     .bind(i64::from(end.is_final()))
@@ -402,6 +407,10 @@ pub async fn record_failure(
     .bind(serde_json::to_string(&states).map_err(|e| EngineError::Internal(e.to_string()))?)
     .bind(serde_json::to_string(&errors).map_err(|e| EngineError::Internal(e.to_string()))?)
     .bind(id)
+    .bind(derived.closed_at)
+    .bind(derived.duration_ms)
+    .bind(derived.waiting_ms)
+    .bind(i64::from(derived.waited))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -544,7 +553,7 @@ pub async fn act(
     .await?;
     pending.take_mail(defs, &order);
     let woken = (pending.has_jobs(), pending.has_mail());
-    store::update_order(&mut tx, &order, pending).await?;
+    store::update_order(&mut tx, defs, &order, pending).await?;
     tx.commit().await?;
     wake(woken);
     info!(id, action, state = %order.state, "action done");
