@@ -85,8 +85,20 @@ enum Command {
         /// https through a proxy that sends no `X-Forwarded-Proto: https`).
         #[arg(long, env = "AUFTRAG_UI_SECURE_COOKIES")]
         ui_secure_cookies: bool,
+        /// MongoDB history store: `mongodb://HOST:PORT/DATABASE`. Every
+        /// change of an order is copied there (through an outbox in the
+        /// database, so MongoDB being away loses nothing); searches and
+        /// statistics are answered from it. Without it they are answered
+        /// from the database.
+        #[arg(long, env = "AUFTRAG_HISTORY")]
+        history: Option<String>,
         #[command(flatten)]
         mail: MailArgs,
+    },
+    /// The order history: copy it to MongoDB.
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
     },
     /// Print a one-time sign-in link to the web pages for a person.
     LoginLink {
@@ -223,6 +235,21 @@ impl MailArgs {
             retry_max: std::time::Duration::from_secs(self.smtp_retry_max),
         }))
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum HistoryCommand {
+    /// Copy every order's history document to the MongoDB history store
+    /// (fills an empty or new one; documents it holds at the same or a
+    /// later version stay).
+    Export {
+        /// Every order (the only scope there is; say it to mean it).
+        #[arg(long, required = true)]
+        all: bool,
+        /// The MongoDB history store: `mongodb://HOST:PORT/DATABASE`.
+        #[arg(long, env = "AUFTRAG_HISTORY")]
+        history: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -436,9 +463,20 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             ui_language,
             ui_session_hours,
             ui_secure_cookies,
+            history,
             mail,
         } => {
             let mut engine = engine;
+            let filled =
+                auftrag_engine::history::document::backfill(&engine.store, engine.defs).await?;
+            if filled > 0 {
+                tracing::info!(filled, "derived history columns of older orders filled");
+            }
+            if let Some(url) = &history {
+                let db = auftrag_engine::history::mongo::HistoryDb::connect(url).await?;
+                auftrag_engine::history::exporter::enable(&engine.store).await?;
+                engine.history = Some(db);
+            }
             engine.claim_ttl = time::Duration::minutes(claim_minutes);
             engine.ui = auftrag_engine::ui::UiSettings {
                 default_language: match ui_language {
@@ -504,12 +542,51 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     None
                 }
             };
+            let exporter = engine.history.clone().map(|db| {
+                let mut stopped = stop.subscribe();
+                tokio::spawn(auftrag_engine::history::exporter::run(
+                    engine.clone(),
+                    db,
+                    auftrag_engine::history::mongo_indexes(),
+                    async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    },
+                ))
+            });
             serve_with(engine, listener, shutdown, limits).await?;
             let _ = stop.send(true);
+            if let Some(exporter) = exporter {
+                exporter.await?;
+            }
             if let Some(sender) = sender {
                 sender.await??;
             }
         }
+        Command::History { command } => match command {
+            HistoryCommand::Export { all: _, history } => {
+                let db = auftrag_engine::history::mongo::HistoryDb::connect(&history).await?;
+                db.ensure(engine.defs, auftrag_engine::history::mongo_indexes())
+                    .await?;
+                auftrag_engine::history::exporter::enable(&engine.store).await?;
+                let started = std::time::Instant::now();
+                let (read, written) = auftrag_engine::history::exporter::export_all(
+                    &engine.store,
+                    engine.defs,
+                    &db,
+                    |read, written| {
+                        if read % 100_000 == 0 {
+                            eprintln!("{read} orders read, {written} documents written");
+                        }
+                    },
+                )
+                .await?;
+                println!(
+                    "exported {read} orders to {} ({written} documents written, the others were up to date) in {:.1} s",
+                    db.shown_url,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        },
         Command::AgencySecret { command } => {
             let mut conn = engine.store.pool.acquire().await?;
             match command {

@@ -3,6 +3,9 @@
 -- outbox that feeds the MongoDB history store. Same meaning as the SQLite
 -- migration.
 
+-- The row's version: 1 when inserted, raised by every update. The MongoDB
+-- copy of an order is only ever replaced by a document of a larger version.
+ALTER TABLE auftrag_orders ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE auftrag_orders ADD COLUMN closed_at TEXT;
 ALTER TABLE auftrag_orders ADD COLUMN duration_ms BIGINT;
 ALTER TABLE auftrag_orders ADD COLUMN waiting_ms BIGINT;
@@ -13,8 +16,8 @@ CREATE INDEX auftrag_orders_type ON auftrag_orders (order_type, id);
 CREATE TABLE auftrag_history_outbox (
     seq        BIGSERIAL PRIMARY KEY,
     order_id   BIGINT NOT NULL,
-    created_at TEXT   NOT NULL
-        DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    created_ms BIGINT NOT NULL
+        DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
 );
 
 CREATE FUNCTION auftrag_history_outbox_note() RETURNS trigger

@@ -19,8 +19,8 @@ pub enum Column {
     Host,
     /// The order type's name.
     OrderType,
-    /// A value recorded with the order when it was decided (`facts.NAME`,
-    /// attributes marked `record="yes"`).
+    /// A value recorded with the order when it was decided: the attribute's
+    /// whole name (`resource.admin`; attributes marked `record="yes"`).
     Fact(String),
 }
 
@@ -54,12 +54,16 @@ pub struct SqlCond {
     pub args: Vec<crate::store::writes::Arg>,
 }
 
-/// A fact's name as it may appear in a JSON path: the compiler only lets
-/// attribute names of letters, digits and `_` through; anything else is
-/// refused here rather than spliced into SQL.
+/// A fact's name (an attribute's, `resource.admin`) as it may appear in a
+/// JSON path: the compiler only lets names of letters, digits, `_` and the
+/// category's `.` through; anything else is refused here rather than
+/// spliced into SQL.
 fn fact_name(name: &str) -> Option<&str> {
-    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .then_some(name)
+    (!name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'))
+    .then_some(name)
 }
 
 impl Access {
@@ -95,7 +99,8 @@ fn sql_column(column: &Column, backend: crate::store::Backend) -> Option<String>
         Column::Fact(name) => {
             let name = fact_name(name)?;
             match backend {
-                Backend::Sqlite => format!("json_extract(facts, '$.{name}')"),
+                // the stored object's keys are whole names (`resource.admin`)
+                Backend::Sqlite => format!("json_extract(facts, '$.\"{name}\"')"),
                 Backend::Postgres => format!("((facts::jsonb) ->> '{name}')"),
             }
         }
@@ -161,6 +166,8 @@ fn mongo_path(column: &Column) -> String {
         Column::Requester => "requester".to_owned(),
         Column::Host => "host_id".to_owned(),
         Column::OrderType => "type".to_owned(),
+        // MongoDB documents keep the facts nested by category
+        // (`facts.resource.admin`; see `super::document::MongoDocument`)
         Column::Fact(name) => format!("facts.{name}"),
     }
 }

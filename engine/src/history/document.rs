@@ -102,8 +102,76 @@ pub struct MongoDocument<'a> {
 impl MongoDocument<'_> {
     /// As BSON, ready for the driver.
     pub fn to_bson(&self) -> Result<mongodb::bson::Document, crate::error::EngineError> {
-        mongodb::bson::to_document(self).map_err(|e| {
+        let mut document = mongodb::bson::to_document(self).map_err(|e| {
             crate::error::EngineError::Internal(format!("history document as BSON: {e}"))
-        })
+        })?;
+        // Facts are kept by attribute name (`resource.admin`); a dot in a
+        // field name cannot be queried with MongoDB's dotted paths, so the
+        // document nests them by category: `facts.resource.admin`.
+        if let Some(facts) = self.document.facts.as_ref() {
+            let mut nested = mongodb::bson::Document::new();
+            for (name, value) in facts {
+                let (category, rest) = name.split_once('.').unwrap_or(("", name));
+                let value = mongodb::bson::Bson::try_from(value.clone())
+                    .unwrap_or(mongodb::bson::Bson::Null);
+                match nested.get_mut(category) {
+                    Some(mongodb::bson::Bson::Document(d)) => {
+                        d.insert(rest, value);
+                    }
+                    _ => {
+                        nested.insert(category, mongodb::bson::doc! { rest: value });
+                    }
+                }
+            }
+            document.insert("facts", nested);
+        }
+        Ok(document)
+    }
+}
+
+/// Fills the [`Derived`] columns of orders stored before they existed (and
+/// raises those rows' versions). Returns how many rows it filled.
+pub async fn backfill(
+    store: &crate::store::Store,
+    defs: &'static Definitions,
+) -> Result<usize, crate::error::EngineError> {
+    use sqlx::Row;
+    let mut filled = 0;
+    loop {
+        let mut conn = store.acquire().await?;
+        let ids: Vec<i64> = sqlx::query(
+            "SELECT id FROM auftrag_orders WHERE waiting_ms IS NULL ORDER BY id LIMIT 500",
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            return Ok(filled);
+        }
+        let orders = crate::store::orders_with_version(&mut conn, defs, &ids, 0, 0).await?;
+        drop(conn);
+        let mut tx = store.begin_write().await?;
+        for (order, _) in &orders {
+            let d = Derived::of_order(defs, order);
+            sqlx::query(
+                "UPDATE auftrag_orders SET closed_at = $1, duration_ms = $2, waiting_ms = $3, \
+                 waited = $4, version = version + 1 WHERE id = $5",
+            )
+            .bind(d.closed_at)
+            .bind(d.duration_ms)
+            .bind(d.waiting_ms)
+            .bind(i64::from(d.waited))
+            .bind(order.data.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        filled += orders.len();
+        if orders.len() < ids.len() {
+            // rows of order types the definitions no longer have stay NULL
+            return Ok(filled);
+        }
     }
 }

@@ -23,6 +23,13 @@
 
 pub mod access;
 pub mod document;
+pub mod exporter;
 pub mod mongo;
 
 pub use document::Derived;
+
+/// The indexes of the MongoDB collection besides the thesis's (requester,
+/// host, state): those the searches need.
+pub fn mongo_indexes() -> Vec<mongodb::IndexModel> {
+    Vec::new()
+}

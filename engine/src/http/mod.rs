@@ -679,7 +679,14 @@ async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Va
         })?;
     // the mail outbox: a backlog that grows is worth a look (SMTP down?)
     let mail = crate::notify::outbox::backlog(&state.engine.store).await?;
-    Ok(Json(serde_json::json!({"status": "ok", "mail": mail})))
+    let mut answer = serde_json::json!({"status": "ok", "mail": mail});
+    // the MongoDB history export: how far behind it is, and why
+    if state.engine.history.is_some() {
+        let lag =
+            crate::history::exporter::lag(&state.engine.store, &state.engine.history_status).await?;
+        answer["history"] = serde_json::to_value(lag).unwrap_or_default();
+    }
+    Ok(Json(answer))
 }
 
 /// An order to place; the document's `SubmitBody` lists each order type's

@@ -29,6 +29,8 @@ pub struct Engine {
     /// The MongoDB history store, when `auftrag serve --history` names one;
     /// searches and statistics are answered from it instead of from SQL.
     pub history: Option<crate::history::mongo::HistoryDb>,
+    /// What the history exporter last saw go wrong (`/healthz`).
+    pub history_status: crate::history::exporter::ExportStatus,
 }
 
 /// Axum state: the shared engine.
@@ -57,6 +59,7 @@ impl Engine {
             claim_ttl: time::Duration::minutes(60),
             ui: crate::ui::UiSettings::default(),
             history: None,
+            history_status: Default::default(),
         })
     }
 

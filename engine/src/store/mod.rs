@@ -554,10 +554,11 @@ pub async fn update_order(
 ) -> Result<(), EngineError> {
     let writes = pending.into_writes(
         |w| {
-            let sets: Vec<String> = order_columns(w, defs, order)?
+            let mut sets: Vec<String> = order_columns(w, defs, order)?
                 .into_iter()
                 .map(|(c, v)| format!("{c} = {v}"))
                 .collect();
+            sets.push("version = version + 1".to_owned());
             Ok(format!(
                 "UPDATE auftrag_orders SET {} WHERE id = {{id}}",
                 sets.join(", ")
@@ -807,5 +808,38 @@ pub async fn decisions_of(
             }
             Ok(v)
         })
+        .collect()
+}
+
+/// Orders with their row version, for the history export: those with the
+/// given ids, or (`ids` empty) up to `limit` orders with an id above
+/// `after`, in id order.
+pub async fn orders_with_version(
+    conn: &mut AnyConnection,
+    defs: &'static Definitions,
+    ids: &[i64],
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(StoredOrder, i64)>, EngineError> {
+    let rows = if ids.is_empty() {
+        sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS}, version FROM auftrag_orders WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?
+    } else {
+        // ids are integers: a list of them in the statement is safe
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS}, version FROM auftrag_orders WHERE id IN ({}) ORDER BY id",
+            list.join(", ")
+        ))
+        .fetch_all(&mut *conn)
+        .await?
+    };
+    rows.iter()
+        .map(|r| Ok((order_from_row(defs, r)?, r.try_get::<i64, _>("version")?)))
         .collect()
 }

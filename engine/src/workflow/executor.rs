@@ -399,7 +399,8 @@ pub async fn record_failure(
         .unwrap_or_default();
     sqlx::query(
         "UPDATE auftrag_orders SET state = $1, closed = $2, updated_at = $3, states = $4, errors = $5, \
-         closed_at = $7, duration_ms = $8, waiting_ms = $9, waited = $10 WHERE id = $6",
+         closed_at = $7, duration_ms = $8, waiting_ms = $9, waited = $10, version = version + 1 \
+         WHERE id = $6",
     )
     .bind(end.name)
     .bind(i64::from(end.is_final()))
