@@ -128,6 +128,9 @@ pub struct Service {
     port: u16,
     child: Child,
     dir: tempfile::TempDir,
+    /// How it was started, to start it again ([`Service::restart`]).
+    program: PathBuf,
+    args: Vec<std::ffi::OsString>,
 }
 
 impl Service {
@@ -145,26 +148,53 @@ impl Service {
             .prefix(&format!("auftrag-test-{name}-"))
             .tempdir()
             .expect("a temporary folder");
-        let log = File::create(dir.path().join("output.log")).expect("create output.log");
         let port = free_port();
         let mut command = Command::new(program);
         args(&mut command, port, dir.path());
-        command
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("output.log"))
-            .stderr(log);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let args: Vec<std::ffi::OsString> = command.get_args().map(OsStr::to_owned).collect();
+        let child = Self::spawn(program, &args, dir.path());
         let mut service = Service {
             name,
             port,
             child,
             dir,
+            program: program.to_owned(),
+            args,
         };
         service.wait_until_listening();
         service
+    }
+
+    fn spawn(program: &Path, args: &[std::ffi::OsString], dir: &Path) -> Child {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join("output.log"))
+            .expect("open output.log");
+        Command::new(program)
+            .args(args)
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("output.log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()))
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to its clients), keeping its
+    /// folder and port, so that [`Service::restart`] brings it back with
+    /// its data.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again, as it was started first, on the same port
+    /// and folder, and waits until it listens.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Self::spawn(&self.program, &self.args, self.dir.path());
+        self.wait_until_listening();
     }
 
     fn wait_until_listening(&mut self) {

@@ -61,6 +61,14 @@ impl HistoryDb {
         // driver's default 30: the exporter retries, searches answer 503
         options.server_selection_timeout = Some(Duration::from_secs(5));
         options.connect_timeout = Some(Duration::from_secs(5));
+        // a document counts as exported (its outbox entry is deleted) only
+        // once it is in MongoDB's journal: a crash right after must not
+        // lose it
+        options.write_concern = Some(
+            mongodb::options::WriteConcern::builder()
+                .journal(true)
+                .build(),
+        );
         let client = mongodb::Client::with_options(options)
             .map_err(|e| mongo_error("cannot make a client", e))?;
         let db = client.database(&database);

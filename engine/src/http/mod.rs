@@ -682,8 +682,8 @@ async fn healthz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Va
     let mut answer = serde_json::json!({"status": "ok", "mail": mail});
     // the MongoDB history export: how far behind it is, and why
     if state.engine.history.is_some() {
-        let lag =
-            crate::history::exporter::lag(&state.engine.store, &state.engine.history_status).await?;
+        let lag = crate::history::exporter::lag(&state.engine.store, &state.engine.history_status)
+            .await?;
         answer["history"] = serde_json::to_value(lag).unwrap_or_default();
     }
     Ok(Json(answer))
