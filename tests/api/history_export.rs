@@ -289,7 +289,8 @@ async fn the_validator_refuses_malformed_documents() {
         .insert_one(good.clone())
         .await
         .expect("a well-formed document is taken");
-    let broken: Vec<(&str, Box<dyn Fn(&mut Document)>)> = vec![
+    type Breaks = Box<dyn Fn(&mut Document)>;
+    let broken: Vec<(&str, Breaks)> = vec![
         (
             "an unknown order type",
             Box::new(|d| {
