@@ -161,6 +161,13 @@ enum Command {
         /// Seed of the generator.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also write a generated history of this many orders about the
+        /// network's devices, over the last two years (in bulk: nothing is
+        /// checked or executed, the device database stays as generated).
+        /// With a network already loaded (same --devices and --seed), only
+        /// the orders are added.
+        #[arg(long, default_value_t = 0)]
+        orders: usize,
     },
 }
 
@@ -630,25 +637,49 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::Mail { command, mail } => mail_command(&engine, command, &mail).await?,
-        Command::DemoData { devices, seed } => {
+        Command::DemoData {
+            devices,
+            seed,
+            orders,
+        } => {
             if devices == 0 {
                 return Err("--devices must be at least 1".into());
             }
             let network = auftrag::junet::generate::Network::generate(devices, seed);
-            let mut tx = engine.store.pool.begin().await?;
-            network.insert(&mut tx).await.map_err(|e| {
-                format!("{e}; is generated data already loaded? Use a fresh database")
-            })?;
-            tx.commit().await?;
+            if network.is_loaded(&engine.store).await? {
+                if orders == 0 {
+                    return Err("the generated network is loaded already: use a fresh database, or add --orders N".into());
+                }
+                println!("demo data: the network (seed {seed}) is loaded already");
+            } else {
+                let mut tx = engine.store.pool.begin().await?;
+                network.insert(&mut tx).await.map_err(|e| {
+                    format!("{e}; is other generated data loaded already? Use a fresh database")
+                })?;
+                tx.commit().await?;
+                println!(
+                    "demo data: {} devices, {} ports, {} persons, {} subnets, {} deputyships (seed {seed})",
+                    network.devices.len(),
+                    network.devices.iter().map(|d| d.ports.len()).sum::<usize>(),
+                    network.persons.len(),
+                    network.subnets.len(),
+                    network.deputies.len(),
+                );
+            }
+            if orders > 0 {
+                let started = std::time::Instant::now();
+                auftrag::junet::history::insert(&engine.store, &network, orders, seed, |done| {
+                    if done % 100_000 == 0 || done == orders {
+                        eprintln!("{done} orders written");
+                    }
+                })
+                .await?;
+                println!(
+                    "demo data: {orders} orders in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
             engine.store.analyze().await?;
-            println!(
-                "demo data: {} devices, {} ports, {} persons, {} subnets, {} deputyships (seed {seed})",
-                network.devices.len(),
-                network.devices.iter().map(|d| d.ports.len()).sum::<usize>(),
-                network.persons.len(),
-                network.subnets.len(),
-                network.deputies.len(),
-            );
         }
         Command::Token {
             command: TokenCommand::Revoke { person },

@@ -186,6 +186,22 @@ impl Network {
         }
     }
 
+    /// Whether this network's first device is in the device database.
+    pub async fn is_loaded(
+        &self,
+        store: &auftrag_engine::store::Store,
+    ) -> Result<bool, EngineError> {
+        let Some(first) = self.devices.first() else {
+            return Ok(false);
+        };
+        let mut conn = store.acquire().await?;
+        Ok(sqlx::query("SELECT 1 FROM x_device WHERE DV_OBJ_ID = $1")
+            .bind(first.id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some())
+    }
+
     /// Writes the network into the device database (one transaction, batched).
     pub async fn insert(&self, conn: &mut AnyConnection) -> Result<(), EngineError> {
         let mut batch = Batch::default();

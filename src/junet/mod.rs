@@ -9,6 +9,7 @@ pub mod deputies;
 pub mod devices;
 pub mod execute;
 pub mod generate;
+pub mod history;
 pub mod notify;
 pub mod order_checks;
 pub mod pip;

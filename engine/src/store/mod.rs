@@ -843,3 +843,69 @@ pub async fn orders_with_version(
         .map(|r| Ok((order_from_row(defs, r)?, r.try_get::<i64, _>("version")?)))
         .collect()
 }
+
+/// Writes orders as they are, ids included, many rows per statement: a
+/// generated history for benchmarks and load tests (`auftrag demo-data
+/// --orders`). Nothing runs — no checks, no actions, no mails; the
+/// device database is not touched. The derived columns are computed as for
+/// any order. At most a few hundred orders per call (one statement).
+pub async fn insert_history_rows(
+    conn: &mut AnyConnection,
+    defs: &'static Definitions,
+    orders: &[StoredOrder],
+) -> Result<(), EngineError> {
+    use crate::store::writes::{Arg, Writes};
+    let rows = orders
+        .iter()
+        .map(|o| {
+            let d = crate::history::Derived::of_order(defs, o);
+            Ok(vec![
+                Arg::Int(order_id(o)?),
+                o.data.order_type.name.into(),
+                o.data.requester.as_str().into(),
+                o.data.key().into(),
+                o.state.as_str().into(),
+                Arg::Int(i64::from(o.closed)),
+                o.created_at.as_str().into(),
+                o.updated_at.as_str().into(),
+                to_json(&o.data.fields)?.into(),
+                to_json(&o.data.changes)?.into(),
+                to_json(&o.states)?.into(),
+                to_json(&o.data.errors)?.into(),
+                to_json(&o.data.warnings)?.into(),
+                to_json(&o.data.accepted)?.into(),
+                o.data.facts.as_ref().map(to_json).transpose()?.into(),
+                d.closed_at.into(),
+                d.duration_ms.into(),
+                Arg::Int(d.waiting_ms),
+                Arg::Int(i64::from(d.waited)),
+            ])
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    let mut w = Writes::default();
+    w.insert(
+        "auftrag_orders (id, order_type, requester, host, state, closed, created_at, \
+         updated_at, fields, changes, states, errors, warnings, accepted, facts, closed_at, \
+         duration_ms, waiting_ms, waited)",
+        rows,
+    );
+    w.run(conn).await?;
+    Ok(())
+}
+
+/// Sets the order id sequence past the largest id (after ids were given
+/// explicitly, [`insert_history_rows`]).
+pub async fn reset_order_ids(
+    conn: &mut AnyConnection,
+    backend: Backend,
+) -> Result<(), EngineError> {
+    if backend == Backend::Postgres {
+        sqlx::query(
+            "SELECT setval('auftrag_orders_id_seq', GREATEST((SELECT MAX(id) FROM auftrag_orders), 1))",
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    // SQLite: AUTOINCREMENT keeps the largest id in sqlite_sequence itself
+    Ok(())
+}
