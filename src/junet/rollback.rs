@@ -12,6 +12,10 @@
 //! - `name_deputy` → `end_deputy` of a deputyship it named, or `name_deputy`
 //!   with the end it had; `end_deputy` → `name_deputy` with the end it had.
 //!
+//! An IPv6 address a change made for an interface that had none stays: any
+//! change of an interface in a subnet with IPv6 on makes one, so no order
+//! removes it.
+//!
 //! What `change_device` and `register_device` cannot express is refused with
 //! the reason: emptying a field (an order that filled an empty one),
 //! interfaces removed by a change (their data was not recorded), a
@@ -132,14 +136,8 @@ fn change_back(order: &OrderDocument) -> Result<Fields, String> {
                 }
             }
             "users" => {
-                let users = names_of(old);
-                if users.is_empty() {
-                    return Err(
-                        "it gave the device users where it had none, and an order cannot empty `users`"
-                            .into(),
-                    );
-                }
-                fields.insert("users".into(), json!(users));
+                // an empty list empties it
+                fields.insert("users".into(), json!(names_of(old)));
             }
             "deputies" => {
                 return Err(format!(
@@ -156,12 +154,10 @@ fn change_back(order: &OrderDocument) -> Result<Fields, String> {
                         fields.insert(field.clone(), json!("manual"));
                         fields.insert("ipv6".into(), json!(gua));
                     }
-                    _ => {
-                        return Err(
-                            "the interface had no IPv6 address before, and an order cannot remove it"
-                                .into(),
-                        );
-                    }
+                    // It had none: the address the subnet gives stays (any
+                    // change of an interface in a subnet with IPv6 on makes
+                    // one), so it is not restored.
+                    _ => {}
                 },
             },
             "ipv6" => {
@@ -172,9 +168,8 @@ fn change_back(order: &OrderDocument) -> Result<Fields, String> {
                         Some(gua) => {
                             fields.insert("ipv6".into(), json!(gua));
                         }
-                        None => {
-                            return Err("it gave the interface an IPv6 address where it had none, and an order cannot remove it".into());
-                        }
+                        // as above: the address stays
+                        None => {}
                     }
                 }
             }

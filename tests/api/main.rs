@@ -19,4 +19,5 @@ mod mail;
 mod network;
 mod orders;
 mod policies;
+mod rollback;
 mod support;
