@@ -145,32 +145,26 @@ fn change_back(order: &OrderDocument) -> Result<Fields, String> {
                     names_of(old).join(", ")
                 ));
             }
-            "inet6_addr_type" => match old.as_str() {
-                Some(t) => {
+            "inet6_addr_type" => {
+                if let Some(t) = old.as_str() {
                     fields.insert(field.clone(), json!(t));
+                } else if let Some(Value::String(gua)) = order.changed.get("ipv6").map(|[o, _]| o) {
+                    // no type with an address: it was given by hand
+                    fields.insert(field.clone(), json!("manual"));
+                    fields.insert("ipv6".into(), json!(gua));
                 }
-                None => match order.changed.get("ipv6").map(|[o, _]| o) {
-                    Some(Value::String(gua)) => {
-                        fields.insert(field.clone(), json!("manual"));
-                        fields.insert("ipv6".into(), json!(gua));
-                    }
-                    // It had none: the address the subnet gives stays (any
-                    // change of an interface in a subnet with IPv6 on makes
-                    // one), so it is not restored.
-                    _ => {}
-                },
-            },
+                // Neither: it had no IPv6 address, and the one the subnet
+                // gives stays (any change of an interface in a subnet with
+                // IPv6 on makes one), so it is not restored.
+            }
             "ipv6" => {
                 // made from the MAC or IPv4 unless given by hand: then the
-                // old values of those bring it back
-                if set_by_hand && !order.changed.contains_key("inet6_addr_type") {
-                    match old.as_str() {
-                        Some(gua) => {
-                            fields.insert("ipv6".into(), json!(gua));
-                        }
-                        // as above: the address stays
-                        None => {}
-                    }
+                // old values of those bring it back; none stays (as above)
+                if set_by_hand
+                    && !order.changed.contains_key("inet6_addr_type")
+                    && let Some(gua) = old.as_str()
+                {
+                    fields.insert("ipv6".into(), json!(gua));
                 }
             }
             "aliases" => {

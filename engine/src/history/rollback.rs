@@ -86,7 +86,7 @@ async fn rollback_order(
 
 fn conflict(detail: String, orders: Vec<i64>) -> Problem {
     Problem {
-        orders,
+        orders: (!orders.is_empty()).then(|| orders.into_boxed_slice()),
         ..Problem::new(StatusCode::CONFLICT, "Conflict", detail)
     }
 }

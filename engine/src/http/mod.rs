@@ -99,8 +99,9 @@ pub struct Problem {
     pub errors: Vec<FieldProblem>,
     /// The orders a refusal names (extension member): those that stand in
     /// the way of a rollback.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub orders: Vec<i64>,
+    /// (Boxed: every handler's `Err` carries a `Problem`, kept small.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orders: Option<Box<[i64]>>,
     /// The authentication scheme a 401 asks for (`WWW-Authenticate`).
     #[serde(skip)]
     pub challenge: &'static str,
@@ -120,7 +121,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
-            orders: Vec::new(),
+            orders: None,
             challenge: "Bearer",
         }
     }
