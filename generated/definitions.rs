@@ -3586,6 +3586,46 @@ static POLICY_6: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
     ],
     obligations: &[],
 };
+/// `action.order_type == "rollback_order"`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_21(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(
+            matches!(
+                (c.string(attr::ACTION_ORDER_TYPE) ?, Some("rollback_order")),
+                (Some(__a), Some(__b)) if __a == __b
+            ),
+        )
+    })()
+}
+/// `subject.is_staff`
+#[allow(clippy::redundant_closure_call, unused_parens)]
+fn policy_predicate_22(
+    c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
+) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+    (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+        Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
+    })()
+}
+static POLICY_7: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
+    id: "rollbacks",
+    description: "",
+    target: Some(policy_predicate_21),
+    algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
+    rules: &[
+        ::auftrag_engine::pdp::RuleDef {
+            id: "staff_rolls_back",
+            description: "",
+            effect: ::auftrag_engine::pdp::Effect::Permit,
+            target: None,
+            condition: Some(policy_predicate_22),
+            obligations: &[],
+        },
+    ],
+    obligations: &[],
+};
 static POLICY_1: ::auftrag_engine::pdp::PolicySetDef = ::auftrag_engine::pdp::PolicySetDef {
     id: "junet",
     description: "Orders on the JuNet device database.",
@@ -3597,6 +3637,7 @@ static POLICY_1: ::auftrag_engine::pdp::PolicySetDef = ::auftrag_engine::pdp::Po
         ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_4),
         ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_5),
         ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_6),
+        ::auftrag_engine::pdp::PolicyNode::Policy(&POLICY_7),
     ],
 };
 static POLICY_0: ::auftrag_engine::pdp::PolicySetDef = ::auftrag_engine::pdp::PolicySetDef {
@@ -6074,6 +6115,45 @@ pub const DOCUMENT: &str = r#"{
             "rules": [
               {
                 "name": "staff_decides",
+                "description": "",
+                "effect": "Permit",
+                "target": null,
+                "condition": {
+                  "source": "subject.is_staff",
+                  "tree": {
+                    "op": "attr",
+                    "name": "subject.is_staff"
+                  }
+                },
+                "obligations": []
+              }
+            ],
+            "obligations": []
+          },
+          {
+            "kind": "policy",
+            "name": "rollbacks",
+            "description": "",
+            "combining": "permit-overrides",
+            "target": {
+              "source": "action.order_type == \"rollback_order\"",
+              "tree": {
+                "op": "cmp",
+                "cmp": "==",
+                "lhs": {
+                  "op": "attr",
+                  "name": "action.order_type"
+                },
+                "rhs": {
+                  "op": "lit",
+                  "type": "string",
+                  "value": "rollback_order"
+                }
+              }
+            },
+            "rules": [
+              {
+                "name": "staff_rolls_back",
                 "description": "",
                 "effect": "Permit",
                 "target": null,

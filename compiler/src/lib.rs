@@ -191,7 +191,8 @@ fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<D
                 .map(|(_, a)| a.as_slice())
                 .unwrap_or(&[]);
             // what the requested action can be: order types, actions, and
-            // what the engine itself asks (pdp::READ_ORDER, pdp::STAFF_ACTION)
+            // what the engine itself asks (pdp::READ_ORDER, pdp::STAFF_ACTION,
+            // pdp::ROLLBACK_ORDER)
             let actions: Option<Vec<String>> = model.as_ref().map(|m| {
                 m.order_types
                     .iter()
@@ -202,7 +203,11 @@ fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<D
                             .filter(|a| a.name != "null")
                             .map(|a| a.name.clone()),
                     )
-                    .chain(["read_order".to_owned(), "staff_action".to_owned()])
+                    .chain([
+                        "read_order".to_owned(),
+                        "staff_action".to_owned(),
+                        "rollback_order".to_owned(),
+                    ])
                     .collect()
             });
             policy::policies(

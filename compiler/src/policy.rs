@@ -640,7 +640,7 @@ impl Ctx<'_> {
             lit.1,
             format!("`{v}` is neither an order type nor an action: `{name}` is never `{v}`"),
             suggest(v, known.iter().map(String::as_str)).or(Some(format!(
-                "`{name}` is an order type of orders.xml, an action of actions.xml, `read_order` or `staff_action`"
+                "`{name}` is an order type of orders.xml, an action of actions.xml, `read_order`, `staff_action` or `rollback_order`"
             ))),
         ));
     }

@@ -8,6 +8,7 @@ use sqlx::migrate::Migrator;
 use crate::error::EngineError;
 use crate::http::server::AppState;
 use crate::store::Backend;
+use crate::store::history::OrderDocument;
 use crate::workflow::defs::Definitions;
 
 /// A demo person created by `serve --demo`, printed as a `demo-token` line.
@@ -17,6 +18,33 @@ pub struct DemoPerson {
     pub person: String,
     /// Member of the engine's staff table (may use staff actions).
     pub staff: bool,
+}
+
+/// The order that undoes another one ([`Domain::inverse`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inverse {
+    /// Its order type (a name of `orders.xml`).
+    pub order_type: String,
+    pub fields: crate::workflow::context::Fields,
+    /// It undoes the object as a whole (a registration's inverse deletes
+    /// the device, a deletion's registers it again): then every later order
+    /// that changed the object stands in its way, not only those that
+    /// changed the same fields.
+    pub whole_object: bool,
+}
+
+/// What an order was about, as the rollback's conflict rule compares it
+/// ([`Domain::same_object`]): its type, requester, key, fields and
+/// recorded facts.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectOf<'a> {
+    pub order_type: &'a str,
+    pub requester: &'a str,
+    /// The order's key (`host_id`).
+    pub key: Option<&'a str>,
+    pub fields: &'a crate::workflow::context::Fields,
+    /// What it was about when decided (`OrderDocument::facts`).
+    pub facts: Option<&'a crate::workflow::context::Fields>,
 }
 
 pub trait Domain: Send + Sync + 'static {
@@ -63,6 +91,25 @@ pub trait Domain: Send + Sync + 'static {
         _person: &'a str,
     ) -> BoxFuture<'a, Result<Option<crate::notify::PersonMail>, EngineError>> {
         Box::pin(async { Ok(None) })
+    }
+
+    /// The order that undoes `order` (`POST /api/v1/orders/{id}/rollback`):
+    /// its type and fields, made from what `order` recorded (`changed`,
+    /// `[old, new]`). It is placed like any order, so the checks and
+    /// policies judge it. `Err(reason)`: this order cannot be rolled back,
+    /// and why (a person reads it in the 409). Default: no order can.
+    fn inverse(&self, order: &OrderDocument) -> Result<Inverse, String> {
+        Err(format!(
+            "orders of type `{}` cannot be rolled back in this domain",
+            order.order_type
+        ))
+    }
+
+    /// Whether two orders are about the same object, for the rollback's
+    /// conflict rule (see [`crate::history::rollback`]). Default: the same
+    /// key (`host_id`).
+    fn same_object(&self, a: &ObjectOf<'_>, b: &ObjectOf<'_>) -> bool {
+        a.key.is_some() && a.key == b.key
     }
 
     /// Domain-specific routes (e.g. `GET /api/v1/devices`), merged into the

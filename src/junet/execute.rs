@@ -828,9 +828,10 @@ pub async fn delete(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
             ))
         })?;
     let device = target.device;
-    let label = lock_device(ctx, device).await?.0[0].clone();
+    let row = lock_device(ctx, device).await?.0;
     // as the policy resolvers read them with the device's facts (PostgreSQL)
     let ports = plan::device_ports_memo(ctx.conn, ctx.memo, device).await?;
+    let kept = removed_data(ctx.conn, device).await?;
     // Sent with the order's row, set-based: aliases, then ports (aliases
     // reference them), then links, deputyships for the device alone and the
     // device.
@@ -851,14 +852,113 @@ pub async fn delete(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     ] {
         writes.push(sql);
     }
+    // What is removed, in the fields of `register_device`, so that the
+    // deletion can be rolled back (`super::rollback`): the device's data,
+    // its admin and users, its interfaces with their aliases, and the
+    // deputyships that end with it.
     ctx.order.record_change("device", device, Value::Null);
-    ctx.order.record_change("label", label, Value::Null);
+    let columns = [
+        "label", "dv_class", "dv_type", "serial", "geb", "raum", "org", "persdata",
+    ];
+    for (field, value) in columns.into_iter().zip(row.iter()) {
+        if let Some(value) = value {
+            ctx.order.record_change(field, value.clone(), Value::Null);
+        }
+    }
+    if let Some(arrival) = kept.arrival {
+        ctx.order.record_change("arrival", arrival, Value::Null);
+    }
+    if let Some(admin) = kept.admin {
+        ctx.order.record_change("admin", admin, Value::Null);
+    }
+    if !kept.users.is_empty() {
+        ctx.order.record_change("users", kept.users, Value::Null);
+    }
+    if !kept.deputies.is_empty() {
+        ctx.order
+            .record_change("deputies", kept.deputies, Value::Null);
+    }
     ctx.order.record_change(
         "interfaces",
-        ports.iter().map(port_json).collect::<Vec<_>>(),
+        ports.iter().map(interface_record).collect::<Vec<_>>(),
         Value::Null,
     );
     Ok(())
+}
+
+/// What a deletion removes besides the device row and its ports.
+#[derive(Default)]
+struct Removed {
+    arrival: Option<String>,
+    admin: Option<String>,
+    users: Vec<String>,
+    /// `{"deputy", "until"}` of the deputyships for the device alone.
+    deputies: Vec<Value>,
+}
+
+/// Reads the device's ADMIN and USER links, its arrival day and its
+/// deputyships, in one query.
+async fn removed_data(conn: &mut AnyConnection, device: i64) -> Result<Removed, HandlerError> {
+    let rows = sqlx::query(
+        "SELECT CLASS_L, CAST(OBJ_ID_L AS TEXT), NULL FROM x_link \
+           WHERE OBJ_ID_H = $1 AND CLASS_L IN ('ADMIN', 'USER') \
+         UNION ALL SELECT 'ARRIVAL', ARRIVAL, NULL FROM x_device WHERE DV_OBJ_ID = $1 \
+         UNION ALL SELECT 'DEPUTY', CAST(DEPUTY AS TEXT), UNTIL FROM auftrag_deputies WHERE DEVICE = $1 \
+         ORDER BY 1, 2",
+    )
+    .bind(device)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut removed = Removed::default();
+    for r in &rows {
+        let kind: String = r.try_get(0)?;
+        let value: Option<String> = r.try_get(1)?;
+        let until: Option<String> = r.try_get(2)?;
+        match (kind.as_str(), value) {
+            ("ADMIN", Some(v)) => removed.admin = Some(v),
+            ("USER", Some(v)) => removed.users.push(v),
+            ("ARRIVAL", v) => removed.arrival = v,
+            ("DEPUTY", Some(v)) => removed.deputies.push(json!({"deputy": v, "until": until})),
+            _ => {}
+        }
+    }
+    removed
+        .users
+        .sort_by_key(|u| u.parse::<i64>().unwrap_or(i64::MAX));
+    Ok(removed)
+}
+
+/// An interface as `register_device` takes it (`interfaces[]`): subnet,
+/// addresses, SSH, how its IPv6 address is made and its aliases.
+fn interface_record(p: &PortRow) -> Value {
+    let mut record = serde_json::Map::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            record.insert(k.to_owned(), Value::String(v));
+        }
+    };
+    put("net", p.subnet.as_ref().map(|s| s.net.to_string()));
+    put("ipv4", p.ipv4.clone());
+    put("hwa", p.hwa.clone());
+    put("ssh", p.ssh.clone());
+    // the column says EUI64 or 4to6; an address without one was given by hand
+    match (&p.v6_type, &p.gua) {
+        (Some(t), _) => put("inet6_addr_type", Some(t.clone())),
+        (None, Some(gua)) => {
+            put("inet6_addr_type", Some("manual".to_owned()));
+            put("ipv6", Some(gua.clone()));
+        }
+        (None, None) => {}
+    }
+    let aliases: Vec<Value> = p
+        .aliases
+        .iter()
+        .map(|(name, domain, canonical)| {
+            json!({"name": format!("{name}.{domain}"), "canonical": yes_no(*canonical)})
+        })
+        .collect();
+    record.insert("aliases".to_owned(), Value::Array(aliases));
+    Value::Object(record)
 }
 
 /// `name_deputy`: see [`super::deputies::name`].

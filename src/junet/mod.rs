@@ -14,6 +14,7 @@ pub mod notify;
 pub mod order_checks;
 pub mod pip;
 pub mod plan;
+pub mod rollback;
 
 use auftrag_engine::context::Memo;
 use auftrag_engine::store::Backend;
@@ -81,6 +82,21 @@ impl Domain for Junet {
 
     fn routes(&self) -> utoipa_axum::router::OpenApiRouter<AppState> {
         devices::routes()
+    }
+
+    fn inverse(
+        &self,
+        order: &auftrag_engine::store::history::OrderDocument,
+    ) -> Result<auftrag_engine::Inverse, String> {
+        rollback::inverse(order)
+    }
+
+    fn same_object(
+        &self,
+        a: &auftrag_engine::ObjectOf<'_>,
+        b: &auftrag_engine::ObjectOf<'_>,
+    ) -> bool {
+        rollback::same_object(a, b)
     }
 }
 

@@ -20,4 +20,5 @@ mod mail;
 mod network;
 mod orders;
 mod policies;
+mod rollback;
 mod support;

@@ -19,12 +19,16 @@
 //! - [`search`] and [`stats`]: `GET /api/v1/history` and `GET /api/v1/stats`,
 //!   answered from SQL (SQLite, PostgreSQL) or from MongoDB, with the same
 //!   answers.
-//! - [`rollback`]: an order that undoes another one.
+//! - [`rollback`]: an order that undoes another one
+//!   (`POST /api/v1/orders/{id}/rollback`): the domain's inverse
+//!   ([`crate::Domain::inverse`]) placed as a new order, refused while a
+//!   later order changed the same fields of the same object.
 
 pub mod access;
 pub mod document;
 pub mod exporter;
 pub mod mongo;
+pub mod rollback;
 
 pub use document::Derived;
 

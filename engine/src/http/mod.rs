@@ -79,6 +79,7 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(definitions))
         .routes(routes!(definitions_graph))
         .routes(routes!(crate::metrics::scrape))
+        .merge(crate::history::rollback::routes())
         .merge(crate::jobs::http::routes())
         .merge(crate::http::validate::routes())
         .merge(state.engine.domain.routes())
@@ -96,6 +97,11 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// The orders a refusal names (extension member): those that stand in
+    /// the way of a rollback.
+    /// (Boxed: every handler's `Err` carries a `Problem`, kept small.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orders: Option<Box<[i64]>>,
     /// The authentication scheme a 401 asks for (`WWW-Authenticate`).
     #[serde(skip)]
     pub challenge: &'static str,
@@ -115,6 +121,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            orders: None,
             challenge: "Bearer",
         }
     }
@@ -748,6 +755,7 @@ async fn get_order(
     document.decisions = store::decisions_of(&mut conn, id).await?;
     document.notifications = crate::notify::outbox::listed_json(&mut conn, id).await?;
     document.claims = crate::workflow::claims::events(&mut conn, id).await?;
+    document.links = crate::history::rollback::links_of(&mut conn, id).await?;
     if !principal.is_staff(&engine.store).await? {
         // The facts a decision was made on (a device's admin, deputies,
         // org) are for staff; others see whose and which rule decided.

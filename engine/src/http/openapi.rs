@@ -145,6 +145,7 @@ fn problem_schema() -> Value {
             "status": {"type": "integer"},
             "detail": {"type": "string", "maxLength": 1024, "description": "Why, and what to do about it."},
             "errors": {"type": "array", "maxItems": 20, "items": {"$ref": "#/components/schemas/FieldProblem"}},
+            "orders": {"type": "array", "items": {"type": "integer", "format": "int64"}, "description": "The orders a refusal names: those that stand in the way of a rollback (409)."},
             "request_id": {"type": "string", "description": "The request's id (X-Request-Id), as in the server's log."}
         }
     })

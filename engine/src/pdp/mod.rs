@@ -26,7 +26,7 @@ pub use pep::{
     Authorization, authorize, decide_action, decide_order, decide_with, may_read,
     redact_for_requester, summary, summary_for_subject,
 };
-pub use pip::{PipCtx, READ_ORDER, ResolverFn, STAFF_ACTION, Source, resolve};
+pub use pip::{PipCtx, READ_ORDER, ROLLBACK_ORDER, ResolverFn, STAFF_ACTION, Source, resolve};
 pub use request::{AttrId, AttributeDef, Category, Request, Value, ValueType};
 
 /// A subnet literal of a compiled policy (validated at build time).

@@ -19,13 +19,17 @@ pub type ResolverFn =
 pub const READ_ORDER: &str = "read_order";
 /// The action of a request to accept, edit or reject a waiting order.
 pub const STAFF_ACTION: &str = "staff_action";
+/// The action of a request to roll an order back
+/// (`POST /api/v1/orders/{id}/rollback`).
+pub const ROLLBACK_ORDER: &str = "rollback_order";
 
 /// How an attribute gets its value.
 pub enum Source {
     /// The person asking (the request's subject).
     Subject,
     /// The action asked for: the order type when an order is placed,
-    /// [`READ_ORDER`] when one is read, [`STAFF_ACTION`] for staff actions.
+    /// [`READ_ORDER`] when one is read, [`STAFF_ACTION`] for staff actions,
+    /// [`ROLLBACK_ORDER`] for a rollback.
     Action,
     /// The time of the decision.
     Now,

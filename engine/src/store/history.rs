@@ -74,6 +74,29 @@ pub struct OrderDocument {
     /// (`GET /api/v1/orders/{id}`; see [`crate::workflow::claims`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims: Vec<crate::workflow::claims::ClaimEvent>,
+    /// The rollback this order is, or the rollbacks placed for it
+    /// (`GET /api/v1/orders/{id}`; `POST /api/v1/orders/{id}/rollback`).
+    #[serde(default, skip_serializing_if = "Links::is_empty")]
+    pub links: Links,
+}
+
+/// How an order is linked to other orders (`links` of the history
+/// document; see [`crate::history::rollback`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Links {
+    /// This order was placed to roll back that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<i64>,
+    /// The orders placed to roll this one back, oldest first (one that
+    /// failed its checks may be followed by another).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolled_back_by: Vec<i64>,
+}
+
+impl Links {
+    pub fn is_empty(&self) -> bool {
+        self.rollback_of.is_none() && self.rolled_back_by.is_empty()
+    }
 }
 
 /// Now, as stored in the history: RFC 3339 UTC with milliseconds, so the

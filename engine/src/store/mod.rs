@@ -349,6 +349,7 @@ impl StoredOrder {
             facts: self.data.facts.clone(),
             notifications: Vec::new(),
             claims: Vec::new(),
+            links: Default::default(),
         }
     }
 }

@@ -141,12 +141,26 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 /// processing fails (a database error in a handler), that is rolled back and
 /// the order is stored alone, in its initial state, so nothing of the
 /// request is lost.
-#[instrument(skip(engine, fields), fields(requester = %requester.person))]
 pub async fn submit(
     engine: &Engine,
     requester: &Principal,
     order_type: &str,
     fields: Fields,
+) -> Result<Outcome, EngineError> {
+    submit_with(engine, requester, order_type, fields, None).await
+}
+
+/// [`submit`], for an order placed to roll back order `rollback_of`
+/// (`Some`): the link (`crate::history::rollback::record_link`) is written
+/// in the transaction that stores the new order, so it exists exactly when
+/// the order does.
+#[instrument(skip(engine, fields), fields(requester = %requester.person))]
+pub async fn submit_with(
+    engine: &Engine,
+    requester: &Principal,
+    order_type: &str,
+    fields: Fields,
+    rollback_of: Option<i64>,
 ) -> Result<Outcome, EngineError> {
     let defs = engine.defs;
     let order_type_def = defs
@@ -219,6 +233,9 @@ pub async fn submit(
             let woken = (pending.has_jobs(), pending.has_mail());
             store::insert_processed_order(&mut tx, defs, &order, std::mem::take(&mut pending))
                 .await?;
+            if let (Some(of), Some(id)) = (rollback_of, order.data.id) {
+                crate::history::rollback::record_link(&mut tx, id, of).await?;
+            }
             Ok::<_, EngineError>(woken)
         }
         .await;
@@ -249,6 +266,9 @@ pub async fn submit(
         Err(e) => {
             let mut tx = engine.store.begin_write().await?;
             let id = store::insert_order(&mut tx, &data, initial, &states, &at).await?;
+            if let Some(of) = rollback_of {
+                crate::history::rollback::record_link(&mut tx, id, of).await?;
+            }
             tx.commit().await?;
             warn!(id, order_type, error = %e, "order stored; processing failed and is resumed on restart");
             Err(e)
