@@ -24,5 +24,7 @@
 pub mod access;
 pub mod document;
 pub mod mongo;
+pub mod search;
+pub mod stats;
 
 pub use document::Derived;
