@@ -138,6 +138,12 @@ enum Command {
         #[command(subcommand)]
         command: AgencySecretCommand,
     },
+    /// Search the order history or count it (reads the database, or the
+    /// MongoDB history store with --history; operators see every order).
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
+    },
     /// Fill the device database with a generated, realistic network (for
     /// benchmarks and load tests): persons in 50 org units, IT officers,
     /// subnets, devices with interfaces, aliases, admins, users, deputies.
@@ -239,6 +245,174 @@ enum MailCommand {
         #[arg(long)]
         to: String,
     },
+}
+
+/// Where `auftrag history` reads.
+#[derive(Debug, clap::Args)]
+struct HistorySource {
+    /// Ask the MongoDB history store (`mongodb://HOST:PORT/DB`) instead of
+    /// the SQL database.
+    #[arg(long, env = "AUFTRAG_HISTORY")]
+    history: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum HistoryCommand {
+    /// Print a page of history documents matching the filters as JSON
+    /// (`{"orders": […], "next": CURSOR|null}`), as GET /api/v1/history.
+    Search {
+        #[arg(long)]
+        host: Option<String>,
+        /// PERS_KEY of the requester.
+        #[arg(long)]
+        requester: Option<String>,
+        /// Order type.
+        #[arg(long = "type")]
+        order_type: Option<String>,
+        /// Current state.
+        #[arg(long)]
+        state: Option<String>,
+        /// A field the order changed.
+        #[arg(long)]
+        field: Option<String>,
+        /// Its old value (or any field's, without --field).
+        #[arg(long)]
+        old: Option<String>,
+        /// Its new value (or any field's, without --field).
+        #[arg(long)]
+        new: Option<String>,
+        /// A check that reported an error or warning.
+        #[arg(long)]
+        check: Option<String>,
+        /// `error` or `warning` (with --check).
+        #[arg(long)]
+        severity: Option<String>,
+        /// Case-insensitive part of a comment in the states.
+        #[arg(long)]
+        text: Option<String>,
+        /// Created at or after (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Created before (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// `newest` (default) or `oldest` first.
+        #[arg(long)]
+        sort: Option<String>,
+        /// Documents per page, 1-1000 (50).
+        #[arg(long)]
+        limit: Option<String>,
+        /// `next` of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        #[command(flatten)]
+        source: HistorySource,
+    },
+    /// Print statistics as JSON, as GET /api/v1/stats.
+    Stats {
+        /// Created at or after (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Created before (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// `type` (default), `state`, `month` or a recorded attribute (`org`).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        source: HistorySource,
+    },
+}
+
+/// `auftrag history …`: the API's queries, for operators (every order).
+async fn history_command(
+    mut engine: Engine,
+    command: HistoryCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use auftrag_engine::history::{search, stats};
+    let params = |pairs: Vec<(&str, Option<String>)>| -> std::collections::HashMap<String, String> {
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+            .collect()
+    };
+    let problem = |e: auftrag_engine::EngineError| -> Box<dyn std::error::Error> {
+        match e {
+            auftrag_engine::EngineError::InvalidFields(problems) => problems
+                .iter()
+                .map(|p| {
+                    format!(
+                        "--{} {}",
+                        p.field,
+                        p.message.trim_start_matches("(a query parameter) ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+                .into(),
+            other => other.to_string().into(),
+        }
+    };
+    let source = match &command {
+        HistoryCommand::Search { source, .. } | HistoryCommand::Stats { source, .. } => {
+            source.history.clone()
+        }
+    };
+    if let Some(url) = source {
+        engine.history = Some(search::connect(&url).await?);
+    }
+    let json = match command {
+        HistoryCommand::Search {
+            host,
+            requester,
+            order_type,
+            state,
+            field,
+            old,
+            new,
+            check,
+            severity,
+            text,
+            since,
+            until,
+            sort,
+            limit,
+            cursor,
+            source: _,
+        } => {
+            let query = params(vec![
+                ("host", host),
+                ("requester", requester),
+                ("type", order_type),
+                ("state", state),
+                ("field", field),
+                ("old", old),
+                ("new", new),
+                ("check", check),
+                ("severity", severity),
+                ("text", text),
+                ("since", since),
+                ("until", until),
+                ("sort", sort),
+                ("limit", limit),
+                ("cursor", cursor),
+            ]);
+            let query = search::SearchQuery::parse(engine.defs, &query).map_err(problem)?;
+            serde_json::to_string_pretty(&search::search(&engine, None, &query).await?)?
+        }
+        HistoryCommand::Stats {
+            since,
+            until,
+            by,
+            source: _,
+        } => {
+            let query = params(vec![("since", since), ("until", until), ("by", by)]);
+            let query = stats::StatsQuery::parse(engine.defs, &query).map_err(problem)?;
+            serde_json::to_string_pretty(&stats::stats(&engine, None, &query).await?)?
+        }
+    };
+    println!("{json}");
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -553,6 +727,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::Mail { command, mail } => mail_command(&engine, command, &mail).await?,
+        Command::History { command } => history_command(engine, command).await?,
         Command::DemoData { devices, seed } => {
             if devices == 0 {
                 return Err("--devices must be at least 1".into());

@@ -11,6 +11,7 @@ mod crash;
 mod definitions;
 mod errors;
 mod firewall;
+mod history_search;
 mod hostile;
 mod hostile_http;
 mod hostile_netjob;

@@ -430,12 +430,20 @@ fn scalar_of(text: &str) -> Option<serde_json::Value> {
     }
 }
 
-/// PostgreSQL: a SQL/JSON path predicate that `@` (a value of `changed`,
-/// in lax mode: a list is looked into) matches `text`.
-fn pg_value_matches(at: &str, text: &str) -> String {
-    let mut arms = vec![format!("{at} == {}", json_string(text))];
+/// PostgreSQL: a SQL/JSON path predicate (strict mode) that `@[index]`
+/// (the old or new value of a `changed` entry) matches `text`: equals it,
+/// or is a list with an item equal to it. (In strict mode a comparison of
+/// a list or record with a scalar, or `[*]` of a scalar, is unknown: false.)
+fn pg_value_matches(index: u8, text: &str) -> String {
+    let mut values = vec![json_string(text)];
     if let Some(scalar) = scalar_of(text) {
-        arms.push(format!("{at} == {scalar}"));
+        values.push(scalar.to_string());
+    }
+    let mut arms = Vec::new();
+    for at in [format!("@[{index}]"), format!("@[{index}][*]")] {
+        for value in &values {
+            arms.push(format!("{at} == {value}"));
+        }
     }
     arms.join(" || ")
 }
@@ -463,15 +471,15 @@ fn changed_conds(sql: &mut Sql, backend: Backend, q: &SearchQuery) {
             // `changes::jsonb` (`@?`)
             let mut preds = Vec::new();
             if let Some(old) = &q.old {
-                preds.push(pg_value_matches("@[0]", old));
+                preds.push(pg_value_matches(0, old));
             }
             if let Some(new) = &q.new {
-                preds.push(pg_value_matches("@[1]", new));
+                preds.push(pg_value_matches(1, new));
             }
             let key = match &q.field {
                 // field names are letters, digits and `_` ([`field_name`])
-                Some(f) => format!("$.{}", json_string(f)),
-                None => "$.*".to_owned(),
+                Some(f) => format!("strict $.{}", json_string(f)),
+                None => "strict $.*".to_owned(),
             };
             let path = if preds.is_empty() {
                 key

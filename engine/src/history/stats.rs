@@ -465,6 +465,11 @@ fn bson_int(value: Option<&Bson>) -> Option<i64> {
     }
 }
 
+/// The check names of a list of findings.
+fn checks_of(list: &str) -> Document {
+    doc! { "$map": { "input": { "$ifNull": [list, []] }, "as": "f", "in": "$$f.check" } }
+}
+
 async fn aggregate(
     history: &super::mongo::HistoryDb,
     pipeline: Vec<Document>,
@@ -584,11 +589,8 @@ pub async fn stats_mongo(
             doc! { "$match": filter },
             doc! { "$project": {
                 "k": key,
-                "e": { "$setUnion": [{ "$ifNull": ["$errors.check", []] }] },
-                "w": { "$setUnion": [
-                    { "$ifNull": ["$warnings.check", []] },
-                    { "$ifNull": ["$accepted_warnings.check", []] },
-                ] },
+                "e": { "$setUnion": [checks_of("$errors")] },
+                "w": { "$setUnion": [checks_of("$warnings"), checks_of("$accepted_warnings")] },
             } },
             doc! { "$project": { "k": 1, "f": { "$concatArrays": [
                 { "$map": { "input": "$e", "as": "c", "in": { "c": "$$c", "s": "error" } } },
