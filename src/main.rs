@@ -256,6 +256,8 @@ struct HistorySource {
     history: Option<String>,
 }
 
+// parsed once; the filters' size does not matter
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum HistoryCommand {
     /// Print a page of history documents matching the filters as JSON

@@ -116,7 +116,9 @@ async fn all_documents(s: &TestServer) -> Vec<Value> {
 fn value_matches(value: &Value, p: &str) -> bool {
     match value {
         Value::String(s) => s == p,
-        Value::Number(_) | Value::Bool(_) | Value::Null => value.to_string() == p,
+        Value::Number(_) | Value::Bool(_) | Value::Null => {
+            serde_json::to_string(value).is_ok_and(|text| text == p)
+        }
         Value::Array(items) => items.iter().any(|i| !i.is_array() && value_matches(i, p)),
         Value::Object(_) => false,
     }
@@ -487,7 +489,8 @@ async fn history_stats(db: Db) {
     place_orders(&s).await;
     let docs = all_documents(&s).await;
     let fact = |name: &'static str| move |d: &Value| d["facts"][name].clone();
-    let cases: Vec<(&str, Box<dyn Fn(&Value) -> Value>)> = vec![
+    type Key = Box<dyn Fn(&Value) -> Value>;
+    let cases: Vec<(&str, Key)> = vec![
         ("type", Box::new(|d: &Value| d["type"].clone())),
         ("state", Box::new(|d: &Value| d["state"].clone())),
         (

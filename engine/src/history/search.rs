@@ -574,7 +574,6 @@ pub(crate) fn sql_conds_for_stats(
 }
 
 fn add_conds(sql: &mut Sql, backend: Backend, access: &Access, q: &SearchQuery) {
-    let sql = sql;
     for (column, value) in [
         ("host", &q.host),
         ("requester", &q.requester),
