@@ -95,11 +95,6 @@ enum Command {
         #[command(flatten)]
         mail: MailArgs,
     },
-    /// The order history: copy it to MongoDB.
-    History {
-        #[command(subcommand)]
-        command: HistoryCommand,
-    },
     /// Print a one-time sign-in link to the web pages for a person.
     LoginLink {
         /// PERS_KEY of the person.
@@ -149,6 +144,13 @@ enum Command {
     AgencySecret {
         #[command(subcommand)]
         command: AgencySecretCommand,
+    },
+    /// Search the order history or count it (reads the database, or the
+    /// MongoDB history store with --history; operators see every order),
+    /// or copy it to the MongoDB history store.
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
     },
     /// Fill the device database with a generated, realistic network (for
     /// benchmarks and load tests): persons in 50 org units, IT officers,
@@ -245,21 +247,6 @@ impl MailArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum HistoryCommand {
-    /// Copy every order's history document to the MongoDB history store
-    /// (fills an empty or new one; documents it holds at the same or a
-    /// later version stay).
-    Export {
-        /// Every order (the only scope there is; say it to mean it).
-        #[arg(long, required = true)]
-        all: bool,
-        /// The MongoDB history store: `mongodb://HOST:PORT/DATABASE`.
-        #[arg(long, env = "AUFTRAG_HISTORY")]
-        history: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 enum MailCommand {
     /// Print what an order's mails say (recipient, subject, body), as the
     /// sender would render them now.
@@ -273,6 +260,217 @@ enum MailCommand {
         #[arg(long)]
         to: String,
     },
+}
+
+/// Where `auftrag history` reads.
+#[derive(Debug, clap::Args)]
+struct HistorySource {
+    /// Ask the MongoDB history store (`mongodb://HOST:PORT/DB`) instead of
+    /// the SQL database.
+    #[arg(long, env = "AUFTRAG_HISTORY")]
+    history: Option<String>,
+}
+
+// parsed once; the filters' size does not matter
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+enum HistoryCommand {
+    /// Print a page of history documents matching the filters as JSON
+    /// (`{"orders": […], "next": CURSOR|null}`), as GET /api/v1/history.
+    Search {
+        #[arg(long)]
+        host: Option<String>,
+        /// PERS_KEY of the requester.
+        #[arg(long)]
+        requester: Option<String>,
+        /// Order type.
+        #[arg(long = "type")]
+        order_type: Option<String>,
+        /// Current state.
+        #[arg(long)]
+        state: Option<String>,
+        /// A field the order changed.
+        #[arg(long)]
+        field: Option<String>,
+        /// Its old value (or any field's, without --field).
+        #[arg(long)]
+        old: Option<String>,
+        /// Its new value (or any field's, without --field).
+        #[arg(long)]
+        new: Option<String>,
+        /// A check that reported an error or warning.
+        #[arg(long)]
+        check: Option<String>,
+        /// `error` or `warning` (with --check).
+        #[arg(long)]
+        severity: Option<String>,
+        /// Case-insensitive part of a comment in the states.
+        #[arg(long)]
+        text: Option<String>,
+        /// Created at or after (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Created before (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// `newest` (default) or `oldest` first.
+        #[arg(long)]
+        sort: Option<String>,
+        /// Documents per page, 1-1000 (50).
+        #[arg(long)]
+        limit: Option<String>,
+        /// `next` of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        #[command(flatten)]
+        source: HistorySource,
+    },
+    /// Copy every order's history document to the MongoDB history store
+    /// (fills an empty or new one; documents it holds at the same or a
+    /// later version stay).
+    Export {
+        /// Every order (the only scope there is; say it to mean it).
+        #[arg(long, required = true)]
+        all: bool,
+        /// The MongoDB history store: `mongodb://HOST:PORT/DATABASE`.
+        #[arg(long, env = "AUFTRAG_HISTORY")]
+        history: String,
+    },
+    /// Print statistics as JSON, as GET /api/v1/stats.
+    Stats {
+        /// Created at or after (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Created before (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// `type` (default), `state`, `month` or a recorded attribute (`org`).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        source: HistorySource,
+    },
+}
+
+/// `auftrag history …`: the API's queries, for operators (every order).
+async fn history_command(
+    mut engine: Engine,
+    command: HistoryCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use auftrag_engine::history::{search, stats};
+    let params = |pairs: Vec<(&str, Option<String>)>| -> std::collections::HashMap<String, String> {
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+            .collect()
+    };
+    let problem = |e: auftrag_engine::EngineError| -> Box<dyn std::error::Error> {
+        match e {
+            auftrag_engine::EngineError::InvalidFields(problems) => problems
+                .iter()
+                .map(|p| {
+                    format!(
+                        "--{} {}",
+                        p.field,
+                        p.message.trim_start_matches("(a query parameter) ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+                .into(),
+            other => other.to_string().into(),
+        }
+    };
+    let source = match command {
+        HistoryCommand::Export { all: _, history } => {
+            return export_history(&engine, &history).await;
+        }
+        HistoryCommand::Search { ref source, .. } | HistoryCommand::Stats { ref source, .. } => {
+            source.history.clone()
+        }
+    };
+    if let Some(url) = source {
+        engine.history = Some(auftrag_engine::history::mongo::HistoryDb::connect(&url).await?);
+    }
+    let json = match command {
+        HistoryCommand::Export { .. } => unreachable!("answered above"),
+        HistoryCommand::Search {
+            host,
+            requester,
+            order_type,
+            state,
+            field,
+            old,
+            new,
+            check,
+            severity,
+            text,
+            since,
+            until,
+            sort,
+            limit,
+            cursor,
+            source: _,
+        } => {
+            let query = params(vec![
+                ("host", host),
+                ("requester", requester),
+                ("type", order_type),
+                ("state", state),
+                ("field", field),
+                ("old", old),
+                ("new", new),
+                ("check", check),
+                ("severity", severity),
+                ("text", text),
+                ("since", since),
+                ("until", until),
+                ("sort", sort),
+                ("limit", limit),
+                ("cursor", cursor),
+            ]);
+            let query = search::SearchQuery::parse(engine.defs, &query).map_err(problem)?;
+            serde_json::to_string_pretty(&search::search(&engine, None, &query).await?)?
+        }
+        HistoryCommand::Stats {
+            since,
+            until,
+            by,
+            source: _,
+        } => {
+            let query = params(vec![("since", since), ("until", until), ("by", by)]);
+            let query = stats::StatsQuery::parse(engine.defs, &query).map_err(problem)?;
+            serde_json::to_string_pretty(&stats::stats(&engine, None, &query).await?)?
+        }
+    };
+    println!("{json}");
+    Ok(())
+}
+
+/// `auftrag history export --all`.
+async fn export_history(engine: &Engine, history: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let db = auftrag_engine::history::mongo::HistoryDb::connect(&history).await?;
+    db.ensure(engine.defs, auftrag_engine::history::mongo_indexes())
+        .await?;
+    auftrag_engine::history::exporter::enable(&engine.store).await?;
+    let started = std::time::Instant::now();
+    let (read, written) = auftrag_engine::history::exporter::export_all(
+        &engine.store,
+        engine.defs,
+        &db,
+        |read, written| {
+            if read % 100_000 == 0 {
+                eprintln!("{read} orders read, {written} documents written");
+            }
+        },
+    )
+    .await?;
+    println!(
+        "exported {read} orders to {} ({written} documents written, the others were up to date) in {:.1} s",
+        db.shown_url,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -569,31 +767,6 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 sender.await??;
             }
         }
-        Command::History { command } => match command {
-            HistoryCommand::Export { all: _, history } => {
-                let db = auftrag_engine::history::mongo::HistoryDb::connect(&history).await?;
-                db.ensure(engine.defs, auftrag_engine::history::mongo_indexes())
-                    .await?;
-                auftrag_engine::history::exporter::enable(&engine.store).await?;
-                let started = std::time::Instant::now();
-                let (read, written) = auftrag_engine::history::exporter::export_all(
-                    &engine.store,
-                    engine.defs,
-                    &db,
-                    |read, written| {
-                        if read % 100_000 == 0 {
-                            eprintln!("{read} orders read, {written} documents written");
-                        }
-                    },
-                )
-                .await?;
-                println!(
-                    "exported {read} orders to {} ({written} documents written, the others were up to date) in {:.1} s",
-                    db.shown_url,
-                    started.elapsed().as_secs_f64()
-                );
-            }
-        },
         Command::AgencySecret { command } => {
             let mut conn = engine.store.pool.acquire().await?;
             match command {
@@ -637,6 +810,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::Mail { command, mail } => mail_command(&engine, command, &mail).await?,
+        Command::History { command } => history_command(engine, command).await?,
         Command::DemoData {
             devices,
             seed,

@@ -12,6 +12,7 @@ mod definitions;
 mod errors;
 mod firewall;
 mod history_export;
+mod history_search;
 mod hostile;
 mod hostile_http;
 mod hostile_netjob;

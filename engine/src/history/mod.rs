@@ -29,11 +29,13 @@ pub mod document;
 pub mod exporter;
 pub mod mongo;
 pub mod rollback;
+pub mod search;
+pub mod stats;
 
 pub use document::Derived;
 
 /// The indexes of the MongoDB collection besides the thesis's (requester,
 /// host, state): those the searches need.
 pub fn mongo_indexes() -> Vec<mongodb::IndexModel> {
-    Vec::new()
+    search::search_indexes()
 }

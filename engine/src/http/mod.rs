@@ -3,6 +3,7 @@
 //! `application/problem+json` (RFC 9457) with a reason a person can act on.
 
 pub mod auth;
+pub mod history;
 pub mod openapi;
 pub mod server;
 pub mod validate;
@@ -80,6 +81,8 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(definitions_graph))
         .routes(routes!(crate::metrics::scrape))
         .merge(crate::history::rollback::routes())
+        .routes(routes!(history::search_history))
+        .routes(routes!(history::stats))
         .merge(crate::jobs::http::routes())
         .merge(crate::http::validate::routes())
         .merge(state.engine.domain.routes())

@@ -354,7 +354,7 @@ impl StoredOrder {
     }
 }
 
-const ORDER_COLUMNS: &str = "id, order_type, requester, state, closed, created_at, updated_at, \
+pub(crate) const ORDER_COLUMNS: &str = "id, order_type, requester, state, closed, created_at, updated_at, \
      fields, changes, states, errors, warnings, accepted, facts";
 
 /// Inserts a new order; returns its id.
@@ -571,7 +571,7 @@ pub async fn update_order(
     Ok(())
 }
 
-fn order_from_row(
+pub(crate) fn order_from_row(
     defs: &'static Definitions,
     row: &sqlx::any::AnyRow,
 ) -> Result<StoredOrder, EngineError> {
