@@ -90,12 +90,27 @@ pub struct SqlCond {
     pub args: Vec<crate::store::writes::Arg>,
 }
 
-/// A fact's name as it may appear in a JSON path: the compiler only lets
-/// attribute names of letters, digits and `_` through; anything else is
-/// refused here rather than spliced into SQL.
+/// A fact's name as it may appear in a JSON path: facts are kept under
+/// the attribute's name (`resource.device`), which the compiler lets
+/// through only of letters, digits, `_` and the category's `.`; anything
+/// else is refused here rather than spliced into SQL.
 fn fact_name(name: &str) -> Option<&str> {
-    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .then_some(name)
+    (!name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'))
+    .then_some(name)
+}
+
+/// The SQL expression of a fact (also the expression its index is on, see
+/// [`index_facts`]): SQLite's JSON path quotes the name, whose `.` is no
+/// step into an object.
+pub fn fact_sql(name: &str, backend: crate::store::Backend) -> Option<String> {
+    let name = fact_name(name)?;
+    Some(match backend {
+        crate::store::Backend::Sqlite => format!("json_extract(facts, '$.\"{name}\"')"),
+        crate::store::Backend::Postgres => format!("((facts::jsonb) ->> '{name}')"),
+    })
 }
 
 impl Access {
@@ -177,19 +192,12 @@ impl Cond {
 }
 
 fn sql_column(column: &Column, backend: crate::store::Backend) -> Option<String> {
-    use crate::store::Backend;
     Some(match column {
         Column::Requester => "requester".to_owned(),
         Column::Host => "host".to_owned(),
         Column::OrderType => "order_type".to_owned(),
         Column::Facts => "facts".to_owned(),
-        Column::Fact(name) => {
-            let name = fact_name(name)?;
-            match backend {
-                Backend::Sqlite => format!("json_extract(facts, '$.{name}')"),
-                Backend::Postgres => format!("((facts::jsonb) ->> '{name}')"),
-            }
-        }
+        Column::Fact(name) => fact_sql(name, backend)?,
     })
 }
 
@@ -240,8 +248,8 @@ fn sql_cond(cond: &Cond, backend: crate::store::Backend, first: usize, out: &mut
                     // json_extract gives numbers typed; a text is never
                     // compared as a number
                     crate::store::Backend::Sqlite => format!(
-                        "(json_type(facts, '$.{name}') IN ('integer', 'real') \
-                         AND json_extract(facts, '$.{name}') {op} {p})"
+                        "(json_type(facts, '$.\"{name}\"') IN ('integer', 'real') \
+                         AND json_extract(facts, '$.\"{name}\"') {op} {p})"
                     ),
                     crate::store::Backend::Postgres => format!(
                         "(CASE WHEN jsonb_typeof((facts::jsonb) -> '{name}') = 'number' \
@@ -297,13 +305,33 @@ fn mongo_value(value: &Value) -> mongodb::bson::Bson {
     mongodb::bson::Bson::try_from(value.clone()).unwrap_or(mongodb::bson::Bson::Null)
 }
 
+/// A fact whose name has a `.` (every attribute's does: `resource.device`)
+/// is no path MongoDB's query language can name; it is read with
+/// `$getField` in an `$expr`.
+fn dotted_fact(column: &Column) -> Option<mongodb::bson::Bson> {
+    use mongodb::bson::doc;
+    match column {
+        Column::Fact(name) if name.contains('.') => Some(mongodb::bson::Bson::Document(
+            doc! { "$getField": { "field": { "$literal": name.as_str() }, "input": "$facts" } },
+        )),
+        _ => None,
+    }
+}
+
 fn mongo_cond(cond: &Cond) -> mongodb::bson::Document {
     use mongodb::bson::{Bson, doc};
     match cond {
-        Cond::Eq(column, value) => doc! { mongo_path(column): mongo_value(value) },
-        Cond::In(column, values) => doc! {
-            mongo_path(column): { "$in": values.iter().map(mongo_value).collect::<Vec<Bson>>() }
+        Cond::Eq(column, value) => match dotted_fact(column) {
+            Some(f) => doc! { "$expr": { "$eq": [f, mongo_value(value)] } },
+            None => doc! { mongo_path(column): mongo_value(value) },
         },
+        Cond::In(column, values) => {
+            let values: Vec<Bson> = values.iter().map(mongo_value).collect();
+            match dotted_fact(column) {
+                Some(f) => doc! { "$expr": { "$in": [f, values] } },
+                None => doc! { mongo_path(column): { "$in": values } },
+            }
+        }
         Cond::Cmp(column, op, value) => {
             let op = match op {
                 Order::Lt => "$lt",
@@ -311,17 +339,70 @@ fn mongo_cond(cond: &Cond) -> mongodb::bson::Document {
                 Order::Gt => "$gt",
                 Order::Ge => "$gte",
             };
-            // MongoDB compares numbers with numbers only (type bracketing)
-            doc! { mongo_path(column): { op: mongo_value(value) } }
+            match dotted_fact(column) {
+                // aggregation compares across types: numbers only
+                Some(f) => doc! { "$expr": { "$and": [
+                    { "$isNumber": f.clone() },
+                    { op: [f, mongo_value(value)] },
+                ] } },
+                // MongoDB's queries compare numbers with numbers only
+                None => doc! { mongo_path(column): { op: mongo_value(value) } },
+            }
         }
-        // `$ne: null` also refuses a missing field
-        Cond::Present(column) => doc! { mongo_path(column): { "$ne": Bson::Null } },
+        Cond::Present(column) => match dotted_fact(column) {
+            Some(f) => doc! { "$expr": { "$not": [
+                { "$in": [{ "$type": f }, ["missing", "null"]] }
+            ] } },
+            // `$ne: null` also refuses a missing field
+            None => doc! { mongo_path(column): { "$ne": Bson::Null } },
+        },
         Cond::Not(inner) => doc! { "$nor": [mongo_cond(inner)] },
         Cond::All(parts) if parts.is_empty() => doc! {},
         Cond::Any(parts) if parts.is_empty() => doc! { "_id": { "$lt": 0 } },
         Cond::All(parts) => doc! { "$and": parts.iter().map(mongo_cond).collect::<Vec<_>>() },
         Cond::Any(parts) => doc! { "$or": parts.iter().map(mongo_cond).collect::<Vec<_>>() },
     }
+}
+
+/// Creates, for each attribute marked `record="yes"`, an index on that fact
+/// of `auftrag_orders` unless it exists (`auftrag_orders_fact_NAME`, on
+/// the expression the access conditions use, see [`fact_sql`]), so that
+/// "the orders about device X / of admin Y" is an index lookup. Run at
+/// start-up after the migrations: the recorded attributes are the
+/// deployment's, not the engine's.
+pub async fn index_facts(
+    store: &crate::store::Store,
+    defs: &'static crate::workflow::defs::Definitions,
+) -> Result<(), crate::error::EngineError> {
+    let Some(auth) = defs.authorization else {
+        return Ok(());
+    };
+    for def in auth.attributes.iter().filter(|a| a.recorded) {
+        let Some(expr) = fact_sql(def.name, store.backend) else {
+            continue;
+        };
+        let index = format!("auftrag_orders_fact_{}", def.name.replace('.', "_"));
+        let sql = format!("CREATE INDEX IF NOT EXISTS {index} ON auftrag_orders ({expr})");
+        if let Err(e) = sqlx::query(&sql).execute(&store.pool).await {
+            // two instances starting at once: PostgreSQL may refuse the
+            // second CREATE although it says IF NOT EXISTS
+            let exists = match store.backend {
+                crate::store::Backend::Sqlite => {
+                    "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = $1"
+                }
+                crate::store::Backend::Postgres => "SELECT 1 FROM pg_indexes WHERE indexname = $1",
+            };
+            if sqlx::query(exists)
+                .bind(&index)
+                .fetch_optional(&store.pool)
+                .await?
+                .is_none()
+            {
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The order type of the open order partial evaluation resolves the
