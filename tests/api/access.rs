@@ -334,10 +334,10 @@ async fn recorded_facts_are_indexed(db: Db) {
     let pool = s.db().await;
     let sql = match db {
         Db::Sqlite => {
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'auftrag_orders_fact_%' ORDER BY name"
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND (name LIKE 'auftrag_orders_fact_%' OR name = 'auftrag_orders_undecided') ORDER BY name"
         }
         Db::Postgres => {
-            "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE indexname LIKE 'auftrag_orders_fact_%' ORDER BY indexname"
+            "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE indexname LIKE 'auftrag_orders_fact_%' OR indexname = 'auftrag_orders_undecided' ORDER BY indexname"
         }
     };
     let names: Vec<String> = sqlx::query_scalar(sql)
@@ -349,7 +349,8 @@ async fn recorded_facts_are_indexed(db: Db) {
         [
             "auftrag_orders_fact_resource_admin",
             "auftrag_orders_fact_resource_device",
-            "auftrag_orders_fact_resource_org"
+            "auftrag_orders_fact_resource_org",
+            "auftrag_orders_undecided",
         ]
     );
     // a second start finds them

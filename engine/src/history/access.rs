@@ -264,6 +264,16 @@ fn sql_cond(cond: &Cond, backend: crate::store::Backend, first: usize, out: &mut
             Some(c) => out.sql.push_str(&format!("{c} IS NOT NULL")),
             None => out.sql.push_str("1 = 0"),
         },
+        // two-valued already; as written here it can use a partial index
+        Cond::Not(inner) if matches!(**inner, Cond::Present(_)) => {
+            let Cond::Present(column) = &**inner else {
+                unreachable!()
+            };
+            match sql_column(column, backend) {
+                Some(c) => out.sql.push_str(&format!("{c} IS NULL")),
+                None => out.sql.push_str("1 = 1"),
+            }
+        }
         Cond::Not(inner) => {
             // SQL's NULL (a comparison with a missing value) is false here
             out.sql.push_str("NOT COALESCE(");
@@ -367,7 +377,8 @@ fn mongo_cond(cond: &Cond) -> mongodb::bson::Document {
 /// Creates, for each attribute marked `record="yes"`, an index on that fact
 /// of `auftrag_orders` unless it exists (`auftrag_orders_fact_NAME`, on
 /// the expression the access conditions use, see [`fact_sql`]), so that
-/// "the orders about device X / of admin Y" is an index lookup. Run at
+/// "the orders about device X / of admin Y" is an index lookup; and one
+/// on the orders without facts (`auftrag_orders_undecided`). Run at
 /// start-up after the migrations: the recorded attributes are the
 /// deployment's, not the engine's.
 pub async fn index_facts(
@@ -377,12 +388,27 @@ pub async fn index_facts(
     let Some(auth) = defs.authorization else {
         return Ok(());
     };
-    for def in auth.attributes.iter().filter(|a| a.recorded) {
-        let Some(expr) = fact_sql(def.name, store.backend) else {
-            continue;
-        };
-        let index = format!("auftrag_orders_fact_{}", def.name.replace('.', "_"));
-        let sql = format!("CREATE INDEX IF NOT EXISTS {index} ON auftrag_orders ({expr})");
+    let mut indexes: Vec<(String, String)> = auth
+        .attributes
+        .iter()
+        .filter(|a| a.recorded)
+        .filter_map(|def| {
+            let expr = fact_sql(def.name, store.backend)?;
+            Some((
+                format!("auftrag_orders_fact_{}", def.name.replace('.', "_")),
+                format!("({expr})"),
+            ))
+        })
+        .collect();
+    if !indexes.is_empty() {
+        // the orders not decided yet, which lists decide one by one
+        indexes.push((
+            "auftrag_orders_undecided".to_owned(),
+            "(id) WHERE facts IS NULL".to_owned(),
+        ));
+    }
+    for (index, on) in indexes {
+        let sql = format!("CREATE INDEX IF NOT EXISTS {index} ON auftrag_orders {on}");
         if let Err(e) = sqlx::query(&sql).execute(&store.pool).await {
             // two instances starting at once: PostgreSQL may refuse the
             // second CREATE although it says IF NOT EXISTS

@@ -395,6 +395,7 @@ impl<'r> Partial<'r> {
             (Operand::Val(Ok(v)), Operand::Column(c, ty)) if op != CmpOp::In => {
                 self.column_cmp(c, ty, flipped(op), v)
             }
+            (Operand::Column(..), Operand::Bag(Ok([]))) => P3::FALSE,
             (Operand::Column(c, _), Operand::Bag(Ok(set))) => {
                 P3::exact(F::Atom(Cond::In(c, set.iter().map(json).collect())))
             }
@@ -770,16 +771,31 @@ pub fn access_from(
 ) -> Access {
     let with_facts = Partial::new(request, decided).permit(root);
     let without = Partial::new(request, undecided).permit(root);
-    let formula = if with_facts == without {
-        with_facts
-    } else {
-        let facts = F::Atom(Cond::Present(Column::Facts));
-        or(vec![
-            and(vec![facts.clone(), with_facts]),
-            and(vec![not(facts), without]),
-        ])
-    };
-    access_of(&formula)
+    if with_facts == without {
+        return access_of(&with_facts);
+    }
+    let facts = F::Atom(Cond::Present(Column::Facts));
+    let sure = or(vec![
+        and(vec![facts.clone(), with_facts.bound(false)]),
+        and(vec![not(facts.clone()), without.bound(false)]),
+    ]);
+    // The candidates need only hold for every order the root permits: an
+    // order with facts meets the upper bound with them, one without the
+    // upper bound without them. Left unguarded by `facts IS NOT NULL`,
+    // the first is an OR of indexed comparisons the query can look up
+    // one by one (a fact compares false on an order without facts anyway).
+    let candidates = or(vec![
+        with_facts.bound(true),
+        and(vec![not(facts), without.bound(true)]),
+    ]);
+    match (&sure, &candidates) {
+        (_, F::Const(false)) => Access::Nothing,
+        (F::Const(true), _) => Access::Everything,
+        _ => Access::Verify {
+            sure: sure.to_cond(),
+            candidates: candidates.to_cond(),
+        },
+    }
 }
 
 /// A formula as an [`Access`].
