@@ -2192,22 +2192,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:21:72: `crate::junet::pip::is_employee` is marked #[check], but resolver `subject.is_employee` needs a #[resolver] function"
+                    "attributes.xml:28:72: `crate::junet::pip::is_employee` is marked #[check], but resolver `subject.is_employee` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:21:72: `crate::junet::pip::is_employee` is marked #[action], but resolver `subject.is_employee` needs a #[resolver] function"
+                    "attributes.xml:28:72: `crate::junet::pip::is_employee` is marked #[action], but resolver `subject.is_employee` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:21:72: `crate::junet::pip::is_employee` is marked #[condition], but resolver `subject.is_employee` needs a #[resolver] function"
+                    "attributes.xml:28:72: `crate::junet::pip::is_employee` is marked #[condition], but resolver `subject.is_employee` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:21:72: resolver `subject.is_employee` names `crate::junet::pip::is_employee`, but there is no function `is_employee` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_employee(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:28:72: resolver `subject.is_employee` names `crate::junet::pip::is_employee`, but there is no function `is_employee` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_employee(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2227,22 +2227,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:24:69: `crate::junet::pip::is_admin` is marked #[check], but resolver `subject.is_admin` needs a #[resolver] function"
+                    "attributes.xml:31:69: `crate::junet::pip::is_admin` is marked #[check], but resolver `subject.is_admin` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:24:69: `crate::junet::pip::is_admin` is marked #[action], but resolver `subject.is_admin` needs a #[resolver] function"
+                    "attributes.xml:31:69: `crate::junet::pip::is_admin` is marked #[action], but resolver `subject.is_admin` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:24:69: `crate::junet::pip::is_admin` is marked #[condition], but resolver `subject.is_admin` needs a #[resolver] function"
+                    "attributes.xml:31:69: `crate::junet::pip::is_admin` is marked #[condition], but resolver `subject.is_admin` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:24:69: resolver `subject.is_admin` names `crate::junet::pip::is_admin`, but there is no function `is_admin` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:31:69: resolver `subject.is_admin` names `crate::junet::pip::is_admin`, but there is no function `is_admin` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2262,22 +2262,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:27:67: `crate::junet::pip::is_itb` is marked #[check], but resolver `subject.is_itb` needs a #[resolver] function"
+                    "attributes.xml:34:67: `crate::junet::pip::is_itb` is marked #[check], but resolver `subject.is_itb` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:27:67: `crate::junet::pip::is_itb` is marked #[action], but resolver `subject.is_itb` needs a #[resolver] function"
+                    "attributes.xml:34:67: `crate::junet::pip::is_itb` is marked #[action], but resolver `subject.is_itb` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:27:67: `crate::junet::pip::is_itb` is marked #[condition], but resolver `subject.is_itb` needs a #[resolver] function"
+                    "attributes.xml:34:67: `crate::junet::pip::is_itb` is marked #[condition], but resolver `subject.is_itb` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:27:67: resolver `subject.is_itb` names `crate::junet::pip::is_itb`, but there is no function `is_itb` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_itb(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:34:67: resolver `subject.is_itb` names `crate::junet::pip::is_itb`, but there is no function `is_itb` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_itb(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2297,22 +2297,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:30:83: `crate::junet::pip::itb_orgs` is marked #[check], but resolver `subject.itb_orgs` needs a #[resolver] function"
+                    "attributes.xml:37:83: `crate::junet::pip::itb_orgs` is marked #[check], but resolver `subject.itb_orgs` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:30:83: `crate::junet::pip::itb_orgs` is marked #[action], but resolver `subject.itb_orgs` needs a #[resolver] function"
+                    "attributes.xml:37:83: `crate::junet::pip::itb_orgs` is marked #[action], but resolver `subject.itb_orgs` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:30:83: `crate::junet::pip::itb_orgs` is marked #[condition], but resolver `subject.itb_orgs` needs a #[resolver] function"
+                    "attributes.xml:37:83: `crate::junet::pip::itb_orgs` is marked #[condition], but resolver `subject.itb_orgs` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:30:83: resolver `subject.itb_orgs` names `crate::junet::pip::itb_orgs`, but there is no function `itb_orgs` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn itb_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:37:83: resolver `subject.itb_orgs` names `crate::junet::pip::itb_orgs`, but there is no function `itb_orgs` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn itb_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2332,22 +2332,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:33:69: `crate::junet::pip::is_staff` is marked #[check], but resolver `subject.is_staff` needs a #[resolver] function"
+                    "attributes.xml:40:69: `crate::junet::pip::is_staff` is marked #[check], but resolver `subject.is_staff` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:33:69: `crate::junet::pip::is_staff` is marked #[action], but resolver `subject.is_staff` needs a #[resolver] function"
+                    "attributes.xml:40:69: `crate::junet::pip::is_staff` is marked #[action], but resolver `subject.is_staff` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:33:69: `crate::junet::pip::is_staff` is marked #[condition], but resolver `subject.is_staff` needs a #[resolver] function"
+                    "attributes.xml:40:69: `crate::junet::pip::is_staff` is marked #[condition], but resolver `subject.is_staff` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:33:69: resolver `subject.is_staff` names `crate::junet::pip::is_staff`, but there is no function `is_staff` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_staff(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:40:69: resolver `subject.is_staff` names `crate::junet::pip::is_staff`, but there is no function `is_staff` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_staff(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2367,22 +2367,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:36:68: `crate::junet::pip::email` is marked #[check], but resolver `subject.email` needs a #[resolver] function"
+                    "attributes.xml:43:68: `crate::junet::pip::email` is marked #[check], but resolver `subject.email` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:36:68: `crate::junet::pip::email` is marked #[action], but resolver `subject.email` needs a #[resolver] function"
+                    "attributes.xml:43:68: `crate::junet::pip::email` is marked #[action], but resolver `subject.email` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:36:68: `crate::junet::pip::email` is marked #[condition], but resolver `subject.email` needs a #[resolver] function"
+                    "attributes.xml:43:68: `crate::junet::pip::email` is marked #[condition], but resolver `subject.email` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:36:68: resolver `subject.email` names `crate::junet::pip::email`, but there is no function `email` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn email(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:43:68: resolver `subject.email` names `crate::junet::pip::email`, but there is no function `email` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn email(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2390,34 +2390,104 @@ const _: () = {
 };
 const _: () = {
     #[allow(non_camel_case_types, dead_code)]
-    struct requester;
+    struct deputy_devices;
     #[allow(dead_code)]
-    impl requester {
+    impl deputy_devices {
         const AUFTRAG_HANDLER: u8 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
         use crate::junet::pip::*;
-        match requester::AUFTRAG_HANDLER {
+        match deputy_devices::AUFTRAG_HANDLER {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:45:73: `crate::junet::pip::requester` is marked #[check], but resolver `resource.requester` needs a #[resolver] function"
+                    "attributes.xml:44:90: `crate::junet::pip::deputy_devices` is marked #[check], but resolver `subject.deputy_devices` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:45:73: `crate::junet::pip::requester` is marked #[action], but resolver `resource.requester` needs a #[resolver] function"
+                    "attributes.xml:44:90: `crate::junet::pip::deputy_devices` is marked #[action], but resolver `subject.deputy_devices` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:45:73: `crate::junet::pip::requester` is marked #[condition], but resolver `resource.requester` needs a #[resolver] function"
+                    "attributes.xml:44:90: `crate::junet::pip::deputy_devices` is marked #[condition], but resolver `subject.deputy_devices` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:45:73: resolver `resource.requester` names `crate::junet::pip::requester`, but there is no function `requester` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn requester(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:44:90: resolver `subject.deputy_devices` names `crate::junet::pip::deputy_devices`, but there is no function `deputy_devices` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct deputy_admins;
+    #[allow(dead_code)]
+    impl deputy_admins {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match deputy_admins::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:47:88: `crate::junet::pip::deputy_admins` is marked #[check], but resolver `subject.deputy_admins` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:47:88: `crate::junet::pip::deputy_admins` is marked #[action], but resolver `subject.deputy_admins` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:47:88: `crate::junet::pip::deputy_admins` is marked #[condition], but resolver `subject.deputy_admins` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:47:88: resolver `subject.deputy_admins` names `crate::junet::pip::deputy_admins`, but there is no function `deputy_admins` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_admins(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                )
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct deputy_orgs;
+    #[allow(dead_code)]
+    impl deputy_orgs {
+        const AUFTRAG_HANDLER: u8 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::pip::*;
+        match deputy_orgs::AUFTRAG_HANDLER {
+            4 => {}
+            1 => {
+                panic!(
+                    "attributes.xml:50:86: `crate::junet::pip::deputy_orgs` is marked #[check], but resolver `subject.deputy_orgs` needs a #[resolver] function"
+                )
+            }
+            2 => {
+                panic!(
+                    "attributes.xml:50:86: `crate::junet::pip::deputy_orgs` is marked #[action], but resolver `subject.deputy_orgs` needs a #[resolver] function"
+                )
+            }
+            3 => {
+                panic!(
+                    "attributes.xml:50:86: `crate::junet::pip::deputy_orgs` is marked #[condition], but resolver `subject.deputy_orgs` needs a #[resolver] function"
+                )
+            }
+            _ => {
+                panic!(
+                    "attributes.xml:50:86: resolver `subject.deputy_orgs` names `crate::junet::pip::deputy_orgs`, but there is no function `deputy_orgs` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2437,22 +2507,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:51:73: `crate::junet::pip::all_devices` is marked #[check], but resolver `resource.all_devices` needs a #[resolver] function"
+                    "attributes.xml:67:73: `crate::junet::pip::all_devices` is marked #[check], but resolver `resource.all_devices` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:51:73: `crate::junet::pip::all_devices` is marked #[action], but resolver `resource.all_devices` needs a #[resolver] function"
+                    "attributes.xml:67:73: `crate::junet::pip::all_devices` is marked #[action], but resolver `resource.all_devices` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:51:73: `crate::junet::pip::all_devices` is marked #[condition], but resolver `resource.all_devices` needs a #[resolver] function"
+                    "attributes.xml:67:73: `crate::junet::pip::all_devices` is marked #[condition], but resolver `resource.all_devices` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:51:73: resolver `resource.all_devices` names `crate::junet::pip::all_devices`, but there is no function `all_devices` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn all_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:67:73: resolver `resource.all_devices` names `crate::junet::pip::all_devices`, but there is no function `all_devices` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn all_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2472,22 +2542,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:54:84: `crate::junet::pip::device_id` is marked #[check], but resolver `resource.device` needs a #[resolver] function"
+                    "attributes.xml:70:84: `crate::junet::pip::device_id` is marked #[check], but resolver `resource.device` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:54:84: `crate::junet::pip::device_id` is marked #[action], but resolver `resource.device` needs a #[resolver] function"
+                    "attributes.xml:70:84: `crate::junet::pip::device_id` is marked #[action], but resolver `resource.device` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:54:84: `crate::junet::pip::device_id` is marked #[condition], but resolver `resource.device` needs a #[resolver] function"
+                    "attributes.xml:70:84: `crate::junet::pip::device_id` is marked #[condition], but resolver `resource.device` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:54:84: resolver `resource.device` names `crate::junet::pip::device_id`, but there is no function `device_id` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_id(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:70:84: resolver `resource.device` names `crate::junet::pip::device_id`, but there is no function `device_id` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_id(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2507,22 +2577,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:57:82: `crate::junet::pip::device_admin` is marked #[check], but resolver `resource.admin` needs a #[resolver] function"
+                    "attributes.xml:73:82: `crate::junet::pip::device_admin` is marked #[check], but resolver `resource.admin` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:57:82: `crate::junet::pip::device_admin` is marked #[action], but resolver `resource.admin` needs a #[resolver] function"
+                    "attributes.xml:73:82: `crate::junet::pip::device_admin` is marked #[action], but resolver `resource.admin` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:57:82: `crate::junet::pip::device_admin` is marked #[condition], but resolver `resource.admin` needs a #[resolver] function"
+                    "attributes.xml:73:82: `crate::junet::pip::device_admin` is marked #[condition], but resolver `resource.admin` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:57:82: resolver `resource.admin` names `crate::junet::pip::device_admin`, but there is no function `device_admin` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:73:82: resolver `resource.admin` names `crate::junet::pip::device_admin`, but there is no function `device_admin` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2542,22 +2612,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:63:84: `crate::junet::pip::deputies` is marked #[check], but resolver `resource.deputies` needs a #[resolver] function"
+                    "attributes.xml:79:84: `crate::junet::pip::deputies` is marked #[check], but resolver `resource.deputies` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:63:84: `crate::junet::pip::deputies` is marked #[action], but resolver `resource.deputies` needs a #[resolver] function"
+                    "attributes.xml:79:84: `crate::junet::pip::deputies` is marked #[action], but resolver `resource.deputies` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:63:84: `crate::junet::pip::deputies` is marked #[condition], but resolver `resource.deputies` needs a #[resolver] function"
+                    "attributes.xml:79:84: `crate::junet::pip::deputies` is marked #[condition], but resolver `resource.deputies` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:63:84: resolver `resource.deputies` names `crate::junet::pip::deputies`, but there is no function `deputies` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputies(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:79:84: resolver `resource.deputies` names `crate::junet::pip::deputies`, but there is no function `deputies` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputies(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2577,22 +2647,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:66:78: `crate::junet::pip::deputy_until` is marked #[check], but resolver `resource.deputy_until` needs a #[resolver] function"
+                    "attributes.xml:82:78: `crate::junet::pip::deputy_until` is marked #[check], but resolver `resource.deputy_until` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:66:78: `crate::junet::pip::deputy_until` is marked #[action], but resolver `resource.deputy_until` needs a #[resolver] function"
+                    "attributes.xml:82:78: `crate::junet::pip::deputy_until` is marked #[action], but resolver `resource.deputy_until` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:66:78: `crate::junet::pip::deputy_until` is marked #[condition], but resolver `resource.deputy_until` needs a #[resolver] function"
+                    "attributes.xml:82:78: `crate::junet::pip::deputy_until` is marked #[condition], but resolver `resource.deputy_until` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:66:78: resolver `resource.deputy_until` names `crate::junet::pip::deputy_until`, but there is no function `deputy_until` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_until(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:82:78: resolver `resource.deputy_until` names `crate::junet::pip::deputy_until`, but there is no function `deputy_until` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_until(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2612,22 +2682,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:69:80: `crate::junet::pip::device_org` is marked #[check], but resolver `resource.org` needs a #[resolver] function"
+                    "attributes.xml:85:80: `crate::junet::pip::device_org` is marked #[check], but resolver `resource.org` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:69:80: `crate::junet::pip::device_org` is marked #[action], but resolver `resource.org` needs a #[resolver] function"
+                    "attributes.xml:85:80: `crate::junet::pip::device_org` is marked #[action], but resolver `resource.org` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:69:80: `crate::junet::pip::device_org` is marked #[condition], but resolver `resource.org` needs a #[resolver] function"
+                    "attributes.xml:85:80: `crate::junet::pip::device_org` is marked #[condition], but resolver `resource.org` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:69:80: resolver `resource.org` names `crate::junet::pip::device_org`, but there is no function `device_org` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_org(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "attributes.xml:85:80: resolver `resource.org` names `crate::junet::pip::device_org`, but there is no function `device_org` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_org(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2649,33 +2719,39 @@ pub mod attr {
     pub const SUBJECT_IS_STAFF: ::auftrag_engine::pdp::AttrId = 5;
     /// `subject.email` (string)
     pub const SUBJECT_EMAIL: ::auftrag_engine::pdp::AttrId = 6;
+    /// `subject.deputy_devices` (integer, multi)
+    pub const SUBJECT_DEPUTY_DEVICES: ::auftrag_engine::pdp::AttrId = 7;
+    /// `subject.deputy_admins` (person, multi)
+    pub const SUBJECT_DEPUTY_ADMINS: ::auftrag_engine::pdp::AttrId = 8;
+    /// `subject.deputy_orgs` (string, multi)
+    pub const SUBJECT_DEPUTY_ORGS: ::auftrag_engine::pdp::AttrId = 9;
     /// `action.order_type` (string)
-    pub const ACTION_ORDER_TYPE: ::auftrag_engine::pdp::AttrId = 7;
+    pub const ACTION_ORDER_TYPE: ::auftrag_engine::pdp::AttrId = 10;
     /// `action.fields` (string, multi)
-    pub const ACTION_FIELDS: ::auftrag_engine::pdp::AttrId = 8;
+    pub const ACTION_FIELDS: ::auftrag_engine::pdp::AttrId = 11;
     /// `resource.requester` (person)
-    pub const RESOURCE_REQUESTER: ::auftrag_engine::pdp::AttrId = 9;
+    pub const RESOURCE_REQUESTER: ::auftrag_engine::pdp::AttrId = 12;
     /// `resource.host` (hostname)
-    pub const RESOURCE_HOST: ::auftrag_engine::pdp::AttrId = 10;
+    pub const RESOURCE_HOST: ::auftrag_engine::pdp::AttrId = 13;
     /// `resource.all_devices` (bool)
-    pub const RESOURCE_ALL_DEVICES: ::auftrag_engine::pdp::AttrId = 11;
+    pub const RESOURCE_ALL_DEVICES: ::auftrag_engine::pdp::AttrId = 14;
     /// `resource.device` (integer)
-    pub const RESOURCE_DEVICE: ::auftrag_engine::pdp::AttrId = 12;
+    pub const RESOURCE_DEVICE: ::auftrag_engine::pdp::AttrId = 15;
     /// `resource.admin` (person)
-    pub const RESOURCE_ADMIN: ::auftrag_engine::pdp::AttrId = 13;
+    pub const RESOURCE_ADMIN: ::auftrag_engine::pdp::AttrId = 16;
     /// `resource.deputy` (person)
-    pub const RESOURCE_DEPUTY: ::auftrag_engine::pdp::AttrId = 14;
+    pub const RESOURCE_DEPUTY: ::auftrag_engine::pdp::AttrId = 17;
     /// `resource.deputies` (person, multi)
-    pub const RESOURCE_DEPUTIES: ::auftrag_engine::pdp::AttrId = 15;
+    pub const RESOURCE_DEPUTIES: ::auftrag_engine::pdp::AttrId = 18;
     /// `resource.deputy_until` (datetime)
-    pub const RESOURCE_DEPUTY_UNTIL: ::auftrag_engine::pdp::AttrId = 16;
+    pub const RESOURCE_DEPUTY_UNTIL: ::auftrag_engine::pdp::AttrId = 19;
     /// `resource.org` (string)
-    pub const RESOURCE_ORG: ::auftrag_engine::pdp::AttrId = 17;
+    pub const RESOURCE_ORG: ::auftrag_engine::pdp::AttrId = 20;
     /// `environment.now` (datetime)
-    pub const ENVIRONMENT_NOW: ::auftrag_engine::pdp::AttrId = 18;
+    pub const ENVIRONMENT_NOW: ::auftrag_engine::pdp::AttrId = 21;
 }
 /// The attributes of `attributes.xml`.
-pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
+pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 22] = [
     ::auftrag_engine::pdp::AttributeDef {
         id: 0,
         name: "subject.person",
@@ -2755,6 +2831,39 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
     },
     ::auftrag_engine::pdp::AttributeDef {
         id: 7,
+        name: "subject.deputy_devices",
+        category: ::auftrag_engine::pdp::Category::Subject,
+        ty: ::auftrag_engine::pdp::ValueType::Integer,
+        multi: true,
+        must_be_present: false,
+        recorded: false,
+        source: "crate::junet::pip::deputy_devices",
+        description: "The devices (DV_OBJ_ID) the person is a deputy for now: deputyships for one device, while the device has the admin who handed it on, whose end has not passed.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 8,
+        name: "subject.deputy_admins",
+        category: ::auftrag_engine::pdp::Category::Subject,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: true,
+        must_be_present: false,
+        recorded: false,
+        source: "crate::junet::pip::deputy_admins",
+        description: "The admins the person is a deputy for now, for all their devices.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 9,
+        name: "subject.deputy_orgs",
+        category: ::auftrag_engine::pdp::Category::Subject,
+        ty: ::auftrag_engine::pdp::ValueType::String,
+        multi: true,
+        must_be_present: false,
+        recorded: false,
+        source: "crate::junet::pip::deputy_orgs",
+        description: "The organisation units the person is a deputy for now.",
+    },
+    ::auftrag_engine::pdp::AttributeDef {
+        id: 10,
         name: "action.order_type",
         category: ::auftrag_engine::pdp::Category::Action,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -2765,7 +2874,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
         description: "What is asked for: an order type to place (register_device, change_device, delete_device, name_deputy, end_deputy), read_order (read an order and its history) or staff_action (accept, edit or reject a waiting order).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 8,
+        id: 11,
         name: "action.fields",
         category: ::auftrag_engine::pdp::Category::Action,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -2776,18 +2885,18 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
         description: "The fields the order fills, e.g. admin: what it sets.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 9,
+        id: 12,
         name: "resource.requester",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
         multi: false,
         must_be_present: false,
         recorded: false,
-        source: "crate::junet::pip::requester",
+        source: "requester",
         description: "The person who placed the order (for reading orders).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 10,
+        id: 13,
         name: "resource.host",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -2798,7 +2907,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
         description: "The device the order is about.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 11,
+        id: 14,
         name: "resource.all_devices",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::Boolean,
@@ -2809,7 +2918,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
         description: "A name_deputy or end_deputy order for all devices the requester administers (scope my_devices).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 12,
+        id: 15,
         name: "resource.device",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::Integer,
@@ -2820,7 +2929,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
         description: "The device the order is about (DV_OBJ_ID): the one its host names when it is decided; for a registration, the device it made. None for a host that names no device.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 13,
+        id: 16,
         name: "resource.admin",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -2831,7 +2940,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
         description: "The administrator of the device (its ADMIN link).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 14,
+        id: 17,
         name: "resource.deputy",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -2842,7 +2951,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
         description: "The deputy a name_deputy or end_deputy order is about.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 15,
+        id: 18,
         name: "resource.deputies",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -2853,7 +2962,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
         description: "The deputies of the device: named for it alone or for all devices of its admin, while it has that admin; or for its org unit.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 16,
+        id: 19,
         name: "resource.deputy_until",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::Time,
@@ -2864,7 +2973,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
         description: "End of the asking person's deputyship for the device (far future when open-ended).",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 17,
+        id: 20,
         name: "resource.org",
         category: ::auftrag_engine::pdp::Category::Resource,
         ty: ::auftrag_engine::pdp::ValueType::String,
@@ -2875,7 +2984,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
         description: "The organisation unit of the device (DV_LOC_ORG); for a deputyship of an org unit (scope org), that unit. None for a host that names no device.",
     },
     ::auftrag_engine::pdp::AttributeDef {
-        id: 18,
+        id: 21,
         name: "environment.now",
         category: ::auftrag_engine::pdp::Category::Environment,
         ty: ::auftrag_engine::pdp::ValueType::Time,
@@ -2887,7 +2996,7 @@ pub static ATTRIBUTES: [::auftrag_engine::pdp::AttributeDef; 19] = [
     },
 ];
 /// Where each attribute's value comes from (same order as [`ATTRIBUTES`]).
-pub static ATTRIBUTE_SOURCES: [::auftrag_engine::pdp::Source; 19] = [
+pub static ATTRIBUTE_SOURCES: [::auftrag_engine::pdp::Source; 22] = [
     ::auftrag_engine::pdp::Source::Subject,
     ::auftrag_engine::pdp::Source::Resolver(resolve_1),
     ::auftrag_engine::pdp::Source::Resolver(resolve_2),
@@ -2895,17 +3004,20 @@ pub static ATTRIBUTE_SOURCES: [::auftrag_engine::pdp::Source; 19] = [
     ::auftrag_engine::pdp::Source::Resolver(resolve_4),
     ::auftrag_engine::pdp::Source::Resolver(resolve_5),
     ::auftrag_engine::pdp::Source::Resolver(resolve_6),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_7),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_8),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_9),
     ::auftrag_engine::pdp::Source::Action,
     ::auftrag_engine::pdp::Source::Fields,
-    ::auftrag_engine::pdp::Source::Resolver(resolve_9),
+    ::auftrag_engine::pdp::Source::Requester,
     ::auftrag_engine::pdp::Source::Field("host"),
-    ::auftrag_engine::pdp::Source::Resolver(resolve_11),
-    ::auftrag_engine::pdp::Source::Resolver(resolve_12),
-    ::auftrag_engine::pdp::Source::Resolver(resolve_13),
-    ::auftrag_engine::pdp::Source::Field("deputy"),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_14),
     ::auftrag_engine::pdp::Source::Resolver(resolve_15),
     ::auftrag_engine::pdp::Source::Resolver(resolve_16),
-    ::auftrag_engine::pdp::Source::Resolver(resolve_17),
+    ::auftrag_engine::pdp::Source::Field("deputy"),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_18),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_19),
+    ::auftrag_engine::pdp::Source::Resolver(resolve_20),
     ::auftrag_engine::pdp::Source::Now,
 ];
 fn resolve_1<'a, 'b>(
@@ -2974,6 +3086,28 @@ fn resolve_6<'a, 'b>(
 > {
     Box::pin(crate::junet::pip::email(ctx))
 }
+fn resolve_7<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::deputy_devices(ctx))
+}
+fn resolve_8<'a, 'b>(
+    ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
+) -> ::auftrag_engine::BoxFuture<
+    'a,
+    ::core::result::Result<
+        Option<::auftrag_engine::pdp::Value>,
+        ::auftrag_engine::error::HandlerError,
+    >,
+> {
+    Box::pin(crate::junet::pip::deputy_admins(ctx))
+}
 fn resolve_9<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
@@ -2983,9 +3117,9 @@ fn resolve_9<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::requester(ctx))
+    Box::pin(crate::junet::pip::deputy_orgs(ctx))
 }
-fn resolve_11<'a, 'b>(
+fn resolve_14<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -2996,7 +3130,7 @@ fn resolve_11<'a, 'b>(
 > {
     Box::pin(crate::junet::pip::all_devices(ctx))
 }
-fn resolve_12<'a, 'b>(
+fn resolve_15<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -3007,7 +3141,7 @@ fn resolve_12<'a, 'b>(
 > {
     Box::pin(crate::junet::pip::device_id(ctx))
 }
-fn resolve_13<'a, 'b>(
+fn resolve_16<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -3018,7 +3152,7 @@ fn resolve_13<'a, 'b>(
 > {
     Box::pin(crate::junet::pip::device_admin(ctx))
 }
-fn resolve_15<'a, 'b>(
+fn resolve_18<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -3029,7 +3163,7 @@ fn resolve_15<'a, 'b>(
 > {
     Box::pin(crate::junet::pip::deputies(ctx))
 }
-fn resolve_16<'a, 'b>(
+fn resolve_19<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -3040,7 +3174,7 @@ fn resolve_16<'a, 'b>(
 > {
     Box::pin(crate::junet::pip::deputy_until(ctx))
 }
-fn resolve_17<'a, 'b>(
+fn resolve_20<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<
     'a,
@@ -3065,6 +3199,12 @@ fn policy_predicate_0(
         )
     })()
 }
+/// `action.order_type == "register_device"`
+static POLICY_EXPR_0: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Cmp(
+    ::auftrag_engine::pdp::CmpOp::Eq,
+    &::auftrag_engine::pdp::Expr::Attr(attr::ACTION_ORDER_TYPE),
+    &::auftrag_engine::pdp::Expr::Lit(::auftrag_engine::pdp::Lit::Str("register_device")),
+);
 /// `subject.is_employee`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_1(
@@ -3074,6 +3214,10 @@ fn policy_predicate_1(
         Ok(c.boolean(attr::SUBJECT_IS_EMPLOYEE)? == Some(true))
     })()
 }
+/// `subject.is_employee`
+static POLICY_EXPR_1: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Attr(
+    attr::SUBJECT_IS_EMPLOYEE,
+);
 /// `subject.is_staff`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_2(
@@ -3083,10 +3227,17 @@ fn policy_predicate_2(
         Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
     })()
 }
+/// `subject.is_staff`
+static POLICY_EXPR_2: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Attr(
+    attr::SUBJECT_IS_STAFF,
+);
 static POLICY_2: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
     id: "register",
     description: "",
-    target: Some(policy_predicate_0),
+    target: Some(::auftrag_engine::pdp::Predicate {
+        eval: policy_predicate_0,
+        expr: &POLICY_EXPR_0,
+    }),
     algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
     rules: &[
         ::auftrag_engine::pdp::RuleDef {
@@ -3094,7 +3245,10 @@ static POLICY_2: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_1),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_1,
+                expr: &POLICY_EXPR_1,
+            }),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -3102,7 +3256,10 @@ static POLICY_2: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_2),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_2,
+                expr: &POLICY_EXPR_2,
+            }),
             obligations: &[],
         },
     ],
@@ -3132,6 +3289,25 @@ fn policy_predicate_3(
         })(),
     )
 }
+/// `action.order_type == "change_device" or action.order_type == "delete_device"`
+static POLICY_EXPR_3: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Or(
+    &[
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::Eq,
+            &::auftrag_engine::pdp::Expr::Attr(attr::ACTION_ORDER_TYPE),
+            &::auftrag_engine::pdp::Expr::Lit(
+                ::auftrag_engine::pdp::Lit::Str("change_device"),
+            ),
+        ),
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::Eq,
+            &::auftrag_engine::pdp::Expr::Attr(attr::ACTION_ORDER_TYPE),
+            &::auftrag_engine::pdp::Expr::Lit(
+                ::auftrag_engine::pdp::Lit::Str("delete_device"),
+            ),
+        ),
+    ],
+);
 /// `subject.person == resource.admin`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_4(
@@ -3146,6 +3322,12 @@ fn policy_predicate_4(
         )
     })()
 }
+/// `subject.person == resource.admin`
+static POLICY_EXPR_4: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Cmp(
+    ::auftrag_engine::pdp::CmpOp::Eq,
+    &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_PERSON),
+    &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_ADMIN),
+);
 /// `subject.person in resource.deputies and environment.now <= resource.deputy_until and not ("admin" in action.fields)`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_5(
@@ -3184,6 +3366,30 @@ fn policy_predicate_5(
         ),
     )
 }
+/// `subject.person in resource.deputies and environment.now <= resource.deputy_until and not ("admin" in action.fields)`
+static POLICY_EXPR_5: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::And(
+    &[
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::In,
+            &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_PERSON),
+            &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_DEPUTIES),
+        ),
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::Le,
+            &::auftrag_engine::pdp::Expr::Attr(attr::ENVIRONMENT_NOW),
+            &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_DEPUTY_UNTIL),
+        ),
+        ::auftrag_engine::pdp::Expr::Not(
+            &::auftrag_engine::pdp::Expr::Cmp(
+                ::auftrag_engine::pdp::CmpOp::In,
+                &::auftrag_engine::pdp::Expr::Lit(
+                    ::auftrag_engine::pdp::Lit::Str("admin"),
+                ),
+                &::auftrag_engine::pdp::Expr::Attr(attr::ACTION_FIELDS),
+            ),
+        ),
+    ],
+);
 /// `resource.org in subject.itb_orgs`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_6(
@@ -3198,6 +3404,12 @@ fn policy_predicate_6(
         )
     })()
 }
+/// `resource.org in subject.itb_orgs`
+static POLICY_EXPR_6: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Cmp(
+    ::auftrag_engine::pdp::CmpOp::In,
+    &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_ORG),
+    &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_ITB_ORGS),
+);
 /// `subject.is_staff`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_7(
@@ -3207,10 +3419,17 @@ fn policy_predicate_7(
         Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
     })()
 }
+/// `subject.is_staff`
+static POLICY_EXPR_7: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Attr(
+    attr::SUBJECT_IS_STAFF,
+);
 static POLICY_3: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
     id: "change_or_delete",
     description: "",
-    target: Some(policy_predicate_3),
+    target: Some(::auftrag_engine::pdp::Predicate {
+        eval: policy_predicate_3,
+        expr: &POLICY_EXPR_3,
+    }),
     algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
     rules: &[
         ::auftrag_engine::pdp::RuleDef {
@@ -3218,7 +3437,10 @@ static POLICY_3: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_4),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_4,
+                expr: &POLICY_EXPR_4,
+            }),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -3226,7 +3448,10 @@ static POLICY_3: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_5),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_5,
+                expr: &POLICY_EXPR_5,
+            }),
             obligations: &[
                 ::auftrag_engine::pdp::ObligationDef {
                     id: "notify_admin",
@@ -3248,7 +3473,10 @@ static POLICY_3: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_6),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_6,
+                expr: &POLICY_EXPR_6,
+            }),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -3256,7 +3484,10 @@ static POLICY_3: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_7),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_7,
+                expr: &POLICY_EXPR_7,
+            }),
             obligations: &[],
         },
     ],
@@ -3286,6 +3517,25 @@ fn policy_predicate_8(
         })(),
     )
 }
+/// `action.order_type == "name_deputy" or action.order_type == "end_deputy"`
+static POLICY_EXPR_8: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Or(
+    &[
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::Eq,
+            &::auftrag_engine::pdp::Expr::Attr(attr::ACTION_ORDER_TYPE),
+            &::auftrag_engine::pdp::Expr::Lit(
+                ::auftrag_engine::pdp::Lit::Str("name_deputy"),
+            ),
+        ),
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::Eq,
+            &::auftrag_engine::pdp::Expr::Attr(attr::ACTION_ORDER_TYPE),
+            &::auftrag_engine::pdp::Expr::Lit(
+                ::auftrag_engine::pdp::Lit::Str("end_deputy"),
+            ),
+        ),
+    ],
+);
 /// `subject.person == resource.admin or (resource.all_devices and subject.is_admin)`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_9(
@@ -3310,6 +3560,22 @@ fn policy_predicate_9(
         ),
     )
 }
+/// `subject.person == resource.admin or (resource.all_devices and subject.is_admin)`
+static POLICY_EXPR_9: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Or(
+    &[
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::Eq,
+            &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_PERSON),
+            &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_ADMIN),
+        ),
+        ::auftrag_engine::pdp::Expr::And(
+            &[
+                ::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_ALL_DEVICES),
+                ::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_IS_ADMIN),
+            ],
+        ),
+    ],
+);
 /// `resource.org in subject.itb_orgs or (resource.all_devices and subject.is_itb)`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_10(
@@ -3334,6 +3600,22 @@ fn policy_predicate_10(
         ),
     )
 }
+/// `resource.org in subject.itb_orgs or (resource.all_devices and subject.is_itb)`
+static POLICY_EXPR_10: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Or(
+    &[
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::In,
+            &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_ORG),
+            &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_ITB_ORGS),
+        ),
+        ::auftrag_engine::pdp::Expr::And(
+            &[
+                ::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_ALL_DEVICES),
+                ::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_IS_ITB),
+            ],
+        ),
+    ],
+);
 /// `subject.is_staff`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_11(
@@ -3343,6 +3625,10 @@ fn policy_predicate_11(
         Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
     })()
 }
+/// `subject.is_staff`
+static POLICY_EXPR_11: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Attr(
+    attr::SUBJECT_IS_STAFF,
+);
 /// `action.order_type == "end_deputy" and subject.person == resource.deputy`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_12(
@@ -3367,10 +3653,30 @@ fn policy_predicate_12(
         })(),
     )
 }
+/// `action.order_type == "end_deputy" and subject.person == resource.deputy`
+static POLICY_EXPR_12: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::And(
+    &[
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::Eq,
+            &::auftrag_engine::pdp::Expr::Attr(attr::ACTION_ORDER_TYPE),
+            &::auftrag_engine::pdp::Expr::Lit(
+                ::auftrag_engine::pdp::Lit::Str("end_deputy"),
+            ),
+        ),
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::Eq,
+            &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_PERSON),
+            &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_DEPUTY),
+        ),
+    ],
+);
 static POLICY_4: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
     id: "deputies",
     description: "",
-    target: Some(policy_predicate_8),
+    target: Some(::auftrag_engine::pdp::Predicate {
+        eval: policy_predicate_8,
+        expr: &POLICY_EXPR_8,
+    }),
     algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
     rules: &[
         ::auftrag_engine::pdp::RuleDef {
@@ -3378,7 +3684,10 @@ static POLICY_4: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_9),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_9,
+                expr: &POLICY_EXPR_9,
+            }),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -3386,7 +3695,10 @@ static POLICY_4: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_10),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_10,
+                expr: &POLICY_EXPR_10,
+            }),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -3394,7 +3706,10 @@ static POLICY_4: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_11),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_11,
+                expr: &POLICY_EXPR_11,
+            }),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -3402,7 +3717,10 @@ static POLICY_4: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_12),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_12,
+                expr: &POLICY_EXPR_12,
+            }),
             obligations: &[],
         },
     ],
@@ -3422,6 +3740,12 @@ fn policy_predicate_13(
         )
     })()
 }
+/// `action.order_type == "read_order"`
+static POLICY_EXPR_13: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Cmp(
+    ::auftrag_engine::pdp::CmpOp::Eq,
+    &::auftrag_engine::pdp::Expr::Attr(attr::ACTION_ORDER_TYPE),
+    &::auftrag_engine::pdp::Expr::Lit(::auftrag_engine::pdp::Lit::Str("read_order")),
+);
 /// `subject.person == resource.requester`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_14(
@@ -3436,6 +3760,12 @@ fn policy_predicate_14(
         )
     })()
 }
+/// `subject.person == resource.requester`
+static POLICY_EXPR_14: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Cmp(
+    ::auftrag_engine::pdp::CmpOp::Eq,
+    &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_PERSON),
+    &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_REQUESTER),
+);
 /// `subject.person == resource.admin`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_15(
@@ -3450,30 +3780,67 @@ fn policy_predicate_15(
         )
     })()
 }
-/// `subject.person in resource.deputies and environment.now <= resource.deputy_until`
+/// `subject.person == resource.admin`
+static POLICY_EXPR_15: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Cmp(
+    ::auftrag_engine::pdp::CmpOp::Eq,
+    &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_PERSON),
+    &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_ADMIN),
+);
+/// `resource.device in subject.deputy_devices or resource.admin in subject.deputy_admins or resource.org in subject.deputy_orgs`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_16(
     c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>,
 ) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
-    ::auftrag_engine::pdp::and3(
+    ::auftrag_engine::pdp::or3(
         (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
-            Ok(
-                ::auftrag_engine::pdp::Ctx::contains_str(
-                    c.set(attr::RESOURCE_DEPUTIES)?,
-                    c.string(attr::SUBJECT_PERSON)?,
-                ),
-            )
+            Ok({
+                let __set = c.set(attr::SUBJECT_DEPUTY_DEVICES)?;
+                c.integer(attr::RESOURCE_DEVICE)?
+                    .is_some_and(|__v| {
+                        __set.contains(&::auftrag_engine::pdp::Value::Integer(__v))
+                    })
+            })
         })(),
-        || (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
-            Ok(
-                matches!(
-                    (c.time(attr::ENVIRONMENT_NOW) ?, c.time(attr::RESOURCE_DEPUTY_UNTIL)
-                    ?), (Some(__a), Some(__b)) if __a <= __b
-                ),
-            )
-        })(),
+        || ::auftrag_engine::pdp::or3(
+            (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+                Ok(
+                    ::auftrag_engine::pdp::Ctx::contains_str(
+                        c.set(attr::SUBJECT_DEPUTY_ADMINS)?,
+                        c.string(attr::RESOURCE_ADMIN)?,
+                    ),
+                )
+            })(),
+            || (|| -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
+                Ok(
+                    ::auftrag_engine::pdp::Ctx::contains_str(
+                        c.set(attr::SUBJECT_DEPUTY_ORGS)?,
+                        c.string(attr::RESOURCE_ORG)?,
+                    ),
+                )
+            })(),
+        ),
     )
 }
+/// `resource.device in subject.deputy_devices or resource.admin in subject.deputy_admins or resource.org in subject.deputy_orgs`
+static POLICY_EXPR_16: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Or(
+    &[
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::In,
+            &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_DEVICE),
+            &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_DEPUTY_DEVICES),
+        ),
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::In,
+            &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_ADMIN),
+            &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_DEPUTY_ADMINS),
+        ),
+        ::auftrag_engine::pdp::Expr::Cmp(
+            ::auftrag_engine::pdp::CmpOp::In,
+            &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_ORG),
+            &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_DEPUTY_ORGS),
+        ),
+    ],
+);
 /// `resource.org in subject.itb_orgs`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_17(
@@ -3488,6 +3855,12 @@ fn policy_predicate_17(
         )
     })()
 }
+/// `resource.org in subject.itb_orgs`
+static POLICY_EXPR_17: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Cmp(
+    ::auftrag_engine::pdp::CmpOp::In,
+    &::auftrag_engine::pdp::Expr::Attr(attr::RESOURCE_ORG),
+    &::auftrag_engine::pdp::Expr::Attr(attr::SUBJECT_ITB_ORGS),
+);
 /// `subject.is_staff`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_18(
@@ -3497,10 +3870,17 @@ fn policy_predicate_18(
         Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
     })()
 }
+/// `subject.is_staff`
+static POLICY_EXPR_18: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Attr(
+    attr::SUBJECT_IS_STAFF,
+);
 static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
     id: "read_history",
     description: "",
-    target: Some(policy_predicate_13),
+    target: Some(::auftrag_engine::pdp::Predicate {
+        eval: policy_predicate_13,
+        expr: &POLICY_EXPR_13,
+    }),
     algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
     rules: &[
         ::auftrag_engine::pdp::RuleDef {
@@ -3508,7 +3888,10 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_14),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_14,
+                expr: &POLICY_EXPR_14,
+            }),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -3516,7 +3899,10 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_15),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_15,
+                expr: &POLICY_EXPR_15,
+            }),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -3524,7 +3910,10 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_16),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_16,
+                expr: &POLICY_EXPR_16,
+            }),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -3532,7 +3921,10 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_17),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_17,
+                expr: &POLICY_EXPR_17,
+            }),
             obligations: &[],
         },
         ::auftrag_engine::pdp::RuleDef {
@@ -3540,7 +3932,10 @@ static POLICY_5: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_18),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_18,
+                expr: &POLICY_EXPR_18,
+            }),
             obligations: &[],
         },
     ],
@@ -3560,6 +3955,12 @@ fn policy_predicate_19(
         )
     })()
 }
+/// `action.order_type == "staff_action"`
+static POLICY_EXPR_19: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Cmp(
+    ::auftrag_engine::pdp::CmpOp::Eq,
+    &::auftrag_engine::pdp::Expr::Attr(attr::ACTION_ORDER_TYPE),
+    &::auftrag_engine::pdp::Expr::Lit(::auftrag_engine::pdp::Lit::Str("staff_action")),
+);
 /// `subject.is_staff`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_20(
@@ -3569,10 +3970,17 @@ fn policy_predicate_20(
         Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
     })()
 }
+/// `subject.is_staff`
+static POLICY_EXPR_20: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Attr(
+    attr::SUBJECT_IS_STAFF,
+);
 static POLICY_6: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
     id: "staff_actions",
     description: "",
-    target: Some(policy_predicate_19),
+    target: Some(::auftrag_engine::pdp::Predicate {
+        eval: policy_predicate_19,
+        expr: &POLICY_EXPR_19,
+    }),
     algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
     rules: &[
         ::auftrag_engine::pdp::RuleDef {
@@ -3580,7 +3988,10 @@ static POLICY_6: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_20),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_20,
+                expr: &POLICY_EXPR_20,
+            }),
             obligations: &[],
         },
     ],
@@ -3600,6 +4011,12 @@ fn policy_predicate_21(
         )
     })()
 }
+/// `action.order_type == "rollback_order"`
+static POLICY_EXPR_21: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Cmp(
+    ::auftrag_engine::pdp::CmpOp::Eq,
+    &::auftrag_engine::pdp::Expr::Attr(attr::ACTION_ORDER_TYPE),
+    &::auftrag_engine::pdp::Expr::Lit(::auftrag_engine::pdp::Lit::Str("rollback_order")),
+);
 /// `subject.is_staff`
 #[allow(clippy::redundant_closure_call, unused_parens)]
 fn policy_predicate_22(
@@ -3609,10 +4026,17 @@ fn policy_predicate_22(
         Ok(c.boolean(attr::SUBJECT_IS_STAFF)? == Some(true))
     })()
 }
+/// `subject.is_staff`
+static POLICY_EXPR_22: ::auftrag_engine::pdp::Expr = ::auftrag_engine::pdp::Expr::Attr(
+    attr::SUBJECT_IS_STAFF,
+);
 static POLICY_7: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::PolicyDef {
     id: "rollbacks",
     description: "",
-    target: Some(policy_predicate_21),
+    target: Some(::auftrag_engine::pdp::Predicate {
+        eval: policy_predicate_21,
+        expr: &POLICY_EXPR_21,
+    }),
     algorithm: ::auftrag_engine::pdp::Algorithm::PermitOverrides,
     rules: &[
         ::auftrag_engine::pdp::RuleDef {
@@ -3620,7 +4044,10 @@ static POLICY_7: ::auftrag_engine::pdp::PolicyDef = ::auftrag_engine::pdp::Polic
             description: "",
             effect: ::auftrag_engine::pdp::Effect::Permit,
             target: None,
-            condition: Some(policy_predicate_22),
+            condition: Some(::auftrag_engine::pdp::Predicate {
+                eval: policy_predicate_22,
+                expr: &POLICY_EXPR_22,
+            }),
             obligations: &[],
         },
     ],
@@ -5431,6 +5858,33 @@ pub const DOCUMENT: &str = r#"{
       "description": ""
     },
     {
+      "name": "subject.deputy_devices",
+      "category": "subject",
+      "type": "integer",
+      "multi": true,
+      "source": "crate::junet::pip::deputy_devices",
+      "record": false,
+      "description": "The devices (DV_OBJ_ID) the person is a deputy for now: deputyships for one device, while the device has the admin who handed it on, whose end has not passed."
+    },
+    {
+      "name": "subject.deputy_admins",
+      "category": "subject",
+      "type": "person",
+      "multi": true,
+      "source": "crate::junet::pip::deputy_admins",
+      "record": false,
+      "description": "The admins the person is a deputy for now, for all their devices."
+    },
+    {
+      "name": "subject.deputy_orgs",
+      "category": "subject",
+      "type": "string",
+      "multi": true,
+      "source": "crate::junet::pip::deputy_orgs",
+      "record": false,
+      "description": "The organisation units the person is a deputy for now."
+    },
+    {
       "name": "action.order_type",
       "category": "action",
       "type": "string",
@@ -5453,7 +5907,7 @@ pub const DOCUMENT: &str = r#"{
       "category": "resource",
       "type": "person",
       "multi": false,
-      "source": "crate::junet::pip::requester",
+      "source": "requester",
       "record": false,
       "description": "The person who placed the order (for reading orders)."
     },
@@ -6019,32 +6473,44 @@ pub const DOCUMENT: &str = r#"{
                 "effect": "Permit",
                 "target": null,
                 "condition": {
-                  "source": "subject.person in resource.deputies and environment.now <= resource.deputy_until",
+                  "source": "resource.device in subject.deputy_devices or resource.admin in subject.deputy_admins or resource.org in subject.deputy_orgs",
                   "tree": {
-                    "op": "and",
+                    "op": "or",
                     "args": [
                       {
                         "op": "cmp",
                         "cmp": "in",
                         "lhs": {
                           "op": "attr",
-                          "name": "subject.person"
+                          "name": "resource.device"
                         },
                         "rhs": {
                           "op": "attr",
-                          "name": "resource.deputies"
+                          "name": "subject.deputy_devices"
                         }
                       },
                       {
                         "op": "cmp",
-                        "cmp": "<=",
+                        "cmp": "in",
                         "lhs": {
                           "op": "attr",
-                          "name": "environment.now"
+                          "name": "resource.admin"
                         },
                         "rhs": {
                           "op": "attr",
-                          "name": "resource.deputy_until"
+                          "name": "subject.deputy_admins"
+                        }
+                      },
+                      {
+                        "op": "cmp",
+                        "cmp": "in",
+                        "lhs": {
+                          "op": "attr",
+                          "name": "resource.org"
+                        },
+                        "rhs": {
+                          "op": "attr",
+                          "name": "subject.deputy_orgs"
                         }
                       }
                     ]

@@ -178,11 +178,76 @@ impl Emitter<'_> {
         quote! { matches!((#l, #r), (Some(__a), Some(__b)) if __a #op __b) }
     }
 
+    /// The expression as data (`auftrag_engine::pdp::Expr`), a constant.
+    fn expr(&self, n: &Node) -> TokenStream {
+        let pdp = quote! { ::auftrag_engine::pdp };
+        match n {
+            Node::Attr { name } => {
+                let (_, id) = self.attr(name);
+                quote! { #pdp::Expr::Attr(attr::#id) }
+            }
+            Node::Lit { ty, value } => {
+                let lit = match class(ty) {
+                    Class::Str => quote! { Str(#value) },
+                    Class::Int => {
+                        let n = Literal::i64_suffixed(value.parse().expect("validated integer"));
+                        quote! { Int(#n) }
+                    }
+                    Class::Bool => {
+                        let b = value == "true";
+                        quote! { Bool(#b) }
+                    }
+                    Class::Ip => {
+                        let ip = ip_value(value);
+                        quote! { Ip(#ip) }
+                    }
+                    Class::Subnet => quote! { Subnet(#value) },
+                    Class::Time => {
+                        let t = Literal::i64_suffixed(timestamp(value));
+                        quote! { Time(#t) }
+                    }
+                };
+                quote! { #pdp::Expr::Lit(#pdp::Lit::#lit) }
+            }
+            Node::Not { arg } => {
+                let a = self.expr(arg);
+                quote! { #pdp::Expr::Not(&#a) }
+            }
+            Node::And { args } | Node::Or { args } => {
+                let items = args.iter().map(|a| self.expr(a));
+                let v = if matches!(n, Node::And { .. }) {
+                    quote! { And }
+                } else {
+                    quote! { Or }
+                };
+                quote! { #pdp::Expr::#v(&[#( #items ),*]) }
+            }
+            Node::Cmp { cmp, lhs, rhs } => {
+                let op = format_ident!(
+                    "{}",
+                    match cmp.as_str() {
+                        "==" => "Eq",
+                        "!=" => "Ne",
+                        "<" => "Lt",
+                        "<=" => "Le",
+                        ">" => "Gt",
+                        ">=" => "Ge",
+                        _ => "In",
+                    }
+                );
+                let (l, r) = (self.expr(lhs), self.expr(rhs));
+                quote! { #pdp::Expr::Cmp(#pdp::CmpOp::#op, &#l, &#r) }
+            }
+        }
+    }
+
     fn predicate_fn(&mut self, e: &Option<Expr>) -> TokenStream {
         let Some(e) = e else { return quote! { None } };
         let name = format_ident!("policy_predicate_{}", self.preds);
+        let expr_name = format_ident!("POLICY_EXPR_{}", self.preds);
         self.preds += 1;
         let body = self.pred(&e.tree);
+        let expr = self.expr(&e.tree);
         let source = format!(" `{}`", e.source);
         self.items.extend(quote! {
             #[doc = #source]
@@ -190,8 +255,10 @@ impl Emitter<'_> {
             fn #name(c: &mut ::auftrag_engine::pdp::eval::Ctx<'_>) -> ::core::result::Result<bool, ::auftrag_engine::pdp::AttrError> {
                 #body
             }
+            #[doc = #source]
+            static #expr_name: ::auftrag_engine::pdp::Expr = #expr;
         });
-        quote! { Some(#name) }
+        quote! { Some(::auftrag_engine::pdp::Predicate { eval: #name, expr: &#expr_name }) }
     }
 
     fn obligations(&self, obligations: &[Obligation]) -> TokenStream {
@@ -332,14 +399,19 @@ fn value_of(c: Class, v: TokenStream) -> TokenStream {
 }
 
 fn ip_literal(v: &str) -> TokenStream {
+    let ip = ip_value(v);
+    quote! { Some(#ip) }
+}
+
+fn ip_value(v: &str) -> TokenStream {
     match v.parse::<std::net::IpAddr>().expect("validated address") {
         std::net::IpAddr::V4(a) => {
             let [x, y, z, w] = a.octets();
-            quote! { Some(::std::net::IpAddr::V4(::std::net::Ipv4Addr::new(#x, #y, #z, #w))) }
+            quote! { ::std::net::IpAddr::V4(::std::net::Ipv4Addr::new(#x, #y, #z, #w)) }
         }
         std::net::IpAddr::V6(a) => {
             let s = a.segments();
-            quote! { Some(::std::net::IpAddr::V6(::std::net::Ipv6Addr::new(#(#s),*))) }
+            quote! { ::std::net::IpAddr::V6(::std::net::Ipv6Addr::new(#(#s),*)) }
         }
     }
 }
@@ -422,6 +494,8 @@ pub(crate) fn tokens(
             "request" => quote! { ::auftrag_engine::pdp::Source::Action },
             "now" => quote! { ::auftrag_engine::pdp::Source::Now },
             "fields" => quote! { ::auftrag_engine::pdp::Source::Fields },
+            "requester" => quote! { ::auftrag_engine::pdp::Source::Requester },
+            "order_type" => quote! { ::auftrag_engine::pdp::Source::OrderType },
             s if s.starts_with("order.") => {
                 let field = &s["order.".len()..];
                 quote! { ::auftrag_engine::pdp::Source::Field(#field) }

@@ -276,6 +276,28 @@ pub(crate) fn attributes(
                 ));
                 ok = false;
             }
+        } else if source == "requester" || source == "order_type" {
+            let want: &[&str] = if source == "requester" {
+                &["person", "string"]
+            } else {
+                &["string"]
+            };
+            if (!want.contains(&ty.as_str()) || multi) && TYPES.contains(&ty.as_str()) {
+                diags.push(src.diag(
+                    e.attr_pos("type"),
+                    format!(
+                        "the source `{source}` is one {}, not {}`{ty}`",
+                        if source == "requester" {
+                            "`person`"
+                        } else {
+                            "`string`"
+                        },
+                        if multi { "a bag of " } else { "" }
+                    ),
+                    None,
+                ));
+                ok = false;
+            }
         } else if source == "now" {
             if ty != "datetime" && TYPES.contains(&ty.as_str()) {
                 diags.push(src.diag(
@@ -289,7 +311,7 @@ pub(crate) fn attributes(
             diags.push(src.diag(
                 e.attr_pos("source"),
                 format!("unknown attribute source `{source}`"),
-                Some("a source is `request`, `now`, `order.FIELD`, `fields` or the Rust path of a resolver".into()),
+                Some("a source is `request`, `now`, `order.FIELD`, `fields`, `requester`, `order_type` or the Rust path of a resolver".into()),
             ));
             ok = false;
         }

@@ -152,7 +152,7 @@ fn shipped_definitions_compile() {
     assert!(hwa[0].syntax);
     assert_eq!(m.workflows.len(), 2);
     assert_eq!(m.queues.len(), 2);
-    assert_eq!(m.attributes.len(), 19);
+    assert_eq!(m.attributes.len(), 22);
     assert!(m.policies.is_some());
     let register = m
         .order_types

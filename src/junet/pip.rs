@@ -63,6 +63,21 @@ struct Person {
     /// The org units the person is IT officer of.
     itb_orgs: Vec<String>,
     staff: bool,
+    /// The devices, admins (all their devices) and org units the person
+    /// is a deputy for now (deputyships whose end has not passed; one for
+    /// a device only while the device has the admin who handed it on).
+    deputy_devices: Vec<i64>,
+    deputy_admins: Vec<String>,
+    deputy_orgs: Vec<String>,
+}
+
+/// Whether a deputyship with this end (`None`: open-ended) holds at `now`;
+/// an end that is no RFC 3339 time holds no longer.
+fn holds(until: Option<&str>, now: i64) -> bool {
+    until.is_none_or(|text| {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .is_ok_and(|end| now <= end.unix_timestamp())
+    })
 }
 
 async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
@@ -130,6 +145,7 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
         ctx.memo.put(super::host_memo(host), target);
     }
     let mut p = Person::default();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for row in &rows {
         let kind: String = row.try_get(0)?;
         let a: Option<String> = row.try_get(1)?;
@@ -141,10 +157,25 @@ async fn person(ctx: &mut PipCtx<'_>) -> Result<Arc<Person>, HandlerError> {
             "admin" => p.admin = true,
             "itb" => p.itb_orgs.extend(a),
             "staff" => p.staff = true,
+            "deputy_device" | "deputy_admin" | "deputy_org" if holds(a.as_deref(), now) => {
+                match kind.as_str() {
+                    "deputy_device" => p.deputy_devices.extend(row.try_get::<Option<i64>, _>(3)?),
+                    "deputy_admin" => p
+                        .deputy_admins
+                        .extend(row.try_get::<Option<i64>, _>(3)?.map(|k| k.to_string())),
+                    _ => p.deputy_orgs.extend(row.try_get::<Option<String>, _>(2)?),
+                }
+            }
             _ => {}
         }
     }
     p.itb_orgs.sort();
+    for v in [&mut p.deputy_admins, &mut p.deputy_orgs] {
+        v.sort();
+        v.dedup();
+    }
+    p.deputy_devices.sort_unstable();
+    p.deputy_devices.dedup();
     Ok(ctx.memo.put(key, p))
 }
 
@@ -170,6 +201,20 @@ fn person_sql(
             .to_owned(),
         "SELECT 'staff', NULL, NULL, NULL, NULL WHERE EXISTS \
          (SELECT 1 FROM auftrag_staff WHERE person = $2)"
+            .to_owned(),
+        // the person's deputyships (ends filtered in Rust, see `Person`):
+        // for one device while it has the admin whose rights it hands on,
+        "SELECT 'deputy_device', d.UNTIL, NULL, d.DEVICE, NULL FROM auftrag_deputies d \
+         CROSS JOIN x_link l WHERE d.DEPUTY = CAST($1 AS BIGINT) AND d.DEVICE IS NOT NULL \
+         AND l.OBJ_ID_H = d.DEVICE AND l.CLASS_L = 'ADMIN' AND l.OBJ_ID_L = d.ADMIN"
+            .to_owned(),
+        // for all devices of an admin,
+        "SELECT 'deputy_admin', d.UNTIL, NULL, d.NAMED_BY, NULL FROM auftrag_deputies d \
+         WHERE d.DEPUTY = CAST($1 AS BIGINT) AND d.DEVICE IS NULL AND d.ORG IS NULL"
+            .to_owned(),
+        // for an org unit
+        "SELECT 'deputy_org', d.UNTIL, d.ORG, NULL, NULL FROM auftrag_deputies d \
+         WHERE d.DEPUTY = CAST($1 AS BIGINT) AND d.ORG IS NOT NULL"
             .to_owned(),
     ];
     let mut with = String::new();
@@ -463,10 +508,32 @@ pub async fn deputy_until(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, Handler
     Ok(until.map(Value::Time))
 }
 
-/// The person who placed the order.
+/// The devices the person is a deputy for now (`DV_OBJ_ID`s).
 #[resolver]
-pub async fn requester(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
-    Ok(Some(Value::String(ctx.order.requester.clone())))
+pub async fn deputy_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
+    let devices = person(ctx).await?.deputy_devices.clone();
+    Ok(Some(Value::Set(
+        devices.into_iter().map(Value::Integer).collect(),
+    )))
+}
+
+/// The admins (person keys) for all of whose devices the person is a
+/// deputy now.
+#[resolver]
+pub async fn deputy_admins(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
+    let admins = person(ctx).await?.deputy_admins.clone();
+    Ok(Some(Value::Set(
+        admins.into_iter().map(Value::String).collect(),
+    )))
+}
+
+/// The org units the person is a deputy for now.
+#[resolver]
+pub async fn deputy_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
+    let orgs = person(ctx).await?.deputy_orgs.clone();
+    Ok(Some(Value::Set(
+        orgs.into_iter().map(Value::String).collect(),
+    )))
 }
 
 /// The device's admin and deputies (person keys), for the notifications:

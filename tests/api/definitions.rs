@@ -161,7 +161,7 @@ async fn definitions_endpoint_serves_the_compiled_model() {
     assert_eq!(d["queues"][0]["name"], "labels");
     assert_eq!(d["queues"][0]["job_type"], "PRINT");
     assert_eq!(d["policies"]["combining"], "deny-unless-permit");
-    assert_eq!(d["attributes"].as_array().unwrap().len(), 19);
+    assert_eq!(d["attributes"].as_array().unwrap().len(), 22);
     let r = s
         .call(
             Some("employee"),

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port over a real SQLite
 //! file, driven over HTTP; the real binary for the CLI.
 
+mod access;
 mod authz;
 mod browser;
 mod claims;

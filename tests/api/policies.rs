@@ -151,6 +151,84 @@ fn policy_test_cases_in_xml() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The policies as data (what lists partially evaluate) decide as the
+/// compiled functions (what single decisions run), on requests drawn from
+/// a few values per attribute — missing, wrongly typed and failed ones too.
+#[test]
+fn the_policies_as_data_decide_as_the_compiled_policies() {
+    use auftrag_engine::pdp::{Request, Value, ValueType, evaluate, partial};
+    let attributes = &auftrag::generated::ATTRIBUTES;
+    let root = &auftrag::generated::POLICIES;
+    let values = |ty: ValueType, multi: bool| -> Vec<Option<Result<Value, ()>>> {
+        let one: Vec<Value> = match ty {
+            ValueType::String => [
+                "1002",
+                "1003",
+                "JSC",
+                "read_order",
+                "change_device",
+                "admin",
+            ]
+            .map(|v| Value::String(v.into()))
+            .to_vec(),
+            ValueType::Integer => vec![Value::Integer(5001), Value::Integer(5002)],
+            ValueType::Boolean => vec![Value::Boolean(true), Value::Boolean(false)],
+            ValueType::Time => vec![Value::Time(1_800_000_000), Value::Time(1_900_000_000)],
+            ValueType::Ip => vec![Value::Ip("134.94.16.12".parse().unwrap())],
+            ValueType::Subnet => vec![Value::Subnet("134.94.16.0/24".parse().unwrap())],
+        };
+        let mut out: Vec<Option<Result<Value, ()>>> = vec![None, Some(Err(()))];
+        if multi {
+            out.push(Some(Ok(Value::Set(one.clone()))));
+            out.push(Some(Ok(Value::Set(one[..1].to_vec()))));
+        } else {
+            out.extend(one.into_iter().map(|v| Some(Ok(v))));
+        }
+        // a value of another type
+        out.push(Some(Ok(Value::Integer(-1))));
+        out
+    };
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let actions = [
+        "read_order",
+        "change_device",
+        "name_deputy",
+        "end_deputy",
+        "register_device",
+        "staff_action",
+    ];
+    for _ in 0..20_000 {
+        let mut r = Request::new(attributes);
+        for a in attributes.iter() {
+            if a.name == "action.order_type" {
+                r.set(a.id, Value::String(actions[next(actions.len())].into()));
+                continue;
+            }
+            let choices = values(a.ty, a.multi);
+            match &choices[next(choices.len())] {
+                None => {}
+                Some(Err(())) => {
+                    r.set_error(a.id, "failed");
+                }
+                Some(Ok(v)) => {
+                    r.set(a.id, v.clone());
+                }
+            }
+        }
+        assert_eq!(
+            partial::decide_known(root, &r),
+            Some(evaluate(root, &r).decision),
+            "{r:?}"
+        );
+    }
+}
+
 /// A wrong expectation is reported, with the decision's explanation.
 #[test]
 fn a_failing_policy_case_is_reported() {

@@ -116,6 +116,21 @@ impl HistoryDb {
         }
         let mut all = base_indexes();
         all.extend(indexes);
+        // the facts the read policy's conditions test (`super::access`)
+        if let Some(auth) = defs.authorization {
+            for a in auth.attributes.iter().filter(|a| a.recorded) {
+                all.push(
+                    IndexModel::builder()
+                        .keys(doc! { format!("facts.{}", a.name): 1, "_id": -1 })
+                        .options(
+                            IndexOptions::builder()
+                                .name(format!("fact_{}", a.name.replace('.', "_")))
+                                .build(),
+                        )
+                        .build(),
+                );
+            }
+        }
         self.orders
             .create_indexes(all)
             .await

@@ -46,6 +46,7 @@ impl Engine {
     pub async fn open(database: &str, domain: Arc<dyn Domain>) -> Result<Self, EngineError> {
         let store = Store::connect(database).await?;
         store.migrate(domain.migrator(store.backend)).await?;
+        crate::history::access::index_facts(&store, domain.definitions()).await?;
         let mut conn = store.pool.acquire().await?;
         let tokens = TokenKeys::load_or_create(&mut conn).await?;
         drop(conn);

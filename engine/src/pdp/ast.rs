@@ -6,10 +6,67 @@ use serde::Serialize;
 use super::algorithm::Algorithm;
 use super::err::AttrError;
 use super::eval::Ctx;
+use super::request::AttrId;
 
 /// A compiled target or condition: `Ok(true)` matches, `Ok(false)` does not,
 /// `Err` is XACML's Indeterminate.
 pub type PredicateFn = fn(&mut Ctx<'_>) -> Result<bool, AttrError>;
+
+/// A compiled target or condition: the function decisions run, and the
+/// same expression as data, which partial evaluation reads
+/// ([`super::partial`]). The compiler emits both from one expression tree.
+#[derive(Clone, Copy)]
+pub struct Predicate {
+    pub eval: PredicateFn,
+    pub expr: &'static Expr,
+}
+
+impl std::fmt::Debug for Predicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.expr.fmt(f)
+    }
+}
+
+/// A policy expression as data (`policies.xml`, typed by the compiler):
+/// what [`Predicate::eval`] computes, with XACML's semantics — a comparison
+/// with a missing value is false, an attribute error makes the part
+/// Indeterminate, `and`/`or` as [`super::and3`]/[`super::or3`].
+#[derive(Debug)]
+pub enum Expr {
+    /// A boolean attribute used as a condition (true when it is `true`).
+    Attr(AttrId),
+    Lit(Lit),
+    Not(&'static Expr),
+    And(&'static [Expr]),
+    Or(&'static [Expr]),
+    /// A comparison of two operands (attributes or literals).
+    Cmp(CmpOp, &'static Expr, &'static Expr),
+}
+
+/// A literal of a policy expression.
+#[derive(Debug)]
+pub enum Lit {
+    Str(&'static str),
+    Int(i64),
+    Bool(bool),
+    Ip(std::net::IpAddr),
+    /// Validated by the compiler; parsed when read.
+    Subnet(&'static str),
+    /// Seconds since the Unix epoch.
+    Time(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// Membership in a bag, or an address in a subnet.
+    In,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Effect {
@@ -43,15 +100,15 @@ pub struct RuleDef {
     pub id: &'static str,
     pub description: &'static str,
     pub effect: Effect,
-    pub target: Option<PredicateFn>,
-    pub condition: Option<PredicateFn>,
+    pub target: Option<Predicate>,
+    pub condition: Option<Predicate>,
     pub obligations: &'static [ObligationDef],
 }
 
 pub struct PolicyDef {
     pub id: &'static str,
     pub description: &'static str,
-    pub target: Option<PredicateFn>,
+    pub target: Option<Predicate>,
     pub algorithm: Algorithm,
     pub rules: &'static [RuleDef],
     pub obligations: &'static [ObligationDef],
@@ -60,7 +117,7 @@ pub struct PolicyDef {
 pub struct PolicySetDef {
     pub id: &'static str,
     pub description: &'static str,
-    pub target: Option<PredicateFn>,
+    pub target: Option<Predicate>,
     pub algorithm: Algorithm,
     pub children: &'static [PolicyNode],
 }

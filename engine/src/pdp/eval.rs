@@ -4,9 +4,7 @@
 use serde::Serialize;
 
 use super::algorithm::{Tri, combine};
-use super::ast::{
-    Effect, ObligationDef, PolicyDef, PolicyNode, PolicySetDef, PredicateFn, RuleDef,
-};
+use super::ast::{Effect, ObligationDef, PolicyDef, PolicyNode, PolicySetDef, Predicate, RuleDef};
 use super::err::AttrError;
 use super::request::{AttrId, Request, Value};
 
@@ -227,10 +225,10 @@ impl<'r> Ctx<'r> {
         matches!((a, b), (Some(a), Some(b)) if a == b)
     }
 
-    pub(crate) fn matches(&mut self, target: Option<PredicateFn>) -> Tri {
+    pub(crate) fn matches(&mut self, target: Option<Predicate>) -> Tri {
         match target {
             None => Tri::Match,
-            Some(f) => match f(self) {
+            Some(p) => match (p.eval)(self) {
                 Ok(true) => Tri::Match,
                 Ok(false) => Tri::NoMatch,
                 Err(_) => Tri::Indeterminate,
@@ -248,7 +246,7 @@ fn eval_rule(rule: &'static RuleDef, policy: &'static PolicyDef, ctx: &mut Ctx<'
     match ctx.matches(rule.target) {
         Tri::NoMatch => Outcome::NOT_APPLICABLE,
         Tri::Indeterminate => decided(Decision::indeterminate_of(rule.effect)),
-        Tri::Match => match rule.condition.map_or(Ok(true), |c| c(ctx)) {
+        Tri::Match => match rule.condition.map_or(Ok(true), |c| (c.eval)(ctx)) {
             Ok(true) => decided(Decision::of(rule.effect)),
             Ok(false) => Outcome::NOT_APPLICABLE,
             Err(_) => decided(Decision::indeterminate_of(rule.effect)),
@@ -427,6 +425,7 @@ fn obligation_arguments(
 mod tests {
     use super::*;
     use crate::pdp::algorithm::Algorithm;
+    use crate::pdp::ast::{CmpOp, Expr, Lit};
     use crate::pdp::request::{AttributeDef, Category, ValueType};
 
     const SUBJECT: AttrId = 0;
@@ -496,6 +495,20 @@ mod tests {
         Ok(c.boolean(STAFF)? == Some(true))
     }
 
+    static OWN_DEVICE: Expr = Expr::Cmp(CmpOp::Eq, &Expr::Attr(SUBJECT), &Expr::Attr(ADMIN));
+    static CHANGE_OR_DELETE: Expr = Expr::Or(&[
+        Expr::Cmp(
+            CmpOp::Eq,
+            &Expr::Attr(ACTION),
+            &Expr::Lit(Lit::Str("change")),
+        ),
+        Expr::Cmp(
+            CmpOp::Eq,
+            &Expr::Attr(ACTION),
+            &Expr::Lit(Lit::Str("delete")),
+        ),
+    ]);
+
     static NOTIFY: [ObligationDef; 1] = [ObligationDef {
         id: "notify-admin",
         on: Effect::Permit,
@@ -509,7 +522,10 @@ mod tests {
             description: "an admin may change their own devices",
             effect: Effect::Permit,
             target: None,
-            condition: Some(own_device),
+            condition: Some(Predicate {
+                eval: own_device,
+                expr: &OWN_DEVICE,
+            }),
             obligations: &[],
         },
         RuleDef {
@@ -517,14 +533,20 @@ mod tests {
             description: "staff may change every device",
             effect: Effect::Permit,
             target: None,
-            condition: Some(is_staff),
+            condition: Some(Predicate {
+                eval: is_staff,
+                expr: &Expr::Attr(STAFF),
+            }),
             obligations: &NOTIFY,
         },
     ];
     static POLICY: PolicyDef = PolicyDef {
         id: "change-delete",
         description: "",
-        target: Some(change_or_delete),
+        target: Some(Predicate {
+            eval: change_or_delete,
+            expr: &CHANGE_OR_DELETE,
+        }),
         algorithm: Algorithm::PermitOverrides,
         rules: &RULES,
         obligations: &[],

@@ -13,12 +13,16 @@ pub mod ast;
 pub mod cases;
 pub mod err;
 pub mod eval;
+pub mod partial;
 pub mod pep;
 pub mod pip;
 pub mod request;
 
 pub use algorithm::Algorithm;
-pub use ast::{ArgumentDef, Effect, ObligationDef, PolicyDef, PolicyNode, PolicySetDef, RuleDef};
+pub use ast::{
+    ArgumentDef, CmpOp, Effect, Expr, Lit, ObligationDef, PolicyDef, PolicyNode, PolicySetDef,
+    Predicate, RuleDef,
+};
 pub use err::AttrError;
 pub use eval::{Ctx, Decision, Explanation, Indeterminate, Response, and3, decide, evaluate, or3};
 pub use ipnet::IpNet;

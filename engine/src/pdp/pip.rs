@@ -38,6 +38,10 @@ pub enum Source {
     /// The names of the order's filled fields (a bag of strings): what the
     /// order sets.
     Fields,
+    /// The person who placed the order (`source="requester"`).
+    Requester,
+    /// The order's type (`source="order_type"`), whatever is asked of it.
+    OrderType,
     /// A Rust resolver (`source` in `attributes.xml`).
     Resolver(ResolverFn),
 }
@@ -96,10 +100,39 @@ pub async fn resolve(
     action: &str,
     now: i64,
 ) -> Request {
+    resolve_some(ctx, attributes, sources, action, now, |_, _| true).await
+}
+
+/// Whether an attribute's value depends on the order asked about: its
+/// resource attributes, and the sources that read the order (its fields,
+/// requester, type). The others — the subject's resolvers, the action, the
+/// time — depend on who asks, what and when only; that is the contract of
+/// a resolver of a `subject`, `action` or `environment` attribute.
+pub fn depends_on_order(def: &AttributeDef, source: &Source) -> bool {
+    def.category == super::Category::Resource
+        || matches!(
+            source,
+            Source::Field(_) | Source::Fields | Source::Requester | Source::OrderType
+        )
+}
+
+/// [`resolve`], asking only the sources of the attributes `wanted` keeps;
+/// the others have no value.
+pub async fn resolve_some(
+    ctx: &mut PipCtx<'_>,
+    attributes: &'static [AttributeDef],
+    sources: &'static [Source],
+    action: &str,
+    now: i64,
+    wanted: impl Fn(&AttributeDef, &Source) -> bool,
+) -> Request {
     let mut request = Request::new(attributes);
     for (i, source) in sources.iter().enumerate() {
         let id = i as AttrId;
         let def = &attributes[i];
+        if !wanted(def, source) {
+            continue;
+        }
         if def.recorded
             && let Some(facts) = ctx.recorded()
         {
@@ -126,6 +159,8 @@ pub async fn resolve(
                     .map(|f| Value::String(f.name.to_owned()))
                     .collect(),
             ))),
+            Source::Requester => Ok(Some(Value::String(ctx.order.requester.clone()))),
+            Source::OrderType => Ok(Some(Value::String(ctx.order.order_type.name.to_owned()))),
             Source::Resolver(f) => f(ctx).await,
         };
         match value {

@@ -664,6 +664,11 @@ pub struct OrderFilter {
     /// Only orders with a smaller id (the cursor of the previous page).
     pub before_id: Option<i64>,
     pub limit: i64,
+    /// Only orders meeting this condition (what a person may read, see
+    /// [`crate::history::access`]; for [`Access::Verify`] its candidates).
+    ///
+    /// [`Access::Verify`]: crate::history::access::Access::Verify
+    pub access: Option<crate::history::access::Access>,
 }
 
 /// A text to search for, from a request: no stored value holds control
@@ -719,13 +724,20 @@ pub async fn list_orders(
         push(&mut sql, "created_at <", v.clone());
     }
     let mut query_sql = sql;
+    let mut args: Vec<writes::Arg> = binds.into_iter().map(writes::Arg::from).collect();
+    if let Some(access) = &filter.access {
+        let backend = Backend::of_url(pool.connect_options().database_url.as_str())?;
+        let cond = access.sql(backend, args.len() + 1);
+        query_sql.push_str(&format!(" AND ({})", cond.sql));
+        args.extend(cond.args);
+    }
     if let Some(before) = filter.before_id {
         query_sql.push_str(&format!(" AND id < {before}"));
     }
     query_sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit));
     let mut query = sqlx::query(&query_sql);
-    for b in binds {
-        query = query.bind(b);
+    for a in args {
+        query = a.bind(query);
     }
     let rows = query.fetch_all(pool).await?;
     rows.iter().map(|r| order_from_row(defs, r)).collect()
