@@ -449,7 +449,7 @@ async fn history_command(
 
 /// `auftrag history export --all`.
 async fn export_history(engine: &Engine, history: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let db = auftrag_engine::history::mongo::HistoryDb::connect(&history).await?;
+    let db = auftrag_engine::history::mongo::HistoryDb::connect(history).await?;
     db.ensure(engine.defs, auftrag_engine::history::mongo_indexes())
         .await?;
     auftrag_engine::history::exporter::enable(&engine.store).await?;

@@ -175,3 +175,32 @@ pub async fn backfill(
         }
     }
 }
+
+/// A history document as MongoDB keeps it ([`MongoDocument`]) turned back
+/// into the one the API shows: the facts flat again (`resource.admin`).
+pub fn from_mongo(
+    mut document: mongodb::bson::Document,
+) -> Result<OrderDocument, crate::error::EngineError> {
+    use mongodb::bson::Bson;
+    if let Ok(nested) = document.get_document("facts") {
+        let mut flat = mongodb::bson::Document::new();
+        for (category, values) in nested {
+            match values {
+                Bson::Document(values) => {
+                    for (name, value) in values {
+                        flat.insert(format!("{category}.{name}"), value.clone());
+                    }
+                }
+                other => {
+                    flat.insert(category.clone(), other.clone());
+                }
+            }
+        }
+        document.insert("facts", flat);
+    }
+    mongodb::bson::from_document::<OrderDocument>(document).map_err(|e| {
+        crate::error::EngineError::Internal(format!(
+            "a history document in MongoDB is not one: {e}"
+        ))
+    })
+}

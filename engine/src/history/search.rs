@@ -837,11 +837,7 @@ pub async fn search_mongo(
         .map_err(mongo_error)?;
     let orders = documents
         .into_iter()
-        .map(|d| {
-            mongodb::bson::from_document::<OrderDocument>(d).map_err(|e| {
-                EngineError::Internal(format!("a history document in MongoDB is not one: {e}"))
-            })
-        })
+        .map(super::document::from_mongo)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(page(q.sort, q.limit, orders))
 }
