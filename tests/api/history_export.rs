@@ -148,13 +148,13 @@ async fn expected_documents(db_url: &str) -> BTreeMap<i64, Document> {
     let orders = auftrag_engine::store::orders_with_version(&mut conn, defs, &[], 0, 1_000_000)
         .await
         .expect("read orders");
+    let documents = auftrag_engine::history::exporter::mongo_documents(&mut conn, defs, &orders)
+        .await
+        .expect("the documents");
     orders
         .iter()
-        .map(|(order, version)| {
-            let document =
-                auftrag_engine::history::exporter::mongo_document(defs, order, *version).unwrap();
-            (order.data.id.unwrap(), document)
-        })
+        .map(|(order, _)| order.data.id.unwrap())
+        .zip(documents)
         .collect()
 }
 
@@ -391,4 +391,39 @@ async fn export_all_fills_an_empty_store() {
         &mongo_documents(&url).await,
     );
     export("(0 documents written").await;
+}
+
+/// A rollback links both orders in their MongoDB documents too: the order
+/// rolled back gets a new version with `links.rolled_back_by`.
+#[tokio::test]
+async fn rollback_links_reach_mongodb() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = database(Db::Sqlite, &dir).await;
+    let mongo = auftrag_testkit::tools::secantusdb();
+    let url = mongo_url(&mongo);
+    let server = serve(&db_url, Some(&url)).await;
+    let id = server.order(1).await;
+    server.exported().await;
+    let resp = server
+        .http
+        .post(format!("{}/api/v1/orders/{id}/rollback", server.base))
+        .bearer_auth(&server.tokens["staff"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let rollback = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    server.exported().await;
+    let documents = mongo_documents(&url).await;
+    let original = &documents[&id];
+    assert_eq!(
+        original.get_document("links").unwrap(),
+        &doc! { "rolled_back_by": [rollback] },
+        "{original}"
+    );
+    assert_eq!(
+        documents[&rollback].get_document("links").unwrap(),
+        &doc! { "rollback_of": id }
+    );
+    assert_same(&expected_documents(&db_url).await, &documents);
 }

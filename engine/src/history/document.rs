@@ -130,7 +130,10 @@ impl MongoDocument<'_> {
 }
 
 /// Fills the [`Derived`] columns of orders stored before they existed (and
-/// raises those rows' versions). Returns how many rows it filled.
+/// raises those rows' versions). A row of an order type the definitions no
+/// longer have, or with states that are not a history, gets the empty
+/// values (no wait, no duration), so that it is not read again at the next
+/// start. Returns how many rows it filled.
 pub async fn backfill(
     store: &crate::store::Store,
     defs: &'static Definitions,
@@ -139,22 +142,28 @@ pub async fn backfill(
     let mut filled = 0;
     loop {
         let mut conn = store.acquire().await?;
-        let ids: Vec<i64> = sqlx::query(
-            "SELECT id FROM auftrag_orders WHERE waiting_ms IS NULL ORDER BY id LIMIT 500",
+        let rows = sqlx::query(
+            "SELECT id, order_type, closed, created_at, states FROM auftrag_orders \
+             WHERE waiting_ms IS NULL ORDER BY id LIMIT 500",
         )
         .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-        if ids.is_empty() {
+        .await?;
+        drop(conn);
+        if rows.is_empty() {
             return Ok(filled);
         }
-        let orders = crate::store::orders_with_version(&mut conn, defs, &ids, 0, 0).await?;
-        drop(conn);
         let mut tx = store.begin_write().await?;
-        for (order, _) in &orders {
-            let d = Derived::of_order(defs, order);
+        for row in &rows {
+            let id: i64 = row.try_get(0)?;
+            let order_type: String = row.try_get(1)?;
+            let closed = row.try_get::<i64, _>(2)? != 0;
+            let created_at: String = row.try_get(3)?;
+            let states: Option<Vec<StateEntry>> =
+                serde_json::from_str(&row.try_get::<String, _>(4)?).ok();
+            let d = match (defs.order_type(&order_type), states) {
+                (Some(t), Some(states)) => Derived::of(defs, t, &states, closed, &created_at),
+                _ => Derived::default(),
+            };
             sqlx::query(
                 "UPDATE auftrag_orders SET closed_at = $1, duration_ms = $2, waiting_ms = $3, \
                  waited = $4, version = version + 1 WHERE id = $5",
@@ -163,16 +172,12 @@ pub async fn backfill(
             .bind(d.duration_ms)
             .bind(d.waiting_ms)
             .bind(i64::from(d.waited))
-            .bind(order.data.id)
+            .bind(id)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        filled += orders.len();
-        if orders.len() < ids.len() {
-            // rows of order types the definitions no longer have stay NULL
-            return Ok(filled);
-        }
+        filled += rows.len();
     }
 }
 

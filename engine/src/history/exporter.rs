@@ -101,13 +101,16 @@ impl ExportStatus {
     }
 }
 
-/// The document of `order` at `version`, as MongoDB keeps it.
+/// The document of `order` at `version`, as MongoDB keeps it, with its
+/// rollback `links`.
 pub fn mongo_document(
     defs: &'static crate::workflow::defs::Definitions,
     order: &crate::store::StoredOrder,
     version: i64,
+    links: crate::store::history::Links,
 ) -> Result<mongodb::bson::Document, EngineError> {
-    let document = order.document();
+    let mut document = order.document();
+    document.links = links;
     let derived = Derived::of_order(defs, order);
     MongoDocument {
         id: document.id,
@@ -118,19 +121,51 @@ pub fn mongo_document(
     .to_bson()
 }
 
-/// Writes the documents of `orders` (with their versions), [`PARALLEL`] at
-/// a time. Returns how many were written (the others were there already at
-/// the same or a later version); the first error stops it.
+/// The documents of `orders` (with their versions) as MongoDB keeps them,
+/// their rollback links read in one query.
+pub async fn mongo_documents(
+    conn: &mut sqlx::AnyConnection,
+    defs: &'static crate::workflow::defs::Definitions,
+    orders: &[(crate::store::StoredOrder, i64)],
+) -> Result<Vec<mongodb::bson::Document>, EngineError> {
+    let ids: Vec<String> = orders
+        .iter()
+        .filter_map(|(o, _)| o.data.id)
+        .map(|id| id.to_string())
+        .collect();
+    let mut links: BTreeMap<i64, crate::store::history::Links> = BTreeMap::new();
+    if !ids.is_empty() {
+        // ids are integers: a list of them in the statement is safe
+        let list = ids.join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT order_id, rollback_of FROM auftrag_rollbacks \
+             WHERE order_id IN ({list}) OR rollback_of IN ({list}) ORDER BY order_id"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            let (order_id, of): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            links.entry(order_id).or_default().rollback_of = Some(of);
+            links.entry(of).or_default().rolled_back_by.push(order_id);
+        }
+    }
+    orders
+        .iter()
+        .map(|(order, version)| {
+            let id = order.data.id.unwrap_or_default();
+            mongo_document(defs, order, *version, links.remove(&id).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Writes `documents`, [`PARALLEL`] at a time. Returns how many were
+/// written (the others were there already at the same or a later version);
+/// the first error stops it.
 async fn put_all(
     history: &HistoryDb,
-    defs: &'static crate::workflow::defs::Definitions,
-    orders: Vec<(crate::store::StoredOrder, i64)>,
+    documents: Vec<mongodb::bson::Document>,
 ) -> Result<usize, EngineError> {
     use futures::StreamExt;
-    let documents = orders
-        .iter()
-        .map(|(order, version)| mongo_document(defs, order, *version))
-        .collect::<Result<Vec<_>, _>>()?;
     let results: Vec<Result<bool, EngineError>> = futures::stream::iter(documents)
         .map(|d| history.put(d))
         .buffer_unordered(PARALLEL)
@@ -208,7 +243,8 @@ async fn claim_and_copy(
     }
     let ids: Vec<i64> = ids.into_keys().collect();
     let orders = crate::store::orders_with_version(conn, engine.defs, &ids, 0, 0).await?;
-    put_all(history, engine.defs, orders).await?;
+    let documents = mongo_documents(conn, engine.defs, &orders).await?;
+    put_all(history, documents).await?;
     Ok((seqs.len(), seqs))
 }
 
@@ -243,13 +279,14 @@ pub async fn export_all(
     loop {
         let mut conn = store.acquire().await?;
         let orders = crate::store::orders_with_version(&mut conn, defs, &[], after, PAGE).await?;
-        drop(conn);
         let Some(last) = orders.last().map(|(o, _)| o.data.id.unwrap_or_default()) else {
             break;
         };
+        let documents = mongo_documents(&mut conn, defs, &orders).await?;
+        drop(conn);
         after = last;
         read += orders.len();
-        written += put_all(history, defs, orders).await?;
+        written += put_all(history, documents).await?;
         progress(read, written);
     }
     Ok((read, written))

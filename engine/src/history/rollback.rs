@@ -272,6 +272,12 @@ pub async fn record_link(
     .bind(now())
     .execute(&mut *conn)
     .await?;
+    // the order rolled back has a new link in its history document: a new
+    // version of it (and, with the history export on, an outbox entry)
+    sqlx::query("UPDATE auftrag_orders SET version = version + 1 WHERE id = $1")
+        .bind(rollback_of)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -852,9 +852,21 @@ pub async fn orders_with_version(
         .fetch_all(&mut *conn)
         .await?
     };
-    rows.iter()
-        .map(|r| Ok((order_from_row(defs, r)?, r.try_get::<i64, _>("version")?)))
-        .collect()
+    // a row the definitions cannot read (an order type they no longer
+    // have, a broken column) is left out, with a warning, rather than
+    // stopping the export of every other order
+    let mut orders = Vec::with_capacity(rows.len());
+    for r in &rows {
+        match order_from_row(defs, r) {
+            Ok(order) => orders.push((order, r.try_get::<i64, _>("version")?)),
+            Err(e) => tracing::warn!(
+                id = r.try_get::<i64, _>("id").unwrap_or_default(),
+                error = %e,
+                "an order is left out of the history export"
+            ),
+        }
+    }
+    Ok(orders)
 }
 
 /// Writes orders as they are, ids included, many rows per statement: a

@@ -1,0 +1,500 @@
+//! Searching and counting a large order history (issue 19): the API
+//! (`GET /api/v1/history`, `GET /api/v1/stats` over HTTP, as staff: token
+//! check, the read policy's access condition, the query, the documents as
+//! JSON) on SQLite, on PostgreSQL and on MongoDB (SecantusDB), each next to
+//! its floor measured in the same run: the same question written directly
+//! against that store (sqlx or the MongoDB driver, in this process), rows
+//! or documents fetched, nothing else.
+//!
+//! The history is generated in bulk (`auftrag demo-data --devices 10000
+//! --orders N`: `Network::generate` and `junet::history::insert`); MongoDB is
+//! filled from the SQLite database by the exporter's `export_all`.
+//!
+//!     cargo bench --manifest-path bench/Cargo.toml --bench history
+//!
+//! Environment: BENCH_HISTORY_ORDERS (1000000), BENCH_DEVICES (10000),
+//! BENCH_RUNS (30 timed runs per query and side, after 3 untimed),
+//! BENCH_SKIP_POSTGRES=1, BENCH_SKIP_MONGODB=1.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auftrag::junet::generate::Network;
+use auftrag_engine::Engine;
+use auftrag_engine::history::mongo::HistoryDb;
+use auftrag_engine::store::Backend;
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc};
+use sqlx::Row;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+/// What a query asks, for both sides.
+struct Question {
+    name: &'static str,
+    /// The API's path and query.
+    api: String,
+    /// The floor, as SQL with its text parameters (per backend) …
+    sql: fn(Backend) -> Vec<&'static str>,
+    binds: Vec<String>,
+    /// … and as MongoDB: a find filter (sorted by `_id` descending, 51
+    /// documents) or an aggregation pipeline.
+    mongo: Mongo,
+}
+
+enum Mongo {
+    Find(Document),
+    Aggregate(Vec<Vec<Document>>),
+}
+
+/// The questions, about values of the generated history.
+fn questions(sample: &Sample) -> Vec<Question> {
+    let host = sample.host.clone();
+    let requester = sample.requester.clone();
+    let mac = sample.mac.clone();
+    let (since, until) = (sample.since.clone(), sample.until.clone());
+    vec![
+        Question {
+            name: "by host",
+            api: format!("/api/v1/history?host={host}"),
+            sql: |_| {
+                vec![
+                    "SELECT * FROM auftrag_orders WHERE host = $1 ORDER BY id DESC LIMIT 51",
+                ]
+            },
+            binds: vec![host.clone()],
+            mongo: Mongo::Find(doc! { "host_id": &host }),
+        },
+        Question {
+            name: "by requester",
+            api: format!("/api/v1/history?requester={requester}"),
+            sql: |_| {
+                vec![
+                    "SELECT * FROM auftrag_orders WHERE requester = $1 ORDER BY id DESC LIMIT 51",
+                ]
+            },
+            binds: vec![requester.clone()],
+            mongo: Mongo::Find(doc! { "requester": &requester }),
+        },
+        Question {
+            name: "changed field = value (hwa set to a MAC)",
+            api: format!("/api/v1/history?field=hwa&new={mac}"),
+            sql: |b| match b {
+                Backend::Sqlite => vec![
+                    "SELECT * FROM auftrag_orders WHERE EXISTS (SELECT 1 FROM json_each(changes) \
+                     WHERE key = 'hwa' AND json_extract(value, '$[1]') = $1) \
+                     ORDER BY id DESC LIMIT 51",
+                ],
+                Backend::Postgres => vec![
+                    "SELECT * FROM auftrag_orders \
+                     WHERE changes::jsonb @> jsonb_build_object('hwa', jsonb_build_array($1::text)) \
+                     AND changes::jsonb -> 'hwa' ->> 1 = $1 ORDER BY id DESC LIMIT 51",
+                ],
+            },
+            binds: vec![mac.clone()],
+            mongo: Mongo::Find(doc! { "changed.hwa.1": &mac }),
+        },
+        Question {
+            name: "date range (one week)",
+            api: format!("/api/v1/history?since={since}&until={until}"),
+            sql: |_| {
+                vec![
+                    "SELECT * FROM auftrag_orders WHERE created_at >= $1 AND created_at < $2 \
+                     ORDER BY id DESC LIMIT 51",
+                ]
+            },
+            binds: vec![since.clone(), until.clone()],
+            mongo: Mongo::Find(doc! { "created_at": { "$gte": &since, "$lt": &until } }),
+        },
+        Question {
+            name: "statistics by type (all orders)",
+            api: "/api/v1/stats?by=type".to_owned(),
+            sql: |b| {
+                let mut q = vec![
+                    "SELECT order_type, state, COUNT(*), SUM(closed), \
+                     SUM(CASE WHEN closed = 1 AND waited = 0 THEN 1 ELSE 0 END), SUM(waiting_ms) \
+                     FROM auftrag_orders GROUP BY order_type, state",
+                ];
+                q.extend(match b {
+                    Backend::Sqlite => [
+                        "SELECT order_type, COUNT(*), MAX(duration_ms), \
+                         MIN(CASE WHEN rn >= 0.5 * n THEN duration_ms END), \
+                         MIN(CASE WHEN rn >= 0.9 * n THEN duration_ms END) FROM \
+                         (SELECT order_type, duration_ms, \
+                          ROW_NUMBER() OVER (PARTITION BY order_type ORDER BY duration_ms) AS rn, \
+                          COUNT(*) OVER (PARTITION BY order_type) AS n \
+                          FROM auftrag_orders WHERE closed = 1) GROUP BY order_type",
+                        "SELECT order_type, COUNT(*), MAX(waiting_ms), \
+                         MIN(CASE WHEN rn >= 0.5 * n THEN waiting_ms END), \
+                         MIN(CASE WHEN rn >= 0.9 * n THEN waiting_ms END) FROM \
+                         (SELECT order_type, waiting_ms, \
+                          ROW_NUMBER() OVER (PARTITION BY order_type ORDER BY waiting_ms) AS rn, \
+                          COUNT(*) OVER (PARTITION BY order_type) AS n \
+                          FROM auftrag_orders WHERE waited = 1) GROUP BY order_type",
+                        "SELECT o.order_type, json_extract(f.value, '$.check'), COUNT(DISTINCT o.id) \
+                         FROM auftrag_orders o, json_each(o.errors) f GROUP BY 1, 2 \
+                         UNION ALL SELECT o.order_type, json_extract(f.value, '$.check'), \
+                         COUNT(DISTINCT o.id) FROM auftrag_orders o, json_each(o.warnings) f \
+                         GROUP BY 1, 2",
+                    ],
+                    Backend::Postgres => [
+                        "SELECT order_type, COUNT(*), MAX(duration_ms), \
+                         percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms), \
+                         percentile_disc(0.9) WITHIN GROUP (ORDER BY duration_ms) \
+                         FROM auftrag_orders WHERE closed = 1 GROUP BY order_type",
+                        "SELECT order_type, COUNT(*), MAX(waiting_ms), \
+                         percentile_disc(0.5) WITHIN GROUP (ORDER BY waiting_ms), \
+                         percentile_disc(0.9) WITHIN GROUP (ORDER BY waiting_ms) \
+                         FROM auftrag_orders WHERE waited = 1 GROUP BY order_type",
+                        "SELECT o.order_type, f ->> 'check', COUNT(DISTINCT o.id) \
+                         FROM auftrag_orders o, jsonb_array_elements(o.errors::jsonb) f \
+                         GROUP BY 1, 2 UNION ALL SELECT o.order_type, f ->> 'check', \
+                         COUNT(DISTINCT o.id) FROM auftrag_orders o, \
+                         jsonb_array_elements(o.warnings::jsonb) f GROUP BY 1, 2",
+                    ],
+                });
+                q
+            },
+            binds: Vec::new(),
+            mongo: Mongo::Aggregate(vec![
+                vec![doc! { "$group": {
+                    "_id": { "type": "$type", "state": "$state" },
+                    "n": { "$sum": 1 },
+                    "closed": { "$sum": { "$cond": ["$closed", 1, 0] } },
+                    "automated": { "$sum": { "$cond": [
+                        { "$and": ["$closed", { "$not": ["$waited"] }] }, 1, 0] } },
+                    "waiting": { "$sum": "$waiting_ms" },
+                } }],
+                vec![
+                    doc! { "$match": { "closed": true } },
+                    doc! { "$group": {
+                        "_id": "$type",
+                        "n": { "$sum": 1 },
+                        "max": { "$max": "$duration_ms" },
+                        "p": { "$percentile": { "input": "$duration_ms", "p": [0.5, 0.9], "method": "approximate" } },
+                    } },
+                ],
+                vec![
+                    doc! { "$match": { "waited": true } },
+                    doc! { "$group": {
+                        "_id": "$type",
+                        "n": { "$sum": 1 },
+                        "max": { "$max": "$waiting_ms" },
+                        "p": { "$percentile": { "input": "$waiting_ms", "p": [0.5, 0.9], "method": "approximate" } },
+                    } },
+                ],
+                vec![
+                    doc! { "$match": { "$or": [
+                        { "errors.0": { "$exists": true } },
+                        { "warnings.0": { "$exists": true } },
+                    ] } },
+                    doc! { "$project": { "type": 1, "checks": { "$setUnion": [
+                        { "$map": { "input": "$errors", "in": "$$this.check" } },
+                        { "$map": { "input": "$warnings", "in": "$$this.check" } },
+                    ] } } },
+                    doc! { "$unwind": "$checks" },
+                    doc! { "$group": { "_id": { "type": "$type", "check": "$checks" }, "n": { "$sum": 1 } } },
+                ],
+            ]),
+        },
+    ]
+}
+
+/// Values of the generated history the questions ask about.
+struct Sample {
+    host: String,
+    requester: String,
+    mac: String,
+    since: String,
+    until: String,
+}
+
+async fn sample(store: &auftrag_engine::store::Store) -> Sample {
+    let mut conn = store.acquire().await.unwrap();
+    let max: i64 = sqlx::query_scalar("SELECT MAX(id) FROM auftrag_orders")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    // an order in the middle that changed a MAC
+    let row = sqlx::query(
+        "SELECT host, requester, changes, created_at FROM auftrag_orders \
+         WHERE id >= $1 AND order_type = 'change_device' AND state = 'COMPLETED' \
+         AND changes LIKE '%\"hwa\"%' ORDER BY id LIMIT 1",
+    )
+    .bind(max / 2)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    let changes: serde_json::Value =
+        serde_json::from_str(&row.try_get::<String, _>(2).unwrap()).unwrap();
+    let created: String = row.try_get(3).unwrap();
+    let at = time::OffsetDateTime::parse(&created, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let fmt = auftrag_engine::store::history::format_instant;
+    Sample {
+        host: row.try_get(0).unwrap(),
+        requester: row.try_get(1).unwrap(),
+        mac: changes["hwa"][1].as_str().unwrap().to_owned(),
+        since: fmt(at - time::Duration::days(3)),
+        until: fmt(at + time::Duration::days(4)),
+    }
+}
+
+/// `runs` timings of `f` after 3 untimed ones, sorted.
+async fn time_it<F, Fut>(runs: usize, mut f: F) -> Vec<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..3 {
+        f().await;
+    }
+    let mut out = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().await;
+        out.push(t.elapsed());
+    }
+    out.sort();
+    out
+}
+
+async fn floor_sql(store: &auftrag_engine::store::Store, q: &Question) {
+    let mut conn = store.acquire().await.unwrap();
+    for sql in (q.sql)(store.backend) {
+        let mut query = sqlx::query(sql);
+        for b in &q.binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(&mut *conn).await.unwrap();
+        std::hint::black_box(rows);
+    }
+}
+
+async fn floor_mongo(history: &HistoryDb, q: &Question) {
+    match &q.mongo {
+        Mongo::Find(filter) => {
+            let docs: Vec<Document> = history
+                .orders
+                .find(filter.clone())
+                .sort(doc! { "_id": -1 })
+                .limit(51)
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            std::hint::black_box(docs);
+        }
+        Mongo::Aggregate(pipelines) => {
+            for p in pipelines {
+                let docs: Vec<Document> = history
+                    .orders
+                    .aggregate(p.clone())
+                    .await
+                    .unwrap()
+                    .try_collect()
+                    .await
+                    .unwrap();
+                std::hint::black_box(docs);
+            }
+        }
+    }
+}
+
+/// Serves `engine` on a free port; returns its base URL.
+async fn serve(engine: Arc<Engine>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(auftrag_engine::http::server::serve_with(
+        engine,
+        listener,
+        std::future::pending(),
+        auftrag_engine::http::server::Limits::default(),
+    ));
+    base
+}
+
+struct Row_ {
+    store: &'static str,
+    question: &'static str,
+    api: (Duration, Duration),
+    floor: (Duration, Duration),
+    hits: usize,
+}
+
+async fn run_store(
+    label: &'static str,
+    engine: Arc<Engine>,
+    history: Option<HistoryDb>,
+    questions: &[Question],
+    runs: usize,
+    out: &mut Vec<Row_>,
+) {
+    let base = serve(engine.clone()).await;
+    let staff = engine
+        .issue_token("100000", time::Duration::hours(2))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    for q in questions {
+        let url = format!("{base}{}", q.api);
+        let probe: serde_json::Value = http
+            .get(&url)
+            .bearer_auth(&staff)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let hits = probe["orders"].as_array().map_or(0, Vec::len);
+        assert!(
+            probe.get("status").is_none(),
+            "{label} {}: {probe}",
+            q.name
+        );
+        let api = time_it(runs, || {
+            let (http, url, staff) = (&http, &url, &staff);
+            async move {
+                let resp = http.get(url).bearer_auth(staff).send().await.unwrap();
+                assert!(resp.status().is_success());
+                std::hint::black_box(resp.bytes().await.unwrap());
+            }
+        })
+        .await;
+        let floor = match &history {
+            Some(h) => time_it(runs, || floor_mongo(h, q)).await,
+            None => time_it(runs, || floor_sql(&engine.store, q)).await,
+        };
+        println!(
+            "{label:<10} {:<42} API p50 {:>9} p99 {:>9} ms | floor p50 {:>9} p99 {:>9} ms | {:.2}x ({hits} hits)",
+            q.name,
+            ms(percentile(&api, 0.5)),
+            ms(percentile(&api, 0.99)),
+            ms(percentile(&floor, 0.5)),
+            ms(percentile(&floor, 0.99)),
+            percentile(&api, 0.5).as_secs_f64() / percentile(&floor, 0.5).as_secs_f64()
+        );
+        out.push(Row_ {
+            store: label,
+            question: q.name,
+            api: (percentile(&api, 0.5), percentile(&api, 0.99)),
+            floor: (percentile(&floor, 0.5), percentile(&floor, 0.99)),
+            hits,
+        });
+    }
+}
+
+/// A database with the generated network and `orders` generated orders.
+async fn load(url: &str, devices: usize, orders: usize) -> Engine {
+    let engine = Engine::open(url, auftrag::domain()).await.unwrap();
+    let network = Network::generate(devices, 1);
+    let t = Instant::now();
+    let mut tx = engine.store.pool.begin().await.unwrap();
+    network.insert(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    auftrag::junet::history::insert(&engine.store, &network, orders, 1, |done| {
+        if done % 200_000 == 0 {
+            eprintln!("  {done} orders written");
+        }
+    })
+    .await
+    .unwrap();
+    engine.store.analyze().await.unwrap();
+    eprintln!(
+        "loaded {orders} orders into {} in {:.0} s",
+        url.split(':').next().unwrap_or(""),
+        t.elapsed().as_secs_f64()
+    );
+    engine
+}
+
+fn main() {
+    let orders = env_usize("BENCH_HISTORY_ORDERS", 1_000_000);
+    let devices = env_usize("BENCH_DEVICES", 10_000);
+    let runs = env_usize("BENCH_RUNS", 30);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut rows = Vec::new();
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite_url = format!("sqlite://{}", dir.path().join("history.db").display());
+        let sqlite = Arc::new(load(&sqlite_url, devices, orders).await);
+        let sample = sample(&sqlite.store).await;
+        let questions = questions(&sample);
+        run_store("SQLite", sqlite.clone(), None, &questions, runs, &mut rows).await;
+        if std::env::var("BENCH_SKIP_POSTGRES").is_err() {
+            let url = auftrag_testkit::fresh_postgres_database().await;
+            let pg = Arc::new(load(&url, devices, orders).await);
+            run_store("PostgreSQL", pg, None, &questions, runs, &mut rows).await;
+        }
+        if std::env::var("BENCH_SKIP_MONGODB").is_err() {
+            let mongo = auftrag_testkit::tools::secantusdb();
+            let url = format!(
+                "mongodb://127.0.0.1:{}/history?directConnection=true",
+                mongo.port()
+            );
+            let history = HistoryDb::connect(&url).await.unwrap();
+            history
+                .ensure(sqlite.defs, auftrag_engine::history::mongo_indexes())
+                .await
+                .unwrap();
+            let t = Instant::now();
+            let (read, _) = auftrag_engine::history::exporter::export_all(
+                &sqlite.store,
+                sqlite.defs,
+                &history,
+                |read, _| {
+                    if read % 100_000 == 0 {
+                        eprintln!("  {read} documents exported");
+                    }
+                },
+            )
+            .await
+            .unwrap();
+            let secs = t.elapsed().as_secs_f64();
+            eprintln!(
+                "exported {read} documents to SecantusDB in {secs:.0} s ({:.0}/s)",
+                read as f64 / secs
+            );
+            // a second engine on the same SQLite database that answers
+            // from MongoDB
+            let mut engine = Engine::open(&sqlite_url, auftrag::domain()).await.unwrap();
+            engine.history = Some(history.clone());
+            run_store("MongoDB", Arc::new(engine), Some(history), &questions, runs, &mut rows)
+                .await;
+        }
+        println!("\n| store | query | API p50 | API p99 | floor p50 | floor p99 | API / floor (p50) | hits |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for r in &rows {
+            println!(
+                "| {} | {} | {} ms | {} ms | {} ms | {} ms | {:.2}× | {} |",
+                r.store,
+                r.question,
+                ms(r.api.0),
+                ms(r.api.1),
+                ms(r.floor.0),
+                ms(r.floor.1),
+                r.api.0.as_secs_f64() / r.floor.0.as_secs_f64(),
+                r.hits
+            );
+        }
+    });
+}
