@@ -75,6 +75,28 @@ async fn listed(s: &TestServer, who: &str) -> BTreeSet<i64> {
     panic!("{who}: more pages than orders");
 }
 
+/// Every order `who` finds in the history search (`GET /api/v1/history`,
+/// no filter), paging through with small pages.
+async fn searched(s: &TestServer, who: &str) -> BTreeSet<i64> {
+    let mut ids = BTreeSet::new();
+    let mut path = "/api/v1/history?limit=2".to_owned();
+    for _ in 0..200 {
+        let r = s.call(Some(who), Method::GET, &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{who}: {}", r.body);
+        for o in r.body["orders"].as_array().expect("orders") {
+            assert!(
+                ids.insert(o["id"].as_i64().expect("id")),
+                "{who}: found twice: {o}"
+            );
+        }
+        match r.body["next"].as_str() {
+            Some(c) => path = format!("/api/v1/history?limit=2&cursor={c}"),
+            None => return ids,
+        }
+    }
+    panic!("{who}: more pages than orders");
+}
+
 /// Every order `who` may read, asked one by one.
 async fn readable(s: &TestServer, who: &str, all: &BTreeSet<i64>) -> BTreeSet<i64> {
     let mut ids = BTreeSet::new();
@@ -289,6 +311,11 @@ async fn lists_show_what_the_policy_lets_read(db: Db) {
         let list = listed(&s, who).await;
         let read = readable(&s, who, &all).await;
         assert_eq!(list, read, "person {who}: listed vs readable one by one");
+        let found = searched(&s, who).await;
+        assert_eq!(
+            found, read,
+            "person {who}: history search vs readable one by one"
+        );
         let own: BTreeSet<i64> =
             sqlx::query_scalar::<_, i64>("SELECT id FROM auftrag_orders WHERE requester = $1")
                 .bind(who)
