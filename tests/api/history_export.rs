@@ -221,6 +221,23 @@ async fn mongodb_going_away_loses_nothing(db: Db) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(seen_error, "/healthz names the export's error");
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(&server.tokens["staff"])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let pending: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("auftrag_history_export_pending "))
+        .expect("the export's gauge")
+        .parse()
+        .unwrap();
+    assert!(pending > 0, "{metrics}");
 
     mongo.restart();
     for n in 40..50 {

@@ -16,6 +16,8 @@
 //! | `auftrag_jobs` | queue, state | jobs (gauge, from the database) |
 //! | `auftrag_job_lease_expiries_total` | queue | leases that ran out and put a job back |
 //! | `auftrag_agency_pickup_seconds` | queue | time from a job's creation to its lease |
+//! | `auftrag_history_export_pending` | | order writes not yet copied to MongoDB (gauge, with `--history`) |
+//! | `auftrag_history_export_oldest_seconds` | | age of the oldest of them (gauge, with `--history`) |
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -164,6 +166,26 @@ async fn database_gauges(engine: &crate::Engine, out: &mut String) -> Result<(),
             label(&row.try_get::<String, _>(0)?),
             label(&row.try_get::<String, _>(1)?),
             row.try_get::<i64, _>(2)?
+        );
+    }
+    drop(conn);
+    if engine.history.is_some() {
+        let lag = crate::history::exporter::lag(&engine.store, &engine.history_status).await?;
+        let _ = writeln!(
+            out,
+            "# HELP auftrag_history_export_pending Order writes not yet copied to the MongoDB history store."
+        );
+        let _ = writeln!(out, "# TYPE auftrag_history_export_pending gauge");
+        let _ = writeln!(out, "auftrag_history_export_pending {}", lag.pending);
+        let _ = writeln!(
+            out,
+            "# HELP auftrag_history_export_oldest_seconds Age of the oldest order write not yet copied to MongoDB."
+        );
+        let _ = writeln!(out, "# TYPE auftrag_history_export_oldest_seconds gauge");
+        let _ = writeln!(
+            out,
+            "auftrag_history_export_oldest_seconds {}",
+            lag.oldest_pending_secs
         );
     }
     Ok(())
