@@ -43,6 +43,10 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
+/// The columns the API reads for a history document.
+const COLUMNS: &str = "id, order_type, requester, state, closed, created_at, updated_at, \
+     fields, changes, states, errors, warnings, accepted, facts";
+
 /// What a query asks, for both sides.
 struct Question {
     name: &'static str,
@@ -73,7 +77,7 @@ fn questions(sample: &Sample) -> Vec<Question> {
             api: format!("/api/v1/history?host={host}"),
             sql: |_| {
                 vec![
-                    "SELECT * FROM auftrag_orders WHERE host = $1 ORDER BY id DESC LIMIT 51",
+                    "SELECT {COLUMNS} FROM auftrag_orders WHERE host = $1 ORDER BY id DESC LIMIT 51",
                 ]
             },
             binds: vec![host.clone()],
@@ -84,7 +88,7 @@ fn questions(sample: &Sample) -> Vec<Question> {
             api: format!("/api/v1/history?requester={requester}"),
             sql: |_| {
                 vec![
-                    "SELECT * FROM auftrag_orders WHERE requester = $1 ORDER BY id DESC LIMIT 51",
+                    "SELECT {COLUMNS} FROM auftrag_orders WHERE requester = $1 ORDER BY id DESC LIMIT 51",
                 ]
             },
             binds: vec![requester.clone()],
@@ -95,12 +99,12 @@ fn questions(sample: &Sample) -> Vec<Question> {
             api: format!("/api/v1/history?field=hwa&new={mac}"),
             sql: |b| match b {
                 Backend::Sqlite => vec![
-                    "SELECT * FROM auftrag_orders WHERE EXISTS (SELECT 1 FROM json_each(changes) \
+                    "SELECT {COLUMNS} FROM auftrag_orders WHERE EXISTS (SELECT 1 FROM json_each(changes) \
                      WHERE key = 'hwa' AND json_extract(value, '$[1]') = $1) \
                      ORDER BY id DESC LIMIT 51",
                 ],
                 Backend::Postgres => vec![
-                    "SELECT * FROM auftrag_orders \
+                    "SELECT {COLUMNS} FROM auftrag_orders \
                      WHERE changes::jsonb @> jsonb_build_object('hwa', jsonb_build_array($1::text)) \
                      AND changes::jsonb -> 'hwa' ->> 1 = $1 ORDER BY id DESC LIMIT 51",
                 ],
@@ -113,7 +117,7 @@ fn questions(sample: &Sample) -> Vec<Question> {
             api: format!("/api/v1/history?since={since}&until={until}"),
             sql: |_| {
                 vec![
-                    "SELECT * FROM auftrag_orders WHERE created_at >= $1 AND created_at < $2 \
+                    "SELECT {COLUMNS} FROM auftrag_orders WHERE created_at >= $1 AND created_at < $2 \
                      ORDER BY id DESC LIMIT 51",
                 ]
             },
@@ -125,9 +129,9 @@ fn questions(sample: &Sample) -> Vec<Question> {
             api: "/api/v1/stats?by=type".to_owned(),
             sql: |b| {
                 let mut q = vec![
-                    "SELECT order_type, state, COUNT(*), SUM(closed), \
-                     SUM(CASE WHEN closed = 1 AND waited = 0 THEN 1 ELSE 0 END), SUM(waiting_ms) \
-                     FROM auftrag_orders GROUP BY order_type, state",
+                    "SELECT order_type, state, COUNT(*), CAST(SUM(closed) AS BIGINT), \
+                     CAST(SUM(CASE WHEN closed = 1 AND waited = 0 THEN 1 ELSE 0 END) AS BIGINT), \
+                     CAST(SUM(waiting_ms) AS BIGINT) FROM auftrag_orders GROUP BY order_type, state",
                 ];
                 q.extend(match b {
                     Backend::Sqlite => [
@@ -276,12 +280,26 @@ where
 async fn floor_sql(store: &auftrag_engine::store::Store, q: &Question) {
     let mut conn = store.acquire().await.unwrap();
     for sql in (q.sql)(store.backend) {
-        let mut query = sqlx::query(sql);
+        let sql = sql.replace("{COLUMNS}", COLUMNS);
+        let mut query = sqlx::query(&sql);
         for b in &q.binds {
             query = query.bind(b);
         }
         let rows = query.fetch_all(&mut *conn).await.unwrap();
-        std::hint::black_box(rows);
+        // read every value, as a client of the store would
+        for row in &rows {
+            for i in 0..row.len() {
+                let text = row.try_get::<Option<String>, _>(i);
+                if text.is_err() {
+                    let n = row.try_get::<Option<i64>, _>(i);
+                    if n.is_err() {
+                        std::hint::black_box(row.try_get::<Option<f64>, _>(i).unwrap());
+                    }
+                    std::hint::black_box(n.ok());
+                }
+                std::hint::black_box(text.ok());
+            }
+        }
     }
 }
 
