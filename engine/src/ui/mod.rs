@@ -26,9 +26,12 @@
 //! OpenAPI document: they answer HTML, and their forms change with the
 //! definitions.
 
+mod charts;
 mod definitions;
 pub mod form;
+mod history;
 pub mod i18n;
+mod jobs;
 pub mod session;
 mod views;
 
