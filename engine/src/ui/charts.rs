@@ -90,7 +90,7 @@ fn number(v: f64) -> String {
 
 /// Text width estimate (the pages' sans-serif at 12 px).
 fn text_width(text: &str) -> f64 {
-    7.0 * text.chars().count() as f64
+    7.5 * text.chars().count() as f64
 }
 
 impl Chart {
@@ -173,7 +173,14 @@ pub fn stacked_columns(
     c.height = top + plot_h + bottom;
     let top_value = nice_top(max as f64);
     let y_of = |v: f64| top + plot_h - v / top_value * plot_h;
-    for tick in [0.0, top_value / 2.0, top_value] {
+    // counts: a middle line only where it is a whole number
+    let middle = top_value / 2.0;
+    let ticks = if middle.fract() == 0.0 {
+        vec![0.0, middle, top_value]
+    } else {
+        vec![0.0, top_value]
+    };
+    for tick in ticks {
         let y = y_of(tick);
         c.line(left, y, c.width - 8.0, y);
         c.text(left - 6.0, y + 4.0, "end", "axis", number(tick));
