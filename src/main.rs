@@ -344,7 +344,7 @@ enum HistoryCommand {
         /// Created before (RFC 3339).
         #[arg(long)]
         until: Option<String>,
-        /// `type` (default), `state`, `month` or a recorded attribute (`org`).
+        /// `type` (default), `state`, `day`, `month` or a recorded attribute (`org`).
         #[arg(long)]
         by: Option<String>,
         #[command(flatten)]

@@ -609,3 +609,437 @@ async fn definitions_page_draws_the_workflows() {
     b.screenshot("definitions").await;
     b.close().await;
 }
+
+// ------------------------------------------------ history, statistics, jobs
+
+/// The MAC the history tests set.
+const SET_MAC: &str = "00:1a:2b:3c:4d:42";
+
+/// The text of every element `css` finds, in document order.
+async fn texts(b: &Browser, css: &str) -> Vec<String> {
+    let v = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);",
+            vec![json!(css)],
+        )
+        .await
+        .expect("texts");
+    serde_json::from_value(v).expect("a list of texts")
+}
+
+/// The ids of the orders listed on a history page.
+async fn result_ids(b: &Browser) -> Vec<i64> {
+    let v = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('tr[id^=result-]')].map(e => e.id.slice(7));",
+            vec![],
+        )
+        .await
+        .expect("result ids");
+    serde_json::from_value::<Vec<String>>(v)
+        .expect("ids")
+        .iter()
+        .map(|s| s.parse().expect("an id"))
+        .collect()
+}
+
+/// A change of zam2212's MAC that completes, one that waits (the MAC of
+/// another device), and a device the employee registers.
+async fn history_orders(s: &TestServer) -> (i64, i64, i64) {
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "hwa": SET_MAC}))
+        .await;
+    assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
+    let set = r.body["id"].as_i64().unwrap();
+    let waiting = waiting_order(s).await;
+    let r = s
+        .call(
+            Some("employee"),
+            reqwest::Method::POST,
+            "/api/v1/orders",
+            Some(json!({"type": "register_device", "fields": {
+                "host": "zam2299", "dv_class": "PC", "geb": "16.3", "raum": "R 227", "admin": "1001",
+                "interfaces": serde_json::from_str::<serde_json::Value>(INTERFACES_OK).unwrap()}})),
+        )
+        .await;
+    assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
+    (set, waiting, r.body["id"].as_i64().unwrap())
+}
+
+async fn staff_searches_the_history(db: Db) {
+    let s = TestServer::start_on(db).await;
+    let (set, waiting, registered) = history_orders(&s).await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "staff").await;
+    b.click("nav a[href='/ui/history']").await;
+    // staff see every order, newest first
+    assert_eq!(result_ids(&b).await, [registered, waiting, set]);
+    b.fill("#q-field", "hwa").await;
+    b.fill("#q-new", SET_MAC).await;
+    b.click("#search").await;
+    assert_eq!(result_ids(&b).await, [set], "{}", b.body().await);
+    let row = b.text(&format!("#result-{set}")).await;
+    assert!(
+        row.contains(&format!("hwa: {ZAM2212_MAC} → {SET_MAC}")) && row.contains(ZAM2212),
+        "{row}"
+    );
+    b.screenshot("history").await;
+    b.click(&format!("#result-{set} a")).await;
+    assert_eq!(b.text("#state").await, "COMPLETED");
+    // a page at a time: the next page goes on where the first ended
+    b.goto(&s, "/ui/history?limit=2&sort=oldest").await;
+    assert_eq!(result_ids(&b).await, [set, waiting]);
+    b.click("#next-page").await;
+    assert_eq!(result_ids(&b).await, [registered]);
+    assert!(
+        b.client
+            .find_all(Locator::Css("#next-page"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the last page"
+    );
+    // a day picked in the date input is taken as its start (UTC)
+    let today = time::OffsetDateTime::now_utc().date();
+    b.goto(&s, "/ui/history").await;
+    b.client
+        .execute(
+            "document.querySelector('#q-since').value = arguments[0];",
+            vec![json!(today.next_day().unwrap().to_string())],
+        )
+        .await
+        .expect("set the date");
+    b.click("#search").await;
+    assert!(result_ids(&b).await.is_empty());
+    assert!(b.text("#no-results").await.contains("No order"));
+    // a bad `since` is refused with the API's reason, at its input
+    b.goto(&s, "/ui/history?since=yesterday&host=zam2212").await;
+    let at_field = b.text(".field.invalid").await;
+    assert!(
+        at_field.contains("Created from") && at_field.contains("must be an RFC 3339 time"),
+        "{at_field}"
+    );
+    assert_eq!(
+        b.text("#e-q-since").await,
+        "must be an RFC 3339 time such as 2026-11-24T08:00:00Z"
+    );
+    assert_eq!(
+        b.client
+            .find(Locator::Css("#q-since"))
+            .await
+            .unwrap()
+            .attr("aria-describedby")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("e-q-since")
+    );
+    assert!(result_ids(&b).await.is_empty(), "nothing searched");
+    b.screenshot("history-error").await;
+    b.close().await;
+}
+for_both_backends!(staff_searches_the_history);
+
+async fn stats_page_draws_the_orders(db: Db) {
+    let s = TestServer::start_on(db).await;
+    history_orders(&s).await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "staff").await;
+    b.click("nav a[href='/ui/stats']").await;
+    // orders per type: a bar each, its type and count written at it
+    assert_eq!(
+        texts(&b, "#chart-orders svg text").await,
+        ["change_device", "2", "register_device", "1"]
+    );
+    assert_eq!(
+        b.client
+            .find_all(Locator::Css("#chart-orders svg rect"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // per day by type: today's bar holds all three, one segment per type
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let per_day = texts(&b, "#chart-per-period svg text").await;
+    assert!(
+        per_day.contains(&"3".to_owned()) && per_day.contains(&today[5..].to_owned()),
+        "{per_day:?}"
+    );
+    assert_eq!(
+        texts(&b, "#chart-per-period svg rect title").await,
+        [
+            format!("{today} · change_device: 2"),
+            format!("{today} · register_device: 1")
+        ]
+    );
+    assert_eq!(
+        texts(&b, "#chart-per-period .legend li").await,
+        ["change_device", "register_device"]
+    );
+    // the automation rate: the closed change completed without waiting
+    let automation = texts(&b, "#chart-automation svg text").await;
+    assert!(
+        automation.contains(&"100 % (1 of 1)".to_owned()),
+        "{automation:?}"
+    );
+    assert!(
+        texts(&b, "#chart-duration svg text")
+            .await
+            .contains(&"change_device".to_owned())
+    );
+    // the check that parked the waiting order
+    let checks = texts(&b, "#chart-checks svg text").await;
+    assert!(
+        checks.contains(&"check_hwa_unique".to_owned()),
+        "{checks:?}"
+    );
+    assert!(b.text("#numbers").await.contains("Total"));
+    let to_charts = "document.querySelector('.charts').scrollIntoView({block: 'start'})";
+    b.client.execute(to_charts, vec![]).await.expect("scroll");
+    b.screenshot("stats").await;
+    b.client
+        .set_window_size(390, 844)
+        .await
+        .expect("phone width");
+    b.client.execute(to_charts, vec![]).await.expect("scroll");
+    b.screenshot("stats-phone").await;
+    b.client
+        .set_window_size(1200, 900)
+        .await
+        .expect("desktop width");
+    // grouped by day
+    b.client
+        .find(Locator::Css("#q-by"))
+        .await
+        .unwrap()
+        .select_by_value("day")
+        .await
+        .unwrap();
+    b.click("#show").await;
+    assert_eq!(
+        texts(&b, "#chart-orders svg text").await,
+        [today.clone(), "3".into()]
+    );
+    // a bad grouping is refused at its input
+    b.goto(&s, "/ui/stats?by=colour").await;
+    assert!(
+        b.text("#e-q-by").await.contains("names no grouping"),
+        "{}",
+        b.body().await
+    );
+    b.close().await;
+    // the employee counts what they may read: their own device
+    let b = Browser::start().await;
+    b.sign_in(&s, "employee").await;
+    b.goto(&s, "/ui/stats").await;
+    assert_eq!(
+        texts(&b, "#chart-orders svg text").await,
+        ["register_device", "1"]
+    );
+    b.close().await;
+}
+for_both_backends!(stats_page_draws_the_orders);
+
+/// Jobs of the `compute` queue: one PENDING, one BUSY leased by an
+/// agency, one FAILED with exit code 3 and markup in its stderr.
+async fn some_jobs(s: &TestServer) -> (i64, i64) {
+    use auftrag_engine::jobs::{JobState, db};
+    let engine = &s.engine;
+    let enqueue = |data: &'static str| async move {
+        let mut conn = engine.store.write_conn().await.unwrap();
+        db::enqueue(
+            &mut conn,
+            engine.defs,
+            "compute",
+            data.as_bytes(),
+            "1005",
+            None,
+        )
+        .await
+        .unwrap()
+    };
+    enqueue("one").await;
+    enqueue("two").await;
+    let leases = db::lease(&engine.store, "agency-<b>lab</b>", &["compute"], 10)
+        .await
+        .unwrap();
+    assert_eq!(leases.len(), 2);
+    // one more, not leased
+    enqueue("three").await;
+    let failed = &leases[1];
+    db::finish(
+        &engine.store,
+        failed.job.id,
+        &failed.token,
+        &db::Outcome {
+            state: JobState::Failed,
+            output: Vec::new(),
+            exit_code: Some(3),
+            error: Some(
+                "the script exited with code 3; stderr: <script>document.title='owned'</script> disk full"
+                    .into(),
+            ),
+        },
+    )
+    .await
+    .unwrap();
+    (leases[0].job.id, failed.job.id)
+}
+
+async fn staff_see_the_agency_and_its_jobs(db: Db) {
+    let s = TestServer::start_on(db).await;
+    let (busy, failed) = some_jobs(&s).await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "staff").await;
+    b.click("nav a[href='/ui/jobs']").await;
+    // PENDING, BUSY, COMPLETED, FAILED
+    assert_eq!(
+        texts(&b, "#queue-compute td.num").await,
+        ["1", "1", "0", "1"]
+    );
+    assert_eq!(
+        texts(&b, "#queue-labels td.num").await,
+        ["0", "0", "0", "0"]
+    );
+    let lease = b.text(&format!("#busy #job-{busy}")).await;
+    assert!(
+        lease.contains("agency-<b>lab</b>") && lease.contains("1005") && lease.contains("UTC"),
+        "{lease}"
+    );
+    let failure = b.text(&format!("#failures #job-{failed}")).await;
+    assert!(
+        failure.contains("3")
+            && failure.contains("stderr: <script>document.title='owned'</script> disk full"),
+        "{failure}"
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css("main script, main b"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!b.client.title().await.unwrap().contains("owned"));
+    b.screenshot("jobs").await;
+    b.close().await;
+}
+for_both_backends!(staff_see_the_agency_and_its_jobs);
+
+#[tokio::test]
+async fn employee_gets_no_jobs_page_and_searches_only_own_orders() {
+    let s = TestServer::start().await;
+    let (_, _, registered) = history_orders(&s).await;
+    some_jobs(&s).await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "employee").await;
+    assert!(
+        b.client
+            .find_all(Locator::Css("a[href='/ui/jobs']"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    b.goto(&s, "/ui/jobs").await;
+    assert!(
+        b.body().await.contains("is for staff"),
+        "{}",
+        b.body().await
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css("#queues, #busy, #failures"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // by hand, with the session: refused, and nothing of the jobs in it
+    let cookie = b
+        .client
+        .get_named_cookie("auftrag_session")
+        .await
+        .expect("session cookie");
+    let r = s
+        .client()
+        .get(format!("{}/ui/jobs", s.base))
+        .header("cookie", format!("auftrag_session={}", cookie.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    let page = r.text().await.unwrap();
+    assert!(
+        !page.contains("agency-") && !page.contains("disk full"),
+        "{page}"
+    );
+    // the history holds what the employee may read: their own order
+    b.click("nav a[href='/ui/history']").await;
+    assert_eq!(result_ids(&b).await, [registered]);
+    let api = s
+        .call(
+            Some("employee"),
+            reqwest::Method::GET,
+            "/api/v1/history",
+            None,
+        )
+        .await;
+    assert_eq!(api.body["orders"][0]["id"], registered, "{}", api.body);
+    // searching for an order of another person finds nothing
+    b.goto(&s, &format!("/ui/history?field=hwa&new={SET_MAC}"))
+        .await;
+    assert!(result_ids(&b).await.is_empty());
+    b.close().await;
+}
+
+#[tokio::test]
+async fn markup_in_a_comment_stays_text_in_the_history() {
+    let s = TestServer::start().await;
+    let id = waiting_order(&s).await;
+    let xss =
+        "<script>document.title='owned'</script><img src=x onerror=\"document.title='owned'\">";
+    let r = s
+        .call(
+            Some("staff"),
+            reqwest::Method::POST,
+            &format!("/api/v1/orders/{id}/abort"),
+            Some(json!({"comment": format!("not this device {xss}")})),
+        )
+        .await;
+    assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
+    let b = Browser::start().await;
+    b.sign_in(&s, "staff").await;
+    // the markup is the search text too (shown again in its input)
+    b.goto(&s, "/ui/history?text=%3Cimg%20src%3Dx").await;
+    assert_eq!(result_ids(&b).await, [id]);
+    let comments = texts(&b, &format!("#result-{id} .comment")).await;
+    assert!(
+        comments
+            .last()
+            .is_some_and(|c| c.ends_with(&format!("not this device {xss}"))),
+        "the comment as text: {comments:?}"
+    );
+    assert_eq!(
+        b.client
+            .find(Locator::Css("#q-text"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("<img src=x")
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css("main script, main img"))
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    assert!(!b.client.title().await.expect("title").contains("owned"));
+    let source = b.client.source().await.expect("source");
+    assert!(source.contains("&lt;script&gt;"), "escaped");
+    b.close().await;
+}

@@ -494,6 +494,10 @@ async fn history_stats(db: Db) {
         ("type", Box::new(|d: &Value| d["type"].clone())),
         ("state", Box::new(|d: &Value| d["state"].clone())),
         (
+            "day",
+            Box::new(|d: &Value| json!(&d["created_at"].as_str().unwrap()[..10])),
+        ),
+        (
             "month",
             Box::new(|d: &Value| json!(&d["created_at"].as_str().unwrap()[..7])),
         ),
@@ -633,7 +637,7 @@ async fn history_mongo_equals_sql(db: Db) {
             }
         }
         let third = docs[2]["created_at"].as_str().unwrap().to_owned();
-        for by in ["type", "state", "month", "org", "admin", "device"] {
+        for by in ["type", "state", "day", "month", "org", "admin", "device"] {
             for range in [
                 vec![],
                 vec![("since", third.clone())],
@@ -641,14 +645,19 @@ async fn history_mongo_equals_sql(db: Db) {
             ] {
                 let mut query = range.clone();
                 query.push(("by", by.to_owned()));
-                let q = StatsQuery::parse(defs, &query_map(&query)).unwrap();
-                let sql = stats::stats_sql(&s.engine.store, access, &q).await.unwrap();
-                let mongo = stats::stats_mongo(&history, access, &q).await.unwrap();
-                assert_eq!(
-                    serde_json::to_value(&mongo).unwrap(),
-                    serde_json::to_value(&sql).unwrap(),
-                    "stats {query:?} within {access:?}"
-                );
+                let mut q = StatsQuery::parse(defs, &query_map(&query)).unwrap();
+                // also of one order type (the statistics page's orders per
+                // day by type)
+                for order_type in [None, Some("change_device")] {
+                    q.order_type = order_type.map(str::to_owned);
+                    let sql = stats::stats_sql(&s.engine.store, access, &q).await.unwrap();
+                    let mongo = stats::stats_mongo(&history, access, &q).await.unwrap();
+                    assert_eq!(
+                        serde_json::to_value(&mongo).unwrap(),
+                        serde_json::to_value(&sql).unwrap(),
+                        "stats {query:?} of {order_type:?} within {access:?}"
+                    );
+                }
             }
         }
     }

@@ -1,5 +1,5 @@
 //! Statistics on the history (`GET /api/v1/stats`, `auftrag history
-//! stats`; thesis §6): per group of orders (`by=type|state|month` or any
+//! stats`; thesis §6): per group of orders (`by=type|state|day|month` or any
 //! attribute recorded with the orders, such as JuNet's `org`) and in
 //! total, over the orders created in `[since, until)` that the person may
 //! read:
@@ -43,6 +43,8 @@ pub const PARAMETERS: [&str; 3] = ["since", "until", "by"];
 pub enum By {
     Type,
     State,
+    /// The day of `created_at` (`YYYY-MM-DD`, UTC).
+    Day,
     /// The month of `created_at` (`YYYY-MM`).
     Month,
     /// A policy attribute kept with the orders (`record="yes"`), by its
@@ -58,6 +60,9 @@ pub struct StatsQuery {
     pub by: By,
     /// `by` as given (`type`, `org`, …).
     pub by_name: String,
+    /// Only orders of this type. Not a parameter of the API: set by Rust
+    /// callers (the statistics page draws orders per day for each type).
+    pub order_type: Option<String>,
 }
 
 /// The attributes kept with orders, by full name.
@@ -84,6 +89,7 @@ impl StatsQuery {
         let by = match by_name.as_str() {
             "type" => By::Type,
             "state" => By::State,
+            "day" => By::Day,
             "month" => By::Month,
             other => {
                 // `org` for `resource.org`: the name without its category
@@ -93,7 +99,7 @@ impl StatsQuery {
                 match fact {
                     Some(f) => By::Fact(f),
                     None => {
-                        let mut known = vec!["type", "state", "month"];
+                        let mut known = vec!["type", "state", "day", "month"];
                         known.extend(
                             facts
                                 .iter()
@@ -118,6 +124,7 @@ impl StatsQuery {
             until: instant_param(query, "until")?,
             by,
             by_name,
+            order_type: None,
         })
     }
 
@@ -126,6 +133,7 @@ impl StatsQuery {
         SearchQuery {
             since: self.since.clone(),
             until: self.until.clone(),
+            order_type: self.order_type.clone(),
             ..SearchQuery::default()
         }
     }
@@ -180,7 +188,8 @@ pub struct Group {
 /// `GET /api/v1/stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Stats {
-    /// The grouping (`type`, `state`, `month`, or a recorded attribute).
+    /// The grouping (`type`, `state`, `day`, `month`, or a recorded
+    /// attribute).
     pub by: String,
     pub since: Option<String>,
     pub until: Option<String>,
@@ -291,6 +300,7 @@ fn sql_key(sql: &mut Sql, backend: Backend, by: &By) -> String {
     match by {
         By::Type => "order_type".to_owned(),
         By::State => "state".to_owned(),
+        By::Day => "substr(created_at, 1, 10)".to_owned(),
         By::Month => "substr(created_at, 1, 7)".to_owned(),
         By::Fact(name) => match backend {
             Backend::Sqlite => {
@@ -442,6 +452,7 @@ fn mongo_key(by: &By) -> Bson {
     match by {
         By::Type => Bson::String("$type".into()),
         By::State => Bson::String("$state".into()),
+        By::Day => Bson::Document(doc! { "$substrCP": ["$created_at", 0, 10] }),
         By::Month => Bson::Document(doc! { "$substrCP": ["$created_at", 0, 7] }),
         // the documents keep facts nested by category (`resource.org` is
         // `facts.resource.org`; see `super::document::MongoDocument`)

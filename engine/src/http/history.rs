@@ -55,7 +55,7 @@ pub async fn search_history(
     params(
         ("since" = Option<String>, Query, description = "Created at or after (RFC 3339)"),
         ("until" = Option<String>, Query, description = "Created before (RFC 3339)"),
-        ("by" = Option<String>, Query, description = "`type` (default), `state`, `month` (of creation, YYYY-MM) or an attribute recorded with each order (JuNet: `org`, `admin`, `device`)"),
+        ("by" = Option<String>, Query, description = "`type` (default), `state`, `day` (of creation, YYYY-MM-DD, UTC), `month` (of creation, YYYY-MM) or an attribute recorded with each order (JuNet: `org`, `admin`, `device`)"),
     ),
     responses((status = 200, description = "The numbers per group and in total", body = Stats)))]
 pub async fn stats(

@@ -429,3 +429,34 @@ pub async fn query(conn: &mut AnyConnection, filter: &JobFilter) -> Result<Vec<J
         .map(job_from_row)
         .collect()
 }
+
+/// How many jobs each queue holds in each state: (queue, state, jobs), by
+/// queue and state (the agency page).
+pub async fn state_counts(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, String, i64)>, JobError> {
+    Ok(sqlx::query_as(
+        "SELECT queue, state, COUNT(*) FROM auftrag_jobs GROUP BY queue, state ORDER BY queue, state",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The newest `limit` (1–1000) jobs in `state`, newest first (the agency
+/// page's failures).
+pub async fn newest(
+    conn: &mut AnyConnection,
+    state: JobState,
+    limit: i64,
+) -> Result<Vec<Job>, JobError> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM auftrag_jobs WHERE state = $1 ORDER BY id DESC LIMIT {}",
+        limit.clamp(1, 1000)
+    ))
+    .bind(state.as_str())
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(job_from_row)
+    .collect()
+}

@@ -18,7 +18,12 @@
 //!   [`crate::http::validate::validate`] and
 //!   [`crate::workflow::executor::submit`] for new orders, the staff table
 //!   for the queue (as `GET /api/v1/orders` lists all orders to staff
-//!   only). A form left out of a page is a courtesy, never the protection.
+//!   only), [`crate::history::search::search`] and
+//!   [`crate::history::stats::stats`] with the signed-in person for the
+//!   history search and statistics ([`history`]), the staff table for the
+//!   agency and jobs page ([`jobs`]). A form or link left out of a page is
+//!   a courtesy, never the protection.
+//! - Charts are SVG drawn on the server ([`charts`]).
 //! - Sessions, sign-in links and form tokens against CSRF: [`session`].
 //! - German and English: [`i18n`].
 //!
@@ -26,9 +31,12 @@
 //! OpenAPI document: they answer HTML, and their forms change with the
 //! definitions.
 
+mod charts;
 mod definitions;
 pub mod form;
+mod history;
 pub mod i18n;
+mod jobs;
 pub mod session;
 mod views;
 

@@ -41,6 +41,9 @@ pub fn router() -> Router<AppState> {
         .route("/ui/definitions/{file}", get(workflow_svg))
         .route("/ui/new", get(order_types))
         .route("/ui/new/{order_type}", get(new_order).post(place_order))
+        .route("/ui/history", get(super::history::history_page))
+        .route("/ui/stats", get(super::history::stats_page))
+        .route("/ui/jobs", get(super::jobs::jobs_page))
 }
 
 const STYLE: &str = include_str!("style.css");
@@ -88,7 +91,10 @@ fn anonymous(engine: &Engine, headers: &HeaderMap) -> Chrome {
 }
 
 /// The signed-in person and the chrome, or the way to the sign-in page.
-async fn signed_in(engine: &Engine, headers: &HeaderMap) -> Result<(Session, Chrome), Response> {
+pub(super) async fn signed_in(
+    engine: &Engine,
+    headers: &HeaderMap,
+) -> Result<(Session, Chrome), Response> {
     let session = match session::find(engine, headers).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err(Redirect::to("/ui/login").into_response()),
@@ -126,7 +132,7 @@ fn forbidden_form(chrome: &Chrome) -> Response {
     )
 }
 
-fn render<T: Template>(status: StatusCode, page: &T) -> Response {
+pub(super) fn render<T: Template>(status: StatusCode, page: &T) -> Response {
     match page.render() {
         Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
         Err(e) => {
@@ -142,7 +148,7 @@ fn render<T: Template>(status: StatusCode, page: &T) -> Response {
 }
 
 /// An error as a page, with the status and the reason the API would give.
-fn problem(chrome: &Chrome, e: EngineError) -> Response {
+pub(super) fn problem(chrome: &Chrome, e: EngineError) -> Response {
     let p = crate::http::Problem::from(e);
     let mut detail = p.detail;
     for f in &p.errors {
@@ -449,7 +455,7 @@ fn age(since: &str) -> String {
 }
 
 /// An instant as the pages show it: `2026-11-24 08:00:00 UTC`.
-fn when(at: &str) -> String {
+pub(super) fn when(at: &str) -> String {
     match at.split_once('T') {
         Some((day, rest)) => {
             let clock = rest.split(['.', 'Z', '+']).next().unwrap_or(rest);
