@@ -562,3 +562,50 @@ async fn postgres_order_ids_increase_across_blocks_taken_at_once() {
     all.dedup();
     assert_eq!(all.len(), 8 * 200, "ids are unique");
 }
+
+/// A lease takes at most the jobs asked for, also on PostgreSQL, where a
+/// `LIMIT … SKIP LOCKED` subquery inside the UPDATE could run again and
+/// lease all three of three jobs with `max` 1.
+async fn a_lease_takes_no_more_jobs_than_asked(db: Db) {
+    use auftrag_engine::jobs::db;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = match db {
+        Db::Sqlite => format!("sqlite://{}", dir.path().join("jobs.db").display()),
+        Db::Postgres => auftrag_testkit::fresh_postgres_database().await,
+    };
+    let engine = auftrag_engine::Engine::open(&url, auftrag::domain())
+        .await
+        .expect("open engine");
+    let (store, defs) = (engine.store.clone(), engine.defs);
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let mut conn = store.write_conn().await.expect("write connection");
+        ids.push(
+            db::enqueue(
+                &mut conn,
+                defs,
+                "labels",
+                format!("label {n}").as_bytes(),
+                "1005",
+                None,
+            )
+            .await
+            .expect("enqueue"),
+        );
+    }
+    let first = db::lease(&store, "a", &["labels"], 1).await.expect("lease");
+    assert_eq!(
+        first.iter().map(|l| l.job.id).collect::<Vec<_>>(),
+        ids[..1],
+        "one job for max 1"
+    );
+    let next = db::lease(&store, "b", &["labels"], 2).await.expect("lease");
+    assert_eq!(next.iter().map(|l| l.job.id).collect::<Vec<_>>(), ids[1..]);
+    assert!(
+        db::lease(&store, "c", &["labels"], 5)
+            .await
+            .expect("lease")
+            .is_empty()
+    );
+}
+for_both_backends!(a_lease_takes_no_more_jobs_than_asked);

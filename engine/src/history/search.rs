@@ -803,11 +803,43 @@ pub(crate) fn mongo_filter(access: &Access, q: &SearchQuery) -> Document {
     if !access.is_empty() {
         parts.push(access);
     }
-    if parts.is_empty() {
-        doc! {}
-    } else {
-        doc! { "$and": parts }
+    conjunction(parts)
+}
+
+/// The conditions `parts` as one filter: a single document where their
+/// paths differ (operators on the same path merged: `{created_at: {$gte,
+/// $lt}}`), `$and` only for the rest. The same meaning as `{$and: parts}`,
+/// but the form a query planner matches against its indexes (SecantusDB
+/// used no index for a lone condition inside `$and`: 1 s instead of 1 ms
+/// on a million documents).
+fn conjunction(parts: Vec<Document>) -> Document {
+    let mut merged = Document::new();
+    let mut rest: Vec<Document> = Vec::new();
+    for part in parts {
+        for (key, value) in part {
+            let operators = |v: &Bson| match v {
+                Bson::Document(d) if d.keys().all(|k| k.starts_with('$')) => Some(d.clone()),
+                _ => None,
+            };
+            match merged.get(&key) {
+                None if !key.starts_with('$') => {
+                    merged.insert(key, value);
+                }
+                Some(old) => match (operators(old), operators(&value)) {
+                    (Some(mut a), Some(b)) if b.keys().all(|k| !a.contains_key(k)) => {
+                        a.extend(b);
+                        merged.insert(key, a);
+                    }
+                    _ => rest.push(doc! { key: value }),
+                },
+                None => rest.push(doc! { key: value }),
+            }
+        }
     }
+    if !rest.is_empty() {
+        merged.insert("$and", rest);
+    }
+    merged
 }
 
 /// Searches the MongoDB history store.
@@ -823,7 +855,7 @@ pub async fn search_mongo(
         Sort::Oldest => ("$gt", 1),
     };
     if let Some(after) = q.after {
-        filter = doc! { "$and": [filter, { "_id": { compare: after } }] };
+        filter = conjunction(vec![filter, doc! { "_id": { compare: after } }]);
     }
     let documents: Vec<Document> = history
         .orders

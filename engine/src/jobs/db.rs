@@ -174,15 +174,25 @@ pub async fn lease(
     let mut tx = store.begin_write().await?;
     sweep(&mut tx, now).await?;
     let list: Vec<String> = (0..queues.len()).map(|i| format!("${}", i + 4)).collect();
-    let lock = match store.backend {
+    // The jobs to lease are picked first, once: PostgreSQL may run a
+    // `LIMIT … FOR UPDATE SKIP LOCKED` subquery in `WHERE id IN (…)` more
+    // than once within the UPDATE, each run skipping the rows the last one
+    // locked — and lease more jobs than asked for (all three of three with
+    // `max` 1). A materialized CTE runs once.
+    let pick = match store.backend {
         Backend::Sqlite => "",
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
     };
+    let materialized = match store.backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " MATERIALIZED",
+    };
     let sql = format!(
-        "UPDATE auftrag_jobs SET state = 'BUSY', attempts = attempts + 1, lease_token = $1, \
+        "WITH picked AS{materialized} (SELECT id FROM auftrag_jobs WHERE state = 'PENDING' \
+         AND queue IN ({}) ORDER BY id LIMIT {}{pick}) \
+         UPDATE auftrag_jobs SET state = 'BUSY', attempts = attempts + 1, lease_token = $1, \
          leased_by = $2, lease_expires_ms = $3 + lease_secs * 1000, updated_ms = $3 \
-         WHERE state = 'PENDING' AND id IN (SELECT id FROM auftrag_jobs WHERE state = 'PENDING' \
-         AND queue IN ({}) ORDER BY id LIMIT {}{lock}) RETURNING {COLUMNS}",
+         WHERE state = 'PENDING' AND id IN (SELECT id FROM picked) RETURNING {COLUMNS}",
         list.join(", "),
         max.min(1000)
     );
