@@ -137,7 +137,7 @@ async fn register_change_and_delete_a_device(s) {
     let doc = s.order(id).await;
     let device = doc["changed"]["device"][1].as_i64().expect("the new device id");
     // its barcode label waits in the PRINT queue named in queues.xml
-    let queue = auftrag::generated::DEFINITIONS.queue(auftrag::junet::actions::LABEL_QUEUE).expect("label queue defined");
+    let queue = auftrag::generated::DEFINITIONS.queue(auftrag::junet::actions::LABEL_QUEUE.name()).expect("label queue defined");
     assert_eq!(queue.job_type, auftrag_engine::defs::JobType::Print);
     let jobs = s.call(Some("staff"), Method::GET, "/api/v1/jobs?queue=labels", None).await;
     assert_eq!(jobs.status, StatusCode::OK, "{}", jobs.body);
