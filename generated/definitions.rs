@@ -1571,22 +1571,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:15:12: `crate::junet::checks::check_authorization` is marked #[action], but check `check_authorization` needs a #[check] function"
+                    "checks.xml:17:12: `crate::junet::checks::check_authorization` is marked #[action], but check `check_authorization` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:15:12: `crate::junet::checks::check_authorization` is marked #[condition], but check `check_authorization` needs a #[check] function"
+                    "checks.xml:17:12: `crate::junet::checks::check_authorization` is marked #[condition], but check `check_authorization` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:15:12: `crate::junet::checks::check_authorization` is marked #[resolver], but check `check_authorization` needs a #[check] function"
+                    "checks.xml:17:12: `crate::junet::checks::check_authorization` is marked #[resolver], but check `check_authorization` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:15:12: check `check_authorization` names `crate::junet::checks::check_authorization`, but there is no function `check_authorization` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:17:12: check `check_authorization` names `crate::junet::checks::check_authorization`, but there is no function `check_authorization` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1607,22 +1607,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:19:12: `crate::junet::checks::check_change_consistent` is marked #[action], but check `check_change_consistent` needs a #[check] function"
+                    "checks.xml:21:12: `crate::junet::checks::check_change_consistent` is marked #[action], but check `check_change_consistent` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:19:12: `crate::junet::checks::check_change_consistent` is marked #[condition], but check `check_change_consistent` needs a #[check] function"
+                    "checks.xml:21:12: `crate::junet::checks::check_change_consistent` is marked #[condition], but check `check_change_consistent` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:19:12: `crate::junet::checks::check_change_consistent` is marked #[resolver], but check `check_change_consistent` needs a #[check] function"
+                    "checks.xml:21:12: `crate::junet::checks::check_change_consistent` is marked #[resolver], but check `check_change_consistent` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:19:12: check `check_change_consistent` names `crate::junet::checks::check_change_consistent`, but there is no function `check_change_consistent` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:21:12: check `check_change_consistent` names `crate::junet::checks::check_change_consistent`, but there is no function `check_change_consistent` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1643,22 +1643,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:24:12: `crate::junet::checks::check_subnet` is marked #[action], but check `check_subnet` needs a #[check] function"
+                    "checks.xml:26:12: `crate::junet::checks::check_subnet` is marked #[action], but check `check_subnet` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:24:12: `crate::junet::checks::check_subnet` is marked #[condition], but check `check_subnet` needs a #[check] function"
+                    "checks.xml:26:12: `crate::junet::checks::check_subnet` is marked #[condition], but check `check_subnet` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:24:12: `crate::junet::checks::check_subnet` is marked #[resolver], but check `check_subnet` needs a #[check] function"
+                    "checks.xml:26:12: `crate::junet::checks::check_subnet` is marked #[resolver], but check `check_subnet` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:24:12: check `check_subnet` names `crate::junet::checks::check_subnet`, but there is no function `check_subnet` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:26:12: check `check_subnet` names `crate::junet::checks::check_subnet`, but there is no function `check_subnet` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1679,22 +1679,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:25:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[action], but check `check_ipv4_in_subnet` needs a #[check] function"
+                    "checks.xml:27:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[action], but check `check_ipv4_in_subnet` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:25:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[condition], but check `check_ipv4_in_subnet` needs a #[check] function"
+                    "checks.xml:27:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[condition], but check `check_ipv4_in_subnet` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:25:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[resolver], but check `check_ipv4_in_subnet` needs a #[check] function"
+                    "checks.xml:27:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[resolver], but check `check_ipv4_in_subnet` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:25:12: check `check_ipv4_in_subnet` names `crate::junet::checks::check_ipv4_in_subnet`, but there is no function `check_ipv4_in_subnet` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:27:12: check `check_ipv4_in_subnet` names `crate::junet::checks::check_ipv4_in_subnet`, but there is no function `check_ipv4_in_subnet` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1715,22 +1715,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:26:12: `crate::junet::checks::check_ipv4_free` is marked #[action], but check `check_ipv4_free` needs a #[check] function"
+                    "checks.xml:28:12: `crate::junet::checks::check_ipv4_free` is marked #[action], but check `check_ipv4_free` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:26:12: `crate::junet::checks::check_ipv4_free` is marked #[condition], but check `check_ipv4_free` needs a #[check] function"
+                    "checks.xml:28:12: `crate::junet::checks::check_ipv4_free` is marked #[condition], but check `check_ipv4_free` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:26:12: `crate::junet::checks::check_ipv4_free` is marked #[resolver], but check `check_ipv4_free` needs a #[check] function"
+                    "checks.xml:28:12: `crate::junet::checks::check_ipv4_free` is marked #[resolver], but check `check_ipv4_free` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:26:12: check `check_ipv4_free` names `crate::junet::checks::check_ipv4_free`, but there is no function `check_ipv4_free` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:28:12: check `check_ipv4_free` names `crate::junet::checks::check_ipv4_free`, but there is no function `check_ipv4_free` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1751,22 +1751,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:27:12: `crate::junet::checks::check_interface_hwa` is marked #[action], but check `check_interface_hwa` needs a #[check] function"
+                    "checks.xml:29:12: `crate::junet::checks::check_interface_hwa` is marked #[action], but check `check_interface_hwa` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:27:12: `crate::junet::checks::check_interface_hwa` is marked #[condition], but check `check_interface_hwa` needs a #[check] function"
+                    "checks.xml:29:12: `crate::junet::checks::check_interface_hwa` is marked #[condition], but check `check_interface_hwa` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:27:12: `crate::junet::checks::check_interface_hwa` is marked #[resolver], but check `check_interface_hwa` needs a #[check] function"
+                    "checks.xml:29:12: `crate::junet::checks::check_interface_hwa` is marked #[resolver], but check `check_interface_hwa` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:27:12: check `check_interface_hwa` names `crate::junet::checks::check_interface_hwa`, but there is no function `check_interface_hwa` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:29:12: check `check_interface_hwa` names `crate::junet::checks::check_interface_hwa`, but there is no function `check_interface_hwa` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1787,22 +1787,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:29:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[action], but check `check_interface_hwa_unique` needs a #[check] function"
+                    "checks.xml:31:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[action], but check `check_interface_hwa_unique` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:29:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[condition], but check `check_interface_hwa_unique` needs a #[check] function"
+                    "checks.xml:31:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[condition], but check `check_interface_hwa_unique` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:29:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[resolver], but check `check_interface_hwa_unique` needs a #[check] function"
+                    "checks.xml:31:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[resolver], but check `check_interface_hwa_unique` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:29:44: check `check_interface_hwa_unique` names `crate::junet::checks::check_interface_hwa_unique`, but there is no function `check_interface_hwa_unique` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:31:44: check `check_interface_hwa_unique` names `crate::junet::checks::check_interface_hwa_unique`, but there is no function `check_interface_hwa_unique` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1823,22 +1823,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:30:12: `crate::junet::checks::check_alias_unique` is marked #[action], but check `check_alias_unique` needs a #[check] function"
+                    "checks.xml:32:12: `crate::junet::checks::check_alias_unique` is marked #[action], but check `check_alias_unique` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:30:12: `crate::junet::checks::check_alias_unique` is marked #[condition], but check `check_alias_unique` needs a #[check] function"
+                    "checks.xml:32:12: `crate::junet::checks::check_alias_unique` is marked #[condition], but check `check_alias_unique` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:30:12: `crate::junet::checks::check_alias_unique` is marked #[resolver], but check `check_alias_unique` needs a #[check] function"
+                    "checks.xml:32:12: `crate::junet::checks::check_alias_unique` is marked #[resolver], but check `check_alias_unique` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:30:12: check `check_alias_unique` names `crate::junet::checks::check_alias_unique`, but there is no function `check_alias_unique` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:32:12: check `check_alias_unique` names `crate::junet::checks::check_alias_unique`, but there is no function `check_alias_unique` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1859,22 +1859,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:31:12: `crate::junet::checks::check_canonical_alias` is marked #[action], but check `check_canonical_alias` needs a #[check] function"
+                    "checks.xml:33:12: `crate::junet::checks::check_canonical_alias` is marked #[action], but check `check_canonical_alias` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:31:12: `crate::junet::checks::check_canonical_alias` is marked #[condition], but check `check_canonical_alias` needs a #[check] function"
+                    "checks.xml:33:12: `crate::junet::checks::check_canonical_alias` is marked #[condition], but check `check_canonical_alias` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:31:12: `crate::junet::checks::check_canonical_alias` is marked #[resolver], but check `check_canonical_alias` needs a #[check] function"
+                    "checks.xml:33:12: `crate::junet::checks::check_canonical_alias` is marked #[resolver], but check `check_canonical_alias` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:31:12: check `check_canonical_alias` names `crate::junet::checks::check_canonical_alias`, but there is no function `check_canonical_alias` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:33:12: check `check_canonical_alias` names `crate::junet::checks::check_canonical_alias`, but there is no function `check_canonical_alias` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1895,22 +1895,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:32:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[action], but check `check_one_interface_per_subnet` needs a #[check] function"
+                    "checks.xml:34:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[action], but check `check_one_interface_per_subnet` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:32:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[condition], but check `check_one_interface_per_subnet` needs a #[check] function"
+                    "checks.xml:34:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[condition], but check `check_one_interface_per_subnet` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:32:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[resolver], but check `check_one_interface_per_subnet` needs a #[check] function"
+                    "checks.xml:34:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[resolver], but check `check_one_interface_per_subnet` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:32:12: check `check_one_interface_per_subnet` names `crate::junet::checks::check_one_interface_per_subnet`, but there is no function `check_one_interface_per_subnet` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:34:12: check `check_one_interface_per_subnet` names `crate::junet::checks::check_one_interface_per_subnet`, but there is no function `check_one_interface_per_subnet` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1931,22 +1931,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:33:12: `crate::junet::checks::check_ipv6` is marked #[action], but check `check_ipv6` needs a #[check] function"
+                    "checks.xml:35:12: `crate::junet::checks::check_ipv6` is marked #[action], but check `check_ipv6` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:33:12: `crate::junet::checks::check_ipv6` is marked #[condition], but check `check_ipv6` needs a #[check] function"
+                    "checks.xml:35:12: `crate::junet::checks::check_ipv6` is marked #[condition], but check `check_ipv6` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:33:12: `crate::junet::checks::check_ipv6` is marked #[resolver], but check `check_ipv6` needs a #[check] function"
+                    "checks.xml:35:12: `crate::junet::checks::check_ipv6` is marked #[resolver], but check `check_ipv6` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:33:12: check `check_ipv6` names `crate::junet::checks::check_ipv6`, but there is no function `check_ipv6` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:35:12: check `check_ipv6` names `crate::junet::checks::check_ipv6`, but there is no function `check_ipv6` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1967,22 +1967,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:37:12: `crate::junet::checks::check_deputyship` is marked #[action], but check `check_deputyship` needs a #[check] function"
+                    "checks.xml:39:12: `crate::junet::checks::check_deputyship` is marked #[action], but check `check_deputyship` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:37:12: `crate::junet::checks::check_deputyship` is marked #[condition], but check `check_deputyship` needs a #[check] function"
+                    "checks.xml:39:12: `crate::junet::checks::check_deputyship` is marked #[condition], but check `check_deputyship` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:37:12: `crate::junet::checks::check_deputyship` is marked #[resolver], but check `check_deputyship` needs a #[check] function"
+                    "checks.xml:39:12: `crate::junet::checks::check_deputyship` is marked #[resolver], but check `check_deputyship` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:37:12: check `check_deputyship` names `crate::junet::checks::check_deputyship`, but there is no function `check_deputyship` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:39:12: check `check_deputyship` names `crate::junet::checks::check_deputyship`, but there is no function `check_deputyship` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2003,22 +2003,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:41:12: `crate::junet::checks::check_host_exists` is marked #[action], but check `check_host_exists` needs a #[check] function"
+                    "checks.xml:43:12: `crate::junet::checks::check_host_exists` is marked #[action], but check `check_host_exists` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:41:12: `crate::junet::checks::check_host_exists` is marked #[condition], but check `check_host_exists` needs a #[check] function"
+                    "checks.xml:43:12: `crate::junet::checks::check_host_exists` is marked #[condition], but check `check_host_exists` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:41:12: `crate::junet::checks::check_host_exists` is marked #[resolver], but check `check_host_exists` needs a #[check] function"
+                    "checks.xml:43:12: `crate::junet::checks::check_host_exists` is marked #[resolver], but check `check_host_exists` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:41:12: check `check_host_exists` names `crate::junet::checks::check_host_exists`, but there is no function `check_host_exists` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:43:12: check `check_host_exists` names `crate::junet::checks::check_host_exists`, but there is no function `check_host_exists` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2039,22 +2039,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:45:25: `crate::junet::checks::check_hwa_syntax` is marked #[action], but check `check_hwa_syntax` needs a #[check] function"
+                    "checks.xml:47:25: `crate::junet::checks::check_hwa_syntax` is marked #[action], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:45:25: `crate::junet::checks::check_hwa_syntax` is marked #[condition], but check `check_hwa_syntax` needs a #[check] function"
+                    "checks.xml:47:25: `crate::junet::checks::check_hwa_syntax` is marked #[condition], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:45:25: `crate::junet::checks::check_hwa_syntax` is marked #[resolver], but check `check_hwa_syntax` needs a #[check] function"
+                    "checks.xml:47:25: `crate::junet::checks::check_hwa_syntax` is marked #[resolver], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:45:25: check `check_hwa_syntax` names `crate::junet::checks::check_hwa_syntax`, but there is no function `check_hwa_syntax` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:47:25: check `check_hwa_syntax` names `crate::junet::checks::check_hwa_syntax`, but there is no function `check_hwa_syntax` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2075,22 +2075,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:47:44: `crate::junet::checks::check_hwa_unique` is marked #[action], but check `check_hwa_unique` needs a #[check] function"
+                    "checks.xml:49:44: `crate::junet::checks::check_hwa_unique` is marked #[action], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:47:44: `crate::junet::checks::check_hwa_unique` is marked #[condition], but check `check_hwa_unique` needs a #[check] function"
+                    "checks.xml:49:44: `crate::junet::checks::check_hwa_unique` is marked #[condition], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:47:44: `crate::junet::checks::check_hwa_unique` is marked #[resolver], but check `check_hwa_unique` needs a #[check] function"
+                    "checks.xml:49:44: `crate::junet::checks::check_hwa_unique` is marked #[resolver], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:47:44: check `check_hwa_unique` names `crate::junet::checks::check_hwa_unique`, but there is no function `check_hwa_unique` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:49:44: check `check_hwa_unique` names `crate::junet::checks::check_hwa_unique`, but there is no function `check_hwa_unique` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2111,22 +2111,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:51:12: `crate::junet::checks::check_host_free` is marked #[action], but check `check_host_free` needs a #[check] function"
+                    "checks.xml:53:12: `crate::junet::checks::check_host_free` is marked #[action], but check `check_host_free` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:51:12: `crate::junet::checks::check_host_free` is marked #[condition], but check `check_host_free` needs a #[check] function"
+                    "checks.xml:53:12: `crate::junet::checks::check_host_free` is marked #[condition], but check `check_host_free` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:51:12: `crate::junet::checks::check_host_free` is marked #[resolver], but check `check_host_free` needs a #[check] function"
+                    "checks.xml:53:12: `crate::junet::checks::check_host_free` is marked #[resolver], but check `check_host_free` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:51:12: check `check_host_free` names `crate::junet::checks::check_host_free`, but there is no function `check_host_free` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:53:12: check `check_host_free` names `crate::junet::checks::check_host_free`, but there is no function `check_host_free` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2147,22 +2147,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:52:12: `crate::junet::checks::check_label_free` is marked #[action], but check `check_label_free` needs a #[check] function"
+                    "checks.xml:54:12: `crate::junet::checks::check_label_free` is marked #[action], but check `check_label_free` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:52:12: `crate::junet::checks::check_label_free` is marked #[condition], but check `check_label_free` needs a #[check] function"
+                    "checks.xml:54:12: `crate::junet::checks::check_label_free` is marked #[condition], but check `check_label_free` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:52:12: `crate::junet::checks::check_label_free` is marked #[resolver], but check `check_label_free` needs a #[check] function"
+                    "checks.xml:54:12: `crate::junet::checks::check_label_free` is marked #[resolver], but check `check_label_free` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:52:12: check `check_label_free` names `crate::junet::checks::check_label_free`, but there is no function `check_label_free` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:54:12: check `check_label_free` names `crate::junet::checks::check_label_free`, but there is no function `check_label_free` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2183,22 +2183,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:60:12: `crate::junet::checks::check_person_exists` is marked #[action], but check `check_person_exists` needs a #[check] function"
+                    "checks.xml:62:12: `crate::junet::checks::check_person_exists` is marked #[action], but check `check_person_exists` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:60:12: `crate::junet::checks::check_person_exists` is marked #[condition], but check `check_person_exists` needs a #[check] function"
+                    "checks.xml:62:12: `crate::junet::checks::check_person_exists` is marked #[condition], but check `check_person_exists` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:60:12: `crate::junet::checks::check_person_exists` is marked #[resolver], but check `check_person_exists` needs a #[check] function"
+                    "checks.xml:62:12: `crate::junet::checks::check_person_exists` is marked #[resolver], but check `check_person_exists` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:60:12: check `check_person_exists` names `crate::junet::checks::check_person_exists`, but there is no function `check_person_exists` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:62:12: check `check_person_exists` names `crate::junet::checks::check_person_exists`, but there is no function `check_person_exists` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2758,11 +2758,11 @@ const _: () = {
         if check_host_exists::AUFTRAG_HANDLER == 1 {
             if check_host_exists::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:41:12: check `check_host_exists` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                    "checks.xml:43:12: check `check_host_exists` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
                 );
             } else if check_host_exists::AUFTRAG_FIELDS & 2 == 0 {
                 panic!(
-                    "checks.xml:41:12: check `check_host_exists` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                    "checks.xml:43:12: check `check_host_exists` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
                 );
             }
         }
@@ -2782,11 +2782,11 @@ const _: () = {
         if check_hwa_syntax::AUFTRAG_HANDLER == 1 {
             if check_hwa_syntax::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:45:25: check `check_hwa_syntax` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_syntax` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"mac\")]`, or bind it in `<global>`"
+                    "checks.xml:47:25: check `check_hwa_syntax` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_syntax` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"mac\")]`, or bind it in `<global>`"
                 );
             } else if check_hwa_syntax::AUFTRAG_FIELDS & 4 == 0 {
                 panic!(
-                    "checks.xml:45:25: check `check_hwa_syntax` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_syntax` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `mac` there if it can judge `mac` values"
+                    "checks.xml:47:25: check `check_hwa_syntax` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_syntax` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `mac` there if it can judge `mac` values"
                 );
             }
         }
@@ -2806,11 +2806,11 @@ const _: () = {
         if check_hwa_unique::AUFTRAG_HANDLER == 1 {
             if check_hwa_unique::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:47:44: check `check_hwa_unique` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_unique` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"mac\")]`, or bind it in `<global>`"
+                    "checks.xml:49:44: check `check_hwa_unique` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_unique` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"mac\")]`, or bind it in `<global>`"
                 );
             } else if check_hwa_unique::AUFTRAG_FIELDS & 4 == 0 {
                 panic!(
-                    "checks.xml:47:44: check `check_hwa_unique` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_unique` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `mac` there if it can judge `mac` values"
+                    "checks.xml:49:44: check `check_hwa_unique` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_unique` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `mac` there if it can judge `mac` values"
                 );
             }
         }
@@ -2830,11 +2830,11 @@ const _: () = {
         if check_host_free::AUFTRAG_HANDLER == 1 {
             if check_host_free::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:51:12: check `check_host_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                    "checks.xml:53:12: check `check_host_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
                 );
             } else if check_host_free::AUFTRAG_FIELDS & 2 == 0 {
                 panic!(
-                    "checks.xml:51:12: check `check_host_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                    "checks.xml:53:12: check `check_host_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
                 );
             }
         }
@@ -2854,11 +2854,11 @@ const _: () = {
         if check_label_free::AUFTRAG_HANDLER == 1 {
             if check_label_free::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:52:12: check `check_label_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_label_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                    "checks.xml:54:12: check `check_label_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_label_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
                 );
             } else if check_label_free::AUFTRAG_FIELDS & 2 == 0 {
                 panic!(
-                    "checks.xml:52:12: check `check_label_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_label_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                    "checks.xml:54:12: check `check_label_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_label_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
                 );
             }
         }
@@ -2878,11 +2878,11 @@ const _: () = {
         if check_label_free::AUFTRAG_HANDLER == 1 {
             if check_label_free::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:56:12: check `check_label_free` is bound to field `label` (type `hostname`), but `crate::junet::checks::check_label_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                    "checks.xml:58:12: check `check_label_free` is bound to field `label` (type `hostname`), but `crate::junet::checks::check_label_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
                 );
             } else if check_label_free::AUFTRAG_FIELDS & 2 == 0 {
                 panic!(
-                    "checks.xml:56:12: check `check_label_free` is bound to field `label` (type `hostname`), but `crate::junet::checks::check_label_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                    "checks.xml:58:12: check `check_label_free` is bound to field `label` (type `hostname`), but `crate::junet::checks::check_label_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
                 );
             }
         }
@@ -2902,11 +2902,11 @@ const _: () = {
         if check_person_exists::AUFTRAG_HANDLER == 1 {
             if check_person_exists::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:60:12: check `check_person_exists` is bound to field `admin` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
+                    "checks.xml:62:12: check `check_person_exists` is bound to field `admin` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
                 );
             } else if check_person_exists::AUFTRAG_FIELDS & 1024 == 0 {
                 panic!(
-                    "checks.xml:60:12: check `check_person_exists` is bound to field `admin` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
+                    "checks.xml:62:12: check `check_person_exists` is bound to field `admin` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
                 );
             }
         }
@@ -2926,11 +2926,11 @@ const _: () = {
         if check_person_exists::AUFTRAG_HANDLER == 1 {
             if check_person_exists::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:63:12: check `check_person_exists` is bound to field `users` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
+                    "checks.xml:65:12: check `check_person_exists` is bound to field `users` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
                 );
             } else if check_person_exists::AUFTRAG_FIELDS & 1024 == 0 {
                 panic!(
-                    "checks.xml:63:12: check `check_person_exists` is bound to field `users` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
+                    "checks.xml:65:12: check `check_person_exists` is bound to field `users` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
                 );
             }
         }
@@ -2950,11 +2950,11 @@ const _: () = {
         if check_person_exists::AUFTRAG_HANDLER == 1 {
             if check_person_exists::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:66:12: check `check_person_exists` is bound to field `deputy` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
+                    "checks.xml:68:12: check `check_person_exists` is bound to field `deputy` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
                 );
             } else if check_person_exists::AUFTRAG_FIELDS & 1024 == 0 {
                 panic!(
-                    "checks.xml:66:12: check `check_person_exists` is bound to field `deputy` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
+                    "checks.xml:68:12: check `check_person_exists` is bound to field `deputy` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
                 );
             }
         }
