@@ -1274,6 +1274,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_request {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1309,6 +1310,7 @@ const _: () = {
     #[allow(dead_code)]
     impl run_request {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1344,6 +1346,7 @@ const _: () = {
     #[allow(dead_code)]
     impl handle_err {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1379,6 +1382,7 @@ const _: () = {
     #[allow(dead_code)]
     impl handle_warn {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1414,6 +1418,7 @@ const _: () = {
     #[allow(dead_code)]
     impl abort {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1449,6 +1454,7 @@ const _: () = {
     #[allow(dead_code)]
     impl change_field {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1484,6 +1490,7 @@ const _: () = {
     #[allow(dead_code)]
     impl accept {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1519,6 +1526,7 @@ const _: () = {
     #[allow(dead_code)]
     impl null {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1554,6 +1562,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_authorization {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1562,22 +1571,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:15:12: `crate::junet::checks::check_authorization` is marked #[action], but check `check_authorization` needs a #[check] function"
+                    "checks.xml:17:12: `crate::junet::checks::check_authorization` is marked #[action], but check `check_authorization` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:15:12: `crate::junet::checks::check_authorization` is marked #[condition], but check `check_authorization` needs a #[check] function"
+                    "checks.xml:17:12: `crate::junet::checks::check_authorization` is marked #[condition], but check `check_authorization` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:15:12: `crate::junet::checks::check_authorization` is marked #[resolver], but check `check_authorization` needs a #[check] function"
+                    "checks.xml:17:12: `crate::junet::checks::check_authorization` is marked #[resolver], but check `check_authorization` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:15:12: check `check_authorization` names `crate::junet::checks::check_authorization`, but there is no function `check_authorization` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:17:12: check `check_authorization` names `crate::junet::checks::check_authorization`, but there is no function `check_authorization` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1589,6 +1598,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_change_consistent {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1597,22 +1607,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:19:12: `crate::junet::checks::check_change_consistent` is marked #[action], but check `check_change_consistent` needs a #[check] function"
+                    "checks.xml:21:12: `crate::junet::checks::check_change_consistent` is marked #[action], but check `check_change_consistent` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:19:12: `crate::junet::checks::check_change_consistent` is marked #[condition], but check `check_change_consistent` needs a #[check] function"
+                    "checks.xml:21:12: `crate::junet::checks::check_change_consistent` is marked #[condition], but check `check_change_consistent` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:19:12: `crate::junet::checks::check_change_consistent` is marked #[resolver], but check `check_change_consistent` needs a #[check] function"
+                    "checks.xml:21:12: `crate::junet::checks::check_change_consistent` is marked #[resolver], but check `check_change_consistent` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:19:12: check `check_change_consistent` names `crate::junet::checks::check_change_consistent`, but there is no function `check_change_consistent` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:21:12: check `check_change_consistent` names `crate::junet::checks::check_change_consistent`, but there is no function `check_change_consistent` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1624,6 +1634,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_subnet {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1632,22 +1643,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:24:12: `crate::junet::checks::check_subnet` is marked #[action], but check `check_subnet` needs a #[check] function"
+                    "checks.xml:26:12: `crate::junet::checks::check_subnet` is marked #[action], but check `check_subnet` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:24:12: `crate::junet::checks::check_subnet` is marked #[condition], but check `check_subnet` needs a #[check] function"
+                    "checks.xml:26:12: `crate::junet::checks::check_subnet` is marked #[condition], but check `check_subnet` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:24:12: `crate::junet::checks::check_subnet` is marked #[resolver], but check `check_subnet` needs a #[check] function"
+                    "checks.xml:26:12: `crate::junet::checks::check_subnet` is marked #[resolver], but check `check_subnet` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:24:12: check `check_subnet` names `crate::junet::checks::check_subnet`, but there is no function `check_subnet` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:26:12: check `check_subnet` names `crate::junet::checks::check_subnet`, but there is no function `check_subnet` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1659,6 +1670,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_ipv4_in_subnet {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1667,22 +1679,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:25:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[action], but check `check_ipv4_in_subnet` needs a #[check] function"
+                    "checks.xml:27:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[action], but check `check_ipv4_in_subnet` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:25:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[condition], but check `check_ipv4_in_subnet` needs a #[check] function"
+                    "checks.xml:27:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[condition], but check `check_ipv4_in_subnet` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:25:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[resolver], but check `check_ipv4_in_subnet` needs a #[check] function"
+                    "checks.xml:27:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[resolver], but check `check_ipv4_in_subnet` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:25:12: check `check_ipv4_in_subnet` names `crate::junet::checks::check_ipv4_in_subnet`, but there is no function `check_ipv4_in_subnet` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:27:12: check `check_ipv4_in_subnet` names `crate::junet::checks::check_ipv4_in_subnet`, but there is no function `check_ipv4_in_subnet` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1694,6 +1706,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_ipv4_free {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1702,22 +1715,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:26:12: `crate::junet::checks::check_ipv4_free` is marked #[action], but check `check_ipv4_free` needs a #[check] function"
+                    "checks.xml:28:12: `crate::junet::checks::check_ipv4_free` is marked #[action], but check `check_ipv4_free` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:26:12: `crate::junet::checks::check_ipv4_free` is marked #[condition], but check `check_ipv4_free` needs a #[check] function"
+                    "checks.xml:28:12: `crate::junet::checks::check_ipv4_free` is marked #[condition], but check `check_ipv4_free` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:26:12: `crate::junet::checks::check_ipv4_free` is marked #[resolver], but check `check_ipv4_free` needs a #[check] function"
+                    "checks.xml:28:12: `crate::junet::checks::check_ipv4_free` is marked #[resolver], but check `check_ipv4_free` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:26:12: check `check_ipv4_free` names `crate::junet::checks::check_ipv4_free`, but there is no function `check_ipv4_free` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:28:12: check `check_ipv4_free` names `crate::junet::checks::check_ipv4_free`, but there is no function `check_ipv4_free` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1729,6 +1742,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_interface_hwa {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1737,22 +1751,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:27:12: `crate::junet::checks::check_interface_hwa` is marked #[action], but check `check_interface_hwa` needs a #[check] function"
+                    "checks.xml:29:12: `crate::junet::checks::check_interface_hwa` is marked #[action], but check `check_interface_hwa` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:27:12: `crate::junet::checks::check_interface_hwa` is marked #[condition], but check `check_interface_hwa` needs a #[check] function"
+                    "checks.xml:29:12: `crate::junet::checks::check_interface_hwa` is marked #[condition], but check `check_interface_hwa` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:27:12: `crate::junet::checks::check_interface_hwa` is marked #[resolver], but check `check_interface_hwa` needs a #[check] function"
+                    "checks.xml:29:12: `crate::junet::checks::check_interface_hwa` is marked #[resolver], but check `check_interface_hwa` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:27:12: check `check_interface_hwa` names `crate::junet::checks::check_interface_hwa`, but there is no function `check_interface_hwa` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:29:12: check `check_interface_hwa` names `crate::junet::checks::check_interface_hwa`, but there is no function `check_interface_hwa` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1764,6 +1778,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_interface_hwa_unique {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1772,22 +1787,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:29:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[action], but check `check_interface_hwa_unique` needs a #[check] function"
+                    "checks.xml:31:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[action], but check `check_interface_hwa_unique` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:29:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[condition], but check `check_interface_hwa_unique` needs a #[check] function"
+                    "checks.xml:31:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[condition], but check `check_interface_hwa_unique` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:29:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[resolver], but check `check_interface_hwa_unique` needs a #[check] function"
+                    "checks.xml:31:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[resolver], but check `check_interface_hwa_unique` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:29:44: check `check_interface_hwa_unique` names `crate::junet::checks::check_interface_hwa_unique`, but there is no function `check_interface_hwa_unique` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:31:44: check `check_interface_hwa_unique` names `crate::junet::checks::check_interface_hwa_unique`, but there is no function `check_interface_hwa_unique` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1799,6 +1814,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_alias_unique {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1807,22 +1823,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:30:12: `crate::junet::checks::check_alias_unique` is marked #[action], but check `check_alias_unique` needs a #[check] function"
+                    "checks.xml:32:12: `crate::junet::checks::check_alias_unique` is marked #[action], but check `check_alias_unique` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:30:12: `crate::junet::checks::check_alias_unique` is marked #[condition], but check `check_alias_unique` needs a #[check] function"
+                    "checks.xml:32:12: `crate::junet::checks::check_alias_unique` is marked #[condition], but check `check_alias_unique` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:30:12: `crate::junet::checks::check_alias_unique` is marked #[resolver], but check `check_alias_unique` needs a #[check] function"
+                    "checks.xml:32:12: `crate::junet::checks::check_alias_unique` is marked #[resolver], but check `check_alias_unique` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:30:12: check `check_alias_unique` names `crate::junet::checks::check_alias_unique`, but there is no function `check_alias_unique` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:32:12: check `check_alias_unique` names `crate::junet::checks::check_alias_unique`, but there is no function `check_alias_unique` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1834,6 +1850,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_canonical_alias {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1842,22 +1859,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:31:12: `crate::junet::checks::check_canonical_alias` is marked #[action], but check `check_canonical_alias` needs a #[check] function"
+                    "checks.xml:33:12: `crate::junet::checks::check_canonical_alias` is marked #[action], but check `check_canonical_alias` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:31:12: `crate::junet::checks::check_canonical_alias` is marked #[condition], but check `check_canonical_alias` needs a #[check] function"
+                    "checks.xml:33:12: `crate::junet::checks::check_canonical_alias` is marked #[condition], but check `check_canonical_alias` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:31:12: `crate::junet::checks::check_canonical_alias` is marked #[resolver], but check `check_canonical_alias` needs a #[check] function"
+                    "checks.xml:33:12: `crate::junet::checks::check_canonical_alias` is marked #[resolver], but check `check_canonical_alias` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:31:12: check `check_canonical_alias` names `crate::junet::checks::check_canonical_alias`, but there is no function `check_canonical_alias` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:33:12: check `check_canonical_alias` names `crate::junet::checks::check_canonical_alias`, but there is no function `check_canonical_alias` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1869,6 +1886,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_one_interface_per_subnet {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1877,22 +1895,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:32:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[action], but check `check_one_interface_per_subnet` needs a #[check] function"
+                    "checks.xml:34:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[action], but check `check_one_interface_per_subnet` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:32:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[condition], but check `check_one_interface_per_subnet` needs a #[check] function"
+                    "checks.xml:34:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[condition], but check `check_one_interface_per_subnet` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:32:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[resolver], but check `check_one_interface_per_subnet` needs a #[check] function"
+                    "checks.xml:34:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[resolver], but check `check_one_interface_per_subnet` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:32:12: check `check_one_interface_per_subnet` names `crate::junet::checks::check_one_interface_per_subnet`, but there is no function `check_one_interface_per_subnet` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:34:12: check `check_one_interface_per_subnet` names `crate::junet::checks::check_one_interface_per_subnet`, but there is no function `check_one_interface_per_subnet` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1904,6 +1922,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_ipv6 {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1912,22 +1931,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:33:12: `crate::junet::checks::check_ipv6` is marked #[action], but check `check_ipv6` needs a #[check] function"
+                    "checks.xml:35:12: `crate::junet::checks::check_ipv6` is marked #[action], but check `check_ipv6` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:33:12: `crate::junet::checks::check_ipv6` is marked #[condition], but check `check_ipv6` needs a #[check] function"
+                    "checks.xml:35:12: `crate::junet::checks::check_ipv6` is marked #[condition], but check `check_ipv6` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:33:12: `crate::junet::checks::check_ipv6` is marked #[resolver], but check `check_ipv6` needs a #[check] function"
+                    "checks.xml:35:12: `crate::junet::checks::check_ipv6` is marked #[resolver], but check `check_ipv6` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:33:12: check `check_ipv6` names `crate::junet::checks::check_ipv6`, but there is no function `check_ipv6` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:35:12: check `check_ipv6` names `crate::junet::checks::check_ipv6`, but there is no function `check_ipv6` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1939,6 +1958,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_deputyship {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1947,22 +1967,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:37:12: `crate::junet::checks::check_deputyship` is marked #[action], but check `check_deputyship` needs a #[check] function"
+                    "checks.xml:39:12: `crate::junet::checks::check_deputyship` is marked #[action], but check `check_deputyship` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:37:12: `crate::junet::checks::check_deputyship` is marked #[condition], but check `check_deputyship` needs a #[check] function"
+                    "checks.xml:39:12: `crate::junet::checks::check_deputyship` is marked #[condition], but check `check_deputyship` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:37:12: `crate::junet::checks::check_deputyship` is marked #[resolver], but check `check_deputyship` needs a #[check] function"
+                    "checks.xml:39:12: `crate::junet::checks::check_deputyship` is marked #[resolver], but check `check_deputyship` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:37:12: check `check_deputyship` names `crate::junet::checks::check_deputyship`, but there is no function `check_deputyship` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:39:12: check `check_deputyship` names `crate::junet::checks::check_deputyship`, but there is no function `check_deputyship` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1974,6 +1994,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_host_exists {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -1982,22 +2003,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:41:12: `crate::junet::checks::check_host_exists` is marked #[action], but check `check_host_exists` needs a #[check] function"
+                    "checks.xml:43:12: `crate::junet::checks::check_host_exists` is marked #[action], but check `check_host_exists` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:41:12: `crate::junet::checks::check_host_exists` is marked #[condition], but check `check_host_exists` needs a #[check] function"
+                    "checks.xml:43:12: `crate::junet::checks::check_host_exists` is marked #[condition], but check `check_host_exists` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:41:12: `crate::junet::checks::check_host_exists` is marked #[resolver], but check `check_host_exists` needs a #[check] function"
+                    "checks.xml:43:12: `crate::junet::checks::check_host_exists` is marked #[resolver], but check `check_host_exists` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:41:12: check `check_host_exists` names `crate::junet::checks::check_host_exists`, but there is no function `check_host_exists` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:43:12: check `check_host_exists` names `crate::junet::checks::check_host_exists`, but there is no function `check_host_exists` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2009,6 +2030,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_hwa_syntax {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2017,22 +2039,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:45:25: `crate::junet::checks::check_hwa_syntax` is marked #[action], but check `check_hwa_syntax` needs a #[check] function"
+                    "checks.xml:47:25: `crate::junet::checks::check_hwa_syntax` is marked #[action], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:45:25: `crate::junet::checks::check_hwa_syntax` is marked #[condition], but check `check_hwa_syntax` needs a #[check] function"
+                    "checks.xml:47:25: `crate::junet::checks::check_hwa_syntax` is marked #[condition], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:45:25: `crate::junet::checks::check_hwa_syntax` is marked #[resolver], but check `check_hwa_syntax` needs a #[check] function"
+                    "checks.xml:47:25: `crate::junet::checks::check_hwa_syntax` is marked #[resolver], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:45:25: check `check_hwa_syntax` names `crate::junet::checks::check_hwa_syntax`, but there is no function `check_hwa_syntax` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:47:25: check `check_hwa_syntax` names `crate::junet::checks::check_hwa_syntax`, but there is no function `check_hwa_syntax` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2044,6 +2066,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_hwa_unique {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2052,22 +2075,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:47:44: `crate::junet::checks::check_hwa_unique` is marked #[action], but check `check_hwa_unique` needs a #[check] function"
+                    "checks.xml:49:44: `crate::junet::checks::check_hwa_unique` is marked #[action], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:47:44: `crate::junet::checks::check_hwa_unique` is marked #[condition], but check `check_hwa_unique` needs a #[check] function"
+                    "checks.xml:49:44: `crate::junet::checks::check_hwa_unique` is marked #[condition], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:47:44: `crate::junet::checks::check_hwa_unique` is marked #[resolver], but check `check_hwa_unique` needs a #[check] function"
+                    "checks.xml:49:44: `crate::junet::checks::check_hwa_unique` is marked #[resolver], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:47:44: check `check_hwa_unique` names `crate::junet::checks::check_hwa_unique`, but there is no function `check_hwa_unique` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:49:44: check `check_hwa_unique` names `crate::junet::checks::check_hwa_unique`, but there is no function `check_hwa_unique` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2079,6 +2102,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_host_free {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2087,22 +2111,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:51:12: `crate::junet::checks::check_host_free` is marked #[action], but check `check_host_free` needs a #[check] function"
+                    "checks.xml:53:12: `crate::junet::checks::check_host_free` is marked #[action], but check `check_host_free` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:51:12: `crate::junet::checks::check_host_free` is marked #[condition], but check `check_host_free` needs a #[check] function"
+                    "checks.xml:53:12: `crate::junet::checks::check_host_free` is marked #[condition], but check `check_host_free` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:51:12: `crate::junet::checks::check_host_free` is marked #[resolver], but check `check_host_free` needs a #[check] function"
+                    "checks.xml:53:12: `crate::junet::checks::check_host_free` is marked #[resolver], but check `check_host_free` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:51:12: check `check_host_free` names `crate::junet::checks::check_host_free`, but there is no function `check_host_free` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:53:12: check `check_host_free` names `crate::junet::checks::check_host_free`, but there is no function `check_host_free` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2114,6 +2138,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_label_free {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2122,22 +2147,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:52:12: `crate::junet::checks::check_label_free` is marked #[action], but check `check_label_free` needs a #[check] function"
+                    "checks.xml:54:12: `crate::junet::checks::check_label_free` is marked #[action], but check `check_label_free` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:52:12: `crate::junet::checks::check_label_free` is marked #[condition], but check `check_label_free` needs a #[check] function"
+                    "checks.xml:54:12: `crate::junet::checks::check_label_free` is marked #[condition], but check `check_label_free` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:52:12: `crate::junet::checks::check_label_free` is marked #[resolver], but check `check_label_free` needs a #[check] function"
+                    "checks.xml:54:12: `crate::junet::checks::check_label_free` is marked #[resolver], but check `check_label_free` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:52:12: check `check_label_free` names `crate::junet::checks::check_label_free`, but there is no function `check_label_free` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:54:12: check `check_label_free` names `crate::junet::checks::check_label_free`, but there is no function `check_label_free` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2149,6 +2174,7 @@ const _: () = {
     #[allow(dead_code)]
     impl check_person_exists {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2157,22 +2183,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:60:12: `crate::junet::checks::check_person_exists` is marked #[action], but check `check_person_exists` needs a #[check] function"
+                    "checks.xml:62:12: `crate::junet::checks::check_person_exists` is marked #[action], but check `check_person_exists` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:60:12: `crate::junet::checks::check_person_exists` is marked #[condition], but check `check_person_exists` needs a #[check] function"
+                    "checks.xml:62:12: `crate::junet::checks::check_person_exists` is marked #[condition], but check `check_person_exists` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:60:12: `crate::junet::checks::check_person_exists` is marked #[resolver], but check `check_person_exists` needs a #[check] function"
+                    "checks.xml:62:12: `crate::junet::checks::check_person_exists` is marked #[resolver], but check `check_person_exists` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:60:12: check `check_person_exists` names `crate::junet::checks::check_person_exists`, but there is no function `check_person_exists` marked #[check] in `crate::junet::checks`"
+                    "checks.xml:62:12: check `check_person_exists` names `crate::junet::checks::check_person_exists`, but there is no function `check_person_exists` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2184,6 +2210,7 @@ const _: () = {
     #[allow(dead_code)]
     impl is_employee {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2219,6 +2246,7 @@ const _: () = {
     #[allow(dead_code)]
     impl is_admin {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2254,6 +2282,7 @@ const _: () = {
     #[allow(dead_code)]
     impl is_itb {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2289,6 +2318,7 @@ const _: () = {
     #[allow(dead_code)]
     impl itb_orgs {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2324,6 +2354,7 @@ const _: () = {
     #[allow(dead_code)]
     impl is_staff {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2359,6 +2390,7 @@ const _: () = {
     #[allow(dead_code)]
     impl email {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2394,6 +2426,7 @@ const _: () = {
     #[allow(dead_code)]
     impl deputy_devices {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2429,6 +2462,7 @@ const _: () = {
     #[allow(dead_code)]
     impl deputy_admins {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2464,6 +2498,7 @@ const _: () = {
     #[allow(dead_code)]
     impl deputy_orgs {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2499,6 +2534,7 @@ const _: () = {
     #[allow(dead_code)]
     impl all_devices {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2534,6 +2570,7 @@ const _: () = {
     #[allow(dead_code)]
     impl device_id {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2569,6 +2606,7 @@ const _: () = {
     #[allow(dead_code)]
     impl device_admin {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2604,6 +2642,7 @@ const _: () = {
     #[allow(dead_code)]
     impl deputies {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2639,6 +2678,7 @@ const _: () = {
     #[allow(dead_code)]
     impl deputy_until {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2674,6 +2714,7 @@ const _: () = {
     #[allow(dead_code)]
     impl device_org {
         const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
@@ -2703,6 +2744,234 @@ const _: () = {
         }
     };
 };
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_host_exists;
+    #[allow(dead_code)]
+    impl check_host_exists {
+        const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        if check_host_exists::AUFTRAG_HANDLER == 1 {
+            if check_host_exists::AUFTRAG_FIELDS == 0 {
+                panic!(
+                    "checks.xml:43:12: check `check_host_exists` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                );
+            } else if check_host_exists::AUFTRAG_FIELDS & 2 == 0 {
+                panic!(
+                    "checks.xml:43:12: check `check_host_exists` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                );
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_hwa_syntax;
+    #[allow(dead_code)]
+    impl check_hwa_syntax {
+        const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        if check_hwa_syntax::AUFTRAG_HANDLER == 1 {
+            if check_hwa_syntax::AUFTRAG_FIELDS == 0 {
+                panic!(
+                    "checks.xml:47:25: check `check_hwa_syntax` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_syntax` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"mac\")]`, or bind it in `<global>`"
+                );
+            } else if check_hwa_syntax::AUFTRAG_FIELDS & 4 == 0 {
+                panic!(
+                    "checks.xml:47:25: check `check_hwa_syntax` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_syntax` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `mac` there if it can judge `mac` values"
+                );
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_hwa_unique;
+    #[allow(dead_code)]
+    impl check_hwa_unique {
+        const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        if check_hwa_unique::AUFTRAG_HANDLER == 1 {
+            if check_hwa_unique::AUFTRAG_FIELDS == 0 {
+                panic!(
+                    "checks.xml:49:44: check `check_hwa_unique` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_unique` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"mac\")]`, or bind it in `<global>`"
+                );
+            } else if check_hwa_unique::AUFTRAG_FIELDS & 4 == 0 {
+                panic!(
+                    "checks.xml:49:44: check `check_hwa_unique` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_unique` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `mac` there if it can judge `mac` values"
+                );
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_host_free;
+    #[allow(dead_code)]
+    impl check_host_free {
+        const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        if check_host_free::AUFTRAG_HANDLER == 1 {
+            if check_host_free::AUFTRAG_FIELDS == 0 {
+                panic!(
+                    "checks.xml:53:12: check `check_host_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                );
+            } else if check_host_free::AUFTRAG_FIELDS & 2 == 0 {
+                panic!(
+                    "checks.xml:53:12: check `check_host_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                );
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_label_free;
+    #[allow(dead_code)]
+    impl check_label_free {
+        const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        if check_label_free::AUFTRAG_HANDLER == 1 {
+            if check_label_free::AUFTRAG_FIELDS == 0 {
+                panic!(
+                    "checks.xml:54:12: check `check_label_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_label_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                );
+            } else if check_label_free::AUFTRAG_FIELDS & 2 == 0 {
+                panic!(
+                    "checks.xml:54:12: check `check_label_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_label_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                );
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_label_free;
+    #[allow(dead_code)]
+    impl check_label_free {
+        const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        if check_label_free::AUFTRAG_HANDLER == 1 {
+            if check_label_free::AUFTRAG_FIELDS == 0 {
+                panic!(
+                    "checks.xml:58:12: check `check_label_free` is bound to field `label` (type `hostname`), but `crate::junet::checks::check_label_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                );
+            } else if check_label_free::AUFTRAG_FIELDS & 2 == 0 {
+                panic!(
+                    "checks.xml:58:12: check `check_label_free` is bound to field `label` (type `hostname`), but `crate::junet::checks::check_label_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                );
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_person_exists;
+    #[allow(dead_code)]
+    impl check_person_exists {
+        const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        if check_person_exists::AUFTRAG_HANDLER == 1 {
+            if check_person_exists::AUFTRAG_FIELDS == 0 {
+                panic!(
+                    "checks.xml:62:12: check `check_person_exists` is bound to field `admin` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
+                );
+            } else if check_person_exists::AUFTRAG_FIELDS & 1024 == 0 {
+                panic!(
+                    "checks.xml:62:12: check `check_person_exists` is bound to field `admin` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
+                );
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_person_exists;
+    #[allow(dead_code)]
+    impl check_person_exists {
+        const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        if check_person_exists::AUFTRAG_HANDLER == 1 {
+            if check_person_exists::AUFTRAG_FIELDS == 0 {
+                panic!(
+                    "checks.xml:65:12: check `check_person_exists` is bound to field `users` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
+                );
+            } else if check_person_exists::AUFTRAG_FIELDS & 1024 == 0 {
+                panic!(
+                    "checks.xml:65:12: check `check_person_exists` is bound to field `users` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
+                );
+            }
+        }
+    };
+};
+const _: () = {
+    #[allow(non_camel_case_types, dead_code)]
+    struct check_person_exists;
+    #[allow(dead_code)]
+    impl check_person_exists {
+        const AUFTRAG_HANDLER: u8 = 0;
+        const AUFTRAG_FIELDS: u32 = 0;
+    }
+    const _: () = {
+        #[allow(unused_imports)]
+        use crate::junet::checks::*;
+        if check_person_exists::AUFTRAG_HANDLER == 1 {
+            if check_person_exists::AUFTRAG_FIELDS == 0 {
+                panic!(
+                    "checks.xml:68:12: check `check_person_exists` is bound to field `deputy` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
+                );
+            } else if check_person_exists::AUFTRAG_FIELDS & 1024 == 0 {
+                panic!(
+                    "checks.xml:68:12: check `check_person_exists` is bound to field `deputy` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
+                );
+            }
+        }
+    };
+};
+/// The job queues of `queues.xml`, for
+/// `auftrag_engine::jobs::enqueue_for_order`.
+pub mod queues {
+    /// Queue `labels` of `queues.xml`: Barcode labels for registered devices, printed on label printers inside the network.
+    pub const LABELS: ::auftrag_engine::jobs::Queue = ::auftrag_engine::jobs::Queue::declared(
+        "labels",
+    );
+    /// Queue `compute` of `queues.xml`: Heavy computations run by the agency.
+    pub const COMPUTE: ::auftrag_engine::jobs::Queue = ::auftrag_engine::jobs::Queue::declared(
+        "compute",
+    );
+}
 /// Attribute ids (`attributes.xml`), as compiled policies read them.
 pub mod attr {
     /// `subject.person` (person)

@@ -132,6 +132,9 @@ fn value_type(owner: &str, f: &Field, extra: &mut TokenStream) -> TokenStream {
         FieldType::Date => t("::auftrag_engine::types::Date"),
         FieldType::Datetime => t("::auftrag_engine::types::OffsetDateTime"),
         FieldType::Integer => t("i64"),
+        FieldType::Email => t("::auftrag_engine::types::Email"),
+        FieldType::Url => t("::auftrag_engine::types::Url"),
+        FieldType::Dnsname => t("::auftrag_engine::types::DnsName"),
         FieldType::Enum => {
             let name = format_ident!("{owner}{}", camel(&f.name));
             let d = doc(&format!("The values of field `{}`.", f.name));
@@ -332,6 +335,7 @@ pub(crate) fn handler_assertions(model: &Model) -> TokenStream {
                 #[allow(dead_code)]
                 impl #last {
                     const AUFTRAG_HANDLER: u8 = 0;
+                    const AUFTRAG_FIELDS: u32 = 0;
                 }
                 const _: () = {
                     #[allow(unused_imports)]
@@ -345,7 +349,117 @@ pub(crate) fn handler_assertions(model: &Model) -> TokenStream {
             };
         });
     }
+    out.extend(check_field_assertions(model));
     out
+}
+
+/// Assertions that each check bound in a `<field>` of `checks.xml`
+/// declares the field's type (`#[check(field = "mac")]`): a check bound to
+/// a field it cannot judge would never report anything. A failure names
+/// the binding's XML position. A missing or unmarked check is reported by
+/// [`handler_assertions`] alone.
+fn check_field_assertions(model: &Model) -> TokenStream {
+    let mut out = TokenStream::new();
+    for b in &model.check_bindings {
+        let Some(field) = &b.field else { continue };
+        let Some(check) = model.checks.get(usize::from(b.check_id)) else {
+            continue;
+        };
+        let Ok(p) = syn::parse_str::<syn::Path>(&check.handler) else {
+            continue;
+        };
+        if p.segments.len() < 2 {
+            continue;
+        }
+        // the field's types in the order types the binding applies to
+        let mut types: Vec<FieldType> = Vec::new();
+        for o in &model.order_types {
+            if !b.order_types.is_empty() && !b.order_types.contains(&o.name) {
+                continue;
+            }
+            for f in o.fields.iter().filter(|f| &f.name == field) {
+                if !types.contains(&f.ty) {
+                    types.push(f.ty);
+                }
+            }
+        }
+        let mut module = p.clone();
+        let last = module
+            .segments
+            .pop()
+            .expect("two segments")
+            .into_value()
+            .ident;
+        module.segments.pop_punct();
+        let (at, name, path) = (&b.at, &b.check, &check.handler);
+        let checks = types.iter().map(|t| {
+            let bit = Literal::u32_unsuffixed(1 << t.index());
+            let ty = t.name();
+            let none = format!(
+                "{at}: check `{name}` is bound to field `{field}` (type `{ty}`), but `{path}` declares no field type, so it would judge nothing there; \
+                 declare what it judges, `#[check(field = \"{ty}\")]`, or bind it in `<global>`"
+            );
+            let other = format!(
+                "{at}: check `{name}` is bound to field `{field}` (type `{ty}`), but `{path}` judges fields of other types; \
+                 bind it to a field of a type its `#[check(field = …)]` names, or add `{ty}` there if it can judge `{ty}` values"
+            );
+            quote! {
+                if #last::AUFTRAG_FIELDS == 0 {
+                    panic!(#none);
+                } else if #last::AUFTRAG_FIELDS & #bit == 0 {
+                    panic!(#other);
+                }
+            }
+        });
+        out.extend(quote! {
+            const _: () = {
+                #[allow(non_camel_case_types, dead_code)]
+                struct #last;
+                #[allow(dead_code)]
+                impl #last {
+                    const AUFTRAG_HANDLER: u8 = 0;
+                    const AUFTRAG_FIELDS: u32 = 0;
+                }
+                const _: () = {
+                    #[allow(unused_imports)]
+                    use #module::*;
+                    if #last::AUFTRAG_HANDLER == 1 {
+                        #( #checks )*
+                    }
+                };
+            };
+        });
+    }
+    out
+}
+
+/// The typed handles of the job queues (`queues.xml`): a module `queues`
+/// with one `auftrag_engine::jobs::Queue` constant per queue, named by the
+/// queue in upper case (`labels` → `queues::LABELS`). Handlers pass them to
+/// `auftrag_engine::jobs::enqueue_for_order`, so a misspelt queue does not
+/// compile.
+pub(crate) fn queue_handles(model: &Model) -> TokenStream {
+    let handles = model.queues.iter().map(|q| {
+        let ident = format_ident!("{}", q.name.to_ascii_uppercase());
+        let name = &q.name;
+        let d = doc(&if q.description.is_empty() {
+            format!("Queue `{name}` of `queues.xml`.")
+        } else {
+            format!("Queue `{name}` of `queues.xml`: {}", q.description)
+        });
+        quote! {
+            #d
+            pub const #ident: ::auftrag_engine::jobs::Queue =
+                ::auftrag_engine::jobs::Queue::declared(#name);
+        }
+    });
+    quote! {
+        /// The job queues of `queues.xml`, for
+        /// `auftrag_engine::jobs::enqueue_for_order`.
+        pub mod queues {
+            #( #handles )*
+        }
+    }
 }
 
 /// A raw string literal holding `text`.
@@ -553,6 +667,7 @@ pub(crate) fn tokens(model: &Model) -> TokenStream {
         });
     }
     items.extend(handler_assertions(model));
+    items.extend(queue_handles(model));
 
     // ---- the tables
     let workflow_defs = model.workflows.iter().zip(&cond_fns).map(|(wf, wf_conds)| {

@@ -98,6 +98,15 @@ pub fn handler_assertions(model: &Model) -> proc_macro2::TokenStream {
     emit::handler_assertions(model)
 }
 
+/// The typed handles of the job queues: a module `queues` with one
+/// `auftrag_engine::jobs::Queue` constant per queue of `queues.xml`
+/// (`queues::LABELS`), part of [`emit_tokens`]; `definitions!(…, handlers)`
+/// emits them too when there are queues, so handlers that create jobs
+/// compile there.
+pub fn queue_handles(model: &Model) -> proc_macro2::TokenStream {
+    emit::queue_handles(model)
+}
+
 /// Compiles the definitions in `dir`; diagnostics name files as `dir.join(file)`.
 pub fn compile_dir(dir: &Path) -> Result<Compiled, Vec<Diagnostic>> {
     compile_dir_as(dir, dir)
@@ -501,6 +510,45 @@ impl Source {
         }
         self.diag(0, msg.to_owned(), None)
     }
+}
+
+/// The field types a check judges, as `#[check(field = "…")]` declares
+/// them: type names of `orders.xml` separated by spaces or `|`
+/// (`"person"`, `"hostname dnsname"`), or `any`. Returns one bit per type,
+/// at [`model::FieldType::index`] (all bits for `any`), or what is wrong,
+/// with the closest type name.
+pub fn check_field_mask(spec: &str) -> Result<u32, String> {
+    let names: Vec<&str> = spec
+        .split(|c: char| c.is_whitespace() || c == '|' || c == ',')
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(format!(
+            "`field` names no field type; write one or more of {} (or `any`)",
+            list(&model::FieldType::NAMES)
+        ));
+    }
+    let mut mask = 0u32;
+    for n in names {
+        if n == "any" {
+            mask = u32::MAX;
+            continue;
+        }
+        match model::FieldType::from_name(n) {
+            Some(t) => mask |= 1 << t.index(),
+            None => {
+                let hint = suggest(n, model::FieldType::NAMES.iter().copied().chain(["any"]))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "field types are {}, or `any`",
+                            list(&model::FieldType::NAMES)
+                        )
+                    });
+                return Err(format!("unknown field type `{n}`; {hint}"));
+            }
+        }
+    }
+    Ok(mask)
 }
 
 fn list(items: &[&str]) -> String {

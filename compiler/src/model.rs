@@ -163,6 +163,9 @@ pub struct CheckBinding {
     pub engine: Severity,
     /// Judges the field's syntax instead of the built-in type check.
     pub syntax: bool,
+    /// `checks.xml:LINE:COL` of the binding's `<check>`, for build errors.
+    #[serde(skip)]
+    pub at: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -183,14 +186,17 @@ pub enum FieldType {
     Datetime,
     Integer,
     Record,
+    Email,
+    Url,
+    Dnsname,
 }
 
 impl FieldType {
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 18] = [
         "string", "hostname", "mac", "ipv4", "ipv6", "subnet", "building", "room", "enum", "bool",
-        "person", "date", "datetime", "integer", "record",
+        "person", "date", "datetime", "integer", "record", "email", "url", "dnsname",
     ];
-    const ALL: [FieldType; 15] = [
+    const ALL: [FieldType; 18] = [
         Self::String,
         Self::Hostname,
         Self::Mac,
@@ -206,6 +212,9 @@ impl FieldType {
         Self::Datetime,
         Self::Integer,
         Self::Record,
+        Self::Email,
+        Self::Url,
+        Self::Dnsname,
     ];
 
     pub fn from_name(s: &str) -> Option<Self> {
@@ -216,7 +225,13 @@ impl FieldType {
     }
 
     pub fn name(self) -> &'static str {
-        Self::NAMES[Self::ALL.iter().position(|t| *t == self).unwrap_or(0)]
+        Self::NAMES[self.index()]
+    }
+
+    /// The position of the type in [`Self::NAMES`]: its bit in the field
+    /// types a check declares (`#[check(field = "mac")]`).
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|t| *t == self).unwrap_or(0)
     }
 
     /// UpperCamelCase variant name in `auftrag_engine::defs::FieldType`.
@@ -237,6 +252,9 @@ impl FieldType {
             Self::Datetime => "Datetime",
             Self::Integer => "Integer",
             Self::Record => "Record",
+            Self::Email => "Email",
+            Self::Url => "Url",
+            Self::Dnsname => "Dnsname",
         }
     }
 }

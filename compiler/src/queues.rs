@@ -25,7 +25,7 @@ pub(crate) fn parse_duration(s: &str) -> Option<u32> {
 
 pub(crate) fn build((src, x): &(Source, XQueues), diags: &mut Vec<Diagnostic>) -> Vec<Queue> {
     let mut out = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, q) in x.queues.iter().enumerate() {
         let Some(e) = src.idx.child(0, "queue", i) else {
             continue;
@@ -39,15 +39,19 @@ pub(crate) fn build((src, x): &(Source, XQueues), diags: &mut Vec<Diagnostic>) -
             ));
             continue;
         }
-        if let Some(&first) = seen.get(q.name.as_str()) {
+        if let Some(&first) = seen.get(q.name.to_ascii_uppercase().as_str()) {
             diags.push(src.diag(
                 pos,
-                format!("duplicate queue `{}`", q.name),
+                format!(
+                    "duplicate queue `{}` (handlers name it `queues::{}`)",
+                    q.name,
+                    q.name.to_ascii_uppercase()
+                ),
                 Some(format!("first defined on line {}", src.line_of(first))),
             ));
             continue;
         }
-        seen.insert(&q.name, pos);
+        seen.insert(q.name.to_ascii_uppercase(), pos);
         let job_type = JobType::from_name(&q.job_type);
         if job_type.is_none() {
             diags.push(

@@ -763,7 +763,11 @@ pub(crate) fn build(
                                 "field `{}` has no built-in syntax check to replace",
                                 field.map_or("", |f| f.name.as_str())
                             ),
-                            None,
+                            Some(if field_ty == Some(FieldType::Record) {
+                                "a record's members are judged by their own types; bind the check without `syntax=\"yes\"`".into()
+                            } else {
+                                "a `string` is any line of text (its length and characters are checked all the same); give the field a type (`email`, `url`, `dnsname`, …) or bind the check without `syntax=\"yes\"`".into()
+                            }),
                         ));
                     }
                 }
@@ -803,6 +807,7 @@ pub(crate) fn build(
                     portal,
                     engine,
                     syntax,
+                    at: src.loc(pos),
                 });
             }
         }

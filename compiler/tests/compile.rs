@@ -545,3 +545,38 @@ fn the_fields_source_is_a_bag_of_strings() {
         "{d:#?}"
     );
 }
+
+#[test]
+fn checks_declare_field_types_by_name() {
+    use auftrag_compiler::check_field_mask;
+    use auftrag_compiler::model::FieldType;
+    let bit = |t: FieldType| 1u32 << t.index();
+    assert_eq!(check_field_mask("mac"), Ok(bit(FieldType::Mac)));
+    assert_eq!(
+        check_field_mask("hostname dnsname"),
+        Ok(bit(FieldType::Hostname) | bit(FieldType::Dnsname))
+    );
+    assert_eq!(
+        check_field_mask("email | url"),
+        Ok(bit(FieldType::Email) | bit(FieldType::Url))
+    );
+    assert_eq!(check_field_mask("any"), Ok(u32::MAX));
+    assert_eq!(
+        check_field_mask("hostnme"),
+        Err("unknown field type `hostnme`; did you mean `hostname`?".into())
+    );
+    assert!(
+        check_field_mask(" ")
+            .unwrap_err()
+            .contains("names no field type")
+    );
+    // every type has its own bit
+    let all: u32 = FieldType::NAMES
+        .iter()
+        .map(|n| bit(FieldType::from_name(n).unwrap()))
+        .fold(0, |a, b| {
+            assert_eq!(a & b, 0);
+            a | b
+        });
+    assert_eq!(all.count_ones() as usize, FieldType::NAMES.len());
+}

@@ -95,7 +95,7 @@ pub mod handlers {
     }
 
     /// Only hosts of the internal network (10.0.0.0/8) are opened.
-    #[check]
+    #[check(field = "ipv4")]
     pub async fn check_destination_internal(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
         if let Some(ip) = ctx.typed::<Ipv4Addr>()
             && ip.octets()[0] != 10
@@ -106,7 +106,7 @@ pub mod handlers {
     }
 
     /// Telnet and SMB are never opened.
-    #[check]
+    #[check(field = "integer")]
     pub async fn check_port_allowed(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
         if let Some(port) = ctx.typed::<i64>()
             && matches!(port, 23 | 445)
@@ -117,7 +117,7 @@ pub mod handlers {
     }
 
     /// Opening for the whole internet needs a person's look.
-    #[check]
+    #[check(field = "subnet")]
     pub async fn check_source_not_world(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
         if let Some(Subnet(net)) = ctx.typed::<Subnet>()
             && net.prefix_len() < 8
@@ -161,17 +161,18 @@ pub mod handlers {
         .bind(u.duration)
         .execute(&mut *ctx.conn)
         .await?;
-        ctx.order.record_change(
-            "rule",
-            serde_json::Value::Null,
-            format!(
-                "{} -> {}:{}/{}",
-                u.source,
-                u.destination,
-                u.port,
-                u.protocol.name()
-            ),
+        let rule = format!(
+            "{} -> {}:{}/{}",
+            u.source,
+            u.destination,
+            u.port,
+            u.protocol.name()
         );
+        // the firewall's agency applies the rule (typed queue handle,
+        // generated from queues.xml)
+        auftrag_engine::jobs::enqueue_for_order(ctx, super::queues::RULES, rule.as_bytes()).await?;
+        ctx.order
+            .record_change("rule", serde_json::Value::Null, rule);
         ctx.set_result("opened");
         Ok(())
     }

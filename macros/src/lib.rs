@@ -15,7 +15,9 @@
 //! - nothing: only validation (`const _: () = ();` and an `include_bytes!`
 //!   per XML file, so that editing the definitions re-runs the check);
 //! - `handlers`: also assertions that every handler the XML names exists and
-//!   carries the right attribute — engine-free, the failure names the XML line;
+//!   carries the right attribute — engine-free, the failure names the XML line
+//!   (with a `queues.xml`, also the typed queue handles `queues::NAME`, which
+//!   name `auftrag_engine::jobs::Queue`);
 //! - `emit`: the whole generated code (as `build.rs` writes it with
 //!   `auftrag_compiler::compile_dir`): enums, typed field structs and the
 //!   `DEFINITIONS` table for `auftrag_engine`. Handler paths resolve from the
@@ -77,7 +79,13 @@ pub fn definitions(input: TokenStream) -> TokenStream {
             });
             let body = match mode.as_ref().map(|m| m.to_string()).as_deref() {
                 Some("emit") => auftrag_compiler::emit_tokens(&compiled.model),
-                Some("handlers") => auftrag_compiler::handler_assertions(&compiled.model),
+                Some("handlers") => {
+                    let mut t = auftrag_compiler::handler_assertions(&compiled.model);
+                    if !compiled.model.queues.is_empty() {
+                        t.extend(auftrag_compiler::queue_handles(&compiled.model));
+                    }
+                    t
+                }
                 _ => quote! {},
             };
             quote! {
@@ -122,6 +130,13 @@ enum Kind {
 
 /// Marks `async fn NAME(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError>`
 /// as a check that `checks.xml` may name.
+///
+/// A check that judges a field declares the field types it can judge:
+/// `#[check(field = "mac")]`, `#[check(field = "hostname dnsname")]`, or
+/// `#[check(field = "any")]`. Binding a check in a `<field>` of
+/// `checks.xml` whose type it does not declare (or binding a check that
+/// declares none) is a build error at the binding. A check without
+/// `field` is a global check.
 #[proc_macro_attribute]
 pub fn check(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler(Kind::Check, attr, item)
@@ -221,8 +236,34 @@ fn signature_errors(kind: Kind, f: &ItemFn) -> Option<syn::Error> {
     None
 }
 
+/// The field types of `#[check(field = "…")]` as a bit mask (see
+/// `auftrag_compiler::check_field_mask`); 0 without `field`.
+fn field_mask(attr: TokenStream) -> syn::Result<u32> {
+    let mut mask = 0;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("field") {
+            let lit: LitStr = meta.value()?.parse()?;
+            mask = auftrag_compiler::check_field_mask(&lit.value())
+                .map_err(|e| syn::Error::new(lit.span(), e))?;
+            Ok(())
+        } else {
+            Err(meta.error(
+                "unknown argument; a check takes only `field = \"TYPE\"`, the field types it judges",
+            ))
+        }
+    });
+    syn::parse::Parser::parse(parser, attr)?;
+    Ok(mask)
+}
+
 fn handler(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
+    let mut fields = 0u32;
+    if kind == Kind::Check {
+        match field_mask(attr) {
+            Ok(m) => fields = m,
+            Err(e) => return e.to_compile_error().into(),
+        }
+    } else if !attr.is_empty() {
         let a = proc_macro2::TokenStream::from(attr);
         return syn::Error::new(a.span(), "takes no arguments")
             .to_compile_error()
@@ -253,6 +294,9 @@ fn handler(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
         impl #name {
             #[doc(hidden)]
             #vis const AUFTRAG_HANDLER: u8 = #id;
+            /// The field types a check judges, one bit per type.
+            #[doc(hidden)]
+            #vis const AUFTRAG_FIELDS: u32 = #fields;
         }
     }
     .into()

@@ -29,8 +29,8 @@ pub async fn run_request(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
 }
 
 /// The queue of `definitions/queues.xml` that barcode labels of registered
-/// devices are printed from (a PRINT queue; a test checks it is defined).
-pub const LABEL_QUEUE: &str = "labels";
+/// devices are printed from (a PRINT queue; a test checks its type).
+pub const LABEL_QUEUE: auftrag_engine::jobs::Queue = crate::generated::queues::LABELS;
 
 /// Every registered device gets a barcode label: a PRINT job for the agency,
 /// created in the order's transaction, so there is a label exactly when the

@@ -61,7 +61,7 @@ pub async fn check_authorization(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerEr
 }
 
 /// The host names an interface in the device database.
-#[check]
+#[check(field = "hostname")]
 pub async fn check_host_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     let Some(host) = ctx.value().map(str::to_owned) else {
         return Ok(());
@@ -80,7 +80,7 @@ pub async fn check_host_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerErro
 /// The hardware address is well-formed and names an interface (not the
 /// all-zero or a group address, which parse but no interface has). Replaces
 /// the built-in syntax check of `hwa` (`syntax="yes"` in checks.xml).
-#[check]
+#[check(field = "mac")]
 pub async fn check_hwa_syntax(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     if let Some(value) = ctx.value().map(str::to_owned)
         && let Err(message) = parse_mac(&value)
@@ -92,7 +92,7 @@ pub async fn check_hwa_syntax(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
 
 /// No other interface has this hardware address. (The same device can sit at
 /// two sites, so the engine only warns; the portal refuses.)
-#[check]
+#[check(field = "mac")]
 pub async fn check_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     let Some(mac) = ctx.value().and_then(|v| parse_mac(v).ok()) else {
         return Ok(()); // check_hwa_syntax reports it
@@ -126,7 +126,7 @@ pub async fn check_hwa_unique(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError
     Ok(())
 }
 
-#[check]
+#[check(field = "hostname")]
 pub async fn check_host_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     let Some(host) = ctx.typed::<Hostname>() else {
         return Ok(());

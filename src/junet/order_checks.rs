@@ -473,7 +473,7 @@ pub async fn check_ipv6(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
 }
 
 /// The device label a registration or a change sets is free.
-#[check]
+#[check(field = "hostname")]
 pub async fn check_label_free(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     let Some(host) = ctx.typed::<Hostname>() else {
         return Ok(());
@@ -528,7 +528,7 @@ async fn person_exists(ctx: &mut CheckCtx<'_>, person: &PersonRef) -> Result<boo
 
 /// The person a field names (admin, deputy) — or every person of a list
 /// (users) — exists in `d_pers`.
-#[check]
+#[check(field = "person")]
 pub async fn check_person_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
     let Some(field) = ctx.field else {
         return Ok(());

@@ -191,3 +191,63 @@ async fn staff_actions_need_staff(s) {
     assert_problem(&r, StatusCode::NOT_FOUND, "no route");
 }
 }
+
+/// Makes `x_port` refuse every update, as a table under maintenance (or a
+/// constraint the order's data breaks) would: the action writing the
+/// device fails for a reason of its own, not because the database is away.
+async fn refuse_port_updates(s: &TestServer, db: Db) {
+    let pool = s.db().await;
+    let statements: &[&str] = match db {
+        Db::Sqlite => &[
+            "CREATE TRIGGER refuse_port_updates BEFORE UPDATE ON x_port \
+             BEGIN SELECT RAISE(ABORT, 'x_port is read-only for maintenance'); END",
+        ],
+        Db::Postgres => &[
+            "CREATE FUNCTION refuse_port_updates() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'x_port is read-only for maintenance'; END $$",
+            "CREATE TRIGGER refuse_port_updates BEFORE UPDATE ON x_port \
+             FOR EACH ROW EXECUTE FUNCTION refuse_port_updates()",
+        ],
+    };
+    for sql in statements {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+}
+
+/// An order whose action fails for good (issue 18, item 1) is not left in
+/// INITIAL for every start to run again: it ends in the state its workflow
+/// reaches on errors (ABORTED), with the reason as its error and in its
+/// history, and the requester gets its id and state; start-up leaves it.
+async fn a_failing_action_ends_the_order_with_the_error_recorded(db: Db) {
+    let s = TestServer::start_on(db).await;
+    refuse_port_updates(&s, db).await;
+    let r = s
+        .submit(
+            "admin",
+            json!({"host": ZAM2212, "hwa": "00:1a:2b:3c:4d:99"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
+    assert_eq!(r.body["closed"], true, "{}", r.body);
+    let error = &r.body["errors"][0];
+    assert_eq!(error["check"], "processing", "{}", r.body);
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the engine could not process the order: ")
+            && message.contains("x_port is read-only for maintenance"),
+        "{message}"
+    );
+    let id = r.body["id"].as_i64().unwrap();
+    // nothing of the action was written
+    assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some(ZAM2212_MAC));
+    let doc = s.order(id).await;
+    assert_eq!(states(&doc), ["INSERTED", "ABORTED"], "{doc}");
+    assert_eq!(doc["states"][1]["comment"].as_str(), Some(message), "{doc}");
+    // the next start finds nothing to resume, and the order stays as it is
+    assert_eq!(s.engine.resume_unfinished().await.unwrap(), 0);
+    let again = s.order(id).await;
+    assert_eq!(states(&again), ["INSERTED", "ABORTED"], "{again}");
+    assert_eq!(again["errors"], doc["errors"]);
+}
+for_both_backends!(a_failing_action_ends_the_order_with_the_error_recorded);

@@ -80,6 +80,21 @@ impl Fw {
         body
     }
 
+    /// The jobs in the database: queue, order, input.
+    async fn jobs(&self) -> Vec<(String, i64, String)> {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db.display()))
+            .await
+            .unwrap();
+        let rows: Vec<(String, i64, Vec<u8>)> =
+            sqlx::query_as("SELECT queue, order_id, input FROM auftrag_jobs ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|(q, o, i)| (q, o, String::from_utf8(i).unwrap()))
+            .collect()
+    }
+
     async fn rules(&self) -> i64 {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db.display()))
             .await
@@ -99,9 +114,57 @@ fn https(dest: &str) -> Value {
 async fn firewall_domain_runs_through_the_engine() {
     let fw = Fw::start().await;
 
-    // low risk: opened at once (named condition + resulting-state map)
-    let r = fw.unlock(https("10.1.2.3")).await;
+    // low risk: opened at once (named condition + resulting-state map);
+    // an e-mail and a URL field (issue 18, item 7) are taken as they are
+    let mut fields = https("10.1.2.3");
+    fields["contact"] = json!("Jane.Doe@Example.ORG");
+    fields["ticket"] = json!("https://tickets.example.org/change/4711");
+    let r = fw.unlock(fields).await;
     assert_eq!(r["state"], "OPEN", "{r}");
+    assert_eq!(r["errors"], json!([]), "{r}");
+    assert_eq!(fw.rules().await, 1);
+    // the action's job, in the queue its typed handle names (item 6)
+    assert_eq!(
+        fw.jobs().await,
+        [(
+            "rules".to_owned(),
+            r["id"].as_i64().unwrap(),
+            "134.94.0.0/16 -> 10.1.2.3:443/tcp".to_owned()
+        )]
+    );
+
+    // malformed e-mail addresses and URLs are the order's errors, named
+    for (contact, ticket) in [
+        ("jane.doe", "tickets.example.org/4711"),
+        ("jane@", "javascript:alert(1)"),
+    ] {
+        let mut fields = https("10.1.2.3");
+        fields["contact"] = json!(contact);
+        fields["ticket"] = json!(ticket);
+        let r = fw.unlock(fields).await;
+        assert_eq!(r["state"], "REJECTED", "{r}");
+        let errors: Vec<(&str, &str)> = r["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["check"].as_str().unwrap(), e["field"].as_str().unwrap()))
+            .collect();
+        assert_eq!(errors, [("syntax", "contact"), ("syntax", "ticket")], "{r}");
+        assert!(
+            r["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not an e-mail address"),
+            "{r}"
+        );
+        assert!(
+            r["errors"][1]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not a URL"),
+            "{r}"
+        );
+    }
     assert_eq!(fw.rules().await, 1);
 
     // bad values are recorded and rejected with the field named (parse at the edge)

@@ -137,7 +137,7 @@ async fn register_change_and_delete_a_device(s) {
     let doc = s.order(id).await;
     let device = doc["changed"]["device"][1].as_i64().expect("the new device id");
     // its barcode label waits in the PRINT queue named in queues.xml
-    let queue = auftrag::generated::DEFINITIONS.queue(auftrag::junet::actions::LABEL_QUEUE).expect("label queue defined");
+    let queue = auftrag::generated::DEFINITIONS.queue(auftrag::junet::actions::LABEL_QUEUE.name()).expect("label queue defined");
     assert_eq!(queue.job_type, auftrag_engine::defs::JobType::Print);
     let jobs = s.call(Some("staff"), Method::GET, "/api/v1/jobs?queue=labels", None).await;
     assert_eq!(jobs.status, StatusCode::OK, "{}", jobs.body);
@@ -504,8 +504,9 @@ async fn demo_data_command_fills_a_generated_network(s) {
 on_both_backends! {
 /// An order whose execution fails in the database — here in the writes a
 /// registration sends with the order's row at the end of its transaction —
-/// is rolled back whole and kept in its initial state, never lost.
-async fn a_failing_final_write_keeps_the_order_in_its_initial_state(s) {
+/// is rolled back whole and kept, never lost: ended in its workflow's error
+/// state with the reason (issue 18), not left in INITIAL to fail again.
+async fn a_failing_final_write_ends_the_order_with_the_reason(s) {
     let pool = s.db().await;
     let refuse: &[&str] = if s.db_url.starts_with("postgres") {
         &[
@@ -526,15 +527,17 @@ async fn a_failing_final_write_keeps_the_order_in_its_initial_state(s) {
     let r = s
         .call(Some("staff"), Method::POST, "/api/v1/orders", Some(json!({"type": "register_device", "fields": fields})))
         .await;
-    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
-    assert!(r.body["detail"].as_str().unwrap_or_default().contains("refused by the test"), "{}", r.body);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
+    assert_eq!(r.body["errors"][0]["check"], "processing", "{}", r.body);
+    assert!(r.body["errors"][0]["message"].as_str().unwrap_or_default().contains("refused by the test"), "{}", r.body);
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM x_device").await, devices, "nothing of the device was written");
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_orders").await, orders + 1, "the order is kept");
     let (state, changes): (String, String) = sqlx::query_as("SELECT state, changes FROM auftrag_orders ORDER BY id DESC LIMIT 1")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(state, "INITIAL");
+    assert_eq!(state, "ABORTED");
     assert_eq!(changes, "{}");
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_jobs WHERE queue = 'labels'").await, 0, "no label job for it");
 }
@@ -544,7 +547,7 @@ on_both_backends! {
 /// Orders sent together share transactions (group commit). When one of
 /// them fails in the database, the orders that shared its transaction are
 /// rolled back with it and run again alone: every good order completes,
-/// exactly once, and the failing ones are kept in their initial state.
+/// exactly once, and the failing ones are kept, ended with the reason.
 async fn a_failing_order_among_concurrent_ones_costs_the_others_nothing(s) {
     let pool = s.db().await;
     let refuse: &[&str] = if s.db_url.starts_with("postgres") {
@@ -575,7 +578,8 @@ async fn a_failing_order_among_concurrent_ones_costs_the_others_nothing(s) {
         .collect();
     for (host, (status, body)) in hosts.iter().zip(send_all(&s, sent).await) {
         if host.starts_with("refused") {
-            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{host}: {body}");
+            assert_eq!(status, StatusCode::CREATED, "{host}: {body}");
+            assert_eq!(body["state"], "ABORTED", "{host}: {body}");
         } else {
             assert_eq!(status, StatusCode::CREATED, "{host}: {body}");
             assert_eq!(body["state"], "COMPLETED", "{host}: {body}");
@@ -584,7 +588,8 @@ async fn a_failing_order_among_concurrent_ones_costs_the_others_nothing(s) {
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM x_device WHERE DV_LABEL LIKE 'group%'").await, 32, "each good order once");
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM x_device WHERE DV_LABEL LIKE 'refused%'").await, 0);
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_orders").await, orders + 40, "every order kept once");
-    assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_orders WHERE state = 'INITIAL'").await, 8);
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_orders WHERE state = 'ABORTED'").await, 8);
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_orders WHERE state = 'INITIAL'").await, 0);
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM auftrag_jobs WHERE queue = 'labels'").await, 32, "one label job per good order");
     assert_invariants(&pool).await;
 }

@@ -13,7 +13,7 @@ mod handlers {
         Ok(())
     }
 
-    #[auftrag_macros::check]
+    #[auftrag_macros::check(field = "mac")]
     pub async fn check_hwa_syntax(_ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
         Ok(())
     }

@@ -210,7 +210,24 @@ fn field_schema(field: &FieldDef) -> Document {
             FieldType::Record => vec!["object", "null"],
             FieldType::Integer => vec!["string", "int", "long", "double", "null"],
             FieldType::Bool => vec!["string", "bool", "null"],
-            _ => vec!["string", "null"],
+            // texts, and the typed values written as text (e-mail
+            // addresses, URLs, DNS names, subnets, …); named one by one so
+            // that a new field type must be placed here
+            FieldType::String
+            | FieldType::Hostname
+            | FieldType::Mac
+            | FieldType::Ipv4
+            | FieldType::Ipv6
+            | FieldType::Subnet
+            | FieldType::Building
+            | FieldType::Room
+            | FieldType::Enum
+            | FieldType::Person
+            | FieldType::Date
+            | FieldType::Datetime
+            | FieldType::Email
+            | FieldType::Url
+            | FieldType::Dnsname => vec!["string", "null"],
         }
     };
     let mut schema = doc! { "bsonType": types };
@@ -318,5 +335,43 @@ pub fn validator(defs: &'static Definitions) -> Document {
             },
             "oneOf": per_type,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(ty: FieldType, list: bool) -> FieldDef {
+        FieldDef {
+            name: "f",
+            description: "",
+            ty,
+            required: false,
+            list,
+            values: &[],
+            min: None,
+            max: None,
+            max_length: None,
+            multiline: false,
+            fields: &[],
+        }
+    }
+
+    #[test]
+    fn emails_urls_and_dns_names_are_stored_as_text() {
+        for ty in [FieldType::Email, FieldType::Url, FieldType::Dnsname] {
+            let schema = field_schema(&field(ty, false));
+            assert_eq!(
+                schema.get_array("bsonType").unwrap(),
+                &vec![Bson::from("string"), Bson::from("null")],
+                "{ty:?}"
+            );
+        }
+        let list = field_schema(&field(FieldType::Subnet, true));
+        assert_eq!(
+            list.get_array("bsonType").unwrap(),
+            &vec![Bson::from("array"), Bson::from("null")]
+        );
     }
 }

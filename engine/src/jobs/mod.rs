@@ -136,6 +136,34 @@ pub fn queue_def(
     })
 }
 
+/// A job queue of `queues.xml`, as a handler names it: the compiler
+/// generates one constant per queue next to the definitions
+/// (`queues::LABELS` for `<queue name="labels">`), so a queue that does not
+/// exist is a compile error (rustc names the closest one), not a failing
+/// order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Queue(&'static str);
+
+impl Queue {
+    /// For the generated `queues::NAME` constants only: a handle made
+    /// with another name finds no queue when a job is created.
+    #[doc(hidden)]
+    pub const fn declared(name: &'static str) -> Self {
+        Self(name)
+    }
+
+    /// The queue's name in `queues.xml`.
+    pub const fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
 /// A job a workflow action created, written with the order's row (see
 /// [`crate::store::Pending`]).
 #[derive(Debug, Clone)]
@@ -154,15 +182,17 @@ pub struct NewJob {
 /// linked to the order. It is written with the order's row, in the order's
 /// transaction, and long-polling agencies of this process are woken when
 /// that commits — so a job exists exactly when its order's step does.
-/// Fails at once for an unknown queue or oversized data.
+/// `queue` is a generated handle (`queues::NAME`); the job fails at once
+/// only for oversized data, or a handle of other definitions than the
+/// engine runs.
 pub async fn enqueue_for_order(
     ctx: &mut ActionCtx<'_>,
-    queue: &str,
+    queue: Queue,
     data: &[u8],
 ) -> Result<(), HandlerError> {
     let fail =
         |e: JobError| HandlerError::Failed(format!("creating a job in queue `{queue}`: {e}"));
-    let q = queue_def(ctx.defs, queue).map_err(fail)?;
+    let q = queue_def(ctx.defs, queue.name()).map_err(fail)?;
     if data.len() > MAX_INPUT_BYTES {
         return Err(fail(JobError::BadRequest(format!(
             "the job data has {} bytes; at most {MAX_INPUT_BYTES} are accepted",

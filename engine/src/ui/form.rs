@@ -8,10 +8,12 @@
 //! | `bool` | a select of `Y` / `N` |
 //! | `date` | a date input |
 //! | `integer` | a number input within its bounds |
+//! | `email` | an e-mail input (`type=email`) |
+//! | `url` | a URL input (`type=url`) |
 //! | `string` (multiline) | a text area |
 //! | a list of plain values | a text area, one value per line |
 //! | a `record`, or a list of records | a JSON text area, prefilled with the record's shape |
-//! | everything else (`mac`, `ipv4`, `subnet`, `hostname`, `person`, …) | a text input with an example |
+//! | everything else (`mac`, `ipv4`, `subnet`, `hostname`, `dnsname`, `person`, …) | a text input with an example |
 //!
 //! A subnet is typed, not chosen from a list: the engine knows no subnets
 //! (they are the domain's). Every value is judged by the checks on submit.
@@ -36,7 +38,7 @@ pub struct Input {
     /// The field's name; the input is `f.NAME`.
     pub name: &'static str,
     pub description: &'static str,
-    /// `text`, `select`, `textarea`, `date`, `number`.
+    /// `text`, `select`, `textarea`, `date`, `number`, `email`, `url`.
     pub kind: &'static str,
     pub options: Vec<Opt>,
     pub value: String,
@@ -67,6 +69,9 @@ fn example(ty: FieldType) -> &'static str {
         FieldType::Hostname => "host.example.org",
         FieldType::Datetime => "2026-06-30T12:00:00Z",
         FieldType::Person => "PERS_KEY",
+        FieldType::Email => "name@example.org",
+        FieldType::Url => "https://example.org/",
+        FieldType::Dnsname => "*.lab.example.org",
         _ => "",
     }
 }
@@ -128,6 +133,8 @@ pub fn inputs(
                 FieldType::Bool => ("select", vec!["Y", "N"]),
                 FieldType::Date => ("date", vec![]),
                 FieldType::Integer => ("number", vec![]),
+                FieldType::Email => ("email", vec![]),
+                FieldType::Url => ("url", vec![]),
                 FieldType::String if def.multiline => ("textarea", vec![]),
                 _ => ("text", vec![]),
             };
@@ -299,4 +306,60 @@ pub fn to_fields(
         }
     }
     fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn field(name: &'static str, ty: FieldType, list: bool) -> FieldDef {
+        FieldDef {
+            name,
+            description: "",
+            ty,
+            required: false,
+            list,
+            values: &[],
+            min: None,
+            max: None,
+            max_length: None,
+            multiline: false,
+            fields: &[],
+        }
+    }
+
+    static FIELDS: [FieldDef; 5] = [
+        field("contact", FieldType::Email, false),
+        field("page", FieldType::Url, false),
+        field("name", FieldType::Dnsname, false),
+        field("nets", FieldType::Subnet, true),
+        field("cc", FieldType::Email, true),
+    ];
+    static ORDER: OrderTypeDef = OrderTypeDef {
+        name: "request_certificate",
+        description: "",
+        workflow: 0,
+        key_field: None,
+        fields: &FIELDS,
+    };
+
+    #[test]
+    fn email_and_url_fields_get_their_input_types() {
+        let inputs = inputs(&ORDER, &BTreeMap::new(), &Problems::default());
+        let kinds: Vec<(&str, &str, &str)> = inputs
+            .iter()
+            .map(|i| (i.name, i.kind, i.hint.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("contact", "email", "name@example.org"),
+                ("page", "url", "https://example.org/"),
+                ("name", "text", "*.lab.example.org"),
+                ("nets", "textarea", "134.94.16.0/24"),
+                ("cc", "textarea", "name@example.org"),
+            ]
+        );
+        assert_eq!(inputs[3].ty, "list of subnet, one per line");
+    }
 }

@@ -263,6 +263,12 @@ pub enum FieldType {
     Datetime,
     Integer,
     Record,
+    /// An e-mail address (`name@example.org`).
+    Email,
+    /// An absolute `http` or `https` URL.
+    Url,
+    /// A DNS name that may be a wildcard (`*.lab.example.edu`).
+    Dnsname,
 }
 
 impl Definitions {

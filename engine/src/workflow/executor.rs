@@ -138,9 +138,13 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 /// Storing and processing are one transaction: the order is processed
 /// under the id it will have, and its row, its decisions, its history and
 /// its effect on the domain's tables are written and committed together. If
-/// processing fails (a database error in a handler), that is rolled back and
-/// the order is stored alone, in its initial state, so nothing of the
-/// request is lost.
+/// processing fails, that is rolled back and the order is stored alone, so
+/// nothing of the request is lost: in its initial state when the failure
+/// may be gone on the next try (the database out of reach; start-up
+/// resumes it), else (a handler refusing it, data a constraint refuses)
+/// in the state its workflow reaches on errors, with the reason as its
+/// error ([`PROCESSING_CHECK`], see [`record_failure`]), answered like any
+/// refused order.
 pub async fn submit(
     engine: &Engine,
     requester: &Principal,
@@ -270,10 +274,44 @@ pub async fn submit_with(
                 crate::history::rollback::record_link(&mut tx, id, of).await?;
             }
             tx.commit().await?;
-            warn!(id, order_type, error = %e, "order stored; processing failed and is resumed on restart");
-            Err(e)
+            if transient(&e) {
+                warn!(id, order_type, error = %e, "order stored; processing failed and is resumed on restart");
+                return Err(e);
+            }
+            // A failure of the order's own (a handler refusing it, data a
+            // table's constraint refuses) would fail again on every start:
+            // the order ends now, in the state its workflow reaches on
+            // errors, with the reason recorded, and the requester learns
+            // its id and state like those of any refused order.
+            warn!(id, order_type, error = %e, "processing the order failed; it is stopped with the reason in its history");
+            record_failure_as(engine, workflow, id, PROCESSING_CHECK, &e).await?;
+            let mut conn = engine.store.pool.acquire().await?;
+            let order = store::load_order(&mut conn, defs, id).await?;
+            count_closed(&order);
+            Ok(Outcome::from(&order))
         }
     }
+}
+
+/// Whether processing failed for a reason that may be gone on the next
+/// try: the database was out of reach, or it chose this transaction as a
+/// deadlock's or serialization conflict's victim, or a lock wait timed out.
+fn transient(e: &EngineError) -> bool {
+    if crate::store::commit::unreachable(e) {
+        return true;
+    }
+    let db = match e {
+        EngineError::Db(e)
+        | EngineError::Handler {
+            source: crate::error::HandlerError::Db(e),
+            ..
+        } => e,
+        EngineError::Aborted(_) => return true,
+        _ => return false,
+    };
+    db.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| matches!(c.as_ref(), "40001" | "40P01" | "55P03"))
 }
 
 /// Runs whatever an order can do without a person: the start action of the
@@ -319,8 +357,13 @@ fn count_closed(order: &StoredOrder) {
     }
 }
 
-/// The check name of the error [`record_failure`] gives an order.
+/// The check name of the error [`record_failure`] gives an order whose
+/// processing failed when start-up resumed it.
 pub const RESUME_CHECK: &str = "resume";
+
+/// The check name of the error [`record_failure`] gives a new order whose
+/// processing failed for a reason of its own (see [`submit`]).
+pub const PROCESSING_CHECK: &str = "processing";
 
 /// Records that processing order `id` failed for good (`error`): the order
 /// goes to the state its workflow reaches when an order has errors — from
@@ -331,10 +374,23 @@ pub const RESUME_CHECK: &str = "resume";
 /// type, state, history and errors, so that a row the engine cannot load
 /// (fields that are not JSON, an order type the definitions lost) is
 /// recorded too; `workflow` is the one to use when the order type is unknown.
+/// The error's check is [`RESUME_CHECK`].
 pub async fn record_failure(
     engine: &Engine,
     workflow: &'static WorkflowDef,
     id: i64,
+    error: &EngineError,
+) -> Result<(), EngineError> {
+    record_failure_as(engine, workflow, id, RESUME_CHECK, error).await
+}
+
+/// [`record_failure`], with `check` naming the error's source
+/// ([`RESUME_CHECK`], [`PROCESSING_CHECK`]).
+pub async fn record_failure_as(
+    engine: &Engine,
+    workflow: &'static WorkflowDef,
+    id: i64,
+    check: &str,
     error: &EngineError,
 ) -> Result<(), EngineError> {
     use sqlx::Row;
@@ -342,7 +398,7 @@ pub async fn record_failure(
     let mut reason: String = error.to_string().chars().take(1000).collect();
     reason = format!("the engine could not process the order: {reason}");
     let finding = Finding {
-        check: RESUME_CHECK.to_owned(),
+        check: check.to_owned(),
         field: None,
         message: reason.clone(),
     };

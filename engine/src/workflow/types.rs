@@ -327,26 +327,99 @@ macro_rules! text_newtype {
     };
 }
 
+/// Whether `h` (lower case, no trailing dot) is a host name after RFC 1123:
+/// labels of letters, digits and `-` (not first or last), at most 63
+/// characters each, 253 in all.
+fn is_host_name(h: &str) -> bool {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    !h.is_empty() && h.len() <= 253 && h.split('.').all(label_ok)
+}
+
 text_newtype!(
     /// A host name after RFC 1123 (labels of letters, digits and `-`, at most
     /// 63 characters each, 253 in all), lower-cased, without a trailing dot.
     Hostname,
     |s| {
         let h = s.trim_end_matches('.').to_ascii_lowercase();
-        let label_ok = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        };
-        if !h.is_empty() && h.len() <= 253 && h.split('.').all(label_ok) {
+        if is_host_name(&h) {
             Ok(h)
         } else {
             Err(format!(
                 "`{s}` is not a host name (RFC 1123: labels of letters, digits and `-`, separated by dots)"
             ))
         }
+    }
+);
+
+text_newtype!(
+    /// A DNS name that may be a wildcard: a host name (see [`Hostname`]) or
+    /// `*.` followed by one (`*.lab.example.edu`, the wildcard as the whole
+    /// leftmost label, as certificates and DNS zones take it), lower-cased,
+    /// without a trailing dot.
+    DnsName,
+    |s| {
+        let h = s.trim_end_matches('.').to_ascii_lowercase();
+        let base = h.strip_prefix("*.").unwrap_or(&h);
+        if is_host_name(base) && h.len() <= 253 {
+            Ok(h)
+        } else {
+            Err(format!(
+                "`{s}` is not a DNS name such as lab.example.edu or *.lab.example.edu (labels of letters, digits and `-`; a `*` only as the whole first label)"
+            ))
+        }
+    }
+);
+
+impl DnsName {
+    /// Whether the name is a wildcard (`*.lab.example.edu`).
+    pub fn is_wildcard(&self) -> bool {
+        self.0.starts_with("*.")
+    }
+
+    /// The name without its wildcard label (`lab.example.edu`).
+    pub fn base(&self) -> &str {
+        self.0.strip_prefix("*.").unwrap_or(&self.0)
+    }
+}
+
+text_newtype!(
+    /// An e-mail address (`name@example.org`), parsed by `lettre` (the
+    /// engine's mail sender): a local part and a domain, which is kept
+    /// lower-cased.
+    Email,
+    |s| {
+        let bad = || format!("`{s}` is not an e-mail address such as name@example.org");
+        let address: lettre::Address = s.parse().map_err(|_| bad())?;
+        let domain = address.domain().to_ascii_lowercase();
+        // a domain with a dot or an address literal: `root@localhost`
+        // reaches no one outside the machine
+        if !domain.contains('.') && !domain.starts_with('[') {
+            return Err(bad());
+        }
+        Ok(format!("{}@{domain}", address.user()))
+    }
+);
+
+text_newtype!(
+    /// An absolute `http` or `https` URL with a host, parsed by the `url`
+    /// crate (WHATWG URL Standard) and kept in its normalised spelling.
+    Url,
+    |s| {
+        let bad = |why: &str| format!("`{s}` is not a URL such as https://example.org/page ({why})");
+        let url = url::Url::parse(s).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("only http and https are taken"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("it names no host"));
+        }
+        Ok(url.into())
     }
 );
 
@@ -484,6 +557,9 @@ fn check_one(def: &FieldDef, path: &str, v: &Value, out: &mut Vec<(String, Strin
         FieldType::Person => PersonRef::from_json(v).map(drop),
         FieldType::Date => Date::from_json(v).map(drop),
         FieldType::Datetime => OffsetDateTime::from_json(v).map(drop),
+        FieldType::Email => Email::from_json(v).map(drop),
+        FieldType::Url => Url::from_json(v).map(drop),
+        FieldType::Dnsname => DnsName::from_json(v).map(drop),
         FieldType::Enum => text(v).and_then(|s| {
             if def.values.contains(&s.trim()) {
                 Ok(())
@@ -561,6 +637,87 @@ mod tests {
         assert!(Date::from_json(&json!("2026-11-24")).is_ok());
         assert_eq!(i64::from_json(&json!("22")), Ok(22));
         assert!(Vec::<Hostname>::from_json(&json!(["a.example", "b..example"])).is_err());
+    }
+
+    #[test]
+    fn emails_urls_and_wildcard_names_parse_at_the_edge() {
+        // e-mail: the domain lower-cased, the local part kept
+        let e = Email::from_json(&json!(" Jane.Doe+pki@Lab.Example.EDU ")).unwrap();
+        assert_eq!(e.as_str(), "Jane.Doe+pki@lab.example.edu");
+        for bad in [
+            "jane",
+            "jane@",
+            "@example.org",
+            "jane@@example.org",
+            "jane doe@example.org",
+            "jane@localhost",
+            "jane@exa mple.org",
+        ] {
+            let m = Email::from_json(&json!(bad)).unwrap_err();
+            assert!(m.contains("is not an e-mail address"), "{bad}: {m}");
+        }
+        // URL: absolute http(s) with a host, normalised
+        let u = Url::from_json(&json!("HTTPS://PKI.Example.edu")).unwrap();
+        assert_eq!(u.as_str(), "https://pki.example.edu/");
+        assert!(Url::from_json(&json!("http://10.1.2.3:8080/crl?x=1")).is_ok());
+        for (bad, why) in [
+            ("pki.example.edu/crl", "relative URL without a base"),
+            ("javascript:alert(1)", "only http and https"),
+            ("ftp://example.org/x", "only http and https"),
+            ("https://", "empty host"),
+        ] {
+            let m = Url::from_json(&json!(bad)).unwrap_err();
+            assert!(m.contains("is not a URL") && m.contains(why), "{bad}: {m}");
+        }
+        // DNS names: a host name, or a wildcard as the whole first label
+        let w = DnsName::from_json(&json!("*.Lab.Example.edu.")).unwrap();
+        assert_eq!(w.as_str(), "*.lab.example.edu");
+        assert!(w.is_wildcard());
+        assert_eq!(w.base(), "lab.example.edu");
+        let plain = DnsName::from_json(&json!("www.example.edu")).unwrap();
+        assert!(!plain.is_wildcard());
+        for bad in [
+            "*",
+            "*.",
+            "a.*.example.edu",
+            "*foo.example.edu",
+            "**.example.edu",
+            "-a.example.edu",
+        ] {
+            let m = DnsName::from_json(&json!(bad)).unwrap_err();
+            assert!(m.contains("is not a DNS name"), "{bad}: {m}");
+        }
+        // a host name stays without wildcards
+        assert!(Hostname::from_json(&json!("*.lab.example.edu")).is_err());
+        // lists of subnets (CIDR lists) parse item by item
+        let nets = Vec::<Subnet>::from_json(&json!(["10.0.0.0/8", "2001:db8::/32"])).unwrap();
+        assert_eq!(nets.len(), 2);
+        let m = Vec::<Subnet>::from_json(&json!(["10.0.0.0/8", "10.0.0.0/33"])).unwrap_err();
+        assert!(m.starts_with("item 2: "), "{m}");
+    }
+
+    #[test]
+    fn the_syntax_check_knows_the_new_types() {
+        let def = |ty, list| FieldDef {
+            ty,
+            list,
+            ..string_def(None, false)
+        };
+        assert!(problems(&def(FieldType::Email, false), json!("a@example.org")).is_empty());
+        assert_eq!(
+            problems(&def(FieldType::Email, false), json!("a@")).len(),
+            1
+        );
+        assert!(problems(&def(FieldType::Url, false), json!("https://example.org")).is_empty());
+        assert!(!problems(&def(FieldType::Url, false), json!("example.org")).is_empty());
+        assert!(problems(&def(FieldType::Dnsname, false), json!("*.example.org")).is_empty());
+        assert!(!problems(&def(FieldType::Dnsname, false), json!("a.*.example.org")).is_empty());
+        let p = problems(
+            &def(FieldType::Subnet, true),
+            json!(["10.0.0.0/8", "10.0.0.0/33"]),
+        );
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].0, "note[1]");
     }
 
     fn string_def(max_length: Option<u32>, multiline: bool) -> FieldDef {
