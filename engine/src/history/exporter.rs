@@ -158,24 +158,70 @@ pub async fn mongo_documents(
         .collect()
 }
 
-/// Writes `documents`, [`PARALLEL`] at a time. Returns how many were
-/// written (the others were there already at the same or a later version);
-/// the first error stops it.
+/// Writes `documents`: all at once as new documents (`insertMany`,
+/// unordered — one round trip, the common case of orders MongoDB does not
+/// hold yet), then those whose `_id` was there already one by one with the
+/// version guard ([`HistoryDb::put`]), [`PARALLEL`] at a time. Returns how
+/// many were written (the others were there at the same or a later
+/// version); the first other error stops it.
 async fn put_all(
     history: &HistoryDb,
     documents: Vec<mongodb::bson::Document>,
 ) -> Result<usize, EngineError> {
     use futures::StreamExt;
-    let results: Vec<Result<bool, EngineError>> = futures::stream::iter(documents)
+    if documents.is_empty() {
+        return Ok(0);
+    }
+    let total = documents.len();
+    let existing: Vec<usize> = match history.orders.insert_many(&documents).ordered(false).await {
+        Ok(_) => return Ok(total),
+        Err(e) => match e.kind.as_ref() {
+            mongodb::error::ErrorKind::InsertMany(m)
+                if m.write_concern_error.is_none()
+                    && m.write_errors
+                        .as_ref()
+                        .is_some_and(|w| w.iter().all(|w| w.code == 11000 || w.code == 121)) =>
+            {
+                let errors = m.write_errors.iter().flatten();
+                for w in errors.clone().filter(|w| w.code == 121) {
+                    refused(&documents[w.index.min(total - 1)], &w.message);
+                }
+                errors
+                    .filter(|w| w.code == 11000)
+                    .map(|w| w.index)
+                    .collect()
+            }
+            _ => {
+                return Err(EngineError::Internal(format!(
+                    "MongoDB history store: writing history documents: {e}"
+                )));
+            }
+        },
+    };
+    let inserted = total - existing.len();
+    let results: Vec<Result<bool, EngineError>> = futures::stream::iter(existing)
+        .filter_map(|i| std::future::ready(documents.get(i).cloned()))
         .map(|d| history.put(d))
         .buffer_unordered(PARALLEL)
         .collect()
         .await;
-    let mut written = 0;
+    let mut written = inserted;
     for r in results {
         written += usize::from(r?);
     }
     Ok(written)
+}
+
+/// A document MongoDB's validator refused: the definitions and the stored
+/// order disagree (e.g. an order type removed from the definitions). It is
+/// left out with an error in the log — the SQL database keeps the order —
+/// instead of stopping the export of every other order.
+fn refused(document: &mongodb::bson::Document, why: &str) {
+    tracing::error!(
+        id = document.get_i64("_id").unwrap_or_default(),
+        reason = why,
+        "MongoDB refused a history document; it is left out of the export"
+    );
 }
 
 /// One round: claims up to [`BATCH`] entries, copies their orders, removes

@@ -155,6 +155,13 @@ impl HistoryDb {
             // version at least as new is there: the upsert's insert then
             // collides with it, which is the guard doing its work
             Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) if is_validation_failure(&e) => {
+                tracing::error!(
+                    error = %e,
+                    "MongoDB refused a history document; it is left out of the export"
+                );
+                Ok(false)
+            }
             Err(e) => Err(mongo_error("writing a history document", e)),
         }
     }
@@ -178,6 +185,14 @@ pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
             .as_ref()
             .is_some_and(|errors| errors.iter().all(|w| w.code == 11000)),
         ErrorKind::Command(c) => c.code == 11000,
+        _ => false,
+    }
+}
+
+/// Whether a write failed on the collection's validator (code 121).
+pub fn is_validation_failure(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => w.code == 121,
         _ => false,
     }
 }
