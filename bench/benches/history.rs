@@ -13,8 +13,9 @@
 //!     cargo bench --manifest-path bench/Cargo.toml --bench history
 //!
 //! Environment: BENCH_HISTORY_ORDERS (1000000), BENCH_DEVICES (10000),
-//! BENCH_RUNS (30 timed runs per query and side, after 3 untimed),
-//! BENCH_SKIP_POSTGRES=1, BENCH_SKIP_MONGODB=1.
+//! BENCH_RUNS (30 timed runs per query and side), BENCH_WARMUP (3 untimed
+//! runs before), BENCH_SKIP_SQLITE=1 (SQLite is still loaded: MongoDB is
+//! filled from it), BENCH_SKIP_POSTGRES=1, BENCH_SKIP_MONGODB=1.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -258,13 +259,13 @@ async fn sample(store: &auftrag_engine::store::Store) -> Sample {
     }
 }
 
-/// `runs` timings of `f` after 3 untimed ones, sorted.
+/// `runs` timings of `f` after `BENCH_WARMUP` (3) untimed ones, sorted.
 async fn time_it<F, Fut>(runs: usize, mut f: F) -> Vec<Duration>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    for _ in 0..3 {
+    for _ in 0..env_usize("BENCH_WARMUP", 3) {
         f().await;
     }
     let mut out = Vec::with_capacity(runs);
@@ -457,7 +458,9 @@ fn main() {
         let sqlite = Arc::new(load(&sqlite_url, devices, orders).await);
         let sample = sample(&sqlite.store).await;
         let questions = questions(&sample);
-        run_store("SQLite", sqlite.clone(), None, &questions, runs, &mut rows).await;
+        if std::env::var("BENCH_SKIP_SQLITE").is_err() {
+            run_store("SQLite", sqlite.clone(), None, &questions, runs, &mut rows).await;
+        }
         if std::env::var("BENCH_SKIP_POSTGRES").is_err() {
             let url = auftrag_testkit::fresh_postgres_database().await;
             let pg = Arc::new(load(&url, devices, orders).await);
