@@ -319,8 +319,15 @@ pub async fn my_objects(
                 v.extend(p.aliases.iter().cloned());
                 details.push((format!("port {}", p.port), v.join(" · ")));
             }
+            // the key an order names it by: the canonical alias of its
+            // (first) interface — a label names only a device with one
             auftrag_engine::MyObject {
-                key: d.host.clone(),
+                key: d
+                    .ports
+                    .first()
+                    .and_then(|p| p.aliases.first())
+                    .cloned()
+                    .unwrap_or_else(|| d.host.clone()),
                 label: d.host,
                 roles,
                 details,

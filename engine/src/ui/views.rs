@@ -857,9 +857,14 @@ async fn order_view<'a>(
     let links = crate::history::rollback::links_of(&mut conn, id).await?;
     let can_rollback = order.closed
         && !order.data.changes.is_empty()
-        && crate::history::rollback::permitted(&mut conn, engine, &order, &session.principal.person)
-            .await?
-            .0;
+        && crate::history::rollback::permitted(
+            &mut conn,
+            engine,
+            &order,
+            &session.principal.person,
+        )
+        .await?
+        .0;
     let jobs: Vec<JobRow> = sqlx::query_as(
         "SELECT id, queue, state, exit_code, error FROM auftrag_jobs WHERE order_id = $1 ORDER BY id",
     )
