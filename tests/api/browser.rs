@@ -1180,6 +1180,16 @@ async fn no_rollback_without_the_right() {
     assert!(s.order(id).await.get("links").is_none());
     b2.close().await;
     b.close().await;
+    // while staff see the button on the same order
+    let staff = Browser::start().await;
+    staff.sign_in(&s, "staff").await;
+    staff.goto(&s, &format!("/ui/orders/{id}")).await;
+    staff
+        .client
+        .find(Locator::Css("#rollback"))
+        .await
+        .expect("staff see the rollback button");
+    staff.close().await;
 }
 
 // ---------------------------------------------------------------- my devices
