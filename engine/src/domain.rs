@@ -47,6 +47,26 @@ pub struct ObjectOf<'a> {
     pub facts: Option<&'a crate::workflow::context::Fields>,
 }
 
+/// An object a person looks after ([`Domain::my_objects`]): JuNet's
+/// devices they administer, or may change as deputy or IT officer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyObject {
+    /// The object's key, the value of the order types' key field
+    /// (JuNet: the host name).
+    pub key: String,
+    /// How the pages show it.
+    pub label: String,
+    /// Why the person looks after it (`admin`, `deputy until …`,
+    /// `it_officer of …`), one entry per reason.
+    pub roles: Vec<String>,
+    /// What else the page shows about it, as (name, value).
+    pub details: Vec<(String, String)>,
+    /// The order types that act on it (the page links to placing each,
+    /// with the key field filled in); empty: every order type with a key
+    /// field.
+    pub order_types: Vec<&'static str>,
+}
+
 pub trait Domain: Send + Sync + 'static {
     /// The compiled definitions (`generated/`).
     fn definitions(&self) -> &'static Definitions;
@@ -110,6 +130,23 @@ pub trait Domain: Send + Sync + 'static {
     /// key (`host_id`).
     fn same_object(&self, a: &ObjectOf<'_>, b: &ObjectOf<'_>) -> bool {
         a.key.is_some() && a.key == b.key
+    }
+
+    /// The objects `person` looks after, for the "my devices" page
+    /// (`/ui/devices`). Default: none — the page says so and the
+    /// navigation leaves it out (see [`Domain::has_my_objects`]).
+    fn my_objects<'a>(
+        &'a self,
+        _conn: &'a mut AnyConnection,
+        _person: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<MyObject>, EngineError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Whether the domain answers [`Domain::my_objects`] (the navigation
+    /// shows the page only then). Default: no.
+    fn has_my_objects(&self) -> bool {
+        false
     }
 
     /// Domain-specific routes (e.g. `GET /api/v1/devices`), merged into the

@@ -162,7 +162,31 @@ async fn list_devices(
         .acquire()
         .await
         .map_err(EngineError::from)?;
-    let mut reasons = reasons_of(&mut conn, me.unwrap_or(-1))
+    let devices = load(&mut conn, staff, admin_filter, me)
+        .await?
+        .into_iter()
+        .filter(|d| {
+            host.as_deref().is_none_or(|h| {
+                d.host.eq_ignore_ascii_case(h)
+                    || d.ports
+                        .iter()
+                        .any(|p| p.aliases.iter().any(|a| a.eq_ignore_ascii_case(h)))
+            })
+        })
+        .collect();
+    Ok(Json(devices))
+}
+
+/// The devices `me` may see: every device (`staff`), those of one admin
+/// (`admin_filter`), or those `me` has a reason to change; each with the
+/// reasons that hold now.
+pub async fn load(
+    conn: &mut sqlx::AnyConnection,
+    staff: bool,
+    admin_filter: Option<i64>,
+    me: Option<i64>,
+) -> Result<Vec<Device>, EngineError> {
+    let mut reasons = reasons_of(&mut *conn, me.unwrap_or(-1))
         .await
         .map_err(EngineError::from)?;
     // which devices: all (staff), one admin's, or those with a reason
@@ -215,20 +239,11 @@ async fn list_devices(
             port.aliases.push(alias);
         }
     }
-    let devices = devices
+    Ok(devices
         .into_values()
         // a deputyship whose end passed lists no device
         .filter(|d| staff || admin_filter.is_some() || !d.reasons.is_empty())
-        .filter(|d| {
-            host.as_deref().is_none_or(|h| {
-                d.host.eq_ignore_ascii_case(h)
-                    || d.ports
-                        .iter()
-                        .any(|p| p.aliases.iter().any(|a| a.eq_ignore_ascii_case(h)))
-            })
-        })
-        .collect();
-    Ok(Json(devices))
+        .collect())
 }
 
 fn device_and_port(row: &sqlx::any::AnyRow) -> Result<(Device, Port), sqlx::Error> {
@@ -251,4 +266,73 @@ fn device_and_port(row: &sqlx::any::AnyRow) -> Result<(Device, Port), sqlx::Erro
             aliases: Vec::new(),
         },
     ))
+}
+
+/// The devices `person` may change (as admin, deputy or IT officer) as the
+/// "my devices" page lists them ([`auftrag_engine::Domain::my_objects`]).
+pub async fn my_objects(
+    conn: &mut sqlx::AnyConnection,
+    person: &str,
+) -> Result<Vec<auftrag_engine::MyObject>, EngineError> {
+    let Some(me) = pers_key(person) else {
+        return Ok(Vec::new());
+    };
+    let devices = load(conn, false, None, Some(me)).await?;
+    Ok(devices
+        .into_iter()
+        .map(|d| {
+            let roles = d
+                .reasons
+                .iter()
+                .map(|r| {
+                    let mut role = match r.role {
+                        Role::Admin => "admin".to_owned(),
+                        Role::Deputy => "deputy".to_owned(),
+                        Role::ItOfficer => "IT officer".to_owned(),
+                        Role::Staff => "staff".to_owned(),
+                    };
+                    if let Some(org) = &r.org {
+                        role.push_str(&format!(" ({org})"));
+                    }
+                    if let Some(until) = &r.until {
+                        role.push_str(&format!(" until {until}"));
+                    }
+                    role
+                })
+                .collect();
+            let mut details = Vec::new();
+            if let Some(org) = &d.org {
+                details.push(("org".to_owned(), org.clone()));
+            }
+            let place: Vec<&str> = [d.building.as_deref(), d.room.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            if !place.is_empty() {
+                details.push(("room".to_owned(), place.join(" ")));
+            }
+            for p in &d.ports {
+                let mut v: Vec<String> = [p.ipv4.clone(), p.hwa.clone(), p.net.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                v.extend(p.aliases.iter().cloned());
+                details.push((format!("port {}", p.port), v.join(" · ")));
+            }
+            // the key an order names it by: the canonical alias of its
+            // (first) interface — a label names only a device with one
+            auftrag_engine::MyObject {
+                key: d
+                    .ports
+                    .first()
+                    .and_then(|p| p.aliases.first())
+                    .cloned()
+                    .unwrap_or_else(|| d.host.clone()),
+                label: d.host,
+                roles,
+                details,
+                order_types: vec!["change_device", "delete_device", "name_deputy"],
+            }
+        })
+        .collect())
 }

@@ -84,6 +84,18 @@ impl Domain for Junet {
         devices::routes()
     }
 
+    fn my_objects<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        person: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<auftrag_engine::MyObject>, EngineError>> {
+        Box::pin(devices::my_objects(conn, person))
+    }
+
+    fn has_my_objects(&self) -> bool {
+        true
+    }
+
     fn inverse(
         &self,
         order: &auftrag_engine::store::history::OrderDocument,

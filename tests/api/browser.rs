@@ -1043,3 +1043,219 @@ async fn markup_in_a_comment_stays_text_in_the_history() {
     assert!(source.contains("&lt;script&gt;"), "escaped");
     b.close().await;
 }
+
+// ---------------------------------------------------------------- rollback
+
+/// A change_device of zam2212's room by its admin, COMPLETED at once.
+async fn room_change(s: &TestServer, room: &str) -> i64 {
+    let r = s
+        .submit("admin", json!({"host": ZAM2212, "raum": room}))
+        .await;
+    assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
+    r.body["id"].as_i64().expect("id")
+}
+
+/// The id of the order page the browser shows.
+async fn page_order_id(b: &Browser) -> i64 {
+    let url = b.client.current_url().await.expect("url");
+    url.path()
+        .strip_prefix("/ui/orders/")
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("not an order page: {url}"))
+}
+
+async fn staff_rolls_back_from_the_order_page(db: Db) {
+    let s = TestServer::start_on(db).await;
+    let first = room_change(&s, "R 301").await;
+    let second = room_change(&s, "R 302").await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "staff").await;
+    // a later order changed the same field: refused, and named with a link
+    b.goto(&s, &format!("/ui/orders/{first}")).await;
+    b.click("#rollback").await;
+    // (the order page again, as the answer to the form's POST)
+    assert!(b.text("h1").await.contains(&format!("#{first}")));
+    let message = b.text("#message").await;
+    assert!(
+        message.contains(&format!("order {second} (raum)")),
+        "the conflict names the later order: {message}"
+    );
+    b.client
+        .find(Locator::Css(&format!(
+            "#conflicts a[href='/ui/orders/{second}']"
+        )))
+        .await
+        .expect("a link to the order in the way");
+    b.screenshot("order-rollback-conflict").await;
+    // the later one rolls back: the browser lands on the rollback order
+    b.goto(&s, &format!("/ui/orders/{second}")).await;
+    b.click("#rollback").await;
+    let rid = page_order_id(&b).await;
+    assert!(rid > second, "a new order: {rid}");
+    assert_eq!(b.text("#state").await, "COMPLETED");
+    assert_eq!(b.text("#rollback-of").await, format!("#{second}"));
+    assert!(
+        b.body().await.contains("R 302 → R 301"),
+        "changed back: {}",
+        b.body().await
+    );
+    b.screenshot("order-rollback").await;
+    // linked both ways, and the API says so too
+    b.click("#rollback-of").await;
+    assert_eq!(page_order_id(&b).await, second);
+    assert_eq!(b.text(".rolled-back-by").await, format!("#{rid}"));
+    assert_eq!(s.order(rid).await["links"], json!({"rollback_of": second}));
+    assert_eq!(state_of(&s, rid).await, "COMPLETED");
+    b.close().await;
+}
+for_both_backends!(staff_rolls_back_from_the_order_page);
+
+#[tokio::test]
+async fn no_rollback_without_the_right() {
+    let s = TestServer::start().await;
+    let id = room_change(&s, "R 303").await;
+    let b = Browser::start().await;
+    // the admin placed the order and may read it, but may not roll it back
+    b.sign_in(&s, "admin").await;
+    b.goto(&s, &format!("/ui/orders/{id}")).await;
+    assert_eq!(b.text("#state").await, "COMPLETED");
+    assert!(
+        b.client
+            .find_all(Locator::Css("#rollback, form[action$='/rollback']"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no rollback button"
+    );
+    let cookie = b
+        .client
+        .get_named_cookie("auftrag_session")
+        .await
+        .expect("session cookie");
+    let csrf = b
+        .client
+        .find(Locator::Css("input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let post = |cookie: String, csrf: String| {
+        s.client()
+            .post(format!("{}/ui/orders/{id}/rollback", s.base))
+            .header("cookie", format!("auftrag_session={cookie}"))
+            .form(&[("csrf", csrf)])
+            .send()
+    };
+    let r = post(cookie.value().to_owned(), csrf).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(&format!("you may not roll order {id} back")),
+        "{text}"
+    );
+    // the employee may not even read it
+    let b2 = Browser::start().await;
+    b2.sign_in(&s, "employee").await;
+    b2.goto(&s, &format!("/ui/orders/{id}")).await;
+    assert!(b2.body().await.contains("that you may read"));
+    let cookie = b2
+        .client
+        .get_named_cookie("auftrag_session")
+        .await
+        .expect("session cookie");
+    let csrf = b2
+        .client
+        .find(Locator::Css("input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = post(cookie.value().to_owned(), csrf).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+    // nothing was placed
+    assert!(s.order(id).await.get("links").is_none());
+    b2.close().await;
+    b.close().await;
+    // while staff see the button on the same order
+    let staff = Browser::start().await;
+    staff.sign_in(&s, "staff").await;
+    staff.goto(&s, &format!("/ui/orders/{id}")).await;
+    staff
+        .client
+        .find(Locator::Css("#rollback"))
+        .await
+        .expect("staff see the rollback button");
+    staff.close().await;
+}
+
+// ---------------------------------------------------------------- my devices
+
+#[tokio::test]
+async fn my_devices_for_admin_and_deputy() {
+    let s = TestServer::start().await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "admin").await;
+    b.click("a[href='/ui/devices']").await;
+    let row = b.text("#devices tr.device").await;
+    assert!(row.contains("zam2212") && row.contains("admin"), "{row}");
+    assert!(
+        row.contains("134.94.16.") && row.contains(ZAM2212_MAC),
+        "{row}"
+    );
+    b.screenshot("devices").await;
+    // its change_device link opens the form with the device filled in
+    b.click("#devices tr.device a[href^='/ui/new/change_device?']")
+        .await;
+    let host = b
+        .client
+        .find(Locator::Css("#f-host"))
+        .await
+        .expect("host input")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(host.as_deref(), Some(ZAM2212));
+    // the deputy sees the device they deputise for, and until when
+    let b2 = Browser::start().await;
+    b2.sign_in(&s, "deputy").await;
+    b2.goto(&s, "/ui/devices").await;
+    let rows = texts(&b2, "#devices tr.device").await;
+    let zam = rows
+        .iter()
+        .find(|r| r.contains("zam2212"))
+        .unwrap_or_else(|| panic!("zam2212 for the deputy: {rows:?}"));
+    assert!(zam.contains("deputy until 2027-12-31"), "{zam}");
+    // the employee looks after none
+    let b3 = Browser::start().await;
+    b3.sign_in(&s, "employee").await;
+    b3.goto(&s, "/ui/devices").await;
+    assert!(b3.text("#nothing").await.contains("Nothing here"));
+    b3.close().await;
+    // a label with markup stays text
+    let xss =
+        "<script>document.title='owned'</script><img src=x onerror=\"document.title='owned'\">";
+    sqlx::query("UPDATE x_device SET DV_LABEL = $1 WHERE DV_OBJ_ID = 5001")
+        .bind(xss)
+        .execute(&s.db().await)
+        .await
+        .unwrap();
+    b2.goto(&s, "/ui/devices").await;
+    assert!(
+        texts(&b2, "#devices .label").await.iter().any(|l| l == xss),
+        "the label as text"
+    );
+    assert!(
+        b2.client
+            .find_all(Locator::Css("main script, main img"))
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    assert!(!b2.client.title().await.expect("title").contains("owned"));
+    b2.close().await;
+    b.close().await;
+}

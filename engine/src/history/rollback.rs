@@ -71,17 +71,56 @@ async fn rollback_order(
     principal: Principal,
     OrderId(id): OrderId,
 ) -> ApiResult<(StatusCode, Json<executor::Outcome>)> {
-    let engine = &state.engine;
-    let inverse = plan(engine, &principal, id).await?;
-    let outcome = executor::submit_with(
+    let outcome = roll_back(&state.engine, &principal, id).await?;
+    Ok((StatusCode::CREATED, Json(outcome)))
+}
+
+/// Rolls order `id` back for `principal`: [`plan`], then places the
+/// rollback order linked to it. The API (`POST /api/v1/orders/{id}/rollback`)
+/// and the order page's "Roll back" form call it alike.
+pub async fn roll_back(
+    engine: &Engine,
+    principal: &Principal,
+    id: i64,
+) -> Result<executor::Outcome, Problem> {
+    let inverse = plan(engine, principal, id).await?;
+    Ok(executor::submit_with(
         engine,
-        &principal,
+        principal,
         &inverse.order_type,
         inverse.fields,
         Some(id),
     )
-    .await?;
-    Ok((StatusCode::CREATED, Json(outcome)))
+    .await?)
+}
+
+/// Whether `person` may roll `order` back by the policies (action
+/// [`crate::pdp::ROLLBACK_ORDER`]; without policies: the staff table), and
+/// the policy's summary for a refusal. Whether the order can be rolled back
+/// (closed, no conflicts) is not judged here.
+pub async fn permitted(
+    conn: &mut AnyConnection,
+    engine: &Engine,
+    order: &StoredOrder,
+    person: &str,
+) -> Result<(bool, String), EngineError> {
+    Ok(match engine.defs.authorization {
+        Some(auth) => {
+            let r = crate::pdp::decide_action(
+                conn,
+                auth,
+                &order.data,
+                person,
+                crate::pdp::ROLLBACK_ORDER,
+            )
+            .await;
+            (
+                r.decision == crate::pdp::Decision::Permit,
+                format!(" ({})", crate::pdp::summary_for_subject(&r)),
+            )
+        }
+        None => (store::is_staff(conn, person).await?, String::new()),
+    })
 }
 
 fn conflict(detail: String, orders: Vec<i64>) -> Problem {
@@ -97,26 +136,7 @@ pub async fn plan(engine: &Engine, principal: &Principal, id: i64) -> Result<Inv
     let defs = engine.defs;
     let mut conn = engine.store.acquire().await?;
     let order = store::load_order(&mut conn, defs, id).await?;
-    let (permitted, why) = match defs.authorization {
-        Some(auth) => {
-            let r = crate::pdp::decide_action(
-                &mut conn,
-                auth,
-                &order.data,
-                &principal.person,
-                crate::pdp::ROLLBACK_ORDER,
-            )
-            .await;
-            (
-                r.decision == crate::pdp::Decision::Permit,
-                format!(" ({})", crate::pdp::summary_for_subject(&r)),
-            )
-        }
-        None => (
-            store::is_staff(&mut conn, &principal.person).await?,
-            String::new(),
-        ),
-    };
+    let (permitted, why) = permitted(&mut conn, engine, &order, &principal.person).await?;
     if !permitted {
         if !crate::pdp::may_read(&mut conn, defs, &order.data, &principal.person).await? {
             return Err(EngineError::NotFound(id).into());

@@ -175,6 +175,16 @@ pub struct Texts {
     pub no_busy: &'static str,
     pub no_failures: &'static str,
     pub unknown_queue: &'static str,
+    pub rollback: &'static str,
+    pub rollback_hint: &'static str,
+    pub rollback_of: &'static str,
+    pub rolled_back_by: &'static str,
+    pub in_the_way: &'static str,
+    pub my_devices: &'static str,
+    pub nothing_here: &'static str,
+    pub role: &'static str,
+    pub details: &'static str,
+    pub place: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -295,6 +305,16 @@ pub static EN: Texts = Texts {
     no_busy: "No job is in work.",
     no_failures: "No job failed.",
     unknown_queue: "not in the definitions",
+    rollback: "Roll back",
+    rollback_hint: "Places a new order that undoes what this order changed; it is checked like any order.",
+    rollback_of: "This order rolls back order",
+    rolled_back_by: "Rolled back by order",
+    in_the_way: "Orders in the way",
+    my_devices: "My devices",
+    nothing_here: "Nothing here: you look after no device (as its admin, deputy or IT officer).",
+    role: "Role",
+    details: "Details",
+    place: "Orders",
 };
 
 pub static DE: Texts = Texts {
@@ -415,6 +435,16 @@ pub static DE: Texts = Texts {
     no_busy: "Kein Job ist in Arbeit.",
     no_failures: "Kein Job ist fehlgeschlagen.",
     unknown_queue: "nicht in den Definitionen",
+    rollback: "Zurückrollen",
+    rollback_hint: "Legt einen neuen Auftrag an, der zurücknimmt, was dieser Auftrag geändert hat; er wird geprüft wie jeder Auftrag.",
+    rollback_of: "Dieser Auftrag rollt zurück: Auftrag",
+    rolled_back_by: "Zurückgerollt durch Auftrag",
+    in_the_way: "Im Weg stehende Aufträge",
+    my_devices: "Meine Geräte",
+    nothing_here: "Hier ist nichts: Sie betreuen kein Gerät (als Administrator:in, Vertretung oder IT-Beauftragte:r).",
+    role: "Rolle",
+    details: "Angaben",
+    place: "Aufträge",
 };
 
 #[cfg(test)]

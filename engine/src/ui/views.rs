@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/logout", post(logout))
         .route("/ui/queue", get(queue))
         .route("/ui/orders", get(my_orders))
+        .route("/ui/devices", get(my_devices))
         .route("/ui/orders/{id}", get(order_page))
         .route("/ui/orders/{id}/{action}", post(order_action))
         .route("/ui/definitions", get(definitions_page))
@@ -68,6 +69,8 @@ pub struct Chrome {
     pub person: Option<String>,
     pub staff: bool,
     pub csrf: String,
+    /// The domain lists the objects a person looks after ("my devices").
+    pub my_objects: bool,
 }
 
 fn lang(engine: &Engine, headers: &HeaderMap) -> Lang {
@@ -87,6 +90,7 @@ fn anonymous(engine: &Engine, headers: &HeaderMap) -> Chrome {
         person: None,
         staff: false,
         csrf: String::new(),
+        my_objects: false,
     }
 }
 
@@ -108,6 +112,7 @@ pub(super) async fn signed_in(
     chrome.person = Some(session.principal.person.clone());
     chrome.staff = staff;
     chrome.csrf = session.csrf.clone();
+    chrome.my_objects = engine.domain.has_my_objects();
     Ok((session, chrome))
 }
 
@@ -149,7 +154,11 @@ pub(super) fn render<T: Template>(status: StatusCode, page: &T) -> Response {
 
 /// An error as a page, with the status and the reason the API would give.
 pub(super) fn problem(chrome: &Chrome, e: EngineError) -> Response {
-    let p = crate::http::Problem::from(e);
+    problem_page(chrome, crate::http::Problem::from(e))
+}
+
+/// A problem document (as the API answers it) as a page.
+pub(super) fn problem_page(chrome: &Chrome, p: crate::http::Problem) -> Response {
     let mut detail = p.detail;
     for f in &p.errors {
         if !detail.contains(&f.message) {
@@ -597,6 +606,71 @@ async fn my_orders(State(state): State<AppState>, headers: HeaderMap) -> Respons
     render(StatusCode::OK, &OrdersPage { c: &c, rows })
 }
 
+// ---------------------------------------------------------------- my devices
+
+struct ObjectRow {
+    label: String,
+    roles: Vec<String>,
+    details: Vec<(String, String)>,
+    /// (order type, link to its form filled in with the key)
+    links: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/devices.html")]
+struct DevicesPage<'a> {
+    c: &'a Chrome,
+    rows: Vec<ObjectRow>,
+}
+
+/// The objects the person looks after ([`crate::Domain::my_objects`]), each
+/// with links to the order types that act on it.
+async fn my_devices(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let engine = &state.engine;
+    let (session, c) = match signed_in(engine, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let objects = match engine.store.pool.acquire().await {
+        Ok(mut conn) => {
+            engine
+                .domain
+                .my_objects(&mut conn, &session.principal.person)
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    let objects = match objects {
+        Ok(o) => o,
+        Err(e) => return problem(&c, e),
+    };
+    let rows = objects
+        .into_iter()
+        .map(|o| {
+            let links = engine
+                .defs
+                .order_types
+                .iter()
+                .filter(|t| o.order_types.is_empty() || o.order_types.contains(&t.name))
+                .filter_map(|t| {
+                    let key = t.key_field?;
+                    let query = form_urlencoded::Serializer::new(String::new())
+                        .append_pair(key, &o.key)
+                        .finish();
+                    Some((t.name, format!("/ui/new/{}?{query}", t.name)))
+                })
+                .collect();
+            ObjectRow {
+                label: o.label,
+                roles: o.roles,
+                details: o.details,
+                links,
+            }
+        })
+        .collect();
+    render(StatusCode::OK, &DevicesPage { c: &c, rows })
+}
+
 // ---------------------------------------------------------------- order page
 
 struct Event {
@@ -677,6 +751,16 @@ struct OrderPage<'a> {
     inputs: Vec<Input>,
     edit_errors: Vec<String>,
     message: String,
+    /// The "Roll back" form is drawn: the order is closed, changed
+    /// something, and the `rollback_order` policy permits the reader (the
+    /// rollback decides anyway).
+    can_rollback: bool,
+    /// The history document's `links`: the order this one rolls back.
+    rollback_of: Option<i64>,
+    /// … and the orders that roll this one back.
+    rolled_back_by: Vec<i64>,
+    /// The orders a refused rollback names (those in its way), linked.
+    conflicts: Vec<i64>,
 }
 
 fn text_of(v: &serde_json::Value) -> String {
@@ -770,6 +854,17 @@ async fn order_view<'a>(
     let notes = crate::notify::outbox::of_order(&mut conn, id).await?;
     let claim_events: Vec<ClaimEvent> = claims::events(&mut conn, id).await?;
     let held = claims::current(&mut conn, id).await?;
+    let links = crate::history::rollback::links_of(&mut conn, id).await?;
+    let can_rollback = order.closed
+        && !order.data.changes.is_empty()
+        && crate::history::rollback::permitted(
+            &mut conn,
+            engine,
+            &order,
+            &session.principal.person,
+        )
+        .await?
+        .0;
     let jobs: Vec<JobRow> = sqlx::query_as(
         "SELECT id, queue, state, exit_code, error FROM auftrag_jobs WHERE order_id = $1 ORDER BY id",
     )
@@ -897,6 +992,10 @@ async fn order_view<'a>(
         inputs: form::inputs(order.data.order_type, &values, &problems),
         edit_errors: Vec::new(),
         message: String::new(),
+        can_rollback,
+        rollback_of: links.rollback_of,
+        rolled_back_by: links.rolled_back_by,
+        conflicts: Vec::new(),
     })
 }
 
@@ -1027,6 +1126,25 @@ async fn order_action(
             Ok(())
         }
         "unclaim" => claims::unclaim(engine, p, id).await.map(drop),
+        "rollback" => {
+            return match crate::history::rollback::roll_back(engine, p, id).await {
+                Ok(outcome) => see_other(&format!("/ui/orders/{}", outcome.id)),
+                // refused because of the order (open, nothing changed,
+                // later orders in the way): the order page with the reason
+                // and the orders it names
+                Err(refusal) if refusal.status == 409 => {
+                    match order_view(engine, &c, &session, id).await {
+                        Ok(mut page) => {
+                            page.message = refusal.detail;
+                            page.conflicts = refusal.orders.map(Vec::from).unwrap_or_default();
+                            render(StatusCode::CONFLICT, &page)
+                        }
+                        Err(e) => problem(&c, e),
+                    }
+                }
+                Err(refusal) => problem_page(&c, refusal),
+            };
+        }
         "withdraw" => {
             let input = ActionInput {
                 comment,
@@ -1222,6 +1340,7 @@ async fn new_order(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    Query(prefill): Query<Vec<(String, String)>>,
 ) -> Response {
     let engine = &state.engine;
     let (_, c) = match signed_in(engine, &headers).await {
@@ -1231,9 +1350,15 @@ async fn new_order(
     let Some(order_type) = engine.defs.order_type(&name) else {
         return problem(&c, EngineError::UnknownOrderType(name));
     };
+    // `?host=…` (a field's name): the form filled in with it, as the
+    // "my devices" page links to it; names that are no field are ignored
+    let values: BTreeMap<String, String> = prefill
+        .into_iter()
+        .filter(|(k, _)| order_type.fields.iter().any(|f| f.name == k))
+        .collect();
     render(
         StatusCode::OK,
-        &new_page(&c, order_type, &BTreeMap::new(), &Problems::default()),
+        &new_page(&c, order_type, &values, &Problems::default()),
     )
 }
 
