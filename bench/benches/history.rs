@@ -382,11 +382,7 @@ async fn run_store(
             .await
             .unwrap();
         let hits = probe["orders"].as_array().map_or(0, Vec::len);
-        assert!(
-            probe.get("status").is_none(),
-            "{label} {}: {probe}",
-            q.name
-        );
+        assert!(probe.get("status").is_none(), "{label} {}: {probe}", q.name);
         let api = time_it(runs, || {
             let (http, url, staff) = (&http, &url, &staff);
             async move {
