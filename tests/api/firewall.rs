@@ -141,7 +141,10 @@ async fn firewall_domain_runs_through_the_engine() {
     let (status, doc) = fw.get(&fw.staff, &format!("/api/v1/orders/{id}")).await;
     assert_eq!(status, 200, "{doc}");
     assert_eq!(doc["decisions"][0]["decision"], "Permit", "{doc}");
-    assert_eq!(doc["decisions"][0]["explanation"]["policy"], "unlock", "{doc}");
+    assert_eq!(
+        doc["decisions"][0]["explanation"]["policy"], "unlock",
+        "{doc}"
+    );
     let (status, doc) = fw.get(&fw.requester, &format!("/api/v1/orders/{id}")).await;
     assert_eq!(status, 200, "{doc}");
     // the action's job, in the queue its typed handle names (item 6)
