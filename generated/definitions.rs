@@ -213,8 +213,8 @@ impl Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum Check {
-    /// `crate::junet::checks::check_authorization`
-    CheckAuthorization = 0,
+    /// `auftrag_engine::builtin::authorization`
+    Authorization = 0,
     /// `crate::junet::checks::check_change_consistent`
     CheckChangeConsistent = 1,
     /// `crate::junet::checks::check_subnet`
@@ -253,7 +253,7 @@ pub enum Check {
 impl Check {
     /// All values, in definition order (their ids are their indices).
     pub const ALL: [Check; 18] = [
-        Check::CheckAuthorization,
+        Check::Authorization,
         Check::CheckChangeConsistent,
         Check::CheckSubnet,
         Check::CheckIpv4InSubnet,
@@ -275,7 +275,7 @@ impl Check {
     /// The name in the XML definitions.
     pub const fn name(self) -> &'static str {
         match self {
-            Check::CheckAuthorization => "check_authorization",
+            Check::Authorization => "authorization",
             Check::CheckChangeConsistent => "check_change_consistent",
             Check::CheckSubnet => "check_subnet",
             Check::CheckIpv4InSubnet => "check_ipv4_in_subnet",
@@ -298,7 +298,7 @@ impl Check {
     /// The value with the given XML name.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
-            "check_authorization" => Some(Check::CheckAuthorization),
+            "authorization" => Some(Check::Authorization),
             "check_change_consistent" => Some(Check::CheckChangeConsistent),
             "check_subnet" => Some(Check::CheckSubnet),
             "check_ipv4_in_subnet" => Some(Check::CheckIpv4InSubnet),
@@ -322,7 +322,7 @@ impl Check {
     /// Index into the tables of [`DEFINITIONS`].
     pub const fn id(self) -> ::auftrag_engine::defs::CheckId {
         match self {
-            Check::CheckAuthorization => 0,
+            Check::Authorization => 0,
             Check::CheckChangeConsistent => 1,
             Check::CheckSubnet => 2,
             Check::CheckIpv4InSubnet => 3,
@@ -1160,11 +1160,11 @@ fn action_null<'a, 'b>(
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
     Box::pin(auftrag_engine::builtin::null(ctx))
 }
-/// Calls `crate::junet::checks::check_authorization`.
-fn check_check_authorization<'a, 'b>(
+/// Calls `auftrag_engine::builtin::authorization`.
+fn check_authorization<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_authorization(ctx))
+    Box::pin(auftrag_engine::builtin::authorization(ctx))
 }
 /// Calls `crate::junet::checks::check_change_consistent`.
 fn check_check_change_consistent<'a, 'b>(
@@ -1283,22 +1283,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "actions.xml:9:41: `auftrag_engine::builtin::check_request` is marked #[check], but action `check_request` needs a #[action] function"
+                    "definitions/actions.xml:9:41: `auftrag_engine::builtin::check_request` is marked #[check], but action `check_request` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "actions.xml:9:41: `auftrag_engine::builtin::check_request` is marked #[condition], but action `check_request` needs a #[action] function"
+                    "definitions/actions.xml:9:41: `auftrag_engine::builtin::check_request` is marked #[condition], but action `check_request` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "actions.xml:9:41: `auftrag_engine::builtin::check_request` is marked #[resolver], but action `check_request` needs a #[action] function"
+                    "definitions/actions.xml:9:41: `auftrag_engine::builtin::check_request` is marked #[resolver], but action `check_request` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "actions.xml:9:41: action `check_request` names `auftrag_engine::builtin::check_request`, but there is no function `check_request` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:9:41: action `check_request` names `auftrag_engine::builtin::check_request`, but there is no function `check_request` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1319,22 +1319,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "actions.xml:12:39: `crate::junet::actions::run_request` is marked #[check], but action `run_request` needs a #[action] function"
+                    "definitions/actions.xml:12:39: `crate::junet::actions::run_request` is marked #[check], but action `run_request` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "actions.xml:12:39: `crate::junet::actions::run_request` is marked #[condition], but action `run_request` needs a #[action] function"
+                    "definitions/actions.xml:12:39: `crate::junet::actions::run_request` is marked #[condition], but action `run_request` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "actions.xml:12:39: `crate::junet::actions::run_request` is marked #[resolver], but action `run_request` needs a #[action] function"
+                    "definitions/actions.xml:12:39: `crate::junet::actions::run_request` is marked #[resolver], but action `run_request` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "actions.xml:12:39: action `run_request` names `crate::junet::actions::run_request`, but there is no function `run_request` marked #[action] in `crate::junet::actions`"
+                    "definitions/actions.xml:12:39: action `run_request` names `crate::junet::actions::run_request`, but there is no function `run_request` marked #[action] in `crate::junet::actions`"
                 )
             }
         }
@@ -1355,22 +1355,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[check], but action `handle_err` needs a #[action] function"
+                    "definitions/actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[check], but action `handle_err` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[condition], but action `handle_err` needs a #[action] function"
+                    "definitions/actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[condition], but action `handle_err` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[resolver], but action `handle_err` needs a #[action] function"
+                    "definitions/actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[resolver], but action `handle_err` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "actions.xml:15:38: action `handle_err` names `auftrag_engine::builtin::handle_err`, but there is no function `handle_err` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:15:38: action `handle_err` names `auftrag_engine::builtin::handle_err`, but there is no function `handle_err` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1391,22 +1391,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[check], but action `handle_warn` needs a #[action] function"
+                    "definitions/actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[check], but action `handle_warn` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[condition], but action `handle_warn` needs a #[action] function"
+                    "definitions/actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[condition], but action `handle_warn` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[resolver], but action `handle_warn` needs a #[action] function"
+                    "definitions/actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[resolver], but action `handle_warn` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "actions.xml:18:39: action `handle_warn` names `auftrag_engine::builtin::handle_warn`, but there is no function `handle_warn` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:18:39: action `handle_warn` names `auftrag_engine::builtin::handle_warn`, but there is no function `handle_warn` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1427,22 +1427,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[check], but action `abort` needs a #[action] function"
+                    "definitions/actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[check], but action `abort` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[condition], but action `abort` needs a #[action] function"
+                    "definitions/actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[condition], but action `abort` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[resolver], but action `abort` needs a #[action] function"
+                    "definitions/actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[resolver], but action `abort` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "actions.xml:21:33: action `abort` names `auftrag_engine::builtin::abort`, but there is no function `abort` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:21:33: action `abort` names `auftrag_engine::builtin::abort`, but there is no function `abort` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1463,22 +1463,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[check], but action `change_field` needs a #[action] function"
+                    "definitions/actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[check], but action `change_field` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[condition], but action `change_field` needs a #[action] function"
+                    "definitions/actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[condition], but action `change_field` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[resolver], but action `change_field` needs a #[action] function"
+                    "definitions/actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[resolver], but action `change_field` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "actions.xml:24:40: action `change_field` names `auftrag_engine::builtin::change_field`, but there is no function `change_field` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:24:40: action `change_field` names `auftrag_engine::builtin::change_field`, but there is no function `change_field` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1499,22 +1499,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[check], but action `accept` needs a #[action] function"
+                    "definitions/actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[check], but action `accept` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[condition], but action `accept` needs a #[action] function"
+                    "definitions/actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[condition], but action `accept` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[resolver], but action `accept` needs a #[action] function"
+                    "definitions/actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[resolver], but action `accept` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "actions.xml:27:34: action `accept` names `auftrag_engine::builtin::accept`, but there is no function `accept` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:27:34: action `accept` names `auftrag_engine::builtin::accept`, but there is no function `accept` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1558,35 +1558,35 @@ const _: () = {
 };
 const _: () = {
     #[allow(non_camel_case_types, dead_code)]
-    struct check_authorization;
+    struct authorization;
     #[allow(dead_code)]
-    impl check_authorization {
+    impl authorization {
         const AUFTRAG_HANDLER: u8 = 0;
         const AUFTRAG_FIELDS: u32 = 0;
     }
     const _: () = {
         #[allow(unused_imports)]
-        use crate::junet::checks::*;
-        match check_authorization::AUFTRAG_HANDLER {
+        use auftrag_engine::builtin::*;
+        match authorization::AUFTRAG_HANDLER {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:17:12: `crate::junet::checks::check_authorization` is marked #[action], but check `check_authorization` needs a #[check] function"
+                    "definitions/checks.xml:19:12: `auftrag_engine::builtin::authorization` is marked #[action], but check `authorization` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:17:12: `crate::junet::checks::check_authorization` is marked #[condition], but check `check_authorization` needs a #[check] function"
+                    "definitions/checks.xml:19:12: `auftrag_engine::builtin::authorization` is marked #[condition], but check `authorization` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:17:12: `crate::junet::checks::check_authorization` is marked #[resolver], but check `check_authorization` needs a #[check] function"
+                    "definitions/checks.xml:19:12: `auftrag_engine::builtin::authorization` is marked #[resolver], but check `authorization` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:17:12: check `check_authorization` names `crate::junet::checks::check_authorization`, but there is no function `check_authorization` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:19:12: check `authorization` names `auftrag_engine::builtin::authorization`, but there is no function `authorization` marked #[check] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1607,22 +1607,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:21:12: `crate::junet::checks::check_change_consistent` is marked #[action], but check `check_change_consistent` needs a #[check] function"
+                    "definitions/checks.xml:23:12: `crate::junet::checks::check_change_consistent` is marked #[action], but check `check_change_consistent` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:21:12: `crate::junet::checks::check_change_consistent` is marked #[condition], but check `check_change_consistent` needs a #[check] function"
+                    "definitions/checks.xml:23:12: `crate::junet::checks::check_change_consistent` is marked #[condition], but check `check_change_consistent` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:21:12: `crate::junet::checks::check_change_consistent` is marked #[resolver], but check `check_change_consistent` needs a #[check] function"
+                    "definitions/checks.xml:23:12: `crate::junet::checks::check_change_consistent` is marked #[resolver], but check `check_change_consistent` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:21:12: check `check_change_consistent` names `crate::junet::checks::check_change_consistent`, but there is no function `check_change_consistent` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:23:12: check `check_change_consistent` names `crate::junet::checks::check_change_consistent`, but there is no function `check_change_consistent` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1643,22 +1643,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:26:12: `crate::junet::checks::check_subnet` is marked #[action], but check `check_subnet` needs a #[check] function"
+                    "definitions/checks.xml:28:12: `crate::junet::checks::check_subnet` is marked #[action], but check `check_subnet` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:26:12: `crate::junet::checks::check_subnet` is marked #[condition], but check `check_subnet` needs a #[check] function"
+                    "definitions/checks.xml:28:12: `crate::junet::checks::check_subnet` is marked #[condition], but check `check_subnet` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:26:12: `crate::junet::checks::check_subnet` is marked #[resolver], but check `check_subnet` needs a #[check] function"
+                    "definitions/checks.xml:28:12: `crate::junet::checks::check_subnet` is marked #[resolver], but check `check_subnet` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:26:12: check `check_subnet` names `crate::junet::checks::check_subnet`, but there is no function `check_subnet` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:28:12: check `check_subnet` names `crate::junet::checks::check_subnet`, but there is no function `check_subnet` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1679,22 +1679,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:27:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[action], but check `check_ipv4_in_subnet` needs a #[check] function"
+                    "definitions/checks.xml:29:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[action], but check `check_ipv4_in_subnet` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:27:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[condition], but check `check_ipv4_in_subnet` needs a #[check] function"
+                    "definitions/checks.xml:29:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[condition], but check `check_ipv4_in_subnet` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:27:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[resolver], but check `check_ipv4_in_subnet` needs a #[check] function"
+                    "definitions/checks.xml:29:12: `crate::junet::checks::check_ipv4_in_subnet` is marked #[resolver], but check `check_ipv4_in_subnet` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:27:12: check `check_ipv4_in_subnet` names `crate::junet::checks::check_ipv4_in_subnet`, but there is no function `check_ipv4_in_subnet` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:29:12: check `check_ipv4_in_subnet` names `crate::junet::checks::check_ipv4_in_subnet`, but there is no function `check_ipv4_in_subnet` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1715,22 +1715,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:28:12: `crate::junet::checks::check_ipv4_free` is marked #[action], but check `check_ipv4_free` needs a #[check] function"
+                    "definitions/checks.xml:30:12: `crate::junet::checks::check_ipv4_free` is marked #[action], but check `check_ipv4_free` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:28:12: `crate::junet::checks::check_ipv4_free` is marked #[condition], but check `check_ipv4_free` needs a #[check] function"
+                    "definitions/checks.xml:30:12: `crate::junet::checks::check_ipv4_free` is marked #[condition], but check `check_ipv4_free` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:28:12: `crate::junet::checks::check_ipv4_free` is marked #[resolver], but check `check_ipv4_free` needs a #[check] function"
+                    "definitions/checks.xml:30:12: `crate::junet::checks::check_ipv4_free` is marked #[resolver], but check `check_ipv4_free` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:28:12: check `check_ipv4_free` names `crate::junet::checks::check_ipv4_free`, but there is no function `check_ipv4_free` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:30:12: check `check_ipv4_free` names `crate::junet::checks::check_ipv4_free`, but there is no function `check_ipv4_free` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1751,22 +1751,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:29:12: `crate::junet::checks::check_interface_hwa` is marked #[action], but check `check_interface_hwa` needs a #[check] function"
+                    "definitions/checks.xml:31:12: `crate::junet::checks::check_interface_hwa` is marked #[action], but check `check_interface_hwa` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:29:12: `crate::junet::checks::check_interface_hwa` is marked #[condition], but check `check_interface_hwa` needs a #[check] function"
+                    "definitions/checks.xml:31:12: `crate::junet::checks::check_interface_hwa` is marked #[condition], but check `check_interface_hwa` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:29:12: `crate::junet::checks::check_interface_hwa` is marked #[resolver], but check `check_interface_hwa` needs a #[check] function"
+                    "definitions/checks.xml:31:12: `crate::junet::checks::check_interface_hwa` is marked #[resolver], but check `check_interface_hwa` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:29:12: check `check_interface_hwa` names `crate::junet::checks::check_interface_hwa`, but there is no function `check_interface_hwa` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:31:12: check `check_interface_hwa` names `crate::junet::checks::check_interface_hwa`, but there is no function `check_interface_hwa` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1787,22 +1787,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:31:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[action], but check `check_interface_hwa_unique` needs a #[check] function"
+                    "definitions/checks.xml:33:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[action], but check `check_interface_hwa_unique` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:31:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[condition], but check `check_interface_hwa_unique` needs a #[check] function"
+                    "definitions/checks.xml:33:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[condition], but check `check_interface_hwa_unique` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:31:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[resolver], but check `check_interface_hwa_unique` needs a #[check] function"
+                    "definitions/checks.xml:33:44: `crate::junet::checks::check_interface_hwa_unique` is marked #[resolver], but check `check_interface_hwa_unique` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:31:44: check `check_interface_hwa_unique` names `crate::junet::checks::check_interface_hwa_unique`, but there is no function `check_interface_hwa_unique` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:33:44: check `check_interface_hwa_unique` names `crate::junet::checks::check_interface_hwa_unique`, but there is no function `check_interface_hwa_unique` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1823,22 +1823,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:32:12: `crate::junet::checks::check_alias_unique` is marked #[action], but check `check_alias_unique` needs a #[check] function"
+                    "definitions/checks.xml:34:12: `crate::junet::checks::check_alias_unique` is marked #[action], but check `check_alias_unique` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:32:12: `crate::junet::checks::check_alias_unique` is marked #[condition], but check `check_alias_unique` needs a #[check] function"
+                    "definitions/checks.xml:34:12: `crate::junet::checks::check_alias_unique` is marked #[condition], but check `check_alias_unique` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:32:12: `crate::junet::checks::check_alias_unique` is marked #[resolver], but check `check_alias_unique` needs a #[check] function"
+                    "definitions/checks.xml:34:12: `crate::junet::checks::check_alias_unique` is marked #[resolver], but check `check_alias_unique` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:32:12: check `check_alias_unique` names `crate::junet::checks::check_alias_unique`, but there is no function `check_alias_unique` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:34:12: check `check_alias_unique` names `crate::junet::checks::check_alias_unique`, but there is no function `check_alias_unique` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1859,22 +1859,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:33:12: `crate::junet::checks::check_canonical_alias` is marked #[action], but check `check_canonical_alias` needs a #[check] function"
+                    "definitions/checks.xml:35:12: `crate::junet::checks::check_canonical_alias` is marked #[action], but check `check_canonical_alias` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:33:12: `crate::junet::checks::check_canonical_alias` is marked #[condition], but check `check_canonical_alias` needs a #[check] function"
+                    "definitions/checks.xml:35:12: `crate::junet::checks::check_canonical_alias` is marked #[condition], but check `check_canonical_alias` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:33:12: `crate::junet::checks::check_canonical_alias` is marked #[resolver], but check `check_canonical_alias` needs a #[check] function"
+                    "definitions/checks.xml:35:12: `crate::junet::checks::check_canonical_alias` is marked #[resolver], but check `check_canonical_alias` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:33:12: check `check_canonical_alias` names `crate::junet::checks::check_canonical_alias`, but there is no function `check_canonical_alias` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:35:12: check `check_canonical_alias` names `crate::junet::checks::check_canonical_alias`, but there is no function `check_canonical_alias` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1895,22 +1895,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:34:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[action], but check `check_one_interface_per_subnet` needs a #[check] function"
+                    "definitions/checks.xml:36:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[action], but check `check_one_interface_per_subnet` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:34:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[condition], but check `check_one_interface_per_subnet` needs a #[check] function"
+                    "definitions/checks.xml:36:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[condition], but check `check_one_interface_per_subnet` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:34:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[resolver], but check `check_one_interface_per_subnet` needs a #[check] function"
+                    "definitions/checks.xml:36:12: `crate::junet::checks::check_one_interface_per_subnet` is marked #[resolver], but check `check_one_interface_per_subnet` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:34:12: check `check_one_interface_per_subnet` names `crate::junet::checks::check_one_interface_per_subnet`, but there is no function `check_one_interface_per_subnet` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:36:12: check `check_one_interface_per_subnet` names `crate::junet::checks::check_one_interface_per_subnet`, but there is no function `check_one_interface_per_subnet` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1931,22 +1931,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:35:12: `crate::junet::checks::check_ipv6` is marked #[action], but check `check_ipv6` needs a #[check] function"
+                    "definitions/checks.xml:37:12: `crate::junet::checks::check_ipv6` is marked #[action], but check `check_ipv6` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:35:12: `crate::junet::checks::check_ipv6` is marked #[condition], but check `check_ipv6` needs a #[check] function"
+                    "definitions/checks.xml:37:12: `crate::junet::checks::check_ipv6` is marked #[condition], but check `check_ipv6` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:35:12: `crate::junet::checks::check_ipv6` is marked #[resolver], but check `check_ipv6` needs a #[check] function"
+                    "definitions/checks.xml:37:12: `crate::junet::checks::check_ipv6` is marked #[resolver], but check `check_ipv6` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:35:12: check `check_ipv6` names `crate::junet::checks::check_ipv6`, but there is no function `check_ipv6` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:37:12: check `check_ipv6` names `crate::junet::checks::check_ipv6`, but there is no function `check_ipv6` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -1967,22 +1967,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:39:12: `crate::junet::checks::check_deputyship` is marked #[action], but check `check_deputyship` needs a #[check] function"
+                    "definitions/checks.xml:41:12: `crate::junet::checks::check_deputyship` is marked #[action], but check `check_deputyship` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:39:12: `crate::junet::checks::check_deputyship` is marked #[condition], but check `check_deputyship` needs a #[check] function"
+                    "definitions/checks.xml:41:12: `crate::junet::checks::check_deputyship` is marked #[condition], but check `check_deputyship` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:39:12: `crate::junet::checks::check_deputyship` is marked #[resolver], but check `check_deputyship` needs a #[check] function"
+                    "definitions/checks.xml:41:12: `crate::junet::checks::check_deputyship` is marked #[resolver], but check `check_deputyship` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:39:12: check `check_deputyship` names `crate::junet::checks::check_deputyship`, but there is no function `check_deputyship` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:41:12: check `check_deputyship` names `crate::junet::checks::check_deputyship`, but there is no function `check_deputyship` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2003,22 +2003,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:43:12: `crate::junet::checks::check_host_exists` is marked #[action], but check `check_host_exists` needs a #[check] function"
+                    "definitions/checks.xml:45:12: `crate::junet::checks::check_host_exists` is marked #[action], but check `check_host_exists` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:43:12: `crate::junet::checks::check_host_exists` is marked #[condition], but check `check_host_exists` needs a #[check] function"
+                    "definitions/checks.xml:45:12: `crate::junet::checks::check_host_exists` is marked #[condition], but check `check_host_exists` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:43:12: `crate::junet::checks::check_host_exists` is marked #[resolver], but check `check_host_exists` needs a #[check] function"
+                    "definitions/checks.xml:45:12: `crate::junet::checks::check_host_exists` is marked #[resolver], but check `check_host_exists` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:43:12: check `check_host_exists` names `crate::junet::checks::check_host_exists`, but there is no function `check_host_exists` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:45:12: check `check_host_exists` names `crate::junet::checks::check_host_exists`, but there is no function `check_host_exists` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2039,22 +2039,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:47:25: `crate::junet::checks::check_hwa_syntax` is marked #[action], but check `check_hwa_syntax` needs a #[check] function"
+                    "definitions/checks.xml:49:25: `crate::junet::checks::check_hwa_syntax` is marked #[action], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:47:25: `crate::junet::checks::check_hwa_syntax` is marked #[condition], but check `check_hwa_syntax` needs a #[check] function"
+                    "definitions/checks.xml:49:25: `crate::junet::checks::check_hwa_syntax` is marked #[condition], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:47:25: `crate::junet::checks::check_hwa_syntax` is marked #[resolver], but check `check_hwa_syntax` needs a #[check] function"
+                    "definitions/checks.xml:49:25: `crate::junet::checks::check_hwa_syntax` is marked #[resolver], but check `check_hwa_syntax` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:47:25: check `check_hwa_syntax` names `crate::junet::checks::check_hwa_syntax`, but there is no function `check_hwa_syntax` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:49:25: check `check_hwa_syntax` names `crate::junet::checks::check_hwa_syntax`, but there is no function `check_hwa_syntax` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2075,22 +2075,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:49:44: `crate::junet::checks::check_hwa_unique` is marked #[action], but check `check_hwa_unique` needs a #[check] function"
+                    "definitions/checks.xml:51:44: `crate::junet::checks::check_hwa_unique` is marked #[action], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:49:44: `crate::junet::checks::check_hwa_unique` is marked #[condition], but check `check_hwa_unique` needs a #[check] function"
+                    "definitions/checks.xml:51:44: `crate::junet::checks::check_hwa_unique` is marked #[condition], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:49:44: `crate::junet::checks::check_hwa_unique` is marked #[resolver], but check `check_hwa_unique` needs a #[check] function"
+                    "definitions/checks.xml:51:44: `crate::junet::checks::check_hwa_unique` is marked #[resolver], but check `check_hwa_unique` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:49:44: check `check_hwa_unique` names `crate::junet::checks::check_hwa_unique`, but there is no function `check_hwa_unique` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:51:44: check `check_hwa_unique` names `crate::junet::checks::check_hwa_unique`, but there is no function `check_hwa_unique` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2111,22 +2111,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:53:12: `crate::junet::checks::check_host_free` is marked #[action], but check `check_host_free` needs a #[check] function"
+                    "definitions/checks.xml:55:12: `crate::junet::checks::check_host_free` is marked #[action], but check `check_host_free` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:53:12: `crate::junet::checks::check_host_free` is marked #[condition], but check `check_host_free` needs a #[check] function"
+                    "definitions/checks.xml:55:12: `crate::junet::checks::check_host_free` is marked #[condition], but check `check_host_free` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:53:12: `crate::junet::checks::check_host_free` is marked #[resolver], but check `check_host_free` needs a #[check] function"
+                    "definitions/checks.xml:55:12: `crate::junet::checks::check_host_free` is marked #[resolver], but check `check_host_free` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:53:12: check `check_host_free` names `crate::junet::checks::check_host_free`, but there is no function `check_host_free` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:55:12: check `check_host_free` names `crate::junet::checks::check_host_free`, but there is no function `check_host_free` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2147,22 +2147,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:54:12: `crate::junet::checks::check_label_free` is marked #[action], but check `check_label_free` needs a #[check] function"
+                    "definitions/checks.xml:56:12: `crate::junet::checks::check_label_free` is marked #[action], but check `check_label_free` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:54:12: `crate::junet::checks::check_label_free` is marked #[condition], but check `check_label_free` needs a #[check] function"
+                    "definitions/checks.xml:56:12: `crate::junet::checks::check_label_free` is marked #[condition], but check `check_label_free` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:54:12: `crate::junet::checks::check_label_free` is marked #[resolver], but check `check_label_free` needs a #[check] function"
+                    "definitions/checks.xml:56:12: `crate::junet::checks::check_label_free` is marked #[resolver], but check `check_label_free` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:54:12: check `check_label_free` names `crate::junet::checks::check_label_free`, but there is no function `check_label_free` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:56:12: check `check_label_free` names `crate::junet::checks::check_label_free`, but there is no function `check_label_free` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2183,22 +2183,22 @@ const _: () = {
             1 => {}
             2 => {
                 panic!(
-                    "checks.xml:62:12: `crate::junet::checks::check_person_exists` is marked #[action], but check `check_person_exists` needs a #[check] function"
+                    "definitions/checks.xml:64:12: `crate::junet::checks::check_person_exists` is marked #[action], but check `check_person_exists` needs a #[check] function"
                 )
             }
             3 => {
                 panic!(
-                    "checks.xml:62:12: `crate::junet::checks::check_person_exists` is marked #[condition], but check `check_person_exists` needs a #[check] function"
+                    "definitions/checks.xml:64:12: `crate::junet::checks::check_person_exists` is marked #[condition], but check `check_person_exists` needs a #[check] function"
                 )
             }
             4 => {
                 panic!(
-                    "checks.xml:62:12: `crate::junet::checks::check_person_exists` is marked #[resolver], but check `check_person_exists` needs a #[check] function"
+                    "definitions/checks.xml:64:12: `crate::junet::checks::check_person_exists` is marked #[resolver], but check `check_person_exists` needs a #[check] function"
                 )
             }
             _ => {
                 panic!(
-                    "checks.xml:62:12: check `check_person_exists` names `crate::junet::checks::check_person_exists`, but there is no function `check_person_exists` marked #[check] in `crate::junet::checks`"
+                    "definitions/checks.xml:64:12: check `check_person_exists` names `crate::junet::checks::check_person_exists`, but there is no function `check_person_exists` marked #[check] in `crate::junet::checks`"
                 )
             }
         }
@@ -2219,22 +2219,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:28:72: `crate::junet::pip::is_employee` is marked #[check], but resolver `subject.is_employee` needs a #[resolver] function"
+                    "definitions/attributes.xml:28:72: `crate::junet::pip::is_employee` is marked #[check], but resolver `subject.is_employee` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:28:72: `crate::junet::pip::is_employee` is marked #[action], but resolver `subject.is_employee` needs a #[resolver] function"
+                    "definitions/attributes.xml:28:72: `crate::junet::pip::is_employee` is marked #[action], but resolver `subject.is_employee` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:28:72: `crate::junet::pip::is_employee` is marked #[condition], but resolver `subject.is_employee` needs a #[resolver] function"
+                    "definitions/attributes.xml:28:72: `crate::junet::pip::is_employee` is marked #[condition], but resolver `subject.is_employee` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:28:72: resolver `subject.is_employee` names `crate::junet::pip::is_employee`, but there is no function `is_employee` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_employee(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:28:72: resolver `subject.is_employee` names `crate::junet::pip::is_employee`, but there is no function `is_employee` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_employee(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2255,22 +2255,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:31:69: `crate::junet::pip::is_admin` is marked #[check], but resolver `subject.is_admin` needs a #[resolver] function"
+                    "definitions/attributes.xml:31:69: `crate::junet::pip::is_admin` is marked #[check], but resolver `subject.is_admin` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:31:69: `crate::junet::pip::is_admin` is marked #[action], but resolver `subject.is_admin` needs a #[resolver] function"
+                    "definitions/attributes.xml:31:69: `crate::junet::pip::is_admin` is marked #[action], but resolver `subject.is_admin` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:31:69: `crate::junet::pip::is_admin` is marked #[condition], but resolver `subject.is_admin` needs a #[resolver] function"
+                    "definitions/attributes.xml:31:69: `crate::junet::pip::is_admin` is marked #[condition], but resolver `subject.is_admin` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:31:69: resolver `subject.is_admin` names `crate::junet::pip::is_admin`, but there is no function `is_admin` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:31:69: resolver `subject.is_admin` names `crate::junet::pip::is_admin`, but there is no function `is_admin` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2291,22 +2291,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:34:67: `crate::junet::pip::is_itb` is marked #[check], but resolver `subject.is_itb` needs a #[resolver] function"
+                    "definitions/attributes.xml:34:67: `crate::junet::pip::is_itb` is marked #[check], but resolver `subject.is_itb` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:34:67: `crate::junet::pip::is_itb` is marked #[action], but resolver `subject.is_itb` needs a #[resolver] function"
+                    "definitions/attributes.xml:34:67: `crate::junet::pip::is_itb` is marked #[action], but resolver `subject.is_itb` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:34:67: `crate::junet::pip::is_itb` is marked #[condition], but resolver `subject.is_itb` needs a #[resolver] function"
+                    "definitions/attributes.xml:34:67: `crate::junet::pip::is_itb` is marked #[condition], but resolver `subject.is_itb` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:34:67: resolver `subject.is_itb` names `crate::junet::pip::is_itb`, but there is no function `is_itb` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_itb(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:34:67: resolver `subject.is_itb` names `crate::junet::pip::is_itb`, but there is no function `is_itb` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_itb(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2327,22 +2327,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:37:83: `crate::junet::pip::itb_orgs` is marked #[check], but resolver `subject.itb_orgs` needs a #[resolver] function"
+                    "definitions/attributes.xml:37:83: `crate::junet::pip::itb_orgs` is marked #[check], but resolver `subject.itb_orgs` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:37:83: `crate::junet::pip::itb_orgs` is marked #[action], but resolver `subject.itb_orgs` needs a #[resolver] function"
+                    "definitions/attributes.xml:37:83: `crate::junet::pip::itb_orgs` is marked #[action], but resolver `subject.itb_orgs` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:37:83: `crate::junet::pip::itb_orgs` is marked #[condition], but resolver `subject.itb_orgs` needs a #[resolver] function"
+                    "definitions/attributes.xml:37:83: `crate::junet::pip::itb_orgs` is marked #[condition], but resolver `subject.itb_orgs` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:37:83: resolver `subject.itb_orgs` names `crate::junet::pip::itb_orgs`, but there is no function `itb_orgs` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn itb_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:37:83: resolver `subject.itb_orgs` names `crate::junet::pip::itb_orgs`, but there is no function `itb_orgs` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn itb_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2363,22 +2363,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:40:69: `crate::junet::pip::is_staff` is marked #[check], but resolver `subject.is_staff` needs a #[resolver] function"
+                    "definitions/attributes.xml:40:69: `crate::junet::pip::is_staff` is marked #[check], but resolver `subject.is_staff` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:40:69: `crate::junet::pip::is_staff` is marked #[action], but resolver `subject.is_staff` needs a #[resolver] function"
+                    "definitions/attributes.xml:40:69: `crate::junet::pip::is_staff` is marked #[action], but resolver `subject.is_staff` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:40:69: `crate::junet::pip::is_staff` is marked #[condition], but resolver `subject.is_staff` needs a #[resolver] function"
+                    "definitions/attributes.xml:40:69: `crate::junet::pip::is_staff` is marked #[condition], but resolver `subject.is_staff` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:40:69: resolver `subject.is_staff` names `crate::junet::pip::is_staff`, but there is no function `is_staff` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_staff(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:40:69: resolver `subject.is_staff` names `crate::junet::pip::is_staff`, but there is no function `is_staff` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn is_staff(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2399,22 +2399,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:43:68: `crate::junet::pip::email` is marked #[check], but resolver `subject.email` needs a #[resolver] function"
+                    "definitions/attributes.xml:43:68: `crate::junet::pip::email` is marked #[check], but resolver `subject.email` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:43:68: `crate::junet::pip::email` is marked #[action], but resolver `subject.email` needs a #[resolver] function"
+                    "definitions/attributes.xml:43:68: `crate::junet::pip::email` is marked #[action], but resolver `subject.email` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:43:68: `crate::junet::pip::email` is marked #[condition], but resolver `subject.email` needs a #[resolver] function"
+                    "definitions/attributes.xml:43:68: `crate::junet::pip::email` is marked #[condition], but resolver `subject.email` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:43:68: resolver `subject.email` names `crate::junet::pip::email`, but there is no function `email` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn email(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:43:68: resolver `subject.email` names `crate::junet::pip::email`, but there is no function `email` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn email(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2435,22 +2435,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:44:90: `crate::junet::pip::deputy_devices` is marked #[check], but resolver `subject.deputy_devices` needs a #[resolver] function"
+                    "definitions/attributes.xml:44:90: `crate::junet::pip::deputy_devices` is marked #[check], but resolver `subject.deputy_devices` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:44:90: `crate::junet::pip::deputy_devices` is marked #[action], but resolver `subject.deputy_devices` needs a #[resolver] function"
+                    "definitions/attributes.xml:44:90: `crate::junet::pip::deputy_devices` is marked #[action], but resolver `subject.deputy_devices` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:44:90: `crate::junet::pip::deputy_devices` is marked #[condition], but resolver `subject.deputy_devices` needs a #[resolver] function"
+                    "definitions/attributes.xml:44:90: `crate::junet::pip::deputy_devices` is marked #[condition], but resolver `subject.deputy_devices` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:44:90: resolver `subject.deputy_devices` names `crate::junet::pip::deputy_devices`, but there is no function `deputy_devices` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:44:90: resolver `subject.deputy_devices` names `crate::junet::pip::deputy_devices`, but there is no function `deputy_devices` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2471,22 +2471,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:47:88: `crate::junet::pip::deputy_admins` is marked #[check], but resolver `subject.deputy_admins` needs a #[resolver] function"
+                    "definitions/attributes.xml:47:88: `crate::junet::pip::deputy_admins` is marked #[check], but resolver `subject.deputy_admins` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:47:88: `crate::junet::pip::deputy_admins` is marked #[action], but resolver `subject.deputy_admins` needs a #[resolver] function"
+                    "definitions/attributes.xml:47:88: `crate::junet::pip::deputy_admins` is marked #[action], but resolver `subject.deputy_admins` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:47:88: `crate::junet::pip::deputy_admins` is marked #[condition], but resolver `subject.deputy_admins` needs a #[resolver] function"
+                    "definitions/attributes.xml:47:88: `crate::junet::pip::deputy_admins` is marked #[condition], but resolver `subject.deputy_admins` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:47:88: resolver `subject.deputy_admins` names `crate::junet::pip::deputy_admins`, but there is no function `deputy_admins` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_admins(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:47:88: resolver `subject.deputy_admins` names `crate::junet::pip::deputy_admins`, but there is no function `deputy_admins` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_admins(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2507,22 +2507,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:50:86: `crate::junet::pip::deputy_orgs` is marked #[check], but resolver `subject.deputy_orgs` needs a #[resolver] function"
+                    "definitions/attributes.xml:50:86: `crate::junet::pip::deputy_orgs` is marked #[check], but resolver `subject.deputy_orgs` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:50:86: `crate::junet::pip::deputy_orgs` is marked #[action], but resolver `subject.deputy_orgs` needs a #[resolver] function"
+                    "definitions/attributes.xml:50:86: `crate::junet::pip::deputy_orgs` is marked #[action], but resolver `subject.deputy_orgs` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:50:86: `crate::junet::pip::deputy_orgs` is marked #[condition], but resolver `subject.deputy_orgs` needs a #[resolver] function"
+                    "definitions/attributes.xml:50:86: `crate::junet::pip::deputy_orgs` is marked #[condition], but resolver `subject.deputy_orgs` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:50:86: resolver `subject.deputy_orgs` names `crate::junet::pip::deputy_orgs`, but there is no function `deputy_orgs` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:50:86: resolver `subject.deputy_orgs` names `crate::junet::pip::deputy_orgs`, but there is no function `deputy_orgs` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_orgs(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2543,22 +2543,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:67:73: `crate::junet::pip::all_devices` is marked #[check], but resolver `resource.all_devices` needs a #[resolver] function"
+                    "definitions/attributes.xml:67:73: `crate::junet::pip::all_devices` is marked #[check], but resolver `resource.all_devices` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:67:73: `crate::junet::pip::all_devices` is marked #[action], but resolver `resource.all_devices` needs a #[resolver] function"
+                    "definitions/attributes.xml:67:73: `crate::junet::pip::all_devices` is marked #[action], but resolver `resource.all_devices` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:67:73: `crate::junet::pip::all_devices` is marked #[condition], but resolver `resource.all_devices` needs a #[resolver] function"
+                    "definitions/attributes.xml:67:73: `crate::junet::pip::all_devices` is marked #[condition], but resolver `resource.all_devices` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:67:73: resolver `resource.all_devices` names `crate::junet::pip::all_devices`, but there is no function `all_devices` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn all_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:67:73: resolver `resource.all_devices` names `crate::junet::pip::all_devices`, but there is no function `all_devices` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn all_devices(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2579,22 +2579,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:70:84: `crate::junet::pip::device_id` is marked #[check], but resolver `resource.device` needs a #[resolver] function"
+                    "definitions/attributes.xml:70:84: `crate::junet::pip::device_id` is marked #[check], but resolver `resource.device` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:70:84: `crate::junet::pip::device_id` is marked #[action], but resolver `resource.device` needs a #[resolver] function"
+                    "definitions/attributes.xml:70:84: `crate::junet::pip::device_id` is marked #[action], but resolver `resource.device` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:70:84: `crate::junet::pip::device_id` is marked #[condition], but resolver `resource.device` needs a #[resolver] function"
+                    "definitions/attributes.xml:70:84: `crate::junet::pip::device_id` is marked #[condition], but resolver `resource.device` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:70:84: resolver `resource.device` names `crate::junet::pip::device_id`, but there is no function `device_id` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_id(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:70:84: resolver `resource.device` names `crate::junet::pip::device_id`, but there is no function `device_id` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_id(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2615,22 +2615,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:73:82: `crate::junet::pip::device_admin` is marked #[check], but resolver `resource.admin` needs a #[resolver] function"
+                    "definitions/attributes.xml:73:82: `crate::junet::pip::device_admin` is marked #[check], but resolver `resource.admin` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:73:82: `crate::junet::pip::device_admin` is marked #[action], but resolver `resource.admin` needs a #[resolver] function"
+                    "definitions/attributes.xml:73:82: `crate::junet::pip::device_admin` is marked #[action], but resolver `resource.admin` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:73:82: `crate::junet::pip::device_admin` is marked #[condition], but resolver `resource.admin` needs a #[resolver] function"
+                    "definitions/attributes.xml:73:82: `crate::junet::pip::device_admin` is marked #[condition], but resolver `resource.admin` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:73:82: resolver `resource.admin` names `crate::junet::pip::device_admin`, but there is no function `device_admin` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:73:82: resolver `resource.admin` names `crate::junet::pip::device_admin`, but there is no function `device_admin` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_admin(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2651,22 +2651,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:79:84: `crate::junet::pip::deputies` is marked #[check], but resolver `resource.deputies` needs a #[resolver] function"
+                    "definitions/attributes.xml:79:84: `crate::junet::pip::deputies` is marked #[check], but resolver `resource.deputies` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:79:84: `crate::junet::pip::deputies` is marked #[action], but resolver `resource.deputies` needs a #[resolver] function"
+                    "definitions/attributes.xml:79:84: `crate::junet::pip::deputies` is marked #[action], but resolver `resource.deputies` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:79:84: `crate::junet::pip::deputies` is marked #[condition], but resolver `resource.deputies` needs a #[resolver] function"
+                    "definitions/attributes.xml:79:84: `crate::junet::pip::deputies` is marked #[condition], but resolver `resource.deputies` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:79:84: resolver `resource.deputies` names `crate::junet::pip::deputies`, but there is no function `deputies` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputies(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:79:84: resolver `resource.deputies` names `crate::junet::pip::deputies`, but there is no function `deputies` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputies(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2687,22 +2687,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:82:78: `crate::junet::pip::deputy_until` is marked #[check], but resolver `resource.deputy_until` needs a #[resolver] function"
+                    "definitions/attributes.xml:82:78: `crate::junet::pip::deputy_until` is marked #[check], but resolver `resource.deputy_until` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:82:78: `crate::junet::pip::deputy_until` is marked #[action], but resolver `resource.deputy_until` needs a #[resolver] function"
+                    "definitions/attributes.xml:82:78: `crate::junet::pip::deputy_until` is marked #[action], but resolver `resource.deputy_until` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:82:78: `crate::junet::pip::deputy_until` is marked #[condition], but resolver `resource.deputy_until` needs a #[resolver] function"
+                    "definitions/attributes.xml:82:78: `crate::junet::pip::deputy_until` is marked #[condition], but resolver `resource.deputy_until` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:82:78: resolver `resource.deputy_until` names `crate::junet::pip::deputy_until`, but there is no function `deputy_until` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_until(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:82:78: resolver `resource.deputy_until` names `crate::junet::pip::deputy_until`, but there is no function `deputy_until` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn deputy_until(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2723,22 +2723,22 @@ const _: () = {
             4 => {}
             1 => {
                 panic!(
-                    "attributes.xml:85:80: `crate::junet::pip::device_org` is marked #[check], but resolver `resource.org` needs a #[resolver] function"
+                    "definitions/attributes.xml:85:80: `crate::junet::pip::device_org` is marked #[check], but resolver `resource.org` needs a #[resolver] function"
                 )
             }
             2 => {
                 panic!(
-                    "attributes.xml:85:80: `crate::junet::pip::device_org` is marked #[action], but resolver `resource.org` needs a #[resolver] function"
+                    "definitions/attributes.xml:85:80: `crate::junet::pip::device_org` is marked #[action], but resolver `resource.org` needs a #[resolver] function"
                 )
             }
             3 => {
                 panic!(
-                    "attributes.xml:85:80: `crate::junet::pip::device_org` is marked #[condition], but resolver `resource.org` needs a #[resolver] function"
+                    "definitions/attributes.xml:85:80: `crate::junet::pip::device_org` is marked #[condition], but resolver `resource.org` needs a #[resolver] function"
                 )
             }
             _ => {
                 panic!(
-                    "attributes.xml:85:80: resolver `resource.org` names `crate::junet::pip::device_org`, but there is no function `device_org` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_org(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
+                    "definitions/attributes.xml:85:80: resolver `resource.org` names `crate::junet::pip::device_org`, but there is no function `device_org` marked #[resolver] in `crate::junet::pip`; expected `#[resolver] pub async fn device_org(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError>`"
                 )
             }
         }
@@ -2758,11 +2758,11 @@ const _: () = {
         if check_host_exists::AUFTRAG_HANDLER == 1 {
             if check_host_exists::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:43:12: check `check_host_exists` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                    "definitions/checks.xml:45:12: check `check_host_exists` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
                 );
             } else if check_host_exists::AUFTRAG_FIELDS & 2 == 0 {
                 panic!(
-                    "checks.xml:43:12: check `check_host_exists` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                    "definitions/checks.xml:45:12: check `check_host_exists` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
                 );
             }
         }
@@ -2782,11 +2782,11 @@ const _: () = {
         if check_hwa_syntax::AUFTRAG_HANDLER == 1 {
             if check_hwa_syntax::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:47:25: check `check_hwa_syntax` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_syntax` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"mac\")]`, or bind it in `<global>`"
+                    "definitions/checks.xml:49:25: check `check_hwa_syntax` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_syntax` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"mac\")]`, or bind it in `<global>`"
                 );
             } else if check_hwa_syntax::AUFTRAG_FIELDS & 4 == 0 {
                 panic!(
-                    "checks.xml:47:25: check `check_hwa_syntax` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_syntax` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `mac` there if it can judge `mac` values"
+                    "definitions/checks.xml:49:25: check `check_hwa_syntax` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_syntax` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `mac` there if it can judge `mac` values"
                 );
             }
         }
@@ -2806,11 +2806,11 @@ const _: () = {
         if check_hwa_unique::AUFTRAG_HANDLER == 1 {
             if check_hwa_unique::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:49:44: check `check_hwa_unique` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_unique` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"mac\")]`, or bind it in `<global>`"
+                    "definitions/checks.xml:51:44: check `check_hwa_unique` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_unique` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"mac\")]`, or bind it in `<global>`"
                 );
             } else if check_hwa_unique::AUFTRAG_FIELDS & 4 == 0 {
                 panic!(
-                    "checks.xml:49:44: check `check_hwa_unique` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_unique` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `mac` there if it can judge `mac` values"
+                    "definitions/checks.xml:51:44: check `check_hwa_unique` is bound to field `hwa` (type `mac`), but `crate::junet::checks::check_hwa_unique` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `mac` there if it can judge `mac` values"
                 );
             }
         }
@@ -2830,11 +2830,11 @@ const _: () = {
         if check_host_free::AUFTRAG_HANDLER == 1 {
             if check_host_free::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:53:12: check `check_host_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                    "definitions/checks.xml:55:12: check `check_host_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
                 );
             } else if check_host_free::AUFTRAG_FIELDS & 2 == 0 {
                 panic!(
-                    "checks.xml:53:12: check `check_host_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                    "definitions/checks.xml:55:12: check `check_host_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_host_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
                 );
             }
         }
@@ -2854,11 +2854,11 @@ const _: () = {
         if check_label_free::AUFTRAG_HANDLER == 1 {
             if check_label_free::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:54:12: check `check_label_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_label_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                    "definitions/checks.xml:56:12: check `check_label_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_label_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
                 );
             } else if check_label_free::AUFTRAG_FIELDS & 2 == 0 {
                 panic!(
-                    "checks.xml:54:12: check `check_label_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_label_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                    "definitions/checks.xml:56:12: check `check_label_free` is bound to field `host` (type `hostname`), but `crate::junet::checks::check_label_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
                 );
             }
         }
@@ -2878,11 +2878,11 @@ const _: () = {
         if check_label_free::AUFTRAG_HANDLER == 1 {
             if check_label_free::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:58:12: check `check_label_free` is bound to field `label` (type `hostname`), but `crate::junet::checks::check_label_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
+                    "definitions/checks.xml:60:12: check `check_label_free` is bound to field `label` (type `hostname`), but `crate::junet::checks::check_label_free` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"hostname\")]`, or bind it in `<global>`"
                 );
             } else if check_label_free::AUFTRAG_FIELDS & 2 == 0 {
                 panic!(
-                    "checks.xml:58:12: check `check_label_free` is bound to field `label` (type `hostname`), but `crate::junet::checks::check_label_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
+                    "definitions/checks.xml:60:12: check `check_label_free` is bound to field `label` (type `hostname`), but `crate::junet::checks::check_label_free` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `hostname` there if it can judge `hostname` values"
                 );
             }
         }
@@ -2902,11 +2902,11 @@ const _: () = {
         if check_person_exists::AUFTRAG_HANDLER == 1 {
             if check_person_exists::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:62:12: check `check_person_exists` is bound to field `admin` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
+                    "definitions/checks.xml:64:12: check `check_person_exists` is bound to field `admin` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
                 );
             } else if check_person_exists::AUFTRAG_FIELDS & 1024 == 0 {
                 panic!(
-                    "checks.xml:62:12: check `check_person_exists` is bound to field `admin` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
+                    "definitions/checks.xml:64:12: check `check_person_exists` is bound to field `admin` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
                 );
             }
         }
@@ -2926,11 +2926,11 @@ const _: () = {
         if check_person_exists::AUFTRAG_HANDLER == 1 {
             if check_person_exists::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:65:12: check `check_person_exists` is bound to field `users` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
+                    "definitions/checks.xml:67:12: check `check_person_exists` is bound to field `users` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
                 );
             } else if check_person_exists::AUFTRAG_FIELDS & 1024 == 0 {
                 panic!(
-                    "checks.xml:65:12: check `check_person_exists` is bound to field `users` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
+                    "definitions/checks.xml:67:12: check `check_person_exists` is bound to field `users` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
                 );
             }
         }
@@ -2950,11 +2950,11 @@ const _: () = {
         if check_person_exists::AUFTRAG_HANDLER == 1 {
             if check_person_exists::AUFTRAG_FIELDS == 0 {
                 panic!(
-                    "checks.xml:68:12: check `check_person_exists` is bound to field `deputy` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
+                    "definitions/checks.xml:70:12: check `check_person_exists` is bound to field `deputy` (type `person`), but `crate::junet::checks::check_person_exists` declares no field type, so it would judge nothing there; declare what it judges, `#[check(field = \"person\")]`, or bind it in `<global>`"
                 );
             } else if check_person_exists::AUFTRAG_FIELDS & 1024 == 0 {
                 panic!(
-                    "checks.xml:68:12: check `check_person_exists` is bound to field `deputy` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
+                    "definitions/checks.xml:70:12: check `check_person_exists` is bound to field `deputy` (type `person`), but `crate::junet::checks::check_person_exists` judges fields of other types; bind it to a field of a type its `#[check(field = …)]` names, or add `person` there if it can judge `person` values"
                 );
             }
         }
@@ -4768,9 +4768,9 @@ pub const DOCUMENT: &str = r#"{
   ],
   "checks": [
     {
-      "name": "check_authorization",
-      "variant": "CheckAuthorization",
-      "handler": "crate::junet::checks::check_authorization"
+      "name": "authorization",
+      "variant": "Authorization",
+      "handler": "auftrag_engine::builtin::authorization"
     },
     {
       "name": "check_change_consistent",
@@ -4860,7 +4860,7 @@ pub const DOCUMENT: &str = r#"{
   ],
   "check_bindings": [
     {
-      "check": "check_authorization",
+      "check": "authorization",
       "check_id": 0,
       "field": null,
       "order_types": [],
@@ -7454,10 +7454,10 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
     ],
     checks: &[
         ::auftrag_engine::defs::CheckDef {
-            name: "check_authorization",
+            name: "authorization",
             description: "",
-            handler_path: "crate::junet::checks::check_authorization",
-            handler: check_check_authorization,
+            handler_path: "auftrag_engine::builtin::authorization",
+            handler: check_authorization,
         },
         ::auftrag_engine::defs::CheckDef {
             name: "check_change_consistent",
@@ -7564,7 +7564,7 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
     ],
     check_bindings: &[
         ::auftrag_engine::defs::CheckBinding {
-            check: Check::CheckAuthorization.id(),
+            check: Check::Authorization.id(),
             field: None,
             order_types: &[],
             portal: ::auftrag_engine::defs::Severity::Error,

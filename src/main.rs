@@ -495,10 +495,13 @@ enum DefinitionsCommand {
         #[arg(default_value = "definitions")]
         dir: std::path::PathBuf,
     },
-    /// Print the workflows compiled into this binary as a diagram.
+    /// Print workflows as a diagram: those of a definitions folder, or
+    /// without one those compiled into this binary.
     Graph {
         #[arg(long, default_value = "mermaid", value_parser = ["dot", "mermaid"])]
         format: String,
+        /// A definitions folder (checked first, like `definitions check`).
+        dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -528,14 +531,73 @@ fn definitions(command: DefinitionsCommand) -> Result<(), Box<dyn std::error::Er
                 Err(format!("{} error(s) in {}", diags.len(), dir.display()).into())
             }
         },
-        DefinitionsCommand::Graph { format } => {
-            let format: auftrag_engine::workflow::graph::Format = format.parse()?;
-            print!(
-                "{}",
-                auftrag_engine::workflow::graph::render(&auftrag::generated::DEFINITIONS, format)
-            );
+        DefinitionsCommand::Graph { format, dir } => {
+            use auftrag_engine::workflow::graph::{Diagram, Format};
+            let format: Format = format.parse()?;
+            let diagram = match dir {
+                None => Diagram::of(&auftrag::generated::DEFINITIONS),
+                Some(dir) => match auftrag_compiler::compile_dir(&dir) {
+                    Ok(c) => diagram_of(&c.model),
+                    Err(diags) => {
+                        for d in &diags {
+                            eprintln!("{d}\n");
+                        }
+                        return Err(format!("{} error(s) in {}", diags.len(), dir.display()).into());
+                    }
+                },
+            };
+            print!("{}", diagram.render(format));
             Ok(())
         }
+    }
+}
+
+/// The workflows of a compiled folder's model as the engine draws them
+/// (the same labels and finals as from the compiled tables).
+fn diagram_of(model: &auftrag_compiler::Model) -> auftrag_engine::workflow::graph::Diagram {
+    use auftrag_compiler::model::NOCHANGE;
+    use auftrag_engine::workflow::graph::{Diagram, StateBox, WorkflowDiagram, label};
+    Diagram {
+        workflows: model
+            .workflows
+            .iter()
+            .map(|wf| {
+                let mut edges = Vec::new();
+                for (i, s) in wf.states.iter().enumerate() {
+                    for t in &s.transitions {
+                        let cond = t.condition.as_ref().map(|c| c.source.as_str());
+                        let target = |id: u16| if id == NOCHANGE { i } else { usize::from(id) };
+                        for r in &t.results {
+                            edges.push((
+                                i,
+                                target(r.state_id),
+                                label(&t.action, cond, Some(&r.ret)),
+                            ));
+                        }
+                        let star = (!t.results.is_empty()).then_some("*");
+                        edges.push((
+                            i,
+                            target(t.resulting_state_id),
+                            label(&t.action, cond, star),
+                        ));
+                    }
+                }
+                WorkflowDiagram {
+                    name: wf.name.clone(),
+                    initial: usize::from(wf.initial),
+                    states: wf
+                        .states
+                        .iter()
+                        .map(|s| StateBox {
+                            name: s.name.clone(),
+                            is_final: s.is_final || s.transitions.is_empty(),
+                            autorun: s.autorun,
+                        })
+                        .collect(),
+                    edges,
+                }
+            })
+            .collect(),
     }
 }
 

@@ -184,6 +184,7 @@ fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<D
         ac.as_ref(),
         ck.as_ref(),
         od.as_ref(),
+        po_src.is_some(),
         &mut diags,
     );
     let attributes = at_src
@@ -336,13 +337,12 @@ impl Source {
 
     /// `file:line:col` of byte `offset`, with the file name only (so the
     /// generated code does not depend on where the folder lives).
+    /// `FILE:LINE:COL` of `offset`, the file named as in diagnostics (the
+    /// display path: one form for build errors from the compiler and from
+    /// rustc's evaluation of the handler assertions).
     pub fn loc(&self, offset: usize) -> String {
         let (line, col) = xml::line_col(&self.text, offset);
-        let name = self.display.file_name().map_or_else(
-            || self.display.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        format!("{name}:{line}:{col}")
+        format!("{}:{line}:{col}", self.display.display())
     }
 
     pub fn line_of(&self, offset: usize) -> usize {

@@ -388,8 +388,156 @@ pub(crate) fn policies(
         Some(_) => cx.combining(0, true),
         None => "deny-unless-permit".to_owned(),
     };
+    let before = cx.diags.len();
     let items = cx.items(0);
-    PolicyRoot { combining, items }
+    let root = PolicyRoot { combining, items };
+    // only a file without other errors: a misspelt target would otherwise
+    // add a second, misleading error
+    if cx.diags.len() == before {
+        engine_questions(src, attrs, &root, diags);
+    }
+    root
+}
+
+/// What the engine asks `policies.xml` itself once the file exists, and
+/// what it is asked for.
+pub const ENGINE_ACTIONS: [(&str, &str, &str); 3] = [
+    (
+        "read_order",
+        "who may read an order and its history (GET /api/v1/orders/{id}, the order lists)",
+        "requester_reads\" effect=\"Permit\"><condition>subject.person == resource.requester",
+    ),
+    (
+        "staff_action",
+        "who may accept, edit or reject a waiting order",
+        "staff_decides\" effect=\"Permit\"><condition>subject.is_staff",
+    ),
+    (
+        "rollback_order",
+        "who may roll an order back (POST /api/v1/orders/{id}/rollback)",
+        "staff_rolls_back\" effect=\"Permit\"><condition>subject.is_staff",
+    ),
+];
+
+/// A domain with policies must answer the engine's own questions
+/// ([`ENGINE_ACTIONS`]): without a Permit rule that can apply to one, the
+/// root's default (Deny for `deny-unless-permit`) answers it, and nobody,
+/// staff included, may read orders, decide them or roll them back.
+fn engine_questions(
+    src: &Source,
+    attrs: &[Attribute],
+    root: &PolicyRoot,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if root.combining == "permit-unless-deny" {
+        return;
+    }
+    let action_attrs: Vec<&str> = attrs
+        .iter()
+        .filter(|a| a.category == "action" && a.source == "request")
+        .map(|a| a.name.as_str())
+        .collect();
+    let attr = action_attrs.first().copied().unwrap_or("action.order_type");
+    for (action, what, rule) in ENGINE_ACTIONS {
+        if !root
+            .items
+            .iter()
+            .any(|n| node_may_permit(n, action, &action_attrs))
+        {
+            diags.push(src.diag(
+                src.idx.elems[0].pos,
+                format!(
+                    "no policy answers `{action}`: the engine asks policies.xml {what}, and without a Permit rule that can apply, nobody may"
+                ),
+                Some(format!(
+                    "add a policy for it, e.g. <policy name=\"{action}\" combining=\"permit-overrides\"><target>{attr} == \"{action}\"</target><rule name=\"{rule}</condition></rule></policy>"
+                )),
+            ));
+        }
+    }
+}
+
+/// Whether a Permit can come out of `node` when the requested action is
+/// `action`: its targets (and a rule's condition) are not false for it.
+fn node_may_permit(node: &PolicyNode, action: &str, action_attrs: &[&str]) -> bool {
+    let open = |t: &Option<Expr>| {
+        t.as_ref()
+            .is_none_or(|e| holds_for(&e.tree, action, action_attrs) != Some(false))
+    };
+    match node {
+        PolicyNode::PolicySet {
+            combining,
+            target,
+            items,
+            ..
+        } => {
+            open(target)
+                && (combining == "permit-unless-deny"
+                    || items
+                        .iter()
+                        .any(|n| node_may_permit(n, action, action_attrs)))
+        }
+        PolicyNode::Policy {
+            combining,
+            target,
+            rules,
+            ..
+        } => {
+            open(target)
+                && (combining == "permit-unless-deny"
+                    || rules
+                        .iter()
+                        .any(|r| r.effect == "Permit" && open(&r.target) && open(&r.condition)))
+        }
+    }
+}
+
+/// The value of `node` when the requested action is `action`, as far as
+/// comparisons of the action attributes with text decide it (`None`: it
+/// depends on other attributes).
+fn holds_for(node: &Node, action: &str, action_attrs: &[&str]) -> Option<bool> {
+    match node {
+        Node::Cmp { cmp, lhs, rhs } if cmp == "==" || cmp == "!=" => {
+            let value = match (&**lhs, &**rhs) {
+                (Node::Attr { name }, Node::Lit { ty, value })
+                | (Node::Lit { ty, value }, Node::Attr { name })
+                    if ty == "string" && action_attrs.contains(&name.as_str()) =>
+                {
+                    value
+                }
+                _ => return None,
+            };
+            Some((value == action) == (cmp == "=="))
+        }
+        Node::Not { arg } => holds_for(arg, action, action_attrs).map(|b| !b),
+        Node::And { args } => {
+            let v: Vec<_> = args
+                .iter()
+                .map(|a| holds_for(a, action, action_attrs))
+                .collect();
+            if v.contains(&Some(false)) {
+                Some(false)
+            } else if v.iter().all(|x| *x == Some(true)) {
+                Some(true)
+            } else {
+                None
+            }
+        }
+        Node::Or { args } => {
+            let v: Vec<_> = args
+                .iter()
+                .map(|a| holds_for(a, action, action_attrs))
+                .collect();
+            if v.contains(&Some(true)) {
+                Some(true)
+            } else if v.iter().all(|x| *x == Some(false)) {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
 }
 
 impl Ctx<'_> {

@@ -423,11 +423,17 @@ pub(crate) fn enum_variant(v: &str) -> String {
     }
 }
 
+/// The check name `checks.xml` binds to the engine's built-in policy check
+/// (`auftrag_engine::builtin::authorization`) instead of a function of its
+/// `module`.
+pub const BUILTIN_AUTHORIZATION: &str = "authorization";
+
 pub(crate) fn build(
     wf: Option<&(Source, WorkflowFile)>,
     ac: Option<&(Source, XActions)>,
     ck: Option<&(Source, XConfig)>,
     od: Option<&(Source, XOrders)>,
+    has_policies: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Model> {
     let errors_before = diags.len();
@@ -742,6 +748,23 @@ pub(crate) fn build(
                 if !check_name(src, "check", name, pos, true, diags) {
                     continue;
                 }
+                let builtin = name == BUILTIN_AUTHORIZATION;
+                if builtin && field.is_some() {
+                    diags.push(src.diag(
+                        pos,
+                        "the built-in check `authorization` judges the order, not a field",
+                        Some("bind it in `<global>`".into()),
+                    ));
+                    continue;
+                }
+                if builtin && !has_policies {
+                    diags.push(src.diag(
+                        pos,
+                        "the built-in check `authorization` enforces policies.xml, and this folder has none",
+                        Some("add policies.xml (with attributes.xml), or remove this binding".into()),
+                    ));
+                    continue;
+                }
                 let base = parse_severity(src, &c.severity, ce.attr("severity"), diags)
                     .unwrap_or(Severity::Error);
                 let engine =
@@ -777,7 +800,11 @@ pub(crate) fn build(
                         checks.push(Check {
                             name: name.to_owned(),
                             variant: camel(name),
-                            handler: format!("{}::{name}", x.module),
+                            handler: if builtin {
+                                format!("auftrag_engine::builtin::{name}")
+                            } else {
+                                format!("{}::{name}", x.module)
+                            },
                             at: src.loc(pos),
                         });
                         checks.len() - 1

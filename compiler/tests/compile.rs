@@ -102,6 +102,7 @@ fn shipped_definitions_compile() {
         "Box::pin(crate::junet::actions::run_request(ctx))",
         "Box::pin(auftrag_engine::builtin::null(ctx))",
         "Box::pin(crate::junet::checks::check_hwa_unique(ctx))",
+        "Box::pin(auftrag_engine::builtin::authorization(ctx))",
         "pub static DEFINITIONS: ::auftrag_engine::defs::Definitions",
         "/// Decides on the outcome of the checks.",
         "portal: ::auftrag_engine::defs::Severity::Error,\n            engine: ::auftrag_engine::defs::Severity::Warning,",
@@ -168,12 +169,19 @@ fn shipped_definitions_compile() {
 
 #[test]
 fn output_is_deterministic() {
-    let a = compile_dir(Path::new(SHIPPED)).unwrap();
-    let b = compile_dir(Path::new(SHIPPED)).unwrap();
+    let shown = Path::new("definitions");
+    let a = compile_dir_as(Path::new(SHIPPED), shown).unwrap();
+    let b = compile_dir_as(Path::new(SHIPPED), shown).unwrap();
     assert_eq!(a.rust, b.rust);
-    // and independent of where the folder lives
+    // and independent of where the folder lives: only the name it is shown
+    // by (relative to the package root, as build.rs and the macro show it)
+    // goes into the positions of the handler assertions
     let dir = copy_dir(SHIPPED);
-    assert_eq!(compile_dir(dir.path()).unwrap().rust, a.rust);
+    assert_eq!(compile_dir_as(dir.path(), shown).unwrap().rust, a.rust);
+    assert!(
+        a.rust.contains("\"definitions/checks.xml:"),
+        "positions name the shown folder"
+    );
 }
 
 #[test]
@@ -579,4 +587,30 @@ fn checks_declare_field_types_by_name() {
             a | b
         });
     assert_eq!(all.count_ones() as usize, FieldType::NAMES.len());
+}
+
+/// The built-in check `authorization` enforces policies.xml: bound in a
+/// field, or in a folder without policies, it is a build error at the binding.
+#[test]
+fn builtin_authorization_needs_policies_and_the_order() {
+    assert_diags(
+        &[(
+            "checks.xml",
+            "<check>check_authorization</check>",
+            "<check>authorization</check>",
+        )],
+        &[
+            "definitions/checks.xml:11:12: error: the built-in check `authorization` enforces policies.xml, and this folder has none\n  = help: add policies.xml (with attributes.xml), or remove this binding",
+        ],
+    );
+    assert_diags(
+        &[(
+            "checks.xml",
+            "<check>check_host_exists</check>",
+            "<check>authorization</check>",
+        )],
+        &[
+            "definitions/checks.xml:15:12: error: the built-in check `authorization` judges the order, not a field\n  = help: bind it in `<global>`",
+        ],
+    );
 }

@@ -73,13 +73,24 @@ pub mod handlers {
 
     use auftrag_engine::HandlerError;
     use auftrag_engine::context::{ActionCtx, CheckCtx, CondCtx};
+    use auftrag_engine::pdp::{PipCtx, Value};
     use auftrag_engine::types::Subnet;
-    use auftrag_macros::{action, check, condition};
+    use auftrag_macros::{action, check, condition, resolver};
 
     use super::Unlock;
 
     /// Open rules per destination before a request needs review.
     pub const MAX_RULES_PER_HOST: i64 = 2;
+
+    /// `subject.is_staff` of attributes.xml: the person is on the security
+    /// team (the engine's staff table).
+    #[resolver]
+    pub async fn is_staff(ctx: &mut PipCtx<'_>) -> Result<Option<Value>, HandlerError> {
+        let staff = auftrag_engine::store::is_staff(ctx.conn, ctx.subject)
+            .await
+            .map_err(|e| HandlerError::Failed(e.to_string()))?;
+        Ok(Some(Value::Boolean(staff)))
+    }
 
     #[check]
     pub async fn check_requester_known(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {

@@ -70,7 +70,9 @@ pub fn definitions(input: TokenStream) -> TokenStream {
     let Args { path: lit, mode } = parse_macro_input!(input as Args);
     let rel = PathBuf::from(lit.value());
     let dir = base_dir().join(&rel);
-    match auftrag_compiler::compile_dir_as(&dir, &rel) {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let display = display_dir(&dir, manifest.as_deref(), &rel);
+    match auftrag_compiler::compile_dir_as(&dir, &display) {
         Ok(compiled) => {
             let includes = compiled.inputs.iter().filter(|p| p.is_file()).map(|p| {
                 let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
@@ -103,6 +105,29 @@ pub fn definitions(input: TokenStream) -> TokenStream {
             });
             quote! { #( #errors )* }.into()
         }
+    }
+}
+
+/// How build errors name the definitions folder: relative to the root of
+/// the package being built (`CARGO_MANIFEST_DIR`), as build.rs names
+/// `definitions/` (e.g. `examples/firewall/definitions/checks.xml:4:12`
+/// for a macro call in `examples/firewall/firewall.rs`); as written in the
+/// call when the folder lies outside the package.
+fn display_dir(dir: &Path, manifest: Option<&Path>, written: &Path) -> PathBuf {
+    let (Some(manifest), Ok(dir)) = (manifest, std::path::absolute(dir)) else {
+        return written.to_path_buf();
+    };
+    let manifest = std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_path_buf());
+    // `a/./b` and `a/b` are one folder: compare normal components only
+    let normal = |p: &Path| -> PathBuf {
+        p.components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
+    };
+    match normal(&dir).strip_prefix(normal(&manifest)) {
+        Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => written.to_path_buf(),
     }
 }
 
@@ -300,4 +325,46 @@ fn handler(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_dir;
+    use std::path::Path;
+
+    #[test]
+    fn errors_name_the_folder_relative_to_the_package() {
+        let root = std::env::current_dir().unwrap().join("pkg");
+        // a call in examples/firewall/firewall.rs naming "definitions/"
+        assert_eq!(
+            display_dir(
+                &root.join("examples/firewall/./definitions/"),
+                Some(&root),
+                Path::new("definitions/")
+            ),
+            Path::new("examples/firewall/definitions")
+        );
+        // rustc gives workspace-relative source paths: made absolute first
+        assert_eq!(
+            display_dir(
+                Path::new("pkg/examples/firewall/definitions"),
+                Some(&root),
+                Path::new("definitions")
+            ),
+            Path::new("examples/firewall/definitions")
+        );
+        // outside the package: as written
+        assert_eq!(
+            display_dir(
+                Path::new("/elsewhere/defs"),
+                Some(&root),
+                Path::new("defs/")
+            ),
+            Path::new("defs/")
+        );
+        assert_eq!(
+            display_dir(&root.join("definitions"), None, Path::new("definitions/")),
+            Path::new("definitions/")
+        );
+    }
 }

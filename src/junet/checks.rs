@@ -51,15 +51,6 @@ pub fn parse_mac(value: &str) -> Result<MacAddr6, String> {
     Ok(mac)
 }
 
-/// The requester may place the order, as the compiled policies of
-/// `policies.xml` decide (the thesis's seven rules). The decision and its
-/// explanation go into the order's history; a refusal names the deciding
-/// policy and the attribute values it read.
-#[check]
-pub async fn check_authorization(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
-    auftrag_engine::pdp::authorize(ctx, &crate::generated::AUTHORIZATION).await
-}
-
 /// The host names an interface in the device database.
 #[check(field = "hostname")]
 pub async fn check_host_exists(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {

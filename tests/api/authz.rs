@@ -95,7 +95,7 @@ async fn a_deputyship_ends_with_its_admins_tenure(s) {
     assert_eq!(e["decision"], "Deny", "the deputyship outlived its admin: {e}");
     let r = place(&s, "employee", "change_device", json!({"host": ZAM2213, "hwa": "00:1a:2b:3c:4d:71"})).await;
     assert_eq!(r["state"], "ABORTED", "{r}");
-    assert!(has_error(&r, "check_authorization", ""), "{r}");
+    assert!(has_error(&r, "authorization", ""), "{r}");
 
     // the admin comes back: the deputyship stays ended
     let r = place(&s, "staff", "change_device", json!({"host": ZAM2213, "admin": "1002"})).await;
@@ -129,7 +129,7 @@ async fn a_deputyship_is_named_again_shortened_and_ended_by_orders(s) {
     // not ended by someone without a say: 1003 deputises for another device
     let r = place(&s, "deputy", "end_deputy", json!({"host": ZAM2213, "deputy": "1001"})).await;
     assert_eq!(r["state"], "ABORTED", "{r}");
-    assert!(has_error(&r, "check_authorization", ""), "{r}");
+    assert!(has_error(&r, "authorization", ""), "{r}");
     // the deputy may give it up
     let r = place(&s, "employee", "end_deputy", json!({"host": ZAM2213, "deputy": "1001"})).await;
     assert_eq!(r["state"], "COMPLETED", "{r}");
@@ -202,7 +202,7 @@ on_both_backends! {
 async fn a_deputy_cannot_make_themselves_admin(s) {
     let r = place(&s, "deputy", "change_device", json!({"host": ZAM2212, "admin": "1003"})).await;
     assert_eq!(r["state"], "ABORTED", "{r}");
-    assert!(has_error(&r, "check_authorization", ""), "{r}");
+    assert!(has_error(&r, "authorization", ""), "{r}");
     let pool = s.db().await;
     let admin: i64 = sqlx::query_scalar("SELECT OBJ_ID_L FROM x_link WHERE OBJ_ID_H = 5001 AND CLASS_L = 'ADMIN'")
         .fetch_one(&pool).await.unwrap();

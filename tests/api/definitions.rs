@@ -6,8 +6,11 @@ use std::path::Path;
 #[test]
 fn generated_definitions_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let compiled = auftrag_compiler::compile_dir(&root.join("definitions"))
-        .expect("shipped definitions compile");
+    // named as build.rs names the folder: positions in the generated
+    // assertions are relative to the package root
+    let compiled =
+        auftrag_compiler::compile_dir_as(&root.join("definitions"), Path::new("definitions"))
+            .expect("shipped definitions compile");
     let committed = std::fs::read_to_string(root.join("generated/definitions.rs"))
         .expect("generated/definitions.rs");
     assert!(
@@ -105,6 +108,38 @@ fn definitions_check_and_graph_need_no_database() {
     );
     let out = run(&["definitions", "graph"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("stateDiagram-v2"));
+
+    // any folder: the shipped one draws as the compiled-in tables do
+    for format in ["dot", "mermaid"] {
+        let built_in = run(&["definitions", "graph", "--format", format]);
+        let folder = run(&[
+            "definitions",
+            "graph",
+            "--format",
+            format,
+            shipped.to_str().unwrap(),
+        ]);
+        assert!(folder.status.success(), "{folder:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&folder.stdout),
+            String::from_utf8_lossy(&built_in.stdout)
+        );
+    }
+    // another domain's folder draws its own workflow
+    let firewall = root.join("examples/firewall/definitions");
+    let out = run(&["definitions", "graph", firewall.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let mermaid = String::from_utf8_lossy(&out.stdout);
+    assert!(mermaid.contains("title: freischaltung"), "{mermaid}");
+    assert!(!mermaid.contains("auftragssystem"), "{mermaid}");
+    // a broken folder: its diagnostics, no drawing
+    let out = run(&["definitions", "graph", broken.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field type `bulding`"),
+        "{out:?}"
+    );
     assert!(
         !work.path().join("never.db").exists(),
         "no database is opened"

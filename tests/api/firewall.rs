@@ -68,6 +68,17 @@ impl Fw {
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
     async fn unlock(&self, fields: Value) -> Value {
         let (status, body) = self
             .post(
@@ -123,6 +134,19 @@ async fn firewall_domain_runs_through_the_engine() {
     assert_eq!(r["state"], "OPEN", "{r}");
     assert_eq!(r["errors"], json!([]), "{r}");
     assert_eq!(fw.rules().await, 1);
+    // the built-in check `authorization` enforced policies.xml: its
+    // decision is in the order's history, which the requester and the
+    // security team may read (read_order), nobody else
+    let id = r["id"].as_i64().unwrap();
+    let (status, doc) = fw.get(&fw.staff, &format!("/api/v1/orders/{id}")).await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["decisions"][0]["decision"], "Permit", "{doc}");
+    assert_eq!(
+        doc["decisions"][0]["explanation"]["policy"], "unlock",
+        "{doc}"
+    );
+    let (status, doc) = fw.get(&fw.requester, &format!("/api/v1/orders/{id}")).await;
+    assert_eq!(status, 200, "{doc}");
     // the action's job, in the queue its typed handle names (item 6)
     assert_eq!(
         fw.jobs().await,

@@ -335,7 +335,7 @@ async fn recheck_after_accept_finds_a_new_error(s) {
         )
         .await;
     assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
-    assert_eq!(r.body["errors"][0]["check"], "check_authorization");
+    assert_eq!(r.body["errors"][0]["check"], "authorization");
     assert_eq!(s.hwa(ZAM2212_PORT).await.as_deref(), Some(ZAM2212_MAC));
 }
 }
@@ -349,7 +349,7 @@ async fn non_admin_is_refused_and_staff_may_change_any_device(s) {
         )
         .await;
     assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
-    assert_eq!(r.body["errors"][0]["check"], "check_authorization");
+    assert_eq!(r.body["errors"][0]["check"], "authorization");
     let message = r.body["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("may not place a `change_device` order"), "{message}");
     // The refusal names what was read, but the device's facts (its admin)

@@ -297,6 +297,6 @@ async fn an_it_officer_names_deputies_only_for_their_org_unit(s) {
     assert_eq!(r.body["state"], "COMPLETED", "{}", r.body);
     let r = s.call(Some("itb"), Method::POST, "/api/v1/orders", Some(deputy("JSC-IPM"))).await;
     assert_eq!(r.body["state"], "ABORTED", "{}", r.body);
-    assert_eq!(r.body["errors"][0]["check"], "check_authorization", "{}", r.body);
+    assert_eq!(r.body["errors"][0]["check"], "authorization", "{}", r.body);
 }
 }

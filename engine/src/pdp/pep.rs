@@ -188,7 +188,7 @@ fn summary_with(response: &Response, show: impl Fn(&str) -> bool) -> String {
     format!("{decision} by {by} ({values}){error}")
 }
 
-/// The check behind `check_authorization`-style bindings: the requester
+/// The built-in check `authorization` ([`crate::builtin::authorization`]): the requester
 /// must be permitted by the policies. Anything but Permit is reported (an
 /// error or a warning, as `checks.xml` says) with the explanation. At the
 /// engine stage the decision is appended to the order's decision log when

@@ -1,10 +1,11 @@
 //! Actions every workflow can bind in `actions.xml`
-//! (`auftrag_engine::builtin::…`). Domain actions such as executing an order
-//! live with the domain.
+//! (`auftrag_engine::builtin::…`), and the built-in check `authorization`
+//! that `checks.xml` binds by name. Domain actions such as executing an
+//! order live with the domain.
 
 use crate::error::HandlerError;
 use crate::workflow::checks::run_checks;
-use crate::workflow::context::{ActionCtx, Finding};
+use crate::workflow::context::{ActionCtx, CheckCtx, Finding};
 use crate::workflow::defs::{Actor, Stage};
 
 /// The Perl Workflow `null` action: does nothing; used where a state only
@@ -127,6 +128,34 @@ pub async fn change_field(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
     let what = format!("fields changed by {}: {}", who(ctx), changed.join(", "));
     ctx.comment = Some(with_comment(ctx, what));
     Ok(())
+}
+
+/// The built-in check `authorization` (`<global><check>authorization</check></global>`
+/// in `checks.xml`; the build requires `policies.xml` for it): the requester
+/// may place the order, as the compiled policies decide
+/// ([`crate::pdp::authorize`]). The decision and its explanation go into
+/// the order's history; a refusal names the deciding policy and the
+/// attribute values it read.
+pub async fn authorization(ctx: &mut CheckCtx<'_>) -> Result<(), HandlerError> {
+    let Some(auth) = ctx.authorization else {
+        return Err(HandlerError::Failed(
+            "the built-in check `authorization` needs policies.xml in the definitions".into(),
+        ));
+    };
+    crate::pdp::authorize(ctx, auth).await
+}
+
+/// Registers the built-in check as `#[check]` does: a global check (it
+/// judges no field).
+#[doc(hidden)]
+#[allow(non_camel_case_types, dead_code)]
+pub struct authorization {}
+
+impl authorization {
+    #[doc(hidden)]
+    pub const AUFTRAG_HANDLER: u8 = 1;
+    #[doc(hidden)]
+    pub const AUFTRAG_FIELDS: u32 = 0;
 }
 
 /// Registers the built-in actions for the definitions, as `#[action]` of

@@ -166,6 +166,7 @@ async fn run_binding(
 ) -> Result<(), HandlerError> {
     let check = &defs.checks[usize::from(binding.check)];
     let mut ctx = CheckCtx::new(&mut *conn, order, binding.field, stage);
+    ctx.authorization = defs.authorization;
     ctx.memo = std::mem::take(memo);
     let outcome = (check.handler)(&mut ctx).await;
     *memo = std::mem::take(&mut ctx.memo);

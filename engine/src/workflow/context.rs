@@ -204,6 +204,9 @@ pub struct CheckCtx<'a> {
     pub(crate) facts: Option<Fields>,
     /// The persons the decisions' obligations name (obligation, persons).
     pub(crate) obligations: Vec<(&'static str, Vec<String>)>,
+    /// The compiled policies of the definitions the check runs for (for the
+    /// built-in check [`crate::builtin::authorization`]).
+    pub(crate) authorization: Option<&'static crate::pdp::Authorization>,
     /// Values shared with the other checks, the policy resolvers and the
     /// executing action of the same transaction (see [`Memo`]).
     pub memo: Memo,
@@ -288,6 +291,7 @@ impl<'a> CheckCtx<'a> {
             decisions: Vec::new(),
             facts: None,
             obligations: Vec::new(),
+            authorization: None,
             memo: Memo::default(),
         }
     }

@@ -1,0 +1,3 @@
+auftrag_macros::definitions!("policy_no_read_order/");
+
+fn main() {}
