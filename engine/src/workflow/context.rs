@@ -34,7 +34,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Whether the person is a member of IP-management staff (the staff
+    /// Whether the person is a member of staff (the staff
     /// table). Asked where a route needs it, not for every request: placing
     /// an order leaves it to the policies.
     pub async fn is_staff(

@@ -113,7 +113,7 @@ impl std::fmt::Debug for ConditionDef {
 pub enum Actor {
     /// The person who submitted the order.
     Requester,
-    /// IP-management staff (the engine's operators).
+    /// Staff: the people who work the orders (the staff table).
     Staff,
 }
 
