@@ -60,7 +60,13 @@ impl HistoryDb {
         // an unreachable server fails a call within seconds, not the
         // driver's default 30: the exporter retries, searches answer 503
         options.server_selection_timeout = Some(Duration::from_secs(5));
-        options.connect_timeout = Some(Duration::from_secs(5));
+        // the driver's monitor checks the server with this timeout and,
+        // when a check times out, interrupts the operations in flight: a
+        // server busy with a long aggregation (SecantusDB, single-threaded,
+        // answered no check for the 45 s of statistics over 100,000
+        // documents) must not cost the aggregation itself
+        options.connect_timeout = Some(Duration::from_secs(60));
+        options.heartbeat_freq = Some(Duration::from_secs(30));
         // a document counts as exported (its outbox entry is deleted) only
         // once it is in MongoDB's journal: a crash right after must not
         // lose it
