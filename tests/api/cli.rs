@@ -17,6 +17,11 @@ pub(crate) struct Served {
 
 /// Starts `auftrag serve --demo` on a free port and waits until it listens.
 pub(crate) async fn serve_demo(db: &str) -> Served {
+    serve_demo_with(db, &[]).await
+}
+
+/// [`serve_demo`] with more arguments of `serve` (e.g. `--history URL`).
+pub(crate) async fn serve_demo_with(db: &str, more: &[&str]) -> Served {
     let mut child = Command::new(BIN)
         .args([
             "--database",
@@ -26,6 +31,7 @@ pub(crate) async fn serve_demo(db: &str) -> Served {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(more)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

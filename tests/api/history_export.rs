@@ -7,14 +7,12 @@
 //! --all` fills an empty store.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use auftrag_engine::history::mongo::HistoryDb;
 use mongodb::bson::{Document, doc};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use crate::support::{Db, ZAM2212};
 
@@ -22,58 +20,25 @@ const BIN: &str = env!("CARGO_BIN_EXE_auftrag");
 
 /// A running `auftrag serve --demo [--history URL]`.
 struct Serve {
-    _child: Child,
+    _served: crate::cli::Served,
     base: String,
     tokens: BTreeMap<String, String>,
     http: reqwest::Client,
 }
 
 async fn serve(db: &str, history: Option<&str>) -> Serve {
-    let mut command = Command::new(BIN);
-    command.args([
-        "--database",
-        db,
-        "serve",
-        "--demo",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    if let Some(url) = history {
-        command.args(["--history", url]);
-    }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start auftrag");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut tokens = BTreeMap::new();
-    while tokens.len() < 5 {
-        let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
-            .await
-            .expect("demo tokens in time")
-            .unwrap()
-            .expect("stdout open");
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        tokens.insert(parts[1].to_owned(), parts[3].to_owned());
-    }
-    let base = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), stderr.next_line())
-            .await
-            .expect("listening in time")
-            .unwrap()
-            .expect("stderr open");
-        if let Some(addr) = line.split("listening on ").nth(1) {
-            break addr.trim().to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    let more: Vec<&str> = history
+        .map(|url| vec!["--history", url])
+        .unwrap_or_default();
+    let served = crate::cli::serve_demo_with(db, &more).await;
     Serve {
-        _child: child,
-        base,
-        tokens,
+        base: served.base.clone(),
+        tokens: served
+            .tokens
+            .iter()
+            .map(|(role, _, token)| (role.clone(), token.clone()))
+            .collect(),
+        _served: served,
         http: reqwest::Client::new(),
     }
 }
