@@ -25,7 +25,7 @@ use auftrag_engine::Engine;
 use auftrag_engine::history::mongo::HistoryDb;
 use auftrag_engine::store::Backend;
 use futures::TryStreamExt;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use sqlx::Row;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -128,93 +128,117 @@ fn questions(sample: &Sample) -> Vec<Question> {
         Question {
             name: "statistics by type (all orders)",
             api: "/api/v1/stats?by=type".to_owned(),
+            // what the API answers: counts per type and state; spread of
+            // processing and waiting time per type and over all orders;
+            // per type, check and severity the orders it reported on
+            // (errors; warnings, accepted or not)
             sql: |b| {
                 let mut q = vec![
                     "SELECT order_type, state, COUNT(*), CAST(SUM(closed) AS BIGINT), \
-                     CAST(SUM(CASE WHEN closed = 1 AND waited = 0 THEN 1 ELSE 0 END) AS BIGINT), \
-                     CAST(SUM(waiting_ms) AS BIGINT) FROM auftrag_orders GROUP BY order_type, state",
+                     CAST(SUM(CASE WHEN closed = 1 AND COALESCE(waited, 0) = 0 THEN 1 ELSE 0 END) AS BIGINT), \
+                     CAST(SUM(CASE WHEN waited = 1 THEN 1 ELSE 0 END) AS BIGINT), \
+                     CAST(SUM(COALESCE(waiting_ms, 0)) AS BIGINT) \
+                     FROM auftrag_orders GROUP BY order_type, state",
                 ];
                 q.extend(match b {
                     Backend::Sqlite => [
-                        "SELECT order_type, COUNT(*), MAX(duration_ms), \
-                         MIN(CASE WHEN rn >= 0.5 * n THEN duration_ms END), \
-                         MIN(CASE WHEN rn >= 0.9 * n THEN duration_ms END) FROM \
-                         (SELECT order_type, duration_ms, \
-                          ROW_NUMBER() OVER (PARTITION BY order_type ORDER BY duration_ms) AS rn, \
-                          COUNT(*) OVER (PARTITION BY order_type) AS n \
-                          FROM auftrag_orders WHERE closed = 1) GROUP BY order_type",
-                        "SELECT order_type, COUNT(*), MAX(waiting_ms), \
-                         MIN(CASE WHEN rn >= 0.5 * n THEN waiting_ms END), \
-                         MIN(CASE WHEN rn >= 0.9 * n THEN waiting_ms END) FROM \
-                         (SELECT order_type, waiting_ms, \
-                          ROW_NUMBER() OVER (PARTITION BY order_type ORDER BY waiting_ms) AS rn, \
-                          COUNT(*) OVER (PARTITION BY order_type) AS n \
-                          FROM auftrag_orders WHERE waited = 1) GROUP BY order_type",
-                        "SELECT o.order_type, json_extract(f.value, '$.check'), COUNT(DISTINCT o.id) \
-                         FROM auftrag_orders o, json_each(o.errors) f GROUP BY 1, 2 \
-                         UNION ALL SELECT o.order_type, json_extract(f.value, '$.check'), \
-                         COUNT(DISTINCT o.id) FROM auftrag_orders o, json_each(o.warnings) f \
-                         GROUP BY 1, 2",
+                        "WITH i AS (SELECT order_type AS k, duration_ms AS v FROM auftrag_orders \
+                         WHERE closed = 1 AND duration_ms IS NOT NULL) \
+                         SELECT k, n, MAX(CASE WHEN r = (n + 1) / 2 THEN v END), \
+                         MAX(CASE WHEN r = (9 * n + 9) / 10 THEN v END), MAX(v) FROM \
+                         (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v) AS r, \
+                          COUNT(*) OVER (PARTITION BY k) AS n FROM i) GROUP BY k, n \
+                         UNION ALL SELECT NULL, n, MAX(CASE WHEN r = (n + 1) / 2 THEN v END), \
+                         MAX(CASE WHEN r = (9 * n + 9) / 10 THEN v END), MAX(v) FROM \
+                         (SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS r, COUNT(*) OVER () AS n FROM i) \
+                         GROUP BY n",
+                        "WITH i AS (SELECT order_type AS k, waiting_ms AS v FROM auftrag_orders \
+                         WHERE waited = 1 AND waiting_ms IS NOT NULL) \
+                         SELECT k, n, MAX(CASE WHEN r = (n + 1) / 2 THEN v END), \
+                         MAX(CASE WHEN r = (9 * n + 9) / 10 THEN v END), MAX(v) FROM \
+                         (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v) AS r, \
+                          COUNT(*) OVER (PARTITION BY k) AS n FROM i) GROUP BY k, n \
+                         UNION ALL SELECT NULL, n, MAX(CASE WHEN r = (n + 1) / 2 THEN v END), \
+                         MAX(CASE WHEN r = (9 * n + 9) / 10 THEN v END), MAX(v) FROM \
+                         (SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS r, COUNT(*) OVER () AS n FROM i) \
+                         GROUP BY n",
+                        "SELECT k, c, s, COUNT(DISTINCT id) FROM ( \
+                         SELECT o.order_type AS k, o.id, json_extract(f.value, '$.check') AS c, 'error' AS s \
+                         FROM auftrag_orders o, json_each(o.errors) f \
+                         UNION ALL SELECT o.order_type, o.id, json_extract(f.value, '$.check'), 'warning' \
+                         FROM auftrag_orders o, json_each(o.warnings) f \
+                         UNION ALL SELECT o.order_type, o.id, json_extract(f.value, '$.check'), 'warning' \
+                         FROM auftrag_orders o, json_each(o.accepted) f) x \
+                         WHERE c IS NOT NULL GROUP BY k, c, s",
                     ],
                     Backend::Postgres => [
                         "SELECT order_type, COUNT(*), MAX(duration_ms), \
                          percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms), \
                          percentile_disc(0.9) WITHIN GROUP (ORDER BY duration_ms) \
-                         FROM auftrag_orders WHERE closed = 1 GROUP BY order_type",
+                         FROM auftrag_orders WHERE closed = 1 AND duration_ms IS NOT NULL \
+                         GROUP BY GROUPING SETS ((order_type), ())",
                         "SELECT order_type, COUNT(*), MAX(waiting_ms), \
                          percentile_disc(0.5) WITHIN GROUP (ORDER BY waiting_ms), \
                          percentile_disc(0.9) WITHIN GROUP (ORDER BY waiting_ms) \
-                         FROM auftrag_orders WHERE waited = 1 GROUP BY order_type",
-                        "SELECT o.order_type, f ->> 'check', COUNT(DISTINCT o.id) \
+                         FROM auftrag_orders WHERE waited = 1 AND waiting_ms IS NOT NULL \
+                         GROUP BY GROUPING SETS ((order_type), ())",
+                        "SELECT k, c, s, COUNT(DISTINCT id) FROM ( \
+                         SELECT o.order_type AS k, o.id, f ->> 'check' AS c, 'error' AS s \
                          FROM auftrag_orders o, jsonb_array_elements(o.errors::jsonb) f \
-                         GROUP BY 1, 2 UNION ALL SELECT o.order_type, f ->> 'check', \
-                         COUNT(DISTINCT o.id) FROM auftrag_orders o, \
-                         jsonb_array_elements(o.warnings::jsonb) f GROUP BY 1, 2",
+                         UNION ALL SELECT o.order_type, o.id, f ->> 'check', 'warning' \
+                         FROM auftrag_orders o, jsonb_array_elements(o.warnings::jsonb) f \
+                         UNION ALL SELECT o.order_type, o.id, f ->> 'check', 'warning' \
+                         FROM auftrag_orders o, jsonb_array_elements(o.accepted::jsonb) f) x \
+                         WHERE c IS NOT NULL GROUP BY k, c, s",
                     ],
                 });
                 q
             },
             binds: Vec::new(),
-            mongo: Mongo::Aggregate(vec![
-                vec![doc! { "$group": {
-                    "_id": { "type": "$type", "state": "$state" },
-                    "n": { "$sum": 1 },
-                    "closed": { "$sum": { "$cond": ["$closed", 1, 0] } },
-                    "automated": { "$sum": { "$cond": [
-                        { "$and": ["$closed", { "$not": ["$waited"] }] }, 1, 0] } },
-                    "waiting": { "$sum": "$waiting_ms" },
-                } }],
+            mongo: Mongo::Aggregate(vec![{
+                let spread = |field: &str, only: Document, grouped: bool| {
+                    vec![
+                        doc! { "$match": { "$and": [only, { field: { "$ne": null } }] } },
+                        doc! { "$group": {
+                            "_id": if grouped { Bson::String("$type".into()) } else { Bson::Null },
+                            "n": { "$sum": 1 },
+                            "p": { "$percentile": { "input": format!("${field}"), "p": [0.5, 0.9], "method": "approximate" } },
+                            "max": { "$max": format!("${field}") },
+                        } },
+                    ]
+                };
+                let checks = |list: &str| doc! { "$map": { "input": { "$ifNull": [list, []] }, "in": "$$this.check" } };
                 vec![
-                    doc! { "$match": { "closed": true } },
-                    doc! { "$group": {
-                        "_id": "$type",
-                        "n": { "$sum": 1 },
-                        "max": { "$max": "$duration_ms" },
-                        "p": { "$percentile": { "input": "$duration_ms", "p": [0.5, 0.9], "method": "approximate" } },
+                    doc! { "$project": {
+                        "type": 1, "state": 1, "closed": 1, "waited": 1, "waiting_ms": 1, "duration_ms": 1,
+                        "e": { "$setUnion": [checks("$errors")] },
+                        "w": { "$setUnion": [checks("$warnings"), checks("$accepted_warnings")] },
                     } },
-                ],
-                vec![
-                    doc! { "$match": { "waited": true } },
-                    doc! { "$group": {
-                        "_id": "$type",
-                        "n": { "$sum": 1 },
-                        "max": { "$max": "$waiting_ms" },
-                        "p": { "$percentile": { "input": "$waiting_ms", "p": [0.5, 0.9], "method": "approximate" } },
+                    doc! { "$facet": {
+                        "counts": [doc! { "$group": {
+                            "_id": { "type": "$type", "state": "$state" },
+                            "n": { "$sum": 1 },
+                            "closed": { "$sum": { "$cond": ["$closed", 1, 0] } },
+                            "automated": { "$sum": { "$cond": [
+                                { "$and": ["$closed", { "$not": ["$waited"] }] }, 1, 0] } },
+                            "waited": { "$sum": { "$cond": ["$waited", 1, 0] } },
+                            "waiting": { "$sum": { "$ifNull": ["$waiting_ms", 0] } },
+                        } }],
+                        "durations": spread("duration_ms", doc! { "closed": true }, true),
+                        "duration_total": spread("duration_ms", doc! { "closed": true }, false),
+                        "waits": spread("waiting_ms", doc! { "waited": true }, true),
+                        "wait_total": spread("waiting_ms", doc! { "waited": true }, false),
+                        "checks": [
+                            doc! { "$project": { "type": 1, "f": { "$concatArrays": [
+                                { "$map": { "input": "$e", "as": "c", "in": { "c": "$$c", "s": "error" } } },
+                                { "$map": { "input": "$w", "as": "c", "in": { "c": "$$c", "s": "warning" } } },
+                            ] } } },
+                            doc! { "$unwind": "$f" },
+                            doc! { "$group": { "_id": { "type": "$type", "c": "$f.c", "s": "$f.s" }, "n": { "$sum": 1 } } },
+                        ],
                     } },
-                ],
-                vec![
-                    doc! { "$match": { "$or": [
-                        { "errors.0": { "$exists": true } },
-                        { "warnings.0": { "$exists": true } },
-                    ] } },
-                    doc! { "$project": { "type": 1, "checks": { "$setUnion": [
-                        { "$map": { "input": "$errors", "in": "$$this.check" } },
-                        { "$map": { "input": "$warnings", "in": "$$this.check" } },
-                    ] } } },
-                    doc! { "$unwind": "$checks" },
-                    doc! { "$group": { "_id": { "type": "$type", "check": "$checks" }, "n": { "$sum": 1 } } },
-                ],
-            ]),
+                ]
+            }]),
         },
     ]
 }

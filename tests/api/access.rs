@@ -384,3 +384,48 @@ async fn recorded_facts_are_indexed(db: Db) {
     drop(s);
 }
 for_both_backends!(recorded_facts_are_indexed);
+
+/// The access condition a list or search computed is remembered
+/// (`AccessCache`), but not past a change of what the person may read: a
+/// deputy named by an order reads the device's orders in the very next
+/// list and search, and no longer once the deputyship has ended.
+async fn a_new_deputy_reads_at_once(db: Db) {
+    const ZAM2212: &str = "zam2212.zam.kfa-juelich.de";
+    let s = TestServer::start_on(db).await;
+    let change = place(
+        &s,
+        "admin",
+        "change_device",
+        json!({"host": ZAM2212, "ssh": "Y"}),
+    )
+    .await;
+    let all: BTreeSet<i64> = [change].into();
+    // the employee (1001) lists and searches: the admin's order is not theirs
+    assert!(!listed(&s, "employee").await.contains(&change));
+    assert!(!searched(&s, "employee").await.contains(&change));
+    assert!(readable(&s, "employee", &all).await.is_empty());
+
+    place(
+        &s,
+        "admin",
+        "name_deputy",
+        json!({"host": ZAM2212, "deputy": "1001"}),
+    )
+    .await;
+    assert!(readable(&s, "employee", &all).await.contains(&change));
+    assert!(listed(&s, "employee").await.contains(&change));
+    assert!(searched(&s, "employee").await.contains(&change));
+
+    place(
+        &s,
+        "admin",
+        "end_deputy",
+        json!({"host": ZAM2212, "deputy": "1001"}),
+    )
+    .await;
+    assert!(readable(&s, "employee", &all).await.is_empty());
+    assert!(!listed(&s, "employee").await.contains(&change));
+    assert!(!searched(&s, "employee").await.contains(&change));
+}
+
+for_both_backends!(a_new_deputy_reads_at_once);

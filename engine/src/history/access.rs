@@ -459,6 +459,86 @@ pub async fn access_for(
     Ok(crate::pdp::partial::access(auth, defs, &request))
 }
 
+/// How long an access condition is used without asking again when no
+/// write transaction of this server ended meanwhile (writes of other
+/// processes: another `auftrag serve` on the same PostgreSQL, a direct
+/// edit of the domain's tables). The same as a token's person is trusted
+/// for ([`crate::http::auth::SUBJECT_CHECK_TTL`]); a policy that reads
+/// the clock is evaluated anew at least this often.
+pub const ACCESS_TTL: std::time::Duration = crate::http::auth::SUBJECT_CHECK_TTL;
+
+/// At most this many persons' conditions are remembered; when full, the
+/// memory starts over.
+const ACCESS_CACHE_MAX: usize = 4096;
+
+/// The access conditions of the persons who asked recently: a list or
+/// search does not resolve the person's attributes and evaluate the
+/// policy again for every page. An entry holds while no write
+/// transaction of the store has ended since it was computed
+/// ([`crate::store::Store::commits`]: an order that names a deputy or
+/// moves a device changes what people may read) and for at most
+/// [`ACCESS_TTL`].
+#[derive(Debug, Default)]
+pub struct AccessCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Remembered>>,
+}
+
+#[derive(Debug)]
+struct Remembered {
+    commits: u64,
+    at: std::time::Instant,
+    access: Access,
+}
+
+impl AccessCache {
+    /// What `person` may read ([`access_for`]), remembered.
+    pub async fn get(
+        &self,
+        store: &crate::store::Store,
+        defs: &'static crate::workflow::defs::Definitions,
+        person: &str,
+    ) -> Result<Access, crate::error::EngineError> {
+        // counted before reading: a write that ends while the condition is
+        // computed makes the entry stale at once
+        let commits = store.commits();
+        if let Some(access) = self.remembered(person, commits) {
+            return Ok(access);
+        }
+        let mut conn = store.acquire().await?;
+        let access = access_for(&mut conn, defs, person).await?;
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= ACCESS_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(
+            person.to_owned(),
+            Remembered {
+                commits,
+                at: std::time::Instant::now(),
+                access: access.clone(),
+            },
+        );
+        Ok(access)
+    }
+
+    fn remembered(&self, person: &str, commits: u64) -> Option<Access> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(person)
+            .filter(|r| r.commits == commits && r.at.elapsed() < ACCESS_TTL)
+            .map(|r| r.access.clone())
+    }
+
+    /// Forgets every condition (after a change the store's counter does
+    /// not see, e.g. staff added or removed by the CLI of this process).
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
 /// A page of the orders `person` may read that meet `filter` (newest
 /// first, at most `filter.limit`), and the cursor of the next page (`None`
 /// on the last). The access condition goes into the query; when it is
@@ -466,13 +546,12 @@ pub async fn access_for(
 /// one (those meeting `sure` without asking), and further candidates are
 /// read until the page is full.
 pub async fn readable_page(
-    pool: &sqlx::AnyPool,
-    defs: &'static crate::workflow::defs::Definitions,
+    engine: &crate::Engine,
     person: &str,
     filter: &crate::store::OrderFilter,
 ) -> Result<(Vec<crate::store::StoredOrder>, Option<i64>), crate::error::EngineError> {
-    let mut conn = pool.acquire().await?;
-    let access = access_for(&mut conn, defs, person).await?;
+    let (pool, defs) = (&engine.store.pool, engine.defs);
+    let access = engine.access.get(&engine.store, defs, person).await?;
     let limit = filter.limit.max(1);
     if access == Access::Nothing {
         return Ok((Vec::new(), None));
@@ -492,6 +571,7 @@ pub async fn readable_page(
             .flatten();
         return Ok((page, next));
     };
+    let mut conn = pool.acquire().await?;
     let mut out = Vec::new();
     let mut before = filter.before_id;
     loop {

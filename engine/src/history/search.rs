@@ -37,6 +37,8 @@ use std::collections::HashMap;
 
 use mongodb::bson::{Bson, Document, doc};
 use serde::Serialize;
+use serde_json::value::RawValue;
+use sqlx::Row;
 
 use super::access::Access;
 use crate::error::{EngineError, FieldProblem};
@@ -332,6 +334,33 @@ pub async fn search(
     person: Option<&str>,
     query: &SearchQuery,
 ) -> Result<SearchPage, EngineError> {
+    let found = search_found(engine, person, query).await?;
+    Ok(SearchPage {
+        orders: found
+            .orders
+            .into_iter()
+            .map(Found::decode)
+            .collect::<Result<_, _>>()?,
+        next: found.next,
+    })
+}
+
+/// [`search`] as the HTTP API answers it: documents read from the SQL
+/// database go out as stored ([`StoredDocument`]), without being decoded
+/// and encoded again.
+pub async fn search_json(
+    engine: &crate::Engine,
+    person: Option<&str>,
+    query: &SearchQuery,
+) -> Result<FoundPage, EngineError> {
+    search_found(engine, person, query).await
+}
+
+async fn search_found(
+    engine: &crate::Engine,
+    person: Option<&str>,
+    query: &SearchQuery,
+) -> Result<FoundPage, EngineError> {
     let access = access_of(engine, person).await?;
     // a policy the query cannot carry completely: search its candidates,
     // then decide those not surely readable one by one (a page may then
@@ -341,14 +370,20 @@ pub async fn search(
         other => (other, None),
     };
     let mut page = match &engine.history {
-        Some(history) => search_mongo(history, &access, query).await?,
-        None => search_sql(&engine.store, engine.defs, &access, query).await?,
+        Some(history) => {
+            let page = search_mongo(history, &access, query).await?;
+            FoundPage {
+                orders: page.orders.into_iter().map(Found::from).collect(),
+                next: page.next,
+            }
+        }
+        None => search_sql_stored(&engine.store, engine.defs, &access, query).await?,
     };
     if let (Some(sure), Some(person)) = (verify, person) {
         let mut conn = engine.store.acquire().await?;
         let mut readable = Vec::with_capacity(page.orders.len());
         for document in std::mem::take(&mut page.orders) {
-            let order = crate::store::load_order(&mut conn, engine.defs, document.id).await?;
+            let order = crate::store::load_order(&mut conn, engine.defs, document.id()).await?;
             if sure.holds(&order.data)
                 || crate::pdp::may_read(&mut conn, engine.defs, &order.data, person).await?
             {
@@ -360,6 +395,171 @@ pub async fn search(
     Ok(page)
 }
 
+/// A page of results as [`search_json`] gives it: the JSON of a
+/// [`SearchPage`].
+#[derive(Debug, Serialize)]
+pub struct FoundPage {
+    pub orders: Vec<Found>,
+    pub next: Option<String>,
+}
+
+/// A history document found: as the SQL database stores it, or decoded
+/// (from MongoDB). Both serialize to the same JSON.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Found {
+    Stored(Box<StoredDocument>),
+    Decoded(Box<OrderDocument>),
+}
+
+impl From<OrderDocument> for Found {
+    fn from(document: OrderDocument) -> Self {
+        Self::Decoded(Box::new(document))
+    }
+}
+
+impl Found {
+    pub fn id(&self) -> i64 {
+        match self {
+            Self::Stored(d) => d.id,
+            Self::Decoded(d) => d.id,
+        }
+    }
+
+    /// The document decoded.
+    pub fn decode(self) -> Result<OrderDocument, EngineError> {
+        match self {
+            Self::Stored(d) => (*d).decode(),
+            Self::Decoded(d) => Ok(*d),
+        }
+    }
+}
+
+/// The history document of an order as the SQL database stores it: the
+/// JSON columns (fields, changes, states, findings, facts) are taken as
+/// their text, checked to be JSON but not decoded, and written out as
+/// they are. Serializes as [`OrderDocument`] does (a test compares them
+/// over every order of the test data sets).
+#[derive(Debug, Serialize)]
+pub struct StoredDocument {
+    id: i64,
+    host_id: Option<String>,
+    requester: String,
+    #[serde(rename = "type")]
+    order_type: String,
+    state: String,
+    closed: bool,
+    created_at: String,
+    updated_at: String,
+    fields: Box<RawValue>,
+    changed: Box<RawValue>,
+    states: Box<RawValue>,
+    errors: Box<RawValue>,
+    warnings: Box<RawValue>,
+    accepted_warnings: Box<RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    facts: Option<Box<RawValue>>,
+}
+
+/// A stored JSON column's text.
+fn raw(row: &sqlx::any::AnyRow, column: &str) -> Result<Box<RawValue>, EngineError> {
+    RawValue::from_string(row.try_get::<String, _>(column)?)
+        .map_err(|e| EngineError::Internal(format!("stored column `{column}` is not valid: {e}")))
+}
+
+fn decode_raw<T: serde::de::DeserializeOwned>(
+    column: &str,
+    value: &RawValue,
+) -> Result<T, EngineError> {
+    serde_json::from_str(value.get())
+        .map_err(|e| EngineError::Internal(format!("stored column `{column}` is not valid: {e}")))
+}
+
+impl StoredDocument {
+    /// The document of a row of [`crate::store::ORDER_COLUMNS`].
+    pub(crate) fn from_row(
+        defs: &'static Definitions,
+        row: &sqlx::any::AnyRow,
+    ) -> Result<Self, EngineError> {
+        let order_type: String = row.try_get("order_type")?;
+        let def = defs.order_type(&order_type).ok_or_else(|| {
+            EngineError::Internal(format!(
+                "stored order has order type `{order_type}`, which the definitions no longer have"
+            ))
+        })?;
+        let fields = raw(row, "fields")?;
+        // the object of the order: its key field's value, as
+        // `OrderData::key` takes it (the `host` column keeps the value
+        // submitted, staff may have edited the field since)
+        let host_id = match def.key_field {
+            Some(key) => {
+                let map: HashMap<String, &RawValue> =
+                    serde_json::from_str(fields.get()).map_err(|e| {
+                        EngineError::Internal(format!("stored column `fields` is not valid: {e}"))
+                    })?;
+                map.get(key)
+                    .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+                    .filter(|k| crate::workflow::context::is_key(k))
+            }
+            None => None,
+        };
+        Ok(Self {
+            id: row.try_get("id")?,
+            host_id,
+            requester: row.try_get("requester")?,
+            order_type,
+            state: row.try_get("state")?,
+            closed: row.try_get::<i64, _>("closed")? != 0,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            fields,
+            changed: raw(row, "changes")?,
+            states: raw(row, "states")?,
+            errors: raw(row, "errors")?,
+            warnings: raw(row, "warnings")?,
+            accepted_warnings: raw(row, "accepted")?,
+            facts: row
+                .try_get::<Option<String>, _>("facts")?
+                .map(|f| {
+                    RawValue::from_string(f).map_err(|e| {
+                        EngineError::Internal(format!("stored column `facts` is not valid: {e}"))
+                    })
+                })
+                .transpose()?,
+        })
+    }
+
+    /// The document decoded.
+    pub fn decode(self) -> Result<OrderDocument, EngineError> {
+        Ok(OrderDocument {
+            id: self.id,
+            host_id: self.host_id,
+            requester: self.requester,
+            order_type: self.order_type,
+            state: self.state,
+            closed: self.closed,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            fields: decode_raw("fields", &self.fields)?,
+            changed: decode_raw("changes", &self.changed)?,
+            states: decode_raw("states", &self.states)?,
+            errors: decode_raw("errors", &self.errors)?,
+            warnings: decode_raw("warnings", &self.warnings)?,
+            accepted_warnings: decode_raw("accepted", &self.accepted_warnings)?,
+            decisions: Vec::new(),
+            facts: self
+                .facts
+                .as_deref()
+                .map(|f| decode_raw("facts", f))
+                .transpose()?
+                .flatten(),
+            notifications: Vec::new(),
+            claims: Vec::new(),
+            links: Default::default(),
+        })
+    }
+}
+
 /// What `person` may read (`None`: everything).
 pub(crate) async fn access_of(
     engine: &crate::Engine,
@@ -367,10 +567,7 @@ pub(crate) async fn access_of(
 ) -> Result<Access, EngineError> {
     match person {
         None => Ok(Access::Everything),
-        Some(person) => {
-            let mut conn = engine.store.acquire().await?;
-            super::access::access_for(&mut conn, engine.defs, person).await
-        }
+        Some(person) => engine.access.get(&engine.store, engine.defs, person).await,
     }
 }
 
@@ -641,6 +838,24 @@ pub async fn search_sql(
     access: &Access,
     q: &SearchQuery,
 ) -> Result<SearchPage, EngineError> {
+    let found = search_sql_stored(store, defs, access, q).await?;
+    Ok(SearchPage {
+        orders: found
+            .orders
+            .into_iter()
+            .map(Found::decode)
+            .collect::<Result<_, _>>()?,
+        next: found.next,
+    })
+}
+
+/// Searches the SQL database; the documents as stored.
+async fn search_sql_stored(
+    store: &Store,
+    defs: &'static Definitions,
+    access: &Access,
+    q: &SearchQuery,
+) -> Result<FoundPage, EngineError> {
     let mut sql = sql_conds(store.backend, access, q);
     let (compare, order) = match q.sort {
         Sort::Newest => ("<", "DESC"),
@@ -657,11 +872,18 @@ pub async fn search_sql(
         q.limit + 1
     );
     let rows = sql.query(&text).fetch_all(&store.pool).await?;
-    let orders = rows
+    let mut orders = rows
         .iter()
-        .map(|r| crate::store::order_from_row(defs, r).map(|o| o.document()))
+        .map(|r| StoredDocument::from_row(defs, r).map(|d| Found::Stored(Box::new(d))))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(page(q.sort, q.limit, orders))
+    let more = orders.len() as i64 > q.limit;
+    orders.truncate(q.limit as usize);
+    let next = if more {
+        orders.last().map(|o| cursor_of(q.sort, o.id()))
+    } else {
+        None
+    };
+    Ok(FoundPage { orders, next })
 }
 
 // --------------------------------------------------------------- MongoDB

@@ -320,50 +320,60 @@ fn key_of(row: &sqlx::any::AnyRow) -> Result<Option<String>, EngineError> {
     Ok(row.try_get::<Option<String>, _>(0)?)
 }
 
+/// The spread of `column` over the orders meeting `only`, per group and
+/// over all of them, in one statement.
 async fn sql_spread(
     store: &Store,
     access: &Access,
     q: &StatsQuery,
-    by: Option<&By>,
     column: &str,
     only: &str,
-) -> Result<Vec<(Option<String>, Spread)>, EngineError> {
+) -> Result<(Vec<(Option<String>, Spread)>, Spread), EngineError> {
     let mut sql = Sql::default();
-    let key = match by {
-        Some(by) => sql_key(&mut sql, store.backend, by),
-        None => "CAST(NULL AS TEXT)".to_owned(),
-    };
+    let key = sql_key(&mut sql, store.backend, &q.by);
     let base = super::search::sql_conds_for_stats(&mut sql, store.backend, access, &q.orders());
     let inner = format!(
         "SELECT {key} AS k, {column} AS v FROM auftrag_orders WHERE {base} AND {only} AND {column} IS NOT NULL"
     );
     let text = match store.backend {
+        // the groups and the total (the empty grouping set) in one pass
         Backend::Postgres => format!(
-            "SELECT k, COUNT(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY v), \
-             percentile_disc(0.9) WITHIN GROUP (ORDER BY v), MAX(v) FROM ({inner}) o GROUP BY k"
+            "SELECT k, CAST(GROUPING(k) AS BIGINT), COUNT(*), \
+             percentile_disc(0.5) WITHIN GROUP (ORDER BY v), \
+             percentile_disc(0.9) WITHIN GROUP (ORDER BY v), MAX(v) \
+             FROM ({inner}) o GROUP BY GROUPING SETS ((k), ())"
         ),
         // nearest rank: ⌈n/2⌉ = (n + 1) / 2, ⌈9n/10⌉ = (9n + 9) / 10
         Backend::Sqlite => format!(
-            "SELECT k, n, MAX(CASE WHEN r = (n + 1) / 2 THEN v END), \
-             MAX(CASE WHEN r = (9 * n + 9) / 10 THEN v END), MAX(v) FROM ( \
+            "WITH i AS ({inner}) \
+             SELECT k, 0, n, MAX(CASE WHEN r = (n + 1) / 2 THEN v END), \
+               MAX(CASE WHEN r = (9 * n + 9) / 10 THEN v END), MAX(v) FROM ( \
                SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v) AS r, \
-                      COUNT(*) OVER (PARTITION BY k) AS n FROM ({inner}) i) o GROUP BY k, n"
+                      COUNT(*) OVER (PARTITION BY k) AS n FROM i) o GROUP BY k, n \
+             UNION ALL \
+             SELECT NULL, 1, n, MAX(CASE WHEN r = (n + 1) / 2 THEN v END), \
+               MAX(CASE WHEN r = (9 * n + 9) / 10 THEN v END), MAX(v) FROM ( \
+               SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS r, COUNT(*) OVER () AS n FROM i) t \
+             GROUP BY n"
         ),
     };
     let rows = sql.query(&text).fetch_all(&store.pool).await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                key_of(r)?,
-                Spread {
-                    count: r.try_get(1)?,
-                    p50: r.try_get(2)?,
-                    p90: r.try_get(3)?,
-                    max: r.try_get(4)?,
-                },
-            ))
-        })
-        .collect()
+    let mut groups = Vec::new();
+    let mut total = Spread::default();
+    for r in &rows {
+        let spread = Spread {
+            count: r.try_get(2)?,
+            p50: r.try_get(3)?,
+            p90: r.try_get(4)?,
+            max: r.try_get(5)?,
+        };
+        if r.try_get::<i64, _>(1)? == 1 {
+            total = spread;
+        } else {
+            groups.push((key_of(r)?, spread));
+        }
+    }
+    Ok((groups, total))
 }
 
 /// Statistics from the SQL database.
@@ -401,18 +411,10 @@ pub async fn stats_sql(
         ));
     }
 
-    rows.durations = sql_spread(store, access, q, Some(&q.by), "duration_ms", "closed = 1").await?;
-    rows.duration_total = sql_spread(store, access, q, None, "duration_ms", "closed = 1")
-        .await?
-        .pop()
-        .map(|(_, s)| s)
-        .unwrap_or_default();
-    rows.waits = sql_spread(store, access, q, Some(&q.by), "waiting_ms", "waited = 1").await?;
-    rows.wait_total = sql_spread(store, access, q, None, "waiting_ms", "waited = 1")
-        .await?
-        .pop()
-        .map(|(_, s)| s)
-        .unwrap_or_default();
+    (rows.durations, rows.duration_total) =
+        sql_spread(store, access, q, "duration_ms", "closed = 1").await?;
+    (rows.waits, rows.wait_total) =
+        sql_spread(store, access, q, "waiting_ms", "waited = 1").await?;
 
     let mut sql = Sql::default();
     let key = sql_key(&mut sql, backend, &q.by);
@@ -501,30 +503,24 @@ async fn aggregate(
         .map_err(mongo_error)
 }
 
-async fn mongo_spread(
-    history: &super::mongo::HistoryDb,
-    filter: &Document,
-    by: Option<&By>,
-    field: &str,
-    only: Document,
-) -> Result<Vec<(Option<String>, Spread)>, EngineError> {
-    let key = by.map_or(Bson::Null, mongo_key);
-    let docs = aggregate(
-        history,
-        vec![
-            doc! { "$match": { "$and": [filter.clone(), only, { field: { "$ne": null } }] } },
-            doc! { "$project": { "k": key, "v": format!("${field}") } },
-            doc! { "$group": {
-                "_id": "$k",
-                "n": { "$sum": 1 },
-                "p": { "$percentile": { "input": "$v", "p": [0.5, 0.9], "method": "approximate" } },
-                "max": { "$max": "$v" },
-            } },
-        ],
-    )
-    .await?;
-    Ok(docs
-        .iter()
+/// The `$facet` arm that computes the spread of `field` over the
+/// documents meeting `only`, per group (`grouped`) or over all.
+fn mongo_spread_arm(field: &str, only: Document, grouped: bool) -> Vec<Document> {
+    vec![
+        doc! { "$match": { "$and": [only, { field: { "$ne": null } }] } },
+        doc! { "$group": {
+            "_id": if grouped { Bson::String("$k".into()) } else { Bson::Null },
+            "n": { "$sum": 1 },
+            "p": { "$percentile": { "input": format!("${field}"), "p": [0.5, 0.9], "method": "approximate" } },
+            "max": { "$max": format!("${field}") },
+        } },
+    ]
+}
+
+fn mongo_spreads(docs: Option<&Vec<Bson>>) -> Vec<(Option<String>, Spread)> {
+    docs.into_iter()
+        .flatten()
+        .filter_map(Bson::as_document)
         .map(|d| {
             let p = d.get_array("p").ok();
             (
@@ -537,7 +533,7 @@ async fn mongo_spread(
                 },
             )
         })
-        .collect())
+        .collect()
 }
 
 /// Statistics from the MongoDB history store (aggregation pipelines).
@@ -549,25 +545,52 @@ pub async fn stats_mongo(
     let filter = super::search::mongo_filter(access, &q.orders());
     let key = mongo_key(&q.by);
     let mut rows = Rows::default();
-
-    let counts = aggregate(
+    let closed = doc! { "closed": true };
+    let waited = doc! { "waited": true };
+    // one pass over the matching documents: every number in an arm of
+    // one `$facet`
+    let result = aggregate(
         history,
         vec![
-            doc! { "$match": filter.clone() },
-            doc! { "$project": { "k": key.clone(), "state": 1, "closed": 1, "waited": 1, "waiting_ms": 1 } },
-            doc! { "$group": {
-                "_id": { "k": "$k", "s": "$state" },
-                "n": { "$sum": 1 },
-                "closed": { "$sum": { "$cond": [{ "$eq": ["$closed", true] }, 1, 0] } },
-                "automated": { "$sum": { "$cond": [
-                    { "$and": [{ "$eq": ["$closed", true] }, { "$ne": ["$waited", true] }] }, 1, 0] } },
-                "waited": { "$sum": { "$cond": [{ "$eq": ["$waited", true] }, 1, 0] } },
-                "waiting": { "$sum": { "$ifNull": ["$waiting_ms", 0] } },
+            doc! { "$match": filter },
+            doc! { "$project": {
+                "k": key, "state": 1, "closed": 1, "waited": 1, "waiting_ms": 1, "duration_ms": 1,
+                "e": { "$setUnion": [checks_of("$errors")] },
+                "w": { "$setUnion": [checks_of("$warnings"), checks_of("$accepted_warnings")] },
+            } },
+            doc! { "$facet": {
+                "counts": [doc! { "$group": {
+                    "_id": { "k": "$k", "s": "$state" },
+                    "n": { "$sum": 1 },
+                    "closed": { "$sum": { "$cond": [{ "$eq": ["$closed", true] }, 1, 0] } },
+                    "automated": { "$sum": { "$cond": [
+                        { "$and": [{ "$eq": ["$closed", true] }, { "$ne": ["$waited", true] }] }, 1, 0] } },
+                    "waited": { "$sum": { "$cond": [{ "$eq": ["$waited", true] }, 1, 0] } },
+                    "waiting": { "$sum": { "$ifNull": ["$waiting_ms", 0] } },
+                } }],
+                "durations": mongo_spread_arm("duration_ms", closed.clone(), true),
+                "duration_total": mongo_spread_arm("duration_ms", closed, false),
+                "waits": mongo_spread_arm("waiting_ms", waited.clone(), true),
+                "wait_total": mongo_spread_arm("waiting_ms", waited, false),
+                "checks": [
+                    doc! { "$project": { "k": 1, "f": { "$concatArrays": [
+                        { "$map": { "input": "$e", "as": "c", "in": { "c": "$$c", "s": "error" } } },
+                        { "$map": { "input": "$w", "as": "c", "in": { "c": "$$c", "s": "warning" } } },
+                    ] } } },
+                    doc! { "$unwind": "$f" },
+                    doc! { "$group": { "_id": { "k": "$k", "c": "$f.c", "s": "$f.s" }, "n": { "$sum": 1 } } },
+                ],
             } },
         ],
     )
     .await?;
-    for d in &counts {
+    let result = result.into_iter().next().unwrap_or_default();
+    let arm = |name: &str| result.get_array(name).ok();
+    for d in arm("counts")
+        .into_iter()
+        .flatten()
+        .filter_map(Bson::as_document)
+    {
         let id = d.get_document("_id").ok();
         let int = |name: &str| bson_int(d.get(name)).unwrap_or_default();
         rows.counts.push((
@@ -582,42 +605,21 @@ pub async fn stats_mongo(
             ],
         ));
     }
-
-    let closed = doc! { "closed": true };
-    let waited = doc! { "waited": true };
-    rows.durations =
-        mongo_spread(history, &filter, Some(&q.by), "duration_ms", closed.clone()).await?;
-    rows.duration_total = mongo_spread(history, &filter, None, "duration_ms", closed)
-        .await?
+    rows.durations = mongo_spreads(arm("durations"));
+    rows.duration_total = mongo_spreads(arm("duration_total"))
         .pop()
         .map(|(_, s)| s)
         .unwrap_or_default();
-    rows.waits = mongo_spread(history, &filter, Some(&q.by), "waiting_ms", waited.clone()).await?;
-    rows.wait_total = mongo_spread(history, &filter, None, "waiting_ms", waited)
-        .await?
+    rows.waits = mongo_spreads(arm("waits"));
+    rows.wait_total = mongo_spreads(arm("wait_total"))
         .pop()
         .map(|(_, s)| s)
         .unwrap_or_default();
-
-    let checks = aggregate(
-        history,
-        vec![
-            doc! { "$match": filter },
-            doc! { "$project": {
-                "k": key,
-                "e": { "$setUnion": [checks_of("$errors")] },
-                "w": { "$setUnion": [checks_of("$warnings"), checks_of("$accepted_warnings")] },
-            } },
-            doc! { "$project": { "k": 1, "f": { "$concatArrays": [
-                { "$map": { "input": "$e", "as": "c", "in": { "c": "$$c", "s": "error" } } },
-                { "$map": { "input": "$w", "as": "c", "in": { "c": "$$c", "s": "warning" } } },
-            ] } } },
-            doc! { "$unwind": "$f" },
-            doc! { "$group": { "_id": { "k": "$k", "c": "$f.c", "s": "$f.s" }, "n": { "$sum": 1 } } },
-        ],
-    )
-    .await?;
-    for d in &checks {
+    for d in arm("checks")
+        .into_iter()
+        .flatten()
+        .filter_map(Bson::as_document)
+    {
         let id = d.get_document("_id").ok();
         let Some(check) = bson_key(id.and_then(|id| id.get("c"))) else {
             continue;

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 
 use super::{ApiQuery, ApiResult};
-use crate::history::search::{SearchPage, SearchQuery};
+use crate::history::search::{FoundPage, SearchPage, SearchQuery};
 use crate::history::stats::{Stats, StatsQuery};
 use crate::http::server::AppState;
 use crate::workflow::context::Principal;
@@ -39,10 +39,10 @@ pub async fn search_history(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(query): ApiQuery,
-) -> ApiResult<Json<SearchPage>> {
+) -> ApiResult<Json<FoundPage>> {
     let query = SearchQuery::parse(state.engine.defs, &query)?;
     Ok(Json(
-        crate::history::search::search(&state.engine, Some(&principal.person), &query).await?,
+        crate::history::search::search_json(&state.engine, Some(&principal.person), &query).await?,
     ))
 }
 

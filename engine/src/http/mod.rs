@@ -843,13 +843,8 @@ async fn list_orders(
         access: None,
     };
     // what the person may read, as the read_order policy decides one by one
-    let (orders, next) = crate::history::access::readable_page(
-        &state.engine.store.pool,
-        state.engine.defs,
-        &principal.person,
-        &filter,
-    )
-    .await?;
+    let (orders, next) =
+        crate::history::access::readable_page(&state.engine, &principal.person, &filter).await?;
     let next_cursor = next.map(|id| id.to_string());
     Ok(Json(OrderList {
         orders: orders.iter().map(|o| o.document()).collect(),

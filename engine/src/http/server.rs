@@ -31,6 +31,9 @@ pub struct Engine {
     pub history: Option<crate::history::mongo::HistoryDb>,
     /// What the history exporter last saw go wrong (`/healthz`).
     pub history_status: crate::history::exporter::ExportStatus,
+    /// The read policy's conditions of the persons who listed or searched
+    /// recently ([`crate::history::access::AccessCache`]).
+    pub access: crate::history::access::AccessCache,
 }
 
 /// Axum state: the shared engine.
@@ -61,6 +64,7 @@ impl Engine {
             ui: crate::ui::UiSettings::default(),
             history: None,
             history_status: Default::default(),
+            access: Default::default(),
         })
     }
 

@@ -33,7 +33,7 @@
 //! trip as its commit ([`Spare`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool};
@@ -195,6 +195,8 @@ pub(crate) struct Lane {
 pub(crate) struct Lanes {
     lanes: Arc<[Arc<Lane>]>,
     next: Arc<AtomicUsize>,
+    /// Write transactions ended so far (see [`Lanes::commits`]).
+    commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Lanes {
@@ -224,7 +226,21 @@ impl Lanes {
         Self {
             lanes,
             next: Default::default(),
+            commits: Default::default(),
         }
+    }
+
+    /// How many write transactions of this store have ended (committed,
+    /// or tried to). What was read from the database before this number
+    /// last changed may be out of date; caches of derived answers (the
+    /// read policy's access conditions) compare it.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
+    }
+
+    /// The counter a transaction of its own (PostgreSQL) raises when it ends.
+    pub(crate) fn commit_counter(&self) -> Arc<AtomicU64> {
+        self.commits.clone()
     }
 
     pub(crate) fn set_max_age(&self, age: std::time::Duration) {
@@ -254,7 +270,7 @@ impl Lanes {
         let lane = self.lanes[i].clone();
         let batch = take_turn(&lane).await;
         let batch = detached(lane.clone(), batch, Op::Join).await?;
-        Ok(WriteTx::on_lane(lane, batch, true))
+        Ok(WriteTx::on_lane(lane, batch, true, self.commits.clone()))
     }
 
     /// The (only) lane's connection outside any transaction: SQLite's
@@ -269,7 +285,7 @@ impl Lanes {
     /// A transaction of its own on the (only) lane: SQLite's writes.
     pub(crate) async fn begin_alone(&self) -> Result<WriteTx, EngineError> {
         let (lane, batch) = self.first_lane(Op::Alone).await?;
-        Ok(WriteTx::on_lane(lane, batch, false))
+        Ok(WriteTx::on_lane(lane, batch, false, self.commits.clone()))
     }
 
     /// The first lane's turn, once `op` is done.
@@ -564,6 +580,8 @@ fn settle(
 /// without either, it is rolled back.
 pub struct WriteTx {
     kind: Kind,
+    /// Raised once the transaction has ended ([`Lanes::commits`]).
+    commits: Arc<AtomicU64>,
 }
 
 enum Kind {
@@ -579,19 +597,26 @@ enum Kind {
 }
 
 impl WriteTx {
-    pub(crate) fn own(tx: sqlx::Transaction<'static, Any>) -> Self {
+    pub(crate) fn own(tx: sqlx::Transaction<'static, Any>, commits: Arc<AtomicU64>) -> Self {
         Self {
             kind: Kind::Own(Some(tx)),
+            commits,
         }
     }
 
-    fn on_lane(lane: Arc<Lane>, batch: OwnedMutexGuard<Batch>, shared: bool) -> Self {
+    fn on_lane(
+        lane: Arc<Lane>,
+        batch: OwnedMutexGuard<Batch>,
+        shared: bool,
+        commits: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             kind: Kind::Lane {
                 lane,
                 batch: Some(batch),
                 shared,
             },
+            commits,
         }
     }
 
@@ -600,6 +625,14 @@ impl WriteTx {
     /// [`EngineError::Aborted`] when a later order rolled it back: then
     /// nothing of this transaction was written.
     pub async fn commit(mut self) -> Result<(), EngineError> {
+        // counted once the commit has ended, whatever its outcome, and
+        // also when this future is dropped halfway: a reader that counted
+        // before sees the number change
+        let _counted = CountOnDrop(self.commits.clone());
+        self.commit_inner().await
+    }
+
+    async fn commit_inner(&mut self) -> Result<(), EngineError> {
         match &mut self.kind {
             Kind::Own(tx) => Ok(tx.take().expect("an open transaction").commit().await?),
             Kind::Lane {
@@ -834,6 +867,15 @@ fn sweep_spares(lane: &Arc<Lane>) {
             }
         }
     });
+}
+
+/// Raises a commit counter when dropped.
+struct CountOnDrop(Arc<AtomicU64>);
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl Drop for WriteTx {

@@ -201,6 +201,7 @@ impl Store {
             Backend::Sqlite => self.lanes.begin_alone().await,
             Backend::Postgres => Ok(WriteTx::own(
                 self.pool.begin_with(crate::store::commit::PG_BEGIN).await?,
+                self.lanes.commit_counter(),
             )),
         }
     }
@@ -218,6 +219,14 @@ impl Store {
                 self.pool.acquire().await?,
             )),
         }
+    }
+
+    /// How many write transactions ([`Store::begin_write`],
+    /// [`Store::begin_shared`]) this store has ended so far. An answer
+    /// derived from the database before this number changed may be out of
+    /// date (writes of other processes are not counted).
+    pub fn commits(&self) -> u64 {
+        self.lanes.commits()
     }
 
     /// Starts a transaction that will write and may be shared with other

@@ -108,7 +108,7 @@ impl OrderData {
         self.order_type
             .key_field
             .and_then(|k| self.text(k))
-            .filter(|k| crate::workflow::types::check_text(k, KEY_MAX_LENGTH, false).is_ok())
+            .filter(|k| is_key(k))
     }
 
     /// Records that the order changed `field` from `old` to `new`.
@@ -127,6 +127,12 @@ impl OrderData {
 /// entry must stay small (PostgreSQL refuses B-tree entries of more than
 /// about 2.7 kB).
 const KEY_MAX_LENGTH: usize = 255;
+
+/// Whether a key field's text can be an order's key ([`OrderData::key`]):
+/// not empty, no control characters, at most [`KEY_MAX_LENGTH`] characters.
+pub fn is_key(text: &str) -> bool {
+    !text.is_empty() && crate::workflow::types::check_text(text, KEY_MAX_LENGTH, false).is_ok()
+}
 
 /// Input that an API call hands to the action it triggers.
 #[derive(Debug, Clone, Default)]
