@@ -7150,7 +7150,8 @@ pub const DOCUMENT: &str = r#"{
         ]
       }
     ]
-  }
+  },
+  "texts": []
 }"#;
 /// All definitions, as compiled from the XML.
 pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::defs::Definitions {
@@ -8866,4 +8867,5 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
     },
     authorization: Some(&AUTHORIZATION),
     document: DOCUMENT,
+    texts: &[],
 };
