@@ -52,6 +52,11 @@ fn chromedriver() -> String {
 
 impl Browser {
     pub async fn start() -> Self {
+        Self::start_in("en-US").await
+    }
+
+    /// A browser whose language (`Accept-Language`) is `lang`.
+    pub async fn start_in(lang: &str) -> Self {
         use std::os::unix::process::CommandExt;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -68,9 +73,9 @@ impl Browser {
         let mut options = json!({"args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--window-size=1200,900", "--lang=en-US",
+            "--disable-sync", "--window-size=1200,900", format!("--lang={lang}"),
             format!("--user-data-dir={}", profile.path().display()),
-        ]});
+        ], "prefs": {"intl.accept_languages": lang}});
         if let Ok(binary) = std::env::var("AUFTRAG_TEST_CHROMIUM") {
             options["binary"] = json!(binary);
         }
@@ -1361,5 +1366,33 @@ async fn my_devices_for_admin_and_deputy() {
     );
     assert!(!b2.client.title().await.expect("title").contains("owned"));
     b2.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_german_reader_sees_the_definitions_german_texts() {
+    let s = TestServer::start().await;
+    let b = Browser::start_in("de-DE").await;
+    b.sign_in(&s, "employee").await;
+    b.goto(&s, "/ui/new").await;
+    // the chrome and the order types' descriptions in German
+    let types = b.text("main").await;
+    assert!(types.contains("Neuaufnahme eines Geräts"), "{types}");
+    b.click("a[href='/ui/new/register_device']").await;
+    assert_eq!(b.text("h1").await, "Auftrag stellen: register_device");
+    assert_eq!(
+        b.text("#d-f-host").await,
+        "Gerätename (Hostname) des neuen Geräts, z. B. zam2299 (ein voll qualifizierter Name wird auf seinen ersten Teil gekürzt). · hostname"
+    );
+    // a record's field, and one without a German text (the English one)
+    assert!(
+        b.text("#d-f-interfaces-0-net")
+            .await
+            .starts_with("Das Subnetz des Interfaces"),
+    );
+    assert_eq!(b.text("#d-f-serial").await, "string");
+    b.screenshot("new-order-de").await;
+    b.goto(&s, "/ui/definitions").await;
+    assert!(b.body().await.contains("Eine Instanz je Auftrag"));
     b.close().await;
 }
