@@ -453,6 +453,22 @@ async fn employee_registers_a_device_through_the_form() {
         .await
         .expect("scroll");
     b.screenshot("new-order-error").await;
+    b.client
+        .set_window_size(390, 844)
+        .await
+        .expect("phone width");
+    b.client
+        .execute(
+            "document.querySelector('#f-interfaces-1-hwa').scrollIntoView({block: 'center'})",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    b.screenshot("new-order-phone").await;
+    b.client
+        .set_window_size(1200, 900)
+        .await
+        .expect("desktop width");
     let mine = s
         .call(
             Some("employee"),

@@ -1,8 +1,11 @@
 //! The pages' texts in German and English, chosen by the request's
 //! `Accept-Language` (else [`super::UiSettings::default_language`]). The
-//! chrome (navigation, headings, buttons, labels) is translated; values
-//! from the definitions (field names and descriptions, check messages) are
-//! shown as the definitions and checks write them.
+//! chrome (navigation, headings, buttons, labels) is translated here; the
+//! definitions' descriptions come in the reader's language where the
+//! definitions have one (`<description lang="de">`,
+//! [`crate::workflow::defs::Definitions::text`]), else in English. Names
+//! (fields, states, order types) and check findings are shown as written:
+//! findings are stored in the history as their handlers wrote them.
 
 /// A language of the pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
