@@ -1319,22 +1319,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "definitions/actions.xml:12:39: `crate::junet::actions::run_request` is marked #[check], but action `run_request` needs a #[action] function"
+                    "definitions/actions.xml:13:39: `crate::junet::actions::run_request` is marked #[check], but action `run_request` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "definitions/actions.xml:12:39: `crate::junet::actions::run_request` is marked #[condition], but action `run_request` needs a #[action] function"
+                    "definitions/actions.xml:13:39: `crate::junet::actions::run_request` is marked #[condition], but action `run_request` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "definitions/actions.xml:12:39: `crate::junet::actions::run_request` is marked #[resolver], but action `run_request` needs a #[action] function"
+                    "definitions/actions.xml:13:39: `crate::junet::actions::run_request` is marked #[resolver], but action `run_request` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "definitions/actions.xml:12:39: action `run_request` names `crate::junet::actions::run_request`, but there is no function `run_request` marked #[action] in `crate::junet::actions`"
+                    "definitions/actions.xml:13:39: action `run_request` names `crate::junet::actions::run_request`, but there is no function `run_request` marked #[action] in `crate::junet::actions`"
                 )
             }
         }
@@ -1355,22 +1355,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "definitions/actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[check], but action `handle_err` needs a #[action] function"
+                    "definitions/actions.xml:17:38: `auftrag_engine::builtin::handle_err` is marked #[check], but action `handle_err` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "definitions/actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[condition], but action `handle_err` needs a #[action] function"
+                    "definitions/actions.xml:17:38: `auftrag_engine::builtin::handle_err` is marked #[condition], but action `handle_err` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "definitions/actions.xml:15:38: `auftrag_engine::builtin::handle_err` is marked #[resolver], but action `handle_err` needs a #[action] function"
+                    "definitions/actions.xml:17:38: `auftrag_engine::builtin::handle_err` is marked #[resolver], but action `handle_err` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "definitions/actions.xml:15:38: action `handle_err` names `auftrag_engine::builtin::handle_err`, but there is no function `handle_err` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:17:38: action `handle_err` names `auftrag_engine::builtin::handle_err`, but there is no function `handle_err` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1391,22 +1391,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "definitions/actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[check], but action `handle_warn` needs a #[action] function"
+                    "definitions/actions.xml:21:39: `auftrag_engine::builtin::handle_warn` is marked #[check], but action `handle_warn` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "definitions/actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[condition], but action `handle_warn` needs a #[action] function"
+                    "definitions/actions.xml:21:39: `auftrag_engine::builtin::handle_warn` is marked #[condition], but action `handle_warn` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "definitions/actions.xml:18:39: `auftrag_engine::builtin::handle_warn` is marked #[resolver], but action `handle_warn` needs a #[action] function"
+                    "definitions/actions.xml:21:39: `auftrag_engine::builtin::handle_warn` is marked #[resolver], but action `handle_warn` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "definitions/actions.xml:18:39: action `handle_warn` names `auftrag_engine::builtin::handle_warn`, but there is no function `handle_warn` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:21:39: action `handle_warn` names `auftrag_engine::builtin::handle_warn`, but there is no function `handle_warn` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1427,22 +1427,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "definitions/actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[check], but action `abort` needs a #[action] function"
+                    "definitions/actions.xml:25:33: `auftrag_engine::builtin::abort` is marked #[check], but action `abort` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "definitions/actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[condition], but action `abort` needs a #[action] function"
+                    "definitions/actions.xml:25:33: `auftrag_engine::builtin::abort` is marked #[condition], but action `abort` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "definitions/actions.xml:21:33: `auftrag_engine::builtin::abort` is marked #[resolver], but action `abort` needs a #[action] function"
+                    "definitions/actions.xml:25:33: `auftrag_engine::builtin::abort` is marked #[resolver], but action `abort` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "definitions/actions.xml:21:33: action `abort` names `auftrag_engine::builtin::abort`, but there is no function `abort` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:25:33: action `abort` names `auftrag_engine::builtin::abort`, but there is no function `abort` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1463,22 +1463,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "definitions/actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[check], but action `change_field` needs a #[action] function"
+                    "definitions/actions.xml:29:40: `auftrag_engine::builtin::change_field` is marked #[check], but action `change_field` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "definitions/actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[condition], but action `change_field` needs a #[action] function"
+                    "definitions/actions.xml:29:40: `auftrag_engine::builtin::change_field` is marked #[condition], but action `change_field` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "definitions/actions.xml:24:40: `auftrag_engine::builtin::change_field` is marked #[resolver], but action `change_field` needs a #[action] function"
+                    "definitions/actions.xml:29:40: `auftrag_engine::builtin::change_field` is marked #[resolver], but action `change_field` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "definitions/actions.xml:24:40: action `change_field` names `auftrag_engine::builtin::change_field`, but there is no function `change_field` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:29:40: action `change_field` names `auftrag_engine::builtin::change_field`, but there is no function `change_field` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -1499,22 +1499,22 @@ const _: () = {
             2 => {}
             1 => {
                 panic!(
-                    "definitions/actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[check], but action `accept` needs a #[action] function"
+                    "definitions/actions.xml:33:34: `auftrag_engine::builtin::accept` is marked #[check], but action `accept` needs a #[action] function"
                 )
             }
             3 => {
                 panic!(
-                    "definitions/actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[condition], but action `accept` needs a #[action] function"
+                    "definitions/actions.xml:33:34: `auftrag_engine::builtin::accept` is marked #[condition], but action `accept` needs a #[action] function"
                 )
             }
             4 => {
                 panic!(
-                    "definitions/actions.xml:27:34: `auftrag_engine::builtin::accept` is marked #[resolver], but action `accept` needs a #[action] function"
+                    "definitions/actions.xml:33:34: `auftrag_engine::builtin::accept` is marked #[resolver], but action `accept` needs a #[action] function"
                 )
             }
             _ => {
                 panic!(
-                    "definitions/actions.xml:27:34: action `accept` names `auftrag_engine::builtin::accept`, but there is no function `accept` marked #[action] in `auftrag_engine::builtin`"
+                    "definitions/actions.xml:33:34: action `accept` names `auftrag_engine::builtin::accept`, but there is no function `accept` marked #[action] in `auftrag_engine::builtin`"
                 )
             }
         }
@@ -7150,7 +7150,354 @@ pub const DOCUMENT: &str = r#"{
         ]
       }
     ]
-  }
+  },
+  "texts": [
+    {
+      "key": "action[abort]",
+      "lang": "de",
+      "text": "Beendet den Auftrag: vom Auftraggeber zurückgenommen oder vom IP-Management abgelehnt."
+    },
+    {
+      "key": "action[accept]",
+      "lang": "de",
+      "text": "Das IP-Management akzeptiert die aktuellen Warnungen; der Auftrag wird erneut geprüft, diese Warnungen werden nicht erneut gemeldet."
+    },
+    {
+      "key": "action[change_field]",
+      "lang": "de",
+      "text": "Das IP-Management ändert Feldwerte; der Auftrag wird erneut geprüft."
+    },
+    {
+      "key": "action[check_request]",
+      "lang": "de",
+      "text": "Führt die Prüfungen aus checks.xml aus (Stufe engine) und legt Fehler und Warnungen im Kontext ab; akzeptierte Warnungen werden nicht erneut gemeldet."
+    },
+    {
+      "key": "action[handle_err]",
+      "lang": "de",
+      "text": "Meldet dem Auftraggeber die Fehler."
+    },
+    {
+      "key": "action[handle_warn]",
+      "lang": "de",
+      "text": "Meldet die Warnungen dem Auftraggeber und dem IP-Management."
+    },
+    {
+      "key": "action[run_request]",
+      "lang": "de",
+      "text": "Führt den Auftrag in der Gerätedatenbank aus, in der Transaktion, die seinen neuen Zustand festhält."
+    },
+    {
+      "key": "order[change_device]",
+      "lang": "de",
+      "text": "Änderung eines registrierten Geräts: beliebige seiner Daten, seiner Interfaces und ihrer Aliase. Leer gelassene Felder bleiben, wie sie sind; die Historie hält für jedes geänderte Feld [alt, neu] fest."
+    },
+    {
+      "key": "order[change_device]/field[add_aliases]",
+      "lang": "de",
+      "text": "Aliase, die das Interface bekommt; einer, der als kanonisch markiert ist, ersetzt den kanonischen Namen."
+    },
+    {
+      "key": "order[change_device]/field[add_interfaces]",
+      "lang": "de",
+      "text": "Neue Interfaces, eines je Subnetz, wie bei register_device."
+    },
+    {
+      "key": "order[change_device]/field[admin]",
+      "lang": "de",
+      "text": "PERS_KEY des neuen Administrators."
+    },
+    {
+      "key": "order[change_device]/field[host]",
+      "lang": "de",
+      "text": "Das zu ändernde Gerät: der voll qualifizierte Name eines seiner Interfaces (ein kanonischer Alias), z. B. zam2212.zam.kfa-juelich.de, oder sein Gerätename. Die Interface-Felder (hwa, net, ipv4, ssh, inet6_addr_type, ipv6, add_aliases, remove_aliases) gelten für dieses Interface."
+    },
+    {
+      "key": "order[change_device]/field[hwa]",
+      "lang": "de",
+      "text": "Neue Hardware-Adresse (MAC) des Interfaces."
+    },
+    {
+      "key": "order[change_device]/field[inet6_addr_type]",
+      "lang": "de",
+      "text": "Wie die IPv6-Adresse des Interfaces entsteht: aus der MAC (EUI64), aus der IPv4 (4to6) oder von Hand (manual, mit ipv6)."
+    },
+    {
+      "key": "order[change_device]/field[ipv4]",
+      "lang": "de",
+      "text": "Neue IPv4-Adresse des Interfaces."
+    },
+    {
+      "key": "order[change_device]/field[ipv6]",
+      "lang": "de",
+      "text": "Die von Hand vergebene IPv6-Adresse (inet6_addr_type manual)."
+    },
+    {
+      "key": "order[change_device]/field[label]",
+      "lang": "de",
+      "text": "Neuer Gerätename (Hostname)."
+    },
+    {
+      "key": "order[change_device]/field[net]",
+      "lang": "de",
+      "text": "Das Interface in dieses Subnetz verlegen (mit seiner neuen ipv4)."
+    },
+    {
+      "key": "order[change_device]/field[notify]",
+      "lang": "de",
+      "text": "Weitere Empfänger (E-Mail-Adressen) der Benachrichtigungen zu diesem Auftrag."
+    },
+    {
+      "key": "order[change_device]/field[org]",
+      "lang": "de",
+      "text": "Organisationseinheit des Geräts (DV_LOC_ORG)."
+    },
+    {
+      "key": "order[change_device]/field[remove_aliases]",
+      "lang": "de",
+      "text": "Aliase, die das Interface verliert (nicht seinen kanonischen Namen, außer ein neuer kommt hinzu)."
+    },
+    {
+      "key": "order[change_device]/field[remove_interfaces]",
+      "lang": "de",
+      "text": "Zu entfernende Interfaces, jedes über einen seiner Aliase benannt; ein Gerät behält mindestens eines."
+    },
+    {
+      "key": "order[change_device]/field[ssh]",
+      "lang": "de",
+      "text": "SSH-Freischaltung des Interfaces (Y/N)."
+    },
+    {
+      "key": "order[change_device]/field[users]",
+      "lang": "de",
+      "text": "Die Benutzer des Geräts (ersetzt die Liste)."
+    },
+    {
+      "key": "order[delete_device]",
+      "lang": "de",
+      "text": "Löschung eines registrierten Geräts mit seinen Interfaces, Aliasen und Verknüpfungen."
+    },
+    {
+      "key": "order[delete_device]/field[host]",
+      "lang": "de",
+      "text": "Das Gerät: der voll qualifizierte Name eines seiner Interfaces oder sein Gerätename."
+    },
+    {
+      "key": "order[end_deputy]",
+      "lang": "de",
+      "text": "Beendet oder verkürzt eine mit name_deputy benannte Vertretung: gestellt von denen, die sie benennen dürfen (Administrator des Geräts, IT-Beauftragter der Organisationseinheit, IP-Management), oder vom Vertreter."
+    },
+    {
+      "key": "order[end_deputy]/field[host]",
+      "lang": "de",
+      "text": "Das Gerät, bei scope device."
+    },
+    {
+      "key": "order[end_deputy]/field[org]",
+      "lang": "de",
+      "text": "Die Organisationseinheit, bei scope org."
+    },
+    {
+      "key": "order[end_deputy]/field[scope]",
+      "lang": "de",
+      "text": "Welche Vertretung, wie bei name_deputy: device (host), my_devices (alle Geräte, die der Auftraggeber administriert), org (org)."
+    },
+    {
+      "key": "order[end_deputy]/field[until]",
+      "lang": "de",
+      "text": "Der neue letzte Tag (heute oder später, vor dem bisherigen Ende); leer beendet die Vertretung sofort."
+    },
+    {
+      "key": "order[name_deputy]",
+      "lang": "de",
+      "text": "Ein Administrator benennt einen Vertreter für ein Gerät (host) oder alle seine Geräte; ein IT-Beauftragter für seine Organisationseinheit (org)."
+    },
+    {
+      "key": "order[name_deputy]/field[host]",
+      "lang": "de",
+      "text": "Das Gerät; leer für alle Geräte des Auftraggebers (oder einer Organisationseinheit)."
+    },
+    {
+      "key": "order[name_deputy]/field[org]",
+      "lang": "de",
+      "text": "Die Organisationseinheit (IT-Beauftragte); leer für ein Gerät oder alle Geräte des Auftraggebers."
+    },
+    {
+      "key": "order[name_deputy]/field[scope]",
+      "lang": "de",
+      "text": "Welche Vertretung: device (das eine Gerät `host`), my_devices (alle Geräte, die der Auftraggeber administriert, jetzt und künftig; ohne host und org), org (jedes Gerät der Organisationseinheit `org`, für ihren IT-Beauftragten). Kann fehlen, wenn host (device) oder org (org) angegeben ist; sonst Pflicht. Denselben Vertreter für denselben Bereich erneut zu benennen setzt das neue Ende."
+    },
+    {
+      "key": "order[name_deputy]/field[until]",
+      "lang": "de",
+      "text": "Letzter Tag der Vertretung; leer: unbefristet."
+    },
+    {
+      "key": "order[register_device]",
+      "lang": "de",
+      "text": "Neuaufnahme eines Geräts mit seinen Interfaces."
+    },
+    {
+      "key": "order[register_device]/field[admin]",
+      "lang": "de",
+      "text": "PERS_KEY des Administrators; leer: der Auftraggeber."
+    },
+    {
+      "key": "order[register_device]/field[dv_class]",
+      "lang": "de",
+      "text": "Geräteklasse."
+    },
+    {
+      "key": "order[register_device]/field[dv_type]",
+      "lang": "de",
+      "text": "Gerätetyp, z. B. Workstation."
+    },
+    {
+      "key": "order[register_device]/field[geb]",
+      "lang": "de",
+      "text": "Gebäude, z. B. 16.3."
+    },
+    {
+      "key": "order[register_device]/field[host]",
+      "lang": "de",
+      "text": "Gerätename (Hostname) des neuen Geräts, z. B. zam2299 (ein voll qualifizierter Name wird auf seinen ersten Teil gekürzt)."
+    },
+    {
+      "key": "order[register_device]/field[interfaces]",
+      "lang": "de",
+      "text": "Die Interfaces des Geräts, eines je Subnetz."
+    },
+    {
+      "key": "order[register_device]/field[interfaces]/field[aliases]",
+      "lang": "de",
+      "text": "DNS-Aliase (voll qualifiziert); genau einer kanonisch (ein einzelner Alias ist es von selbst)."
+    },
+    {
+      "key": "order[register_device]/field[interfaces]/field[inet6_addr_type]",
+      "lang": "de",
+      "text": "Wenn das Subnetz IPv6 hat: die Adresse aus dem Präfix des Subnetzes und dem EUI-64 der MAC (EUI64, der Normalfall), aus der IPv4 (4to6) oder von Hand (manual)."
+    },
+    {
+      "key": "order[register_device]/field[interfaces]/field[ipv4]",
+      "lang": "de",
+      "text": "IPv4-Adresse im Subnetz (nicht seine Netz- oder Broadcast-Adresse)."
+    },
+    {
+      "key": "order[register_device]/field[interfaces]/field[ipv6]",
+      "lang": "de",
+      "text": "Die IPv6-Adresse bei inet6_addr_type manual (sonst erzeugt)."
+    },
+    {
+      "key": "order[register_device]/field[interfaces]/field[net]",
+      "lang": "de",
+      "text": "Das Subnetz des Interfaces, z. B. 134.94.32.0/24."
+    },
+    {
+      "key": "order[register_device]/field[interfaces]/field[ssh]",
+      "lang": "de",
+      "text": "SSH-Freischaltung (Y/N)."
+    },
+    {
+      "key": "order[register_device]/field[notify]",
+      "lang": "de",
+      "text": "Weitere Empfänger (E-Mail-Adressen) der Benachrichtigungen zu diesem Auftrag."
+    },
+    {
+      "key": "order[register_device]/field[org]",
+      "lang": "de",
+      "text": "Organisationseinheit (DV_LOC_ORG); leer: die des Administrators."
+    },
+    {
+      "key": "order[register_device]/field[persdata]",
+      "lang": "de",
+      "text": "Ob das Gerät personenbezogene Daten speichert (Y/N)."
+    },
+    {
+      "key": "order[register_device]/field[raum]",
+      "lang": "de",
+      "text": "Raum."
+    },
+    {
+      "key": "order[register_device]/field[users]",
+      "lang": "de",
+      "text": "PERS_KEYs weiterer Benutzer des Geräts."
+    },
+    {
+      "key": "workflow[auftragssystem]",
+      "lang": "de",
+      "text": "Eine Instanz je Auftrag: prüfen, dann ausführen, abbrechen oder für eine Person zurückstellen."
+    },
+    {
+      "key": "workflow[auftragssystem]/state[ABORTED]",
+      "lang": "de",
+      "text": "Der Auftrag wurde nicht ausgeführt: ein Fehler, eine Rücknahme oder eine Ablehnung."
+    },
+    {
+      "key": "workflow[auftragssystem]/state[CHECKS_DONE]",
+      "lang": "de",
+      "text": "Entscheidet nach dem Ergebnis der Prüfungen."
+    },
+    {
+      "key": "workflow[auftragssystem]/state[CHECKS_ERR]",
+      "lang": "de",
+      "text": "Eine Prüfung hat einen Fehler gefunden."
+    },
+    {
+      "key": "workflow[auftragssystem]/state[CHECKS_OK]",
+      "lang": "de",
+      "text": "Alle Prüfungen bestanden."
+    },
+    {
+      "key": "workflow[auftragssystem]/state[CHECKS_WARN]",
+      "lang": "de",
+      "text": "Eine Prüfung hat gewarnt; eine Person muss entscheiden."
+    },
+    {
+      "key": "workflow[auftragssystem]/state[COMPLETED]",
+      "lang": "de",
+      "text": "Der Auftrag wurde in der Gerätedatenbank ausgeführt."
+    },
+    {
+      "key": "workflow[auftragssystem]/state[INITIAL]",
+      "lang": "de",
+      "text": "Ein neuer oder wieder geöffneter Auftrag; die Engine prüft ihn sofort."
+    },
+    {
+      "key": "workflow[auftragssystem]/state[WAITING]",
+      "lang": "de",
+      "text": "Zurückgestellt für die Mitarbeiter des IP-Managements."
+    },
+    {
+      "key": "workflow[manuell]",
+      "lang": "de",
+      "text": "Für Auftragsarten, die das IP-Management von Hand ausführt, wenn die Prüfungen bestanden sind. Die mitgelieferten Auftragsarten laufen alle automatisch; dieser Workflow bleibt als Beispiel eines zweiten Workflows."
+    },
+    {
+      "key": "workflow[manuell]/state[ABORTED]",
+      "lang": "de",
+      "text": "Der Auftrag wurde nicht ausgeführt."
+    },
+    {
+      "key": "workflow[manuell]/state[CHECKS_DONE]",
+      "lang": "de",
+      "text": "Fehler brechen den Auftrag ab; sonst wartet er auf das IP-Management."
+    },
+    {
+      "key": "workflow[manuell]/state[COMPLETED]",
+      "lang": "de",
+      "text": "Das IP-Management hat den Auftrag ausgeführt."
+    },
+    {
+      "key": "workflow[manuell]/state[INITIAL]",
+      "lang": "de",
+      "text": "Ein neuer oder wieder geöffneter Auftrag; die Engine prüft ihn sofort."
+    },
+    {
+      "key": "workflow[manuell]/state[WAITING]",
+      "lang": "de",
+      "text": "Wartet darauf, dass das IP-Management den Auftrag ausführt."
+    }
+  ]
 }"#;
 /// All definitions, as compiled from the XML.
 pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::defs::Definitions {
@@ -8866,4 +9213,351 @@ pub static DEFINITIONS: ::auftrag_engine::defs::Definitions = ::auftrag_engine::
     },
     authorization: Some(&AUTHORIZATION),
     document: DOCUMENT,
+    texts: &[
+        ::auftrag_engine::defs::Text {
+            key: "action[abort]",
+            lang: "de",
+            text: "Beendet den Auftrag: vom Auftraggeber zurückgenommen oder vom IP-Management abgelehnt.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "action[accept]",
+            lang: "de",
+            text: "Das IP-Management akzeptiert die aktuellen Warnungen; der Auftrag wird erneut geprüft, diese Warnungen werden nicht erneut gemeldet.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "action[change_field]",
+            lang: "de",
+            text: "Das IP-Management ändert Feldwerte; der Auftrag wird erneut geprüft.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "action[check_request]",
+            lang: "de",
+            text: "Führt die Prüfungen aus checks.xml aus (Stufe engine) und legt Fehler und Warnungen im Kontext ab; akzeptierte Warnungen werden nicht erneut gemeldet.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "action[handle_err]",
+            lang: "de",
+            text: "Meldet dem Auftraggeber die Fehler.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "action[handle_warn]",
+            lang: "de",
+            text: "Meldet die Warnungen dem Auftraggeber und dem IP-Management.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "action[run_request]",
+            lang: "de",
+            text: "Führt den Auftrag in der Gerätedatenbank aus, in der Transaktion, die seinen neuen Zustand festhält.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]",
+            lang: "de",
+            text: "Änderung eines registrierten Geräts: beliebige seiner Daten, seiner Interfaces und ihrer Aliase. Leer gelassene Felder bleiben, wie sie sind; die Historie hält für jedes geänderte Feld [alt, neu] fest.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[add_aliases]",
+            lang: "de",
+            text: "Aliase, die das Interface bekommt; einer, der als kanonisch markiert ist, ersetzt den kanonischen Namen.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[add_interfaces]",
+            lang: "de",
+            text: "Neue Interfaces, eines je Subnetz, wie bei register_device.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[admin]",
+            lang: "de",
+            text: "PERS_KEY des neuen Administrators.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[host]",
+            lang: "de",
+            text: "Das zu ändernde Gerät: der voll qualifizierte Name eines seiner Interfaces (ein kanonischer Alias), z. B. zam2212.zam.kfa-juelich.de, oder sein Gerätename. Die Interface-Felder (hwa, net, ipv4, ssh, inet6_addr_type, ipv6, add_aliases, remove_aliases) gelten für dieses Interface.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[hwa]",
+            lang: "de",
+            text: "Neue Hardware-Adresse (MAC) des Interfaces.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[inet6_addr_type]",
+            lang: "de",
+            text: "Wie die IPv6-Adresse des Interfaces entsteht: aus der MAC (EUI64), aus der IPv4 (4to6) oder von Hand (manual, mit ipv6).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[ipv4]",
+            lang: "de",
+            text: "Neue IPv4-Adresse des Interfaces.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[ipv6]",
+            lang: "de",
+            text: "Die von Hand vergebene IPv6-Adresse (inet6_addr_type manual).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[label]",
+            lang: "de",
+            text: "Neuer Gerätename (Hostname).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[net]",
+            lang: "de",
+            text: "Das Interface in dieses Subnetz verlegen (mit seiner neuen ipv4).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[notify]",
+            lang: "de",
+            text: "Weitere Empfänger (E-Mail-Adressen) der Benachrichtigungen zu diesem Auftrag.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[org]",
+            lang: "de",
+            text: "Organisationseinheit des Geräts (DV_LOC_ORG).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[remove_aliases]",
+            lang: "de",
+            text: "Aliase, die das Interface verliert (nicht seinen kanonischen Namen, außer ein neuer kommt hinzu).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[remove_interfaces]",
+            lang: "de",
+            text: "Zu entfernende Interfaces, jedes über einen seiner Aliase benannt; ein Gerät behält mindestens eines.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[ssh]",
+            lang: "de",
+            text: "SSH-Freischaltung des Interfaces (Y/N).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[change_device]/field[users]",
+            lang: "de",
+            text: "Die Benutzer des Geräts (ersetzt die Liste).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[delete_device]",
+            lang: "de",
+            text: "Löschung eines registrierten Geräts mit seinen Interfaces, Aliasen und Verknüpfungen.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[delete_device]/field[host]",
+            lang: "de",
+            text: "Das Gerät: der voll qualifizierte Name eines seiner Interfaces oder sein Gerätename.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[end_deputy]",
+            lang: "de",
+            text: "Beendet oder verkürzt eine mit name_deputy benannte Vertretung: gestellt von denen, die sie benennen dürfen (Administrator des Geräts, IT-Beauftragter der Organisationseinheit, IP-Management), oder vom Vertreter.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[end_deputy]/field[host]",
+            lang: "de",
+            text: "Das Gerät, bei scope device.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[end_deputy]/field[org]",
+            lang: "de",
+            text: "Die Organisationseinheit, bei scope org.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[end_deputy]/field[scope]",
+            lang: "de",
+            text: "Welche Vertretung, wie bei name_deputy: device (host), my_devices (alle Geräte, die der Auftraggeber administriert), org (org).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[end_deputy]/field[until]",
+            lang: "de",
+            text: "Der neue letzte Tag (heute oder später, vor dem bisherigen Ende); leer beendet die Vertretung sofort.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[name_deputy]",
+            lang: "de",
+            text: "Ein Administrator benennt einen Vertreter für ein Gerät (host) oder alle seine Geräte; ein IT-Beauftragter für seine Organisationseinheit (org).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[name_deputy]/field[host]",
+            lang: "de",
+            text: "Das Gerät; leer für alle Geräte des Auftraggebers (oder einer Organisationseinheit).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[name_deputy]/field[org]",
+            lang: "de",
+            text: "Die Organisationseinheit (IT-Beauftragte); leer für ein Gerät oder alle Geräte des Auftraggebers.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[name_deputy]/field[scope]",
+            lang: "de",
+            text: "Welche Vertretung: device (das eine Gerät `host`), my_devices (alle Geräte, die der Auftraggeber administriert, jetzt und künftig; ohne host und org), org (jedes Gerät der Organisationseinheit `org`, für ihren IT-Beauftragten). Kann fehlen, wenn host (device) oder org (org) angegeben ist; sonst Pflicht. Denselben Vertreter für denselben Bereich erneut zu benennen setzt das neue Ende.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[name_deputy]/field[until]",
+            lang: "de",
+            text: "Letzter Tag der Vertretung; leer: unbefristet.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]",
+            lang: "de",
+            text: "Neuaufnahme eines Geräts mit seinen Interfaces.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[admin]",
+            lang: "de",
+            text: "PERS_KEY des Administrators; leer: der Auftraggeber.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[dv_class]",
+            lang: "de",
+            text: "Geräteklasse.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[dv_type]",
+            lang: "de",
+            text: "Gerätetyp, z. B. Workstation.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[geb]",
+            lang: "de",
+            text: "Gebäude, z. B. 16.3.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[host]",
+            lang: "de",
+            text: "Gerätename (Hostname) des neuen Geräts, z. B. zam2299 (ein voll qualifizierter Name wird auf seinen ersten Teil gekürzt).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[interfaces]",
+            lang: "de",
+            text: "Die Interfaces des Geräts, eines je Subnetz.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[interfaces]/field[aliases]",
+            lang: "de",
+            text: "DNS-Aliase (voll qualifiziert); genau einer kanonisch (ein einzelner Alias ist es von selbst).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[interfaces]/field[inet6_addr_type]",
+            lang: "de",
+            text: "Wenn das Subnetz IPv6 hat: die Adresse aus dem Präfix des Subnetzes und dem EUI-64 der MAC (EUI64, der Normalfall), aus der IPv4 (4to6) oder von Hand (manual).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[interfaces]/field[ipv4]",
+            lang: "de",
+            text: "IPv4-Adresse im Subnetz (nicht seine Netz- oder Broadcast-Adresse).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[interfaces]/field[ipv6]",
+            lang: "de",
+            text: "Die IPv6-Adresse bei inet6_addr_type manual (sonst erzeugt).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[interfaces]/field[net]",
+            lang: "de",
+            text: "Das Subnetz des Interfaces, z. B. 134.94.32.0/24.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[interfaces]/field[ssh]",
+            lang: "de",
+            text: "SSH-Freischaltung (Y/N).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[notify]",
+            lang: "de",
+            text: "Weitere Empfänger (E-Mail-Adressen) der Benachrichtigungen zu diesem Auftrag.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[org]",
+            lang: "de",
+            text: "Organisationseinheit (DV_LOC_ORG); leer: die des Administrators.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[persdata]",
+            lang: "de",
+            text: "Ob das Gerät personenbezogene Daten speichert (Y/N).",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[raum]",
+            lang: "de",
+            text: "Raum.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "order[register_device]/field[users]",
+            lang: "de",
+            text: "PERS_KEYs weiterer Benutzer des Geräts.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[auftragssystem]",
+            lang: "de",
+            text: "Eine Instanz je Auftrag: prüfen, dann ausführen, abbrechen oder für eine Person zurückstellen.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[auftragssystem]/state[ABORTED]",
+            lang: "de",
+            text: "Der Auftrag wurde nicht ausgeführt: ein Fehler, eine Rücknahme oder eine Ablehnung.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[auftragssystem]/state[CHECKS_DONE]",
+            lang: "de",
+            text: "Entscheidet nach dem Ergebnis der Prüfungen.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[auftragssystem]/state[CHECKS_ERR]",
+            lang: "de",
+            text: "Eine Prüfung hat einen Fehler gefunden.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[auftragssystem]/state[CHECKS_OK]",
+            lang: "de",
+            text: "Alle Prüfungen bestanden.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[auftragssystem]/state[CHECKS_WARN]",
+            lang: "de",
+            text: "Eine Prüfung hat gewarnt; eine Person muss entscheiden.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[auftragssystem]/state[COMPLETED]",
+            lang: "de",
+            text: "Der Auftrag wurde in der Gerätedatenbank ausgeführt.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[auftragssystem]/state[INITIAL]",
+            lang: "de",
+            text: "Ein neuer oder wieder geöffneter Auftrag; die Engine prüft ihn sofort.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[auftragssystem]/state[WAITING]",
+            lang: "de",
+            text: "Zurückgestellt für die Mitarbeiter des IP-Managements.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[manuell]",
+            lang: "de",
+            text: "Für Auftragsarten, die das IP-Management von Hand ausführt, wenn die Prüfungen bestanden sind. Die mitgelieferten Auftragsarten laufen alle automatisch; dieser Workflow bleibt als Beispiel eines zweiten Workflows.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[manuell]/state[ABORTED]",
+            lang: "de",
+            text: "Der Auftrag wurde nicht ausgeführt.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[manuell]/state[CHECKS_DONE]",
+            lang: "de",
+            text: "Fehler brechen den Auftrag ab; sonst wartet er auf das IP-Management.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[manuell]/state[COMPLETED]",
+            lang: "de",
+            text: "Das IP-Management hat den Auftrag ausgeführt.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[manuell]/state[INITIAL]",
+            lang: "de",
+            text: "Ein neuer oder wieder geöffneter Auftrag; die Engine prüft ihn sofort.",
+        },
+        ::auftrag_engine::defs::Text {
+            key: "workflow[manuell]/state[WAITING]",
+            lang: "de",
+            text: "Wartet darauf, dass das IP-Management den Auftrag ausführt.",
+        },
+    ],
 };

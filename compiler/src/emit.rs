@@ -813,6 +813,10 @@ pub(crate) fn tokens(model: &Model) -> TokenStream {
     let (authorization_items, authorization) =
         crate::emit_policy::tokens(&model.attributes, model.policies.as_ref());
     items.extend(authorization_items);
+    let text_defs = model.texts.iter().map(|t| {
+        let (key, lang, text) = (&t.key, &t.lang, &t.text);
+        quote! { ::auftrag_engine::defs::Text { key: #key, lang: #lang, text: #text } }
+    });
     items.extend(quote! {
         /// The compiled definitions as JSON (`GET /api/v1/definitions`).
         pub const DOCUMENT: &str = #document;
@@ -828,6 +832,7 @@ pub(crate) fn tokens(model: &Model) -> TokenStream {
             notifications: #notifications,
             authorization: #authorization,
             document: DOCUMENT,
+            texts: &[#( #text_defs ),*],
         };
     });
     items

@@ -30,6 +30,7 @@ pub mod notify;
 mod parse;
 pub mod policy;
 mod queues;
+mod texts;
 mod validate;
 mod xml;
 
@@ -140,6 +141,7 @@ type Reader<'r> = dyn Fn(&str) -> (PathBuf, std::io::Result<String>) + 'r;
 fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut inputs = Vec::new();
+    let mut texts = Vec::new();
     let mut load_file = |name: &'static str| {
         let (path, text) = read(name);
         if OPTIONAL_FILES.contains(&name)
@@ -150,7 +152,9 @@ fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<D
             return None;
         }
         inputs.push(path);
-        Source::load(text, name, display_dir.join(name), &mut diags)
+        let src = Source::load(text, name, display_dir.join(name), &mut diags)?;
+        texts.extend(texts::collect(&src, &mut diags));
+        Some(src)
     };
     let wf_src = load_file("workflow.xml");
     let ac_src = load_file("actions.xml");
@@ -245,6 +249,8 @@ fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<D
                 model.queues = queues;
                 model.attributes = attributes.map(|(_, a)| a).unwrap_or_default();
                 model.policies = policies;
+                texts.sort();
+                model.texts = texts;
                 emit::emit(&model)
             },
             inputs,
@@ -360,7 +366,8 @@ impl Source {
         if diags.len() > before {
             return None;
         }
-        match quick_xml::de::from_str::<T>(&self.text) {
+        let without = texts::without_translations(&self.text, &self.idx);
+        match quick_xml::de::from_str::<T>(without.as_deref().unwrap_or(&self.text)) {
             Ok(x) => Some((self, x)),
             Err(e) => {
                 diags.push(self.serde_diag(schema, &e.to_string()));

@@ -26,6 +26,21 @@ pub struct Model {
     pub queues: Vec<Queue>,
     /// Mail notifications of `notifications.xml` (`None` when the file is absent).
     pub notifications: Option<crate::notify::Notifications>,
+    /// Descriptions in further languages (`<description lang="de">`), of
+    /// every file, sorted by key and language.
+    pub texts: Vec<Text>,
+}
+
+/// A description in a language other than the definitions' own (English).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Text {
+    /// The path of the described element: `tag[name]` steps joined by `/`
+    /// (`order[register_device]/field[host]`; a workflow is named by its
+    /// `<type>`: `workflow[auftragssystem]/state[WAITING]`).
+    pub key: String,
+    /// An ISO 639-1 code.
+    pub lang: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

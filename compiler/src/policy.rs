@@ -328,7 +328,7 @@ pub(crate) fn attributes(
         if ok {
             let description = src
                 .idx
-                .child(ai, "description", 0)
+                .own_description(ai)
                 .map(|d| norm(&Some(d.text.clone())))
                 .unwrap_or_default();
             out.push(Attribute {
@@ -591,7 +591,7 @@ impl Ctx<'_> {
     fn description(&self, ei: usize) -> String {
         self.src
             .idx
-            .child(ei, "description", 0)
+            .own_description(ei)
             .map(|d| norm(&Some(d.text.clone())))
             .unwrap_or_default()
     }

@@ -944,6 +944,7 @@ pub(crate) fn build(
         policies: None,
         queues: Vec::new(),
         notifications: None,
+        texts: Vec::new(),
     })
 }
 

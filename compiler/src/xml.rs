@@ -34,6 +34,8 @@ pub(crate) struct Elem {
     /// Byte offset of the first non-whitespace text character.
     pub text_pos: Option<usize>,
     pub children: Vec<usize>,
+    /// Byte offset just after the element (after its end tag).
+    pub end: usize,
 }
 
 impl Elem {
@@ -68,6 +70,15 @@ impl SpanIndex {
             .copied()
             .filter(|&c| self.elems[c].tag == tag)
             .collect()
+    }
+
+    /// The `<description>` of `parent` in the definitions' own language
+    /// (the one without `lang`).
+    pub fn own_description(&self, parent: usize) -> Option<&Elem> {
+        self.children(parent, "description")
+            .into_iter()
+            .map(|i| &self.elems[i])
+            .find(|e| e.attr("lang").is_none())
     }
 
     pub fn child(&self, parent: usize, tag: &str, n: usize) -> Option<&Elem> {
@@ -116,6 +127,7 @@ pub(crate) fn scan(src: &str) -> Result<SpanIndex, SyntaxError> {
                     text: String::new(),
                     text_pos: None,
                     children: Vec::new(),
+                    end: after,
                 });
                 raw_text.push(String::new());
                 if !empty {
@@ -123,7 +135,9 @@ pub(crate) fn scan(src: &str) -> Result<SpanIndex, SyntaxError> {
                 }
             }
             Event::End(_) => {
-                stack.pop();
+                if let Some(top) = stack.pop() {
+                    idx.elems[top].end = after;
+                }
             }
             Event::Text(_) | Event::GeneralRef(_) | Event::CData(_) => {
                 let raw = &src[before..after];
@@ -303,7 +317,9 @@ const fn el(
     }
 }
 
-const DESCRIPTION: ElemSpec = el("description", &[], &[], &[], true);
+/// A description; with `lang`, one in another language than the
+/// definitions' own (English), see [`crate::texts`].
+const DESCRIPTION: ElemSpec = el("description", &[], &["lang"], &[], true);
 
 const WORKFLOW_ELEMS: &[ElemSpec] = &[
     el("workflows", &[], &[], &["workflow"], false),

@@ -614,3 +614,70 @@ fn builtin_authorization_needs_policies_and_the_order() {
         ],
     );
 }
+
+#[test]
+fn descriptions_in_further_languages() {
+    let dir = copy_shipped();
+    edit(
+        dir.path(),
+        "orders.xml",
+        "<description>New hardware (MAC) address of the interface.</description>",
+        "<description>New hardware (MAC) address of the interface.</description>\n      <description lang=\"de\">Neue Hardware-Adresse (MAC) des Interfaces.</description>",
+    );
+    let compiled = compile_dir_as(dir.path(), Path::new("definitions")).expect("compiles");
+    let t = &compiled.model.texts;
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(t[0].key, "order[change_device]/field[hwa]");
+    assert_eq!(t[0].lang, "de");
+    assert_eq!(t[0].text, "Neue Hardware-Adresse (MAC) des Interfaces.");
+    assert!(compiled.rust.contains("lang: \"de\""));
+    // the English description stays the field's own
+    let field = &compiled.model.order_types[0].fields[1];
+    assert_eq!(
+        field.description,
+        "New hardware (MAC) address of the interface."
+    );
+}
+
+#[test]
+fn description_in_an_unknown_language() {
+    assert_diags(
+        &[(
+            "orders.xml",
+            "<description>New hardware (MAC) address of the interface.</description>",
+            "<description>New hardware (MAC) address of the interface.</description><description lang=\"ge\">Neue MAC</description>",
+        )],
+        &[
+            "definitions/orders.xml:14:97: error: `ge` is not a language code\n  = help: write an ISO 639-1 code in lower case, such as lang=\"de\" (German) or lang=\"fr\" (French)",
+        ],
+    );
+}
+
+#[test]
+fn two_descriptions_in_one_language() {
+    assert_diags(
+        &[(
+            "orders.xml",
+            "<description>New hardware (MAC) address of the interface.</description>",
+            "<description>New hardware (MAC) address of the interface.</description>\n<description lang=\"de\">Neue MAC</description>\n<description lang=\"de\">MAC</description>\n<description lang=\"en\">MAC</description>",
+        )],
+        &[
+            "definitions/orders.xml:16:20: error: a second description in `de` for `<field>` (the first is at 15:2)\n  = help: keep one `<description lang=\"de\">`",
+            "definitions/orders.xml:17:20: error: a second description in `en` for `<field>` (the first is at 14:8)\n  = help: a `<description>` without `lang` is the English one; drop `lang=\"en\"` or the other description",
+        ],
+    );
+}
+
+#[test]
+fn lang_only_on_descriptions() {
+    assert_diags(
+        &[(
+            "orders.xml",
+            "<description>New hardware (MAC) address of the interface.</description>",
+            "<description lang=\"de\">Neue MAC</description><field lang=\"de\" name=\"x\" type=\"mac\"/>",
+        )],
+        &[
+            "definitions/orders.xml:14:59: error: unknown attribute `lang` on `<field>`\n  = help: `<field>` takes `name`, `type`, `required`, `list`, `values`, `min`, `max`, `max_length`, `multiline`",
+        ],
+    );
+}

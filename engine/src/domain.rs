@@ -67,6 +67,15 @@ pub struct MyObject {
     pub order_types: Vec<&'static str>,
 }
 
+/// A value a form offers for a field type ([`Domain::choices`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// What the field gets (`134.94.16.0/24`).
+    pub value: String,
+    /// What a person reads (`134.94.16.0/24 zam-16: JSC office network`).
+    pub label: String,
+}
+
 pub trait Domain: Send + Sync + 'static {
     /// The compiled definitions (`generated/`).
     fn definitions(&self) -> &'static Definitions;
@@ -140,6 +149,17 @@ pub trait Domain: Send + Sync + 'static {
         _conn: &'a mut AnyConnection,
         _person: &'a str,
     ) -> BoxFuture<'a, Result<Vec<MyObject>, EngineError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// The values the forms offer as a select for fields of type `ty`
+    /// (JuNet: its subnets); empty (the default): a text input. The checks
+    /// judge the value all the same.
+    fn choices<'a>(
+        &'a self,
+        _conn: &'a mut AnyConnection,
+        _ty: crate::workflow::defs::FieldType,
+    ) -> BoxFuture<'a, Result<Vec<Choice>, EngineError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 

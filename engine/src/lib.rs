@@ -34,7 +34,7 @@ pub mod workflow;
 // crate's root so the domain-facing paths stay short and stable.
 pub use workflow::{builtin, context, defs, types};
 
-pub use domain::{DemoPerson, Domain, Inverse, MyObject, ObjectOf};
+pub use domain::{Choice, DemoPerson, Domain, Inverse, MyObject, ObjectOf};
 pub use error::{EngineError, HandlerError};
 pub use futures::future::BoxFuture;
 pub use http::server::Engine;

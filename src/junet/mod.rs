@@ -96,6 +96,24 @@ impl Domain for Junet {
         true
     }
 
+    fn choices<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        ty: auftrag_engine::defs::FieldType,
+    ) -> BoxFuture<'a, Result<Vec<auftrag_engine::Choice>, EngineError>> {
+        Box::pin(async move {
+            match ty {
+                auftrag_engine::defs::FieldType::Subnet => plan::subnet_choices(conn)
+                    .await
+                    .map_err(|source| EngineError::Handler {
+                        action: "subnet choices".into(),
+                        source,
+                    }),
+                _ => Ok(Vec::new()),
+            }
+        })
+    }
+
     fn inverse(
         &self,
         order: &auftrag_engine::store::history::OrderDocument,

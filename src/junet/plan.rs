@@ -120,6 +120,49 @@ fn subnet_of(
     })
 }
 
+/// The most subnets the forms offer as a select; with more, a subnet is
+/// typed (a select of thousands helps nobody).
+pub const MAX_SUBNET_CHOICES: i64 = 300;
+
+/// The subnets of `n_netname` whose IPv4 is on, as the forms offer them
+/// (`134.94.16.0/24`, labelled with name and description); none when there
+/// are more than [`MAX_SUBNET_CHOICES`].
+pub async fn subnet_choices(
+    conn: &mut AnyConnection,
+) -> Result<Vec<auftrag_engine::Choice>, HandlerError> {
+    let rows = sqlx::query(
+        "SELECT NN_OBJ_ID, NN_NET_ADDR, SUBNET_MASK, NN_NAME, NN_DESC FROM n_netname \
+         WHERE NN_V4_STATE = 'Y' ORDER BY NN_OBJ_ID LIMIT $1",
+    )
+    .bind(MAX_SUBNET_CHOICES + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.len() as i64 > MAX_SUBNET_CHOICES {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let addr: String = row.try_get(1)?;
+        let mask: String = row.try_get(2)?;
+        let s = subnet_of(row.try_get(0)?, &addr, &mask, None, None, None)?;
+        let name: Option<String> = row.try_get(3)?;
+        let desc: Option<String> = row.try_get(4)?;
+        let mut label = s.net.to_string();
+        for part in [name, desc].into_iter().flatten() {
+            let part = part.trim();
+            if !part.is_empty() {
+                label.push_str(if label.contains(' ') { ": " } else { " " });
+                label.push_str(part);
+            }
+        }
+        out.push(auftrag_engine::Choice {
+            value: s.net.to_string(),
+            label,
+        });
+    }
+    Ok(out)
+}
+
 /// The subnet with this address range, if JuNet has it.
 pub async fn subnet_by_net(
     conn: &mut AnyConnection,

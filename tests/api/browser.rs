@@ -52,6 +52,11 @@ fn chromedriver() -> String {
 
 impl Browser {
     pub async fn start() -> Self {
+        Self::start_in("en-US").await
+    }
+
+    /// A browser whose language (`Accept-Language`) is `lang`.
+    pub async fn start_in(lang: &str) -> Self {
         use std::os::unix::process::CommandExt;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -68,9 +73,9 @@ impl Browser {
         let mut options = json!({"args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--window-size=1200,900", "--lang=en-US",
+            "--disable-sync", "--window-size=1200,900", format!("--lang={lang}"),
             format!("--user-data-dir={}", profile.path().display()),
-        ]});
+        ], "prefs": {"intl.accept_languages": lang}});
         if let Ok(binary) = std::env::var("AUFTRAG_TEST_CHROMIUM") {
             options["binary"] = json!(binary);
         }
@@ -339,8 +344,32 @@ async fn staff_reject_with_a_comment_and_markup_stays_text() {
     b.close().await;
 }
 
-const INTERFACES_BAD: &str = r#"[{"net":"134.94.16.0/24","ipv4":"134.94.16.99","hwa":"00:1a:2b:zz","aliases":[{"name":"zam2299.zam.kfa-juelich.de","canonical":"Y"}]}]"#;
 const INTERFACES_OK: &str = r#"[{"net":"134.94.16.0/24","ipv4":"134.94.16.99","hwa":"00:1a:2b:3c:4d:99","aliases":[{"name":"zam2299.zam.kfa-juelich.de","canonical":"Y"}]}]"#;
+
+impl Browser {
+    /// Picks the option `value` of the select `css`.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+    }
+
+    /// The value of the input `css`.
+    pub async fn value(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default()
+    }
+}
 
 #[tokio::test]
 async fn employee_registers_a_device_through_the_form() {
@@ -350,44 +379,96 @@ async fn employee_registers_a_device_through_the_form() {
     b.goto(&s, "/ui/new").await;
     b.click("a[href='/ui/new/register_device']").await;
     b.fill("#f-host", "zam2299").await;
-    b.client
-        .find(Locator::Css("#f-dv_class"))
-        .await
-        .expect("dv_class")
-        .select_by_value("PC")
-        .await
-        .expect("select");
+    b.select("#f-dv_class", "PC").await;
     b.fill("#f-geb", "16.3").await;
     b.fill("#f-raum", "R 227").await;
     b.fill("#f-admin", "1001").await;
-    b.fill("#f-interfaces", INTERFACES_BAD).await;
-    b.click("form button[type=submit]:not(.link)").await;
-    // the portal stage answers at the field; nothing is stored
-    let at_field = b.text(".field.invalid").await;
+    // the first interface: a subnet chosen from JuNet's, typed inputs
+    b.select("#f-interfaces-0-net", "134.94.16.0/24").await;
+    b.fill("#f-interfaces-0-ipv4", "134.94.16.99").await;
+    b.fill("#f-interfaces-0-hwa", "00:1a:2b:3c:4d:99").await;
+    b.fill(
+        "#f-interfaces-0-aliases-0-name",
+        "zam2299.zam.kfa-juelich.de",
+    )
+    .await;
+    b.select("#f-interfaces-0-aliases-0-canonical", "Y").await;
+    // a second alias of it: "add another" draws the form again with one
+    // more alias and what was typed kept
+    b.click("#add-f-interfaces-0-aliases").await;
+    assert_eq!(b.value("#f-interfaces-0-hwa").await, "00:1a:2b:3c:4d:99");
+    assert_eq!(b.value("#f-interfaces-0-net").await, "134.94.16.0/24");
+    b.fill(
+        "#f-interfaces-0-aliases-1-name",
+        "www2299.zam.kfa-juelich.de",
+    )
+    .await;
+    // the second interface (the blank record), with a wrong MAC
+    b.select("#f-interfaces-1-net", "134.94.32.0/24").await;
+    b.fill("#f-interfaces-1-ipv4", "134.94.32.99").await;
+    b.fill("#f-interfaces-1-hwa", "00:1a:2b:zz").await;
+    b.fill(
+        "#f-interfaces-1-aliases-0-name",
+        "zam2299-lab.zam.kfa-juelich.de",
+    )
+    .await;
+    b.click("#submit").await;
+    // the portal stage answers at the input of the second interface's MAC;
+    // nothing is stored
+    let at_input = b.text("#e-f-interfaces-1-hwa").await;
+    assert!(at_input.contains("not a hardware address"), "{at_input}");
     assert!(
-        at_field.contains("interfaces[0].hwa") && at_field.contains("not a hardware address"),
-        "{at_field}"
+        b.client
+            .find_all(Locator::Css("#e-f-interfaces-0-hwa"))
+            .await
+            .expect("find")
+            .is_empty(),
+        "the first interface's MAC is fine"
     );
     assert_eq!(
         b.client
-            .find(Locator::Css("#f-host"))
+            .find(Locator::Css("#f-interfaces-1-hwa"))
             .await
-            .unwrap()
-            .prop("value")
+            .expect("input")
+            .attr("aria-invalid")
             .await
-            .unwrap()
+            .expect("attr")
             .as_deref(),
-        Some("zam2299"),
+        Some("true")
+    );
+    assert_eq!(
+        b.value("#f-host").await,
+        "zam2299",
         "the form keeps what was typed"
+    );
+    assert_eq!(
+        b.value("#f-interfaces-0-aliases-1-name").await,
+        "www2299.zam.kfa-juelich.de"
     );
     b.client
         .execute(
-            "document.querySelector('.field.invalid').scrollIntoView({block: 'center'})",
+            "document.querySelector('#f-interfaces-1').scrollIntoView({block: 'start'})",
             vec![],
         )
         .await
         .expect("scroll");
     b.screenshot("new-order-error").await;
+    b.client
+        .set_window_size(390, 844)
+        .await
+        .expect("phone width");
+    b.client
+        .execute(
+            "document.querySelector('#f-interfaces-1-hwa').scrollIntoView({block: 'center'})",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+    b.screenshot("new-order-phone").await;
+    b.client
+        .set_window_size(1200, 900)
+        .await
+        .expect("desktop width");
     let mine = s
         .call(
             Some("employee"),
@@ -402,12 +483,56 @@ async fn employee_registers_a_device_through_the_form() {
         "{}",
         mine.body
     );
-    b.fill("#f-interfaces", INTERFACES_OK).await;
-    b.click("form button[type=submit]:not(.link)").await;
+    b.fill("#f-interfaces-1-hwa", "00:1a:2b:3c:4d:98").await;
+    b.click("#submit").await;
     assert_eq!(b.text("#state").await, "COMPLETED", "{}", b.body().await);
+    let id = page_order_id(&b).await;
+    let doc = s.order(id).await;
+    let interfaces = doc["fields"]["interfaces"].as_array().expect("interfaces");
+    assert_eq!(interfaces.len(), 2, "{doc}");
+    assert_eq!(
+        interfaces[0]["aliases"].as_array().map(Vec::len),
+        Some(2),
+        "{doc}"
+    );
+    assert_eq!(interfaces[1]["hwa"], "00:1a:2b:3c:4d:98", "{doc}");
+    assert_eq!(interfaces[1]["net"], "134.94.32.0/24", "{doc}");
     b.goto(&s, "/ui/orders").await;
     assert!(b.body().await.contains("register_device"));
     b.screenshot("my-orders").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_record_of_the_form_is_removed_and_blank_ones_are_ignored() {
+    let s = TestServer::start().await;
+    let b = Browser::start().await;
+    b.sign_in(&s, "employee").await;
+    b.goto(&s, "/ui/new/register_device").await;
+    b.fill("#f-interfaces-0-hwa", "00:1a:2b:3c:4d:01").await;
+    b.click("#add-f-interfaces").await;
+    b.click("#add-f-interfaces").await;
+    // typed, a blank one, another blank one: remove the typed one
+    assert_eq!(b.value("#f-interfaces-0-hwa").await, "00:1a:2b:3c:4d:01");
+    assert!(
+        !b.client
+            .find_all(Locator::Css("#f-interfaces-2-hwa"))
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    b.click("#remove-f-interfaces-0").await;
+    assert_eq!(b.value("#f-interfaces-0-hwa").await, "");
+    // Enter in a text input places the order (not "add another"); the
+    // blank records are no interfaces, so the required list is missing
+    b.fill("#f-host", "zam2298\u{E007}").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("#e-f-interfaces"))
+        .await
+        .expect("the finding at the list of interfaces");
+    let at_list = b.text("#e-f-interfaces").await;
+    assert!(at_list.contains("required"), "{at_list}");
     b.close().await;
 }
 
@@ -1257,5 +1382,33 @@ async fn my_devices_for_admin_and_deputy() {
     );
     assert!(!b2.client.title().await.expect("title").contains("owned"));
     b2.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_german_reader_sees_the_definitions_german_texts() {
+    let s = TestServer::start().await;
+    let b = Browser::start_in("de-DE").await;
+    b.sign_in(&s, "employee").await;
+    b.goto(&s, "/ui/new").await;
+    // the chrome and the order types' descriptions in German
+    let types = b.text("main").await;
+    assert!(types.contains("Neuaufnahme eines Geräts"), "{types}");
+    b.click("a[href='/ui/new/register_device']").await;
+    assert_eq!(b.text("h1").await, "Auftrag stellen: register_device");
+    assert_eq!(
+        b.text("#d-f-host").await,
+        "Gerätename (Hostname) des neuen Geräts, z. B. zam2299 (ein voll qualifizierter Name wird auf seinen ersten Teil gekürzt). · hostname"
+    );
+    // a record's field, and one without a German text (the English one)
+    assert!(
+        b.text("#d-f-interfaces-0-net")
+            .await
+            .starts_with("Das Subnetz des Interfaces"),
+    );
+    assert_eq!(b.text("#d-f-serial").await, "string");
+    b.screenshot("new-order-de").await;
+    b.goto(&s, "/ui/definitions").await;
+    assert!(b.body().await.contains("Eine Instanz je Auftrag"));
     b.close().await;
 }

@@ -1,8 +1,11 @@
 //! The pages' texts in German and English, chosen by the request's
 //! `Accept-Language` (else [`super::UiSettings::default_language`]). The
-//! chrome (navigation, headings, buttons, labels) is translated; values
-//! from the definitions (field names and descriptions, check messages) are
-//! shown as the definitions and checks write them.
+//! chrome (navigation, headings, buttons, labels) is translated here; the
+//! definitions' descriptions come in the reader's language where the
+//! definitions have one (`<description lang="de">`,
+//! [`crate::workflow::defs::Definitions::text`]), else in English. Names
+//! (fields, states, order types) and check findings are shown as written:
+//! findings are stored in the history as their handlers wrote them.
 
 /// A language of the pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +113,11 @@ pub struct Texts {
     pub json_hint: &'static str,
     pub no_orders: &'static str,
     pub back: &'static str,
+    pub remove: &'static str,
+    pub add_another: &'static str,
+    pub list_of_records: &'static str,
+    pub record: &'static str,
+    pub list_of: &'static str,
     pub problem: &'static str,
     pub staff_work: &'static str,
     pub claim_lapses: &'static str,
@@ -240,6 +248,11 @@ pub static EN: Texts = Texts {
     json_hint: "JSON",
     no_orders: "No orders yet.",
     back: "Back",
+    remove: "Remove",
+    add_another: "Add another",
+    list_of_records: "list of records; blank ones are left out",
+    record: "record",
+    list_of: "list of",
     problem: "That did not work",
     staff_work: "Work on this order",
     claim_lapses: "A claim lapses after",
@@ -370,6 +383,11 @@ pub static DE: Texts = Texts {
     json_hint: "JSON",
     no_orders: "Noch keine Aufträge.",
     back: "Zurück",
+    remove: "Entfernen",
+    add_another: "Weiteren Eintrag hinzufügen",
+    list_of_records: "Liste von Einträgen; leere werden ausgelassen",
+    record: "Eintrag",
+    list_of: "Liste von",
     problem: "Das hat nicht geklappt",
     staff_work: "Auftrag bearbeiten",
     claim_lapses: "Eine Übernahme verfällt nach",

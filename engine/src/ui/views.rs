@@ -1,7 +1,5 @@
 //! The pages' routes, handlers and templates.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -9,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::form::{self, Input, Problems};
+use super::form::{self, FormView, Node, Problems};
 use super::i18n::{Lang, Texts};
 use super::session::{self, FORM_COOKIE, SESSION_COOKIE, Session};
 use crate::error::EngineError;
@@ -748,7 +746,9 @@ struct OrderPage<'a> {
     claimed_by: String,
     claim_until: String,
     claimed_by_me: bool,
-    inputs: Vec<Input>,
+    form: FormView,
+    /// The edit form is drawn open (it was sent and comes back).
+    edit_open: bool,
     edit_errors: Vec<String>,
     message: String,
     /// The "Roll back" form is drawn: the order is closed, changed
@@ -910,19 +910,17 @@ async fn order_view<'a>(
         ));
     }
     timeline.sort_by(|a, b| a.0.cmp(&b.0));
-    let values: BTreeMap<String, String> = order
-        .data
-        .order_type
-        .fields
-        .iter()
-        .map(|d| {
-            (
-                d.name.to_owned(),
-                form::shown(d, order.data.fields.get(d.name)),
-            )
-        })
-        .collect();
+    let values = form::values_of(order.data.order_type, &order.data.fields);
     let problems = Problems::findings(&order.data.errors, &order.data.warnings);
+    let form = form_view(
+        &mut conn,
+        engine,
+        c,
+        order.data.order_type,
+        &values,
+        &problems,
+    )
+    .await?;
     let me = &session.principal.person;
     Ok(OrderPage {
         c,
@@ -989,7 +987,8 @@ async fn order_view<'a>(
             .map(when)
             .unwrap_or_default(),
         claimed_by_me: held.as_ref().is_some_and(|h| &h.person == me),
-        inputs: form::inputs(order.data.order_type, &values, &problems),
+        form,
+        edit_open: false,
         edit_errors: Vec::new(),
         message: String::new(),
         can_rollback,
@@ -1189,17 +1188,22 @@ async fn order_action(
                 Err(e) => return problem(&c, e),
             };
             let (order_type, current) = current;
-            let mut problems = Problems::default();
-            let fields = form::to_fields(
-                order_type,
-                &form::posted(&form),
-                Some(&current),
-                &mut problems,
-            );
-            if problems.has_errors() {
-                return edit_failed(engine, &c, &session, id, flatten(&problems), String::new())
-                    .await;
+            let (mut values, op) = form::posted(order_type, &form);
+            if op != form::Op::Submit {
+                // "add another" / "remove": the form again, as typed
+                form::apply(order_type, &mut values, &op);
+                return edit_again(
+                    engine,
+                    &c,
+                    &session,
+                    id,
+                    (values, Problems::default()),
+                    StatusCode::OK,
+                )
+                .await;
             }
+            form::compact(&mut values);
+            let fields = form::to_fields(order_type, &values, Some(&current));
             if fields.is_empty() {
                 return edit_failed(
                     engine,
@@ -1221,11 +1225,19 @@ async fn order_action(
             };
             match executor::act(engine, p, Actor::Staff, id, "change_field", input).await {
                 Err(EngineError::InvalidFields(list)) => {
-                    let lines = list
-                        .iter()
-                        .map(|f| format!("{}: {}", f.field, f.message))
-                        .collect();
-                    return edit_failed(engine, &c, &session, id, lines, String::new()).await;
+                    let mut problems = Problems::default();
+                    for f in &list {
+                        problems.error(Some(&f.field), &f.message);
+                    }
+                    return edit_again(
+                        engine,
+                        &c,
+                        &session,
+                        id,
+                        (values, problems),
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
                 }
                 other => other.map(drop),
             }
@@ -1238,12 +1250,70 @@ async fn order_action(
     }
 }
 
-fn flatten(p: &Problems) -> Vec<String> {
-    p.errors
-        .iter()
-        .flat_map(|(k, v)| v.iter().map(move |m| format!("{k}: {m}")))
-        .chain(p.general_errors.iter().cloned())
-        .collect()
+/// The form of `order_type` with `values` and `problems`, with the
+/// choices the domain offers for its field types.
+async fn form_view(
+    conn: &mut sqlx::AnyConnection,
+    engine: &Engine,
+    c: &Chrome,
+    order_type: &'static crate::workflow::defs::OrderTypeDef,
+    values: &form::Row,
+    problems: &Problems,
+) -> Result<FormView, EngineError> {
+    use crate::workflow::defs::FieldType;
+    let mut choices = Vec::new();
+    for ty in form::field_types(order_type) {
+        if matches!(ty, FieldType::Record | FieldType::Enum | FieldType::Bool) {
+            continue;
+        }
+        let offered = engine.domain.choices(conn, ty).await?;
+        if !offered.is_empty() {
+            choices.push((ty, offered));
+        }
+    }
+    let ctx = form::FormCtx {
+        t: c.t,
+        lang: c.lang,
+        defs: engine.defs,
+        choices: &choices,
+    };
+    Ok(form::form(order_type, values, problems, &ctx))
+}
+
+/// The order page again with the edit form as the person sent it (open),
+/// and what the checks found at its inputs.
+async fn edit_again(
+    engine: &Engine,
+    c: &Chrome,
+    session: &Session,
+    id: i64,
+    (values, problems): (form::Row, Problems),
+    status: StatusCode,
+) -> Response {
+    let page = match order_view(engine, c, session, id).await {
+        Ok(page) => page,
+        Err(e) => return problem(c, e),
+    };
+    let mut page = page;
+    let drawn = match engine.store.pool.acquire().await {
+        Ok(mut conn) => {
+            let order_type = engine
+                .defs
+                .order_type(&page.order_type)
+                .expect("the order's type is defined");
+            form_view(&mut conn, engine, c, order_type, &values, &problems).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    match drawn {
+        Ok(f) => {
+            page.edit_errors = f.general_errors.clone();
+            page.edit_open = true;
+            page.form = f;
+            render(status, &page)
+        }
+        Err(e) => problem(c, e),
+    }
 }
 
 /// The order type and fields of an order the person may read.
@@ -1277,6 +1347,7 @@ async fn edit_failed(
 ) -> Response {
     match order_view(engine, c, session, id).await {
         Ok(mut page) => {
+            page.edit_open = !errors.is_empty();
             page.edit_errors = errors;
             page.message = message;
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
@@ -1304,7 +1375,10 @@ async fn order_types(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .defs
         .order_types
         .iter()
-        .map(|o| (o.name, o.description))
+        .map(|o| {
+            let key = format!("order[{}]", o.name);
+            (o.name, engine.defs.text(c.lang, &key, o.description))
+        })
         .collect();
     render(StatusCode::OK, &TypesPage { c: &c, types })
 }
@@ -1315,25 +1389,28 @@ struct NewPage<'a> {
     c: &'a Chrome,
     order_type: &'static str,
     description: &'static str,
-    inputs: Vec<Input>,
-    general_errors: Vec<String>,
-    general_warnings: Vec<String>,
+    form: FormView,
 }
 
-fn new_page<'a>(
+async fn new_page<'a>(
+    engine: &Engine,
     c: &'a Chrome,
     order_type: &'static crate::workflow::defs::OrderTypeDef,
-    values: &BTreeMap<String, String>,
+    values: &form::Row,
     problems: &Problems,
-) -> NewPage<'a> {
-    NewPage {
+) -> Result<NewPage<'a>, EngineError> {
+    let mut conn = engine.store.pool.acquire().await?;
+    let form = form_view(&mut conn, engine, c, order_type, values, problems).await?;
+    Ok(NewPage {
         c,
         order_type: order_type.name,
-        description: order_type.description,
-        inputs: form::inputs(order_type, values, problems),
-        general_errors: problems.general_errors.clone(),
-        general_warnings: problems.general_warnings.clone(),
-    }
+        description: engine.defs.text(
+            c.lang,
+            &format!("order[{}]", order_type.name),
+            order_type.description,
+        ),
+        form,
+    })
 }
 
 async fn new_order(
@@ -1352,14 +1429,11 @@ async fn new_order(
     };
     // `?host=…` (a field's name): the form filled in with it, as the
     // "my devices" page links to it; names that are no field are ignored
-    let values: BTreeMap<String, String> = prefill
-        .into_iter()
-        .filter(|(k, _)| order_type.fields.iter().any(|f| f.name == k))
-        .collect();
-    render(
-        StatusCode::OK,
-        &new_page(&c, order_type, &values, &Problems::default()),
-    )
+    let values = form::prefilled(order_type, prefill);
+    match new_page(engine, &c, order_type, &values, &Problems::default()).await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(e) => problem(&c, e),
+    }
 }
 
 async fn place_order(
@@ -1379,18 +1453,24 @@ async fn place_order(
     let Some(order_type) = engine.defs.order_type(&name) else {
         return problem(&c, EngineError::UnknownOrderType(name));
     };
-    let values = form::posted(&form);
-    let mut problems = Problems::default();
-    let fields = form::to_fields(order_type, &values, None, &mut problems);
-    let again = |problems: &Problems| {
-        render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &new_page(&c, order_type, &values, problems),
-        )
+    let (mut values, op) = form::posted(order_type, &form);
+    let again = async |values: &form::Row, problems: &Problems, status: StatusCode| match new_page(
+        engine, &c, order_type, values, problems,
+    )
+    .await
+    {
+        Ok(page) => render(status, &page),
+        Err(e) => problem(&c, e),
     };
-    if problems.has_errors() {
-        return again(&problems);
+    if op != form::Op::Submit {
+        // "add another" / "remove": the form again, as typed
+        form::apply(order_type, &mut values, &op);
+        return again(&values, &Problems::default(), StatusCode::OK).await;
     }
+    // blank records are left out; the findings' indices are those left
+    form::compact(&mut values);
+    let fields = form::to_fields(order_type, &values, None);
+    let mut problems = Problems::default();
     // the portal stage first (POST /api/v1/validate): nothing is stored
     // while it finds errors
     match crate::http::validate::validate(
@@ -1402,14 +1482,19 @@ async fn place_order(
     .await
     {
         Ok(report) if !report.errors.is_empty() => {
-            return again(&Problems::findings(&report.errors, &report.warnings));
+            return again(
+                &values,
+                &Problems::findings(&report.errors, &report.warnings),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
         Ok(_) => {}
         Err(EngineError::InvalidFields(list)) => {
             for f in &list {
                 problems.error(Some(&f.field), &f.message);
             }
-            return again(&problems);
+            return again(&values, &problems, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
         Err(e) => return problem(&c, e),
     }
@@ -1419,7 +1504,7 @@ async fn place_order(
             for f in &list {
                 problems.error(Some(&f.field), &f.message);
             }
-            again(&problems)
+            again(&values, &problems, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(e) => problem(&c, e),
     }
@@ -1447,7 +1532,7 @@ struct TypeView {
     name: &'static str,
     description: &'static str,
     workflow: &'static str,
-    fields: Vec<Input>,
+    fields: Vec<form::FieldRow>,
 }
 
 #[derive(Template)]
@@ -1471,7 +1556,7 @@ async fn definitions_page(State(state): State<AppState>, headers: HeaderMap) -> 
         .iter()
         .map(|wf| WorkflowView {
             name: wf.name,
-            description: wf.description,
+            description: defs.text(c.lang, &format!("workflow[{}]", wf.name), wf.description),
             states: wf
                 .states
                 .iter()
@@ -1521,9 +1606,9 @@ async fn definitions_page(State(state): State<AppState>, headers: HeaderMap) -> 
         .iter()
         .map(|o| TypeView {
             name: o.name,
-            description: o.description,
+            description: defs.text(c.lang, &format!("order[{}]", o.name), o.description),
             workflow: defs.workflow_of(o).name,
-            fields: form::inputs(o, &BTreeMap::new(), &Problems::default()),
+            fields: form::field_rows(defs, c.lang, o),
         })
         .collect();
     render(

@@ -45,6 +45,22 @@ pub struct Definitions {
     /// fields, conditions, attributes, policies, queues): what
     /// `GET /api/v1/definitions` serves.
     pub document: &'static str,
+    /// The definitions' texts in further languages (`<description
+    /// lang="de">`), sorted by key and language; see [`Definitions::text`].
+    pub texts: &'static [Text],
+}
+
+/// A description in a language other than the definitions' own (English).
+#[derive(Debug)]
+pub struct Text {
+    /// What it describes: the path of its element in the XML, each step
+    /// `tag[name]` (a workflow is named by its `<type>`), joined by `/`:
+    /// `order[register_device]`, `order[register_device]/field[interfaces]/field[hwa]`,
+    /// `workflow[auftragssystem]/state[WAITING]`, `action[accept]`.
+    pub key: &'static str,
+    /// An ISO 639-1 code (`de`).
+    pub lang: &'static str,
+    pub text: &'static str,
 }
 
 /// One state machine (`workflow.xml`).
@@ -272,6 +288,14 @@ pub enum FieldType {
 }
 
 impl Definitions {
+    /// The description `key` (see [`Text::key`]) in `lang`, else `default`
+    /// (the definitions' own text).
+    pub fn text(&self, lang: &str, key: &str, default: &'static str) -> &'static str {
+        self.texts
+            .binary_search_by(|t| (t.key, t.lang).cmp(&(key, lang)))
+            .map_or(default, |i| self.texts[i].text)
+    }
+
     pub fn order_type(&self, name: &str) -> Option<&'static OrderTypeDef> {
         self.order_types.iter().find(|o| o.name == name)
     }
