@@ -15,7 +15,11 @@
 //! Environment: BENCH_HISTORY_ORDERS (1000000), BENCH_DEVICES (10000),
 //! BENCH_RUNS (30 timed runs per query and side), BENCH_WARMUP (3 untimed
 //! runs before), BENCH_SKIP_SQLITE=1 (SQLite is still loaded: MongoDB is
-//! filled from it), BENCH_SKIP_POSTGRES=1, BENCH_SKIP_MONGODB=1.
+//! filled from it), BENCH_SKIP_POSTGRES=1, BENCH_SKIP_MONGODB=1,
+//! BENCH_QUESTIONS (comma-separated words: only the questions whose names
+//! hold one, e.g. `host,requester,date`), BENCH_SQLITE_FILE (keep the
+//! loaded SQLite database in this file; a later run with the same file
+//! uses it instead of loading again).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -474,10 +478,30 @@ fn main() {
     rt.block_on(async {
         let mut rows = Vec::new();
         let dir = tempfile::tempdir().unwrap();
-        let sqlite_url = format!("sqlite://{}", dir.path().join("history.db").display());
-        let sqlite = Arc::new(load(&sqlite_url, devices, orders).await);
+        // BENCH_SQLITE_FILE: keep the loaded SQLite database there and use
+        // it again when it exists (loading a million orders takes minutes)
+        let file = match std::env::var("BENCH_SQLITE_FILE") {
+            Ok(file) => std::path::PathBuf::from(file),
+            Err(_) => dir.path().join("history.db"),
+        };
+        let sqlite_url = format!("sqlite://{}", file.display());
+        let sqlite = if file.exists() {
+            eprintln!("using the orders loaded before in {}", file.display());
+            Arc::new(Engine::open(&sqlite_url, auftrag::domain()).await.unwrap())
+        } else {
+            Arc::new(load(&sqlite_url, devices, orders).await)
+        };
         let sample = sample(&sqlite.store).await;
-        let questions = questions(&sample);
+        // BENCH_QUESTIONS: only the questions whose names contain one of
+        // these comma-separated words
+        let only = std::env::var("BENCH_QUESTIONS").ok();
+        let questions: Vec<Question> = questions(&sample)
+            .into_iter()
+            .filter(|q| {
+                only.as_deref()
+                    .is_none_or(|only| only.split(',').any(|w| q.name.contains(w.trim())))
+            })
+            .collect();
         if std::env::var("BENCH_SKIP_SQLITE").is_err() {
             run_store("SQLite", sqlite.clone(), None, &questions, runs, &mut rows).await;
         }

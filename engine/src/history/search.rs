@@ -315,15 +315,20 @@ pub struct SearchPage {
     pub next: Option<String>,
 }
 
-fn page(sort: Sort, limit: i64, mut orders: Vec<OrderDocument>) -> SearchPage {
-    let more = orders.len() as i64 > limit;
-    orders.truncate(limit as usize);
+/// The first `limit` of `found` (read one more than `limit`) and the
+/// cursor of the next page, if there is one.
+fn page(sort: Sort, limit: i64, mut found: Vec<Found>) -> FoundPage {
+    let more = found.len() as i64 > limit;
+    found.truncate(limit as usize);
     let next = if more {
-        orders.last().map(|o| cursor_of(sort, o.id))
+        found.last().map(|o| cursor_of(sort, o.id()))
     } else {
         None
     };
-    SearchPage { orders, next }
+    FoundPage {
+        orders: found,
+        next,
+    }
 }
 
 /// Searches the history of what `person` may read (`None`: everything,
@@ -334,15 +339,7 @@ pub async fn search(
     person: Option<&str>,
     query: &SearchQuery,
 ) -> Result<SearchPage, EngineError> {
-    let found = search_found(engine, person, query).await?;
-    Ok(SearchPage {
-        orders: found
-            .orders
-            .into_iter()
-            .map(Found::decode)
-            .collect::<Result<_, _>>()?,
-        next: found.next,
-    })
+    search_found(engine, person, query).await?.decode()
 }
 
 /// [`search`] as the HTTP API answers it: documents read from the SQL
@@ -401,6 +398,20 @@ async fn search_found(
 pub struct FoundPage {
     pub orders: Vec<Found>,
     pub next: Option<String>,
+}
+
+impl FoundPage {
+    /// The page with its documents decoded.
+    pub fn decode(self) -> Result<SearchPage, EngineError> {
+        Ok(SearchPage {
+            orders: self
+                .orders
+                .into_iter()
+                .map(Found::decode)
+                .collect::<Result<_, _>>()?,
+            next: self.next,
+        })
+    }
 }
 
 /// A history document found: as the SQL database stores it, or decoded
@@ -838,15 +849,7 @@ pub async fn search_sql(
     access: &Access,
     q: &SearchQuery,
 ) -> Result<SearchPage, EngineError> {
-    let found = search_sql_stored(store, defs, access, q).await?;
-    Ok(SearchPage {
-        orders: found
-            .orders
-            .into_iter()
-            .map(Found::decode)
-            .collect::<Result<_, _>>()?,
-        next: found.next,
-    })
+    search_sql_stored(store, defs, access, q).await?.decode()
 }
 
 /// Searches the SQL database; the documents as stored.
@@ -872,18 +875,11 @@ async fn search_sql_stored(
         q.limit + 1
     );
     let rows = sql.query(&text).fetch_all(&store.pool).await?;
-    let mut orders = rows
+    let orders = rows
         .iter()
         .map(|r| StoredDocument::from_row(defs, r).map(|d| Found::Stored(Box::new(d))))
         .collect::<Result<Vec<_>, _>>()?;
-    let more = orders.len() as i64 > q.limit;
-    orders.truncate(q.limit as usize);
-    let next = if more {
-        orders.last().map(|o| cursor_of(q.sort, o.id()))
-    } else {
-        None
-    };
-    Ok(FoundPage { orders, next })
+    Ok(page(q.sort, q.limit, orders))
 }
 
 // --------------------------------------------------------------- MongoDB
@@ -1091,9 +1087,9 @@ pub async fn search_mongo(
         .map_err(mongo_error)?;
     let orders = documents
         .into_iter()
-        .map(super::document::from_mongo)
+        .map(|d| super::document::from_mongo(d).map(Found::from))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(page(q.sort, q.limit, orders))
+    page(q.sort, q.limit, orders).decode()
 }
 
 /// The indexes the searches and statistics need in the MongoDB collection
