@@ -48,9 +48,12 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
+/// The person the questions are asked as: staff of the generated network.
+const STAFF: &str = "100000";
+
 /// The columns the API reads for a history document.
 const COLUMNS: &str = "id, order_type, requester, state, closed, created_at, updated_at, \
-     fields, changes, states, errors, warnings, accepted, facts";
+     fields, changes, states, errors, warnings, accepted, facts, host";
 
 /// What a query asks, for both sides.
 struct Question {
@@ -186,14 +189,11 @@ fn questions(sample: &Sample) -> Vec<Question> {
                          percentile_disc(0.9) WITHIN GROUP (ORDER BY waiting_ms) \
                          FROM auftrag_orders WHERE waited = 1 AND waiting_ms IS NOT NULL \
                          GROUP BY GROUPING SETS ((order_type), ())",
-                        "SELECT k, c, s, COUNT(DISTINCT id) FROM ( \
-                         SELECT o.order_type AS k, o.id, f ->> 'check' AS c, 'error' AS s \
-                         FROM auftrag_orders o, jsonb_array_elements(o.errors::jsonb) f \
-                         UNION ALL SELECT o.order_type, o.id, f ->> 'check', 'warning' \
-                         FROM auftrag_orders o, jsonb_array_elements(o.warnings::jsonb) f \
-                         UNION ALL SELECT o.order_type, o.id, f ->> 'check', 'warning' \
-                         FROM auftrag_orders o, jsonb_array_elements(o.accepted::jsonb) f) x \
-                         WHERE c IS NOT NULL GROUP BY k, c, s",
+                        "SELECT order_type, c, s, COUNT(DISTINCT id) FROM auftrag_orders, LATERAL ( \
+                         SELECT x ->> 'check' AS c, 'error' AS s FROM jsonb_array_elements(errors::jsonb) x \
+                         UNION ALL SELECT x ->> 'check', 'warning' FROM jsonb_array_elements(warnings::jsonb) x \
+                         UNION ALL SELECT x ->> 'check', 'warning' FROM jsonb_array_elements(accepted::jsonb) x) f \
+                         WHERE c IS NOT NULL GROUP BY order_type, c, s",
                     ],
                 });
                 q
@@ -380,8 +380,36 @@ struct Row_ {
     store: &'static str,
     question: &'static str,
     api: (Duration, Duration),
+    /// The API's work without HTTP: the search or statistics called in
+    /// this process, the answer written as JSON.
+    inproc: (Duration, Duration),
     floor: (Duration, Duration),
     hits: usize,
+}
+
+/// The API's work for `api` (a path with its query) without HTTP: what
+/// the handler calls, as staff person `person`, and the answer as JSON.
+async fn in_process(engine: &Engine, person: &str, api: &str) -> Vec<u8> {
+    let (path, query) = api.split_once('?').unwrap_or((api, ""));
+    let params: std::collections::HashMap<String, String> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    if path.ends_with("/stats") {
+        let q = auftrag_engine::history::stats::StatsQuery::parse(engine.defs, &params).unwrap();
+        let stats = auftrag_engine::history::stats::stats(engine, Some(person), &q)
+            .await
+            .unwrap();
+        serde_json::to_vec(&stats).unwrap()
+    } else {
+        let q = auftrag_engine::history::search::SearchQuery::parse(engine.defs, &params).unwrap();
+        let page = auftrag_engine::history::search::search_json(engine, Some(person), &q)
+            .await
+            .unwrap();
+        serde_json::to_vec(&page).unwrap()
+    }
 }
 
 async fn run_store(
@@ -394,7 +422,7 @@ async fn run_store(
 ) {
     let base = serve(engine.clone()).await;
     let staff = engine
-        .issue_token("100000", time::Duration::hours(2))
+        .issue_token(STAFF, time::Duration::hours(2))
         .await
         .unwrap();
     let http = reqwest::Client::new();
@@ -420,15 +448,23 @@ async fn run_store(
             }
         })
         .await;
+        let inproc = time_it(runs, || {
+            let (engine, api) = (&engine, &q.api);
+            async move {
+                std::hint::black_box(in_process(engine, STAFF, api).await);
+            }
+        })
+        .await;
         let floor = match &history {
             Some(h) => time_it(runs, || floor_mongo(h, q)).await,
             None => time_it(runs, || floor_sql(&engine.store, q)).await,
         };
         println!(
-            "{label:<10} {:<42} API p50 {:>9} p99 {:>9} ms | floor p50 {:>9} p99 {:>9} ms | {:.2}x ({hits} hits)",
+            "{label:<10} {:<42} API p50 {:>9} p99 {:>9} ms | in process p50 {:>9} ms | floor p50 {:>9} p99 {:>9} ms | {:.2}x ({hits} hits)",
             q.name,
             ms(percentile(&api, 0.5)),
             ms(percentile(&api, 0.99)),
+            ms(percentile(&inproc, 0.5)),
             ms(percentile(&floor, 0.5)),
             ms(percentile(&floor, 0.99)),
             percentile(&api, 0.5).as_secs_f64() / percentile(&floor, 0.5).as_secs_f64()
@@ -437,6 +473,7 @@ async fn run_store(
             store: label,
             question: q.name,
             api: (percentile(&api, 0.5), percentile(&api, 0.99)),
+            inproc: (percentile(&inproc, 0.5), percentile(&inproc, 0.99)),
             floor: (percentile(&floor, 0.5), percentile(&floor, 0.99)),
             hits,
         });
@@ -546,15 +583,16 @@ fn main() {
             run_store("MongoDB", Arc::new(engine), Some(history), &questions, runs, &mut rows)
                 .await;
         }
-        println!("\n| store | query | API p50 | API p99 | floor p50 | floor p99 | API / floor (p50) | hits |");
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("\n| store | query | API p50 | API p99 | in process p50 | floor p50 | floor p99 | API / floor (p50) | hits |");
+        println!("|---|---|---|---|---|---|---|---|---|");
         for r in &rows {
             println!(
-                "| {} | {} | {} ms | {} ms | {} ms | {} ms | {:.2}× | {} |",
+                "| {} | {} | {} ms | {} ms | {} ms | {} ms | {} ms | {:.2}× | {} |",
                 r.store,
                 r.question,
                 ms(r.api.0),
                 ms(r.api.1),
+                ms(r.inproc.0),
                 ms(r.floor.0),
                 ms(r.floor.1),
                 r.api.0.as_secs_f64() / r.floor.0.as_secs_f64(),

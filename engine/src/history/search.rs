@@ -487,36 +487,23 @@ fn decode_raw<T: serde::de::DeserializeOwned>(
 }
 
 impl StoredDocument {
-    /// The document of a row of [`crate::store::ORDER_COLUMNS`].
+    /// The document of a row of [`crate::store::ORDER_COLUMNS`] and `host`.
     pub(crate) fn from_row(
         defs: &'static Definitions,
         row: &sqlx::any::AnyRow,
     ) -> Result<Self, EngineError> {
         let order_type: String = row.try_get("order_type")?;
-        let def = defs.order_type(&order_type).ok_or_else(|| {
-            EngineError::Internal(format!(
+        if defs.order_type(&order_type).is_none() {
+            return Err(EngineError::Internal(format!(
                 "stored order has order type `{order_type}`, which the definitions no longer have"
-            ))
-        })?;
+            )));
+        }
         let fields = raw(row, "fields")?;
-        // the object of the order: its key field's value, as
-        // `OrderData::key` takes it (the `host` column keeps the value
-        // submitted, staff may have edited the field since)
-        let host_id = match def.key_field {
-            Some(key) => {
-                let map: HashMap<String, &RawValue> =
-                    serde_json::from_str(fields.get()).map_err(|e| {
-                        EngineError::Internal(format!("stored column `fields` is not valid: {e}"))
-                    })?;
-                map.get(key)
-                    .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
-                    .filter(|k| crate::workflow::context::is_key(k))
-            }
-            None => None,
-        };
         Ok(Self {
             id: row.try_get("id")?,
-            host_id,
+            // the key field's value (`OrderData::key`), written with every
+            // write of the fields; the `host` filter reads the same column
+            host_id: row.try_get("host")?,
             requester: row.try_get("requester")?,
             order_type,
             state: row.try_get("state")?,
@@ -869,7 +856,7 @@ async fn search_sql_stored(
         sql.conds.push(format!("id {compare} {p}"));
     }
     let text = format!(
-        "SELECT {} FROM auftrag_orders WHERE {} ORDER BY id {order} LIMIT {}",
+        "SELECT {}, host FROM auftrag_orders WHERE {} ORDER BY id {order} LIMIT {}",
         crate::store::ORDER_COLUMNS,
         sql.where_clause(),
         q.limit + 1

@@ -419,24 +419,36 @@ pub async fn stats_sql(
     let mut sql = Sql::default();
     let key = sql_key(&mut sql, backend, &q.by);
     let base = super::search::sql_conds_for_stats(&mut sql, backend, access, &q.orders());
-    let arm = |list: &str, severity: &str| match backend {
-        Backend::Sqlite => format!(
-            "SELECT o.k, o.id, json_extract(f.value, '$.check') AS c, '{severity}' AS s \
-             FROM o, json_each(o.{list}) f"
-        ),
+    let text = match backend {
+        // one pass over the orders: each order's findings joined laterally
         Backend::Postgres => format!(
-            "SELECT o.k, o.id, f ->> 'check' AS c, '{severity}' AS s \
-             FROM o, jsonb_array_elements(o.{list}::jsonb) f"
+            "SELECT k, c, s, COUNT(DISTINCT id) FROM ( \
+               SELECT {key} AS k, id, f.c, f.s FROM auftrag_orders, LATERAL ( \
+                 SELECT x ->> 'check' AS c, 'error' AS s FROM jsonb_array_elements(errors::jsonb) x \
+                 UNION ALL SELECT x ->> 'check', 'warning' FROM jsonb_array_elements(warnings::jsonb) x \
+                 UNION ALL SELECT x ->> 'check', 'warning' FROM jsonb_array_elements(accepted::jsonb) x \
+               ) f WHERE {base}) o \
+             WHERE c IS NOT NULL GROUP BY k, c, s"
         ),
+        // SQLite has no LATERAL: the orders once (a CTE used three times
+        // is materialized), their findings per list
+        Backend::Sqlite => {
+            let arm = |list: &str, severity: &str| {
+                format!(
+                    "SELECT o.k, o.id, json_extract(f.value, '$.check') AS c, '{severity}' AS s \
+                     FROM o, json_each(o.{list}) f"
+                )
+            };
+            format!(
+                "WITH o AS (SELECT {key} AS k, id, errors, warnings, accepted FROM auftrag_orders WHERE {base}) \
+                 SELECT k, c, s, COUNT(DISTINCT id) FROM ({} UNION ALL {} UNION ALL {}) x \
+                 WHERE c IS NOT NULL GROUP BY k, c, s",
+                arm("errors", "error"),
+                arm("warnings", "warning"),
+                arm("accepted", "warning"),
+            )
+        }
     };
-    let text = format!(
-        "WITH o AS (SELECT {key} AS k, id, errors, warnings, accepted FROM auftrag_orders WHERE {base}) \
-         SELECT k, c, s, COUNT(DISTINCT id) FROM ({} UNION ALL {} UNION ALL {}) x \
-         WHERE c IS NOT NULL GROUP BY k, c, s",
-        arm("errors", "error"),
-        arm("warnings", "warning"),
-        arm("accepted", "warning"),
-    );
     for r in sql.query(&text).fetch_all(&store.pool).await? {
         rows.checks.push((
             key_of(&r)?,

@@ -130,7 +130,7 @@ const KEY_MAX_LENGTH: usize = 255;
 
 /// Whether a key field's text can be an order's key ([`OrderData::key`]):
 /// not empty, no control characters, at most [`KEY_MAX_LENGTH`] characters.
-pub fn is_key(text: &str) -> bool {
+fn is_key(text: &str) -> bool {
     !text.is_empty() && crate::workflow::types::check_text(text, KEY_MAX_LENGTH, false).is_ok()
 }
 
