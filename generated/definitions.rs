@@ -420,157 +420,157 @@ fn cond_3(ctx: &::auftrag_engine::context::CondCtx<'_>) -> bool {
 fn action_check_request<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::check_request(ctx))
+    auftrag_engine::builtin::check_request::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::actions::run_request`.
 fn action_run_request<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::actions::run_request(ctx))
+    crate::junet::actions::run_request::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::handle_err`.
 fn action_handle_err<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::handle_err(ctx))
+    auftrag_engine::builtin::handle_err::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::handle_warn`.
 fn action_handle_warn<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::handle_warn(ctx))
+    auftrag_engine::builtin::handle_warn::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::abort`.
 fn action_abort<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::abort(ctx))
+    auftrag_engine::builtin::abort::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::change_field`.
 fn action_change_field<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::change_field(ctx))
+    auftrag_engine::builtin::change_field::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::accept`.
 fn action_accept<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::accept(ctx))
+    auftrag_engine::builtin::accept::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::null`.
 fn action_null<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::null(ctx))
+    auftrag_engine::builtin::null::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::authorization`.
 fn check_authorization<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::authorization(ctx))
+    auftrag_engine::builtin::authorization::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_change_consistent`.
 fn check_check_change_consistent<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_change_consistent(ctx))
+    crate::junet::checks::check_change_consistent::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_subnet`.
 fn check_check_subnet<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_subnet(ctx))
+    crate::junet::checks::check_subnet::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_ipv4_in_subnet`.
 fn check_check_ipv4_in_subnet<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_ipv4_in_subnet(ctx))
+    crate::junet::checks::check_ipv4_in_subnet::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_ipv4_free`.
 fn check_check_ipv4_free<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_ipv4_free(ctx))
+    crate::junet::checks::check_ipv4_free::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_interface_hwa`.
 fn check_check_interface_hwa<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_interface_hwa(ctx))
+    crate::junet::checks::check_interface_hwa::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_interface_hwa_unique`.
 fn check_check_interface_hwa_unique<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_interface_hwa_unique(ctx))
+    crate::junet::checks::check_interface_hwa_unique::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_alias_unique`.
 fn check_check_alias_unique<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_alias_unique(ctx))
+    crate::junet::checks::check_alias_unique::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_canonical_alias`.
 fn check_check_canonical_alias<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_canonical_alias(ctx))
+    crate::junet::checks::check_canonical_alias::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_one_interface_per_subnet`.
 fn check_check_one_interface_per_subnet<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_one_interface_per_subnet(ctx))
+    crate::junet::checks::check_one_interface_per_subnet::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_ipv6`.
 fn check_check_ipv6<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_ipv6(ctx))
+    crate::junet::checks::check_ipv6::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_deputyship`.
 fn check_check_deputyship<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_deputyship(ctx))
+    crate::junet::checks::check_deputyship::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_host_exists`.
 fn check_check_host_exists<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_host_exists(ctx))
+    crate::junet::checks::check_host_exists::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_hwa_syntax`.
 fn check_check_hwa_syntax<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_hwa_syntax(ctx))
+    crate::junet::checks::check_hwa_syntax::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_hwa_unique`.
 fn check_check_hwa_unique<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_hwa_unique(ctx))
+    crate::junet::checks::check_hwa_unique::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_host_free`.
 fn check_check_host_free<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_host_free(ctx))
+    crate::junet::checks::check_host_free::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_label_free`.
 fn check_check_label_free<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_label_free(ctx))
+    crate::junet::checks::check_label_free::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_person_exists`.
 fn check_check_person_exists<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_person_exists(ctx))
+    crate::junet::checks::check_person_exists::auftrag_boxed(ctx)
 }
 const _: () = {
     #[allow(non_camel_case_types, dead_code)]
@@ -2590,7 +2590,7 @@ fn resolve_1<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::is_employee(ctx))
+    crate::junet::pip::is_employee::auftrag_boxed(ctx)
 }
 fn resolve_2<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2601,7 +2601,7 @@ fn resolve_2<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::is_admin(ctx))
+    crate::junet::pip::is_admin::auftrag_boxed(ctx)
 }
 fn resolve_3<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2612,7 +2612,7 @@ fn resolve_3<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::is_itb(ctx))
+    crate::junet::pip::is_itb::auftrag_boxed(ctx)
 }
 fn resolve_4<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2623,7 +2623,7 @@ fn resolve_4<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::itb_orgs(ctx))
+    crate::junet::pip::itb_orgs::auftrag_boxed(ctx)
 }
 fn resolve_5<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2634,7 +2634,7 @@ fn resolve_5<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::is_staff(ctx))
+    crate::junet::pip::is_staff::auftrag_boxed(ctx)
 }
 fn resolve_6<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2645,7 +2645,7 @@ fn resolve_6<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::email(ctx))
+    crate::junet::pip::email::auftrag_boxed(ctx)
 }
 fn resolve_7<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2656,7 +2656,7 @@ fn resolve_7<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputy_devices(ctx))
+    crate::junet::pip::deputy_devices::auftrag_boxed(ctx)
 }
 fn resolve_8<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2667,7 +2667,7 @@ fn resolve_8<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputy_admins(ctx))
+    crate::junet::pip::deputy_admins::auftrag_boxed(ctx)
 }
 fn resolve_9<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2678,7 +2678,7 @@ fn resolve_9<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputy_orgs(ctx))
+    crate::junet::pip::deputy_orgs::auftrag_boxed(ctx)
 }
 fn resolve_14<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2689,7 +2689,7 @@ fn resolve_14<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::all_devices(ctx))
+    crate::junet::pip::all_devices::auftrag_boxed(ctx)
 }
 fn resolve_15<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2700,7 +2700,7 @@ fn resolve_15<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::device_id(ctx))
+    crate::junet::pip::device_id::auftrag_boxed(ctx)
 }
 fn resolve_16<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2711,7 +2711,7 @@ fn resolve_16<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::device_admin(ctx))
+    crate::junet::pip::device_admin::auftrag_boxed(ctx)
 }
 fn resolve_18<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2722,7 +2722,7 @@ fn resolve_18<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputies(ctx))
+    crate::junet::pip::deputies::auftrag_boxed(ctx)
 }
 fn resolve_19<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2733,7 +2733,7 @@ fn resolve_19<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputy_until(ctx))
+    crate::junet::pip::deputy_until::auftrag_boxed(ctx)
 }
 fn resolve_20<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -2744,7 +2744,7 @@ fn resolve_20<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::device_org(ctx))
+    crate::junet::pip::device_org::auftrag_boxed(ctx)
 }
 /// `action.order_type == "register_device"`
 #[allow(clippy::redundant_closure_call, unused_parens)]

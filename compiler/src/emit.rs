@@ -693,12 +693,14 @@ fn tables(model: &Model, split: bool) -> TokenStream {
     for (a, id) in model.actions.iter().zip(&action_fns) {
         let p = path(&a.handler);
         let d = doc(&format!("Calls `{}`.", a.handler));
+        // the future boxed in the handler's crate (`#[action]`'s
+        // `auftrag_boxed`): boxing it here would compile its code here too
         items.extend(quote! {
             #d
             fn #id<'a, 'b>(
                 ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
             ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-                Box::pin(#p(ctx))
+                #p::auftrag_boxed(ctx)
             }
         });
     }
@@ -715,7 +717,7 @@ fn tables(model: &Model, split: bool) -> TokenStream {
             fn #id<'a, 'b>(
                 ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
             ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-                Box::pin(#p(ctx))
+                #p::auftrag_boxed(ctx)
             }
         });
     }
