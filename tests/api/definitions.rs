@@ -318,3 +318,33 @@ async fn register_device_with_nested_records_parses_at_the_edge() {
         r.body
     );
 }
+
+/// The tables call the handlers' `auftrag_boxed` (made by `#[check]`,
+/// `#[action]`, `#[resolver]` in the handlers' crate) instead of boxing
+/// their futures themselves: an async fn's body is compiled in every crate
+/// that names its future's type, so boxing in the tables compiled all of
+/// JuNet's async code again with every XML edit.
+#[test]
+fn tables_leave_the_handlers_futures_to_the_handlers_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tables = auftrag_compiler::compile_tables_dir_as(
+        &root.join("definitions"),
+        Path::new("definitions"),
+        "::auftrag_junet_types",
+    )
+    .expect("tables");
+    let boxing: Vec<&str> = tables
+        .rust
+        .lines()
+        .filter(|l| l.contains("Box::pin("))
+        .collect();
+    assert!(boxing.is_empty(), "the tables box futures: {boxing:?}");
+    let calls = tables.rust.matches("::auftrag_boxed(ctx)").count();
+    let m = &tables.model;
+    let resolvers = m
+        .attributes
+        .iter()
+        .filter(|a| a.source.contains("::"))
+        .count();
+    assert_eq!(calls, m.actions.len() + m.checks.len() + resolvers);
+}
