@@ -90,6 +90,22 @@ fn say(message: impl AsRef<str>) {
 fn cargo(paths: &Paths) -> Command {
     let mut c = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     c.current_dir(&paths.root);
+    // What `cargo run` set for this program is not for the builds it starts:
+    // ring's build script watches CARGO_MANIFEST_DIR, so with xtask's value
+    // ring and every crate above it (rustls, …) were rebuilt, and again by
+    // the next plain `cargo build`.
+    for (var, _) in env::vars_os() {
+        let var = var.to_string_lossy();
+        if var == "CARGO_MANIFEST_DIR"
+            || var == "CARGO_MANIFEST_PATH"
+            || var == "CARGO_CRATE_NAME"
+            || var == "CARGO_BIN_NAME"
+            || var == "CARGO_PRIMARY_PACKAGE"
+            || var.starts_with("CARGO_PKG_")
+        {
+            c.env_remove(&*var);
+        }
+    }
     c
 }
 
