@@ -1,5 +1,8 @@
-//! Compiles `definitions/*.xml` into Rust (see `auftrag-compiler`). A broken
-//! definition fails the build with `file:line:col` diagnostics.
+//! Compiles `definitions/*.xml` into the tables (see `auftrag-compiler`,
+//! `compile_tables_dir_as`): everything but the typed order fields and
+//! queue handles, which `auftrag-junet-types` generates from `orders.xml`
+//! and `queues.xml` (the tables re-export them). A broken definition fails
+//! the build with `file:line:col` diagnostics.
 //!
 //! The output goes to `OUT_DIR` and is mirrored to `generated/definitions.rs`,
 //! which is committed so that a reviewer sees what a definition change does.
@@ -9,11 +12,12 @@ use std::path::Path;
 
 fn main() {
     let dir = Path::new("definitions");
+    // the folder, not only the files read: a new, removed or renamed
+    // definition file must rebuild
     println!("cargo:rerun-if-changed=definitions");
     println!("cargo:rerun-if-env-changed=CI");
-    // `sqlx::migrate!` embeds the domain's migrations; a new file must rebuild
-    println!("cargo:rerun-if-changed=migrations");
-    let compiled = match auftrag_compiler::compile_dir(dir) {
+    let compiled = match auftrag_compiler::compile_tables_dir_as(dir, dir, "::auftrag_junet_types")
+    {
         Ok(compiled) => compiled,
         Err(diagnostics) => {
             for d in &diagnostics {

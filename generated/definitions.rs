@@ -3,6 +3,7 @@
 // policies.xml). Do not edit:
 // change the definitions instead; the build regenerates this file.
 
+pub use ::auftrag_junet_types::*;
 /// The states of the workflow `auftragssystem`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u16)]
@@ -399,703 +400,6 @@ impl OrderType {
         }
     }
 }
-/// The values of field `inet6_addr_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeDeviceInet6AddrType {
-    ///EUI64
-    Eui64,
-    ///4to6
-    V4to6,
-    ///manual
-    Manual,
-}
-impl ChangeDeviceInet6AddrType {
-    /// The value as written in the order.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ChangeDeviceInet6AddrType::Eui64 => "EUI64",
-            ChangeDeviceInet6AddrType::V4to6 => "4to6",
-            ChangeDeviceInet6AddrType::Manual => "manual",
-        }
-    }
-}
-impl ::auftrag_engine::types::FieldValue for ChangeDeviceInet6AddrType {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        match ::auftrag_engine::types::enum_text(v)? {
-            "EUI64" => Ok(ChangeDeviceInet6AddrType::Eui64),
-            "4to6" => Ok(ChangeDeviceInet6AddrType::V4to6),
-            "manual" => Ok(ChangeDeviceInet6AddrType::Manual),
-            other => Err(format!("`{other}` is not one of {}", "EUI64, 4to6, manual")),
-        }
-    }
-}
-/// A record of field `add_aliases`: Aliases to add to the interface; one marked canonical replaces the canonical name.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeDeviceAddAliases {
-    pub name: ::auftrag_engine::types::Hostname,
-    pub canonical: ::core::option::Option<bool>,
-}
-impl ::auftrag_engine::types::FieldValue for ChangeDeviceAddAliases {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        let obj = ::auftrag_engine::types::record(v)?;
-        Ok(Self {
-            name: ::auftrag_engine::types::member_required(obj, "name")?,
-            canonical: ::auftrag_engine::types::member_optional(obj, "canonical")?,
-        })
-    }
-}
-/// The values of field `dv_class`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeDeviceDvClass {
-    ///PC
-    Pc,
-    ///SERVER
-    Server,
-    ///PRINTER
-    Printer,
-    ///SWITCH
-    Switch,
-    ///OTHER
-    Other,
-}
-impl ChangeDeviceDvClass {
-    /// The value as written in the order.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ChangeDeviceDvClass::Pc => "PC",
-            ChangeDeviceDvClass::Server => "SERVER",
-            ChangeDeviceDvClass::Printer => "PRINTER",
-            ChangeDeviceDvClass::Switch => "SWITCH",
-            ChangeDeviceDvClass::Other => "OTHER",
-        }
-    }
-}
-impl ::auftrag_engine::types::FieldValue for ChangeDeviceDvClass {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        match ::auftrag_engine::types::enum_text(v)? {
-            "PC" => Ok(ChangeDeviceDvClass::Pc),
-            "SERVER" => Ok(ChangeDeviceDvClass::Server),
-            "PRINTER" => Ok(ChangeDeviceDvClass::Printer),
-            "SWITCH" => Ok(ChangeDeviceDvClass::Switch),
-            "OTHER" => Ok(ChangeDeviceDvClass::Other),
-            other => {
-                Err(
-                    format!(
-                        "`{other}` is not one of {}",
-                        "PC, SERVER, PRINTER, SWITCH, OTHER"
-                    ),
-                )
-            }
-        }
-    }
-}
-/// The values of field `inet6_addr_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeDeviceAddInterfacesInet6AddrType {
-    ///EUI64
-    Eui64,
-    ///4to6
-    V4to6,
-    ///manual
-    Manual,
-}
-impl ChangeDeviceAddInterfacesInet6AddrType {
-    /// The value as written in the order.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ChangeDeviceAddInterfacesInet6AddrType::Eui64 => "EUI64",
-            ChangeDeviceAddInterfacesInet6AddrType::V4to6 => "4to6",
-            ChangeDeviceAddInterfacesInet6AddrType::Manual => "manual",
-        }
-    }
-}
-impl ::auftrag_engine::types::FieldValue for ChangeDeviceAddInterfacesInet6AddrType {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        match ::auftrag_engine::types::enum_text(v)? {
-            "EUI64" => Ok(ChangeDeviceAddInterfacesInet6AddrType::Eui64),
-            "4to6" => Ok(ChangeDeviceAddInterfacesInet6AddrType::V4to6),
-            "manual" => Ok(ChangeDeviceAddInterfacesInet6AddrType::Manual),
-            other => Err(format!("`{other}` is not one of {}", "EUI64, 4to6, manual")),
-        }
-    }
-}
-/// A record of field `aliases`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeDeviceAddInterfacesAliases {
-    pub name: ::auftrag_engine::types::Hostname,
-    pub canonical: ::core::option::Option<bool>,
-}
-impl ::auftrag_engine::types::FieldValue for ChangeDeviceAddInterfacesAliases {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        let obj = ::auftrag_engine::types::record(v)?;
-        Ok(Self {
-            name: ::auftrag_engine::types::member_required(obj, "name")?,
-            canonical: ::auftrag_engine::types::member_optional(obj, "canonical")?,
-        })
-    }
-}
-/// A record of field `add_interfaces`: Interfaces to add, one per subnet, as in register_device.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeDeviceAddInterfaces {
-    pub net: ::auftrag_engine::types::Subnet,
-    pub ipv4: ::core::option::Option<::std::net::Ipv4Addr>,
-    pub hwa: ::auftrag_engine::types::MacAddr6,
-    pub ssh: ::core::option::Option<bool>,
-    pub inet6_addr_type: ::core::option::Option<ChangeDeviceAddInterfacesInet6AddrType>,
-    pub ipv6: ::core::option::Option<::std::net::Ipv6Addr>,
-    pub aliases: ::std::vec::Vec<ChangeDeviceAddInterfacesAliases>,
-}
-impl ::auftrag_engine::types::FieldValue for ChangeDeviceAddInterfaces {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        let obj = ::auftrag_engine::types::record(v)?;
-        Ok(Self {
-            net: ::auftrag_engine::types::member_required(obj, "net")?,
-            ipv4: ::auftrag_engine::types::member_optional(obj, "ipv4")?,
-            hwa: ::auftrag_engine::types::member_required(obj, "hwa")?,
-            ssh: ::auftrag_engine::types::member_optional(obj, "ssh")?,
-            inet6_addr_type: ::auftrag_engine::types::member_optional(
-                obj,
-                "inet6_addr_type",
-            )?,
-            ipv6: ::auftrag_engine::types::member_optional(obj, "ipv6")?,
-            aliases: ::auftrag_engine::types::member_required(obj, "aliases")?,
-        })
-    }
-}
-/// The fields of an order of type `change_device`, parsed: Change of a registered device (Aenderung): any subset of its data, its interfaces and their aliases. Fields left empty stay as they are; the history records [old, new] for every changed field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeDevice {
-    /// The device to change: the fully qualified name of one of its interfaces (a canonical alias), e.g. zam2212.zam.kfa-juelich.de, or its device label. Interface fields (hwa, net, ipv4, ssh, inet6_addr_type, ipv6, add_aliases, remove_aliases) apply to this interface.
-    pub host: ::auftrag_engine::types::Hostname,
-    /// New hardware (MAC) address of the interface.
-    pub hwa: ::core::option::Option<::auftrag_engine::types::MacAddr6>,
-    /// Move the interface to this subnet (give its new ipv4 with it).
-    pub net: ::core::option::Option<::auftrag_engine::types::Subnet>,
-    /// New IPv4 address of the interface.
-    pub ipv4: ::core::option::Option<::std::net::Ipv4Addr>,
-    /// SSH unlock of the interface (Y/N).
-    pub ssh: ::core::option::Option<bool>,
-    /// How the interface's IPv6 address is made: from the MAC (EUI64), from the IPv4 (4to6), or by hand (manual, with ipv6).
-    pub inet6_addr_type: ::core::option::Option<ChangeDeviceInet6AddrType>,
-    /// The IPv6 address given by hand (inet6_addr_type manual).
-    pub ipv6: ::core::option::Option<::std::net::Ipv6Addr>,
-    /// Aliases to add to the interface; one marked canonical replaces the canonical name.
-    pub add_aliases: ::core::option::Option<::std::vec::Vec<ChangeDeviceAddAliases>>,
-    /// Aliases to remove from the interface (not its canonical name unless a new one is added).
-    pub remove_aliases: ::core::option::Option<
-        ::std::vec::Vec<::auftrag_engine::types::Hostname>,
-    >,
-    /// New device label (host name).
-    pub label: ::core::option::Option<::auftrag_engine::types::Hostname>,
-    pub dv_class: ::core::option::Option<ChangeDeviceDvClass>,
-    pub dv_type: ::core::option::Option<::std::string::String>,
-    pub serial: ::core::option::Option<::std::string::String>,
-    pub geb: ::core::option::Option<::auftrag_engine::types::Building>,
-    pub raum: ::core::option::Option<::auftrag_engine::types::Room>,
-    /// Organisation unit of the device (DV_LOC_ORG).
-    pub org: ::core::option::Option<::std::string::String>,
-    pub persdata: ::core::option::Option<bool>,
-    /// PERS_KEY of the new administrator.
-    pub admin: ::core::option::Option<::auftrag_engine::types::PersonRef>,
-    /// The users of the device (replaces the list).
-    pub users: ::core::option::Option<
-        ::std::vec::Vec<::auftrag_engine::types::PersonRef>,
-    >,
-    /// Additional recipients (e-mail addresses) of the notifications about this order.
-    pub notify: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
-    /// Interfaces to add, one per subnet, as in register_device.
-    pub add_interfaces: ::core::option::Option<
-        ::std::vec::Vec<ChangeDeviceAddInterfaces>,
-    >,
-    /// Interfaces to remove, each named by one of its aliases; a device keeps at least one.
-    pub remove_interfaces: ::core::option::Option<
-        ::std::vec::Vec<::auftrag_engine::types::Hostname>,
-    >,
-}
-impl ChangeDevice {
-    /// The order type's name in `orders.xml`.
-    pub const NAME: &'static str = "change_device";
-    /// The parsed fields of `order`. Fails for an order of another
-    /// type or a value that does not parse (which the `syntax`
-    /// check has already turned into an error of the order).
-    pub fn from_order(
-        order: &::auftrag_engine::context::OrderData,
-    ) -> Result<Self, ::auftrag_engine::types::FieldError> {
-        if order.order_type.name != Self::NAME {
-            return Err(
-                ::auftrag_engine::types::wrong_order_type(
-                    Self::NAME,
-                    order.order_type.name,
-                ),
-            );
-        }
-        Ok(Self {
-            host: ::auftrag_engine::types::required(order.fields.get("host"), "host")?,
-            hwa: ::auftrag_engine::types::optional(order.fields.get("hwa"), "hwa")?,
-            net: ::auftrag_engine::types::optional(order.fields.get("net"), "net")?,
-            ipv4: ::auftrag_engine::types::optional(order.fields.get("ipv4"), "ipv4")?,
-            ssh: ::auftrag_engine::types::optional(order.fields.get("ssh"), "ssh")?,
-            inet6_addr_type: ::auftrag_engine::types::optional(
-                order.fields.get("inet6_addr_type"),
-                "inet6_addr_type",
-            )?,
-            ipv6: ::auftrag_engine::types::optional(order.fields.get("ipv6"), "ipv6")?,
-            add_aliases: ::auftrag_engine::types::optional(
-                order.fields.get("add_aliases"),
-                "add_aliases",
-            )?,
-            remove_aliases: ::auftrag_engine::types::optional(
-                order.fields.get("remove_aliases"),
-                "remove_aliases",
-            )?,
-            label: ::auftrag_engine::types::optional(
-                order.fields.get("label"),
-                "label",
-            )?,
-            dv_class: ::auftrag_engine::types::optional(
-                order.fields.get("dv_class"),
-                "dv_class",
-            )?,
-            dv_type: ::auftrag_engine::types::optional(
-                order.fields.get("dv_type"),
-                "dv_type",
-            )?,
-            serial: ::auftrag_engine::types::optional(
-                order.fields.get("serial"),
-                "serial",
-            )?,
-            geb: ::auftrag_engine::types::optional(order.fields.get("geb"), "geb")?,
-            raum: ::auftrag_engine::types::optional(order.fields.get("raum"), "raum")?,
-            org: ::auftrag_engine::types::optional(order.fields.get("org"), "org")?,
-            persdata: ::auftrag_engine::types::optional(
-                order.fields.get("persdata"),
-                "persdata",
-            )?,
-            admin: ::auftrag_engine::types::optional(
-                order.fields.get("admin"),
-                "admin",
-            )?,
-            users: ::auftrag_engine::types::optional(
-                order.fields.get("users"),
-                "users",
-            )?,
-            notify: ::auftrag_engine::types::optional(
-                order.fields.get("notify"),
-                "notify",
-            )?,
-            add_interfaces: ::auftrag_engine::types::optional(
-                order.fields.get("add_interfaces"),
-                "add_interfaces",
-            )?,
-            remove_interfaces: ::auftrag_engine::types::optional(
-                order.fields.get("remove_interfaces"),
-                "remove_interfaces",
-            )?,
-        })
-    }
-}
-/// The values of field `dv_class`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RegisterDeviceDvClass {
-    ///PC
-    Pc,
-    ///SERVER
-    Server,
-    ///PRINTER
-    Printer,
-    ///SWITCH
-    Switch,
-    ///OTHER
-    Other,
-}
-impl RegisterDeviceDvClass {
-    /// The value as written in the order.
-    pub const fn name(self) -> &'static str {
-        match self {
-            RegisterDeviceDvClass::Pc => "PC",
-            RegisterDeviceDvClass::Server => "SERVER",
-            RegisterDeviceDvClass::Printer => "PRINTER",
-            RegisterDeviceDvClass::Switch => "SWITCH",
-            RegisterDeviceDvClass::Other => "OTHER",
-        }
-    }
-}
-impl ::auftrag_engine::types::FieldValue for RegisterDeviceDvClass {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        match ::auftrag_engine::types::enum_text(v)? {
-            "PC" => Ok(RegisterDeviceDvClass::Pc),
-            "SERVER" => Ok(RegisterDeviceDvClass::Server),
-            "PRINTER" => Ok(RegisterDeviceDvClass::Printer),
-            "SWITCH" => Ok(RegisterDeviceDvClass::Switch),
-            "OTHER" => Ok(RegisterDeviceDvClass::Other),
-            other => {
-                Err(
-                    format!(
-                        "`{other}` is not one of {}",
-                        "PC, SERVER, PRINTER, SWITCH, OTHER"
-                    ),
-                )
-            }
-        }
-    }
-}
-/// The values of field `inet6_addr_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RegisterDeviceInterfacesInet6AddrType {
-    ///EUI64
-    Eui64,
-    ///4to6
-    V4to6,
-    ///manual
-    Manual,
-}
-impl RegisterDeviceInterfacesInet6AddrType {
-    /// The value as written in the order.
-    pub const fn name(self) -> &'static str {
-        match self {
-            RegisterDeviceInterfacesInet6AddrType::Eui64 => "EUI64",
-            RegisterDeviceInterfacesInet6AddrType::V4to6 => "4to6",
-            RegisterDeviceInterfacesInet6AddrType::Manual => "manual",
-        }
-    }
-}
-impl ::auftrag_engine::types::FieldValue for RegisterDeviceInterfacesInet6AddrType {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        match ::auftrag_engine::types::enum_text(v)? {
-            "EUI64" => Ok(RegisterDeviceInterfacesInet6AddrType::Eui64),
-            "4to6" => Ok(RegisterDeviceInterfacesInet6AddrType::V4to6),
-            "manual" => Ok(RegisterDeviceInterfacesInet6AddrType::Manual),
-            other => Err(format!("`{other}` is not one of {}", "EUI64, 4to6, manual")),
-        }
-    }
-}
-/// A record of field `aliases`: DNS aliases (fully qualified); exactly one canonical (a single alias is canonical by itself).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegisterDeviceInterfacesAliases {
-    pub name: ::auftrag_engine::types::Hostname,
-    pub canonical: ::core::option::Option<bool>,
-}
-impl ::auftrag_engine::types::FieldValue for RegisterDeviceInterfacesAliases {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        let obj = ::auftrag_engine::types::record(v)?;
-        Ok(Self {
-            name: ::auftrag_engine::types::member_required(obj, "name")?,
-            canonical: ::auftrag_engine::types::member_optional(obj, "canonical")?,
-        })
-    }
-}
-/// A record of field `interfaces`: The interfaces of the device, one per subnet.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegisterDeviceInterfaces {
-    /// The subnet of the interface, e.g. 134.94.32.0/24.
-    pub net: ::auftrag_engine::types::Subnet,
-    /// IPv4 address inside the subnet (not its network or broadcast address).
-    pub ipv4: ::core::option::Option<::std::net::Ipv4Addr>,
-    pub hwa: ::auftrag_engine::types::MacAddr6,
-    /// SSH unlock (Y/N).
-    pub ssh: ::core::option::Option<bool>,
-    /// When the subnet has IPv6 on: the address from the subnet prefix and the EUI-64 of the MAC (EUI64, the default), from the IPv4 (4to6), or given by hand (manual).
-    pub inet6_addr_type: ::core::option::Option<RegisterDeviceInterfacesInet6AddrType>,
-    /// The IPv6 address for inet6_addr_type manual (generated otherwise).
-    pub ipv6: ::core::option::Option<::std::net::Ipv6Addr>,
-    /// DNS aliases (fully qualified); exactly one canonical (a single alias is canonical by itself).
-    pub aliases: ::std::vec::Vec<RegisterDeviceInterfacesAliases>,
-}
-impl ::auftrag_engine::types::FieldValue for RegisterDeviceInterfaces {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        let obj = ::auftrag_engine::types::record(v)?;
-        Ok(Self {
-            net: ::auftrag_engine::types::member_required(obj, "net")?,
-            ipv4: ::auftrag_engine::types::member_optional(obj, "ipv4")?,
-            hwa: ::auftrag_engine::types::member_required(obj, "hwa")?,
-            ssh: ::auftrag_engine::types::member_optional(obj, "ssh")?,
-            inet6_addr_type: ::auftrag_engine::types::member_optional(
-                obj,
-                "inet6_addr_type",
-            )?,
-            ipv6: ::auftrag_engine::types::member_optional(obj, "ipv6")?,
-            aliases: ::auftrag_engine::types::member_required(obj, "aliases")?,
-        })
-    }
-}
-/// The fields of an order of type `register_device`, parsed: Registration of a new device (Neuaufnahme) with its interfaces.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegisterDevice {
-    /// Device label (host name) of the new device, e.g. zam2299 (a fully qualified name is cut to its first label).
-    pub host: ::auftrag_engine::types::Hostname,
-    /// Device class.
-    pub dv_class: RegisterDeviceDvClass,
-    /// Device type, e.g. Workstation.
-    pub dv_type: ::core::option::Option<::std::string::String>,
-    pub serial: ::core::option::Option<::std::string::String>,
-    /// Building, e.g. 16.3.
-    pub geb: ::auftrag_engine::types::Building,
-    /// Room.
-    pub raum: ::auftrag_engine::types::Room,
-    /// Organisation unit (DV_LOC_ORG); the admin's if empty.
-    pub org: ::core::option::Option<::std::string::String>,
-    /// Whether the device stores personal data (Y/N).
-    pub persdata: ::core::option::Option<bool>,
-    /// PERS_KEY of the administrator; the requester if empty.
-    pub admin: ::core::option::Option<::auftrag_engine::types::PersonRef>,
-    /// PERS_KEYs of further users of the device.
-    pub users: ::core::option::Option<
-        ::std::vec::Vec<::auftrag_engine::types::PersonRef>,
-    >,
-    /// Additional recipients (e-mail addresses) of the notifications about this order.
-    pub notify: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
-    pub arrival: ::core::option::Option<::auftrag_engine::types::Date>,
-    /// The interfaces of the device, one per subnet.
-    pub interfaces: ::std::vec::Vec<RegisterDeviceInterfaces>,
-}
-impl RegisterDevice {
-    /// The order type's name in `orders.xml`.
-    pub const NAME: &'static str = "register_device";
-    /// The parsed fields of `order`. Fails for an order of another
-    /// type or a value that does not parse (which the `syntax`
-    /// check has already turned into an error of the order).
-    pub fn from_order(
-        order: &::auftrag_engine::context::OrderData,
-    ) -> Result<Self, ::auftrag_engine::types::FieldError> {
-        if order.order_type.name != Self::NAME {
-            return Err(
-                ::auftrag_engine::types::wrong_order_type(
-                    Self::NAME,
-                    order.order_type.name,
-                ),
-            );
-        }
-        Ok(Self {
-            host: ::auftrag_engine::types::required(order.fields.get("host"), "host")?,
-            dv_class: ::auftrag_engine::types::required(
-                order.fields.get("dv_class"),
-                "dv_class",
-            )?,
-            dv_type: ::auftrag_engine::types::optional(
-                order.fields.get("dv_type"),
-                "dv_type",
-            )?,
-            serial: ::auftrag_engine::types::optional(
-                order.fields.get("serial"),
-                "serial",
-            )?,
-            geb: ::auftrag_engine::types::required(order.fields.get("geb"), "geb")?,
-            raum: ::auftrag_engine::types::required(order.fields.get("raum"), "raum")?,
-            org: ::auftrag_engine::types::optional(order.fields.get("org"), "org")?,
-            persdata: ::auftrag_engine::types::optional(
-                order.fields.get("persdata"),
-                "persdata",
-            )?,
-            admin: ::auftrag_engine::types::optional(
-                order.fields.get("admin"),
-                "admin",
-            )?,
-            users: ::auftrag_engine::types::optional(
-                order.fields.get("users"),
-                "users",
-            )?,
-            notify: ::auftrag_engine::types::optional(
-                order.fields.get("notify"),
-                "notify",
-            )?,
-            arrival: ::auftrag_engine::types::optional(
-                order.fields.get("arrival"),
-                "arrival",
-            )?,
-            interfaces: ::auftrag_engine::types::required(
-                order.fields.get("interfaces"),
-                "interfaces",
-            )?,
-        })
-    }
-}
-/// The fields of an order of type `delete_device`, parsed: Deletion of a registered device (Loeschung) with its interfaces, aliases and links.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeleteDevice {
-    /// The device: the fully qualified name of one of its interfaces, or its device label.
-    pub host: ::auftrag_engine::types::Hostname,
-    pub reason: ::core::option::Option<::std::string::String>,
-}
-impl DeleteDevice {
-    /// The order type's name in `orders.xml`.
-    pub const NAME: &'static str = "delete_device";
-    /// The parsed fields of `order`. Fails for an order of another
-    /// type or a value that does not parse (which the `syntax`
-    /// check has already turned into an error of the order).
-    pub fn from_order(
-        order: &::auftrag_engine::context::OrderData,
-    ) -> Result<Self, ::auftrag_engine::types::FieldError> {
-        if order.order_type.name != Self::NAME {
-            return Err(
-                ::auftrag_engine::types::wrong_order_type(
-                    Self::NAME,
-                    order.order_type.name,
-                ),
-            );
-        }
-        Ok(Self {
-            host: ::auftrag_engine::types::required(order.fields.get("host"), "host")?,
-            reason: ::auftrag_engine::types::optional(
-                order.fields.get("reason"),
-                "reason",
-            )?,
-        })
-    }
-}
-/// The values of field `scope`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NameDeputyScope {
-    ///device
-    Device,
-    ///my_devices
-    MyDevices,
-    ///org
-    Org,
-}
-impl NameDeputyScope {
-    /// The value as written in the order.
-    pub const fn name(self) -> &'static str {
-        match self {
-            NameDeputyScope::Device => "device",
-            NameDeputyScope::MyDevices => "my_devices",
-            NameDeputyScope::Org => "org",
-        }
-    }
-}
-impl ::auftrag_engine::types::FieldValue for NameDeputyScope {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        match ::auftrag_engine::types::enum_text(v)? {
-            "device" => Ok(NameDeputyScope::Device),
-            "my_devices" => Ok(NameDeputyScope::MyDevices),
-            "org" => Ok(NameDeputyScope::Org),
-            other => {
-                Err(format!("`{other}` is not one of {}", "device, my_devices, org"))
-            }
-        }
-    }
-}
-/// The fields of an order of type `name_deputy`, parsed: An admin names a deputy for one device (host) or all of theirs; an IT officer for their organisation unit (org).
-#[derive(Debug, Clone, PartialEq)]
-pub struct NameDeputy {
-    /// The device; empty for all devices of the requester (or an org unit).
-    pub host: ::core::option::Option<::auftrag_engine::types::Hostname>,
-    /// The organisation unit (IT officers); empty for a device or all devices of the requester.
-    pub org: ::core::option::Option<::std::string::String>,
-    pub deputy: ::auftrag_engine::types::PersonRef,
-    /// Last day of the deputyship; open-ended if empty.
-    pub until: ::core::option::Option<::auftrag_engine::types::Date>,
-    /// Which deputyship: device (the one device `host`), my_devices (all devices the requester administers, now and later; no host, no org), org (every device of the org unit `org`, for its IT officer). May be left out when host (device) or org (org) is given; required otherwise. Naming the same deputy for the same scope again sets the new end.
-    pub scope: ::core::option::Option<NameDeputyScope>,
-}
-impl NameDeputy {
-    /// The order type's name in `orders.xml`.
-    pub const NAME: &'static str = "name_deputy";
-    /// The parsed fields of `order`. Fails for an order of another
-    /// type or a value that does not parse (which the `syntax`
-    /// check has already turned into an error of the order).
-    pub fn from_order(
-        order: &::auftrag_engine::context::OrderData,
-    ) -> Result<Self, ::auftrag_engine::types::FieldError> {
-        if order.order_type.name != Self::NAME {
-            return Err(
-                ::auftrag_engine::types::wrong_order_type(
-                    Self::NAME,
-                    order.order_type.name,
-                ),
-            );
-        }
-        Ok(Self {
-            host: ::auftrag_engine::types::optional(order.fields.get("host"), "host")?,
-            org: ::auftrag_engine::types::optional(order.fields.get("org"), "org")?,
-            deputy: ::auftrag_engine::types::required(
-                order.fields.get("deputy"),
-                "deputy",
-            )?,
-            until: ::auftrag_engine::types::optional(
-                order.fields.get("until"),
-                "until",
-            )?,
-            scope: ::auftrag_engine::types::optional(order.fields.get("scope"), "scope")?,
-        })
-    }
-}
-/// The values of field `scope`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EndDeputyScope {
-    ///device
-    Device,
-    ///my_devices
-    MyDevices,
-    ///org
-    Org,
-}
-impl EndDeputyScope {
-    /// The value as written in the order.
-    pub const fn name(self) -> &'static str {
-        match self {
-            EndDeputyScope::Device => "device",
-            EndDeputyScope::MyDevices => "my_devices",
-            EndDeputyScope::Org => "org",
-        }
-    }
-}
-impl ::auftrag_engine::types::FieldValue for EndDeputyScope {
-    fn from_json(v: &::auftrag_engine::types::Value) -> Result<Self, String> {
-        match ::auftrag_engine::types::enum_text(v)? {
-            "device" => Ok(EndDeputyScope::Device),
-            "my_devices" => Ok(EndDeputyScope::MyDevices),
-            "org" => Ok(EndDeputyScope::Org),
-            other => {
-                Err(format!("`{other}` is not one of {}", "device, my_devices, org"))
-            }
-        }
-    }
-}
-/// The fields of an order of type `end_deputy`, parsed: Ends or shortens a deputyship named with name_deputy: placed by those who may name it (the device's admin, the IT officer of the org unit, staff) or by the deputy.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EndDeputy {
-    /// Which deputyship, as in name_deputy: device (host), my_devices (all devices the requester administers), org (org).
-    pub scope: ::core::option::Option<EndDeputyScope>,
-    /// The device, for scope device.
-    pub host: ::core::option::Option<::auftrag_engine::types::Hostname>,
-    /// The organisation unit, for scope org.
-    pub org: ::core::option::Option<::std::string::String>,
-    pub deputy: ::auftrag_engine::types::PersonRef,
-    /// The new last day (today or later, before the present end); empty ends the deputyship now.
-    pub until: ::core::option::Option<::auftrag_engine::types::Date>,
-}
-impl EndDeputy {
-    /// The order type's name in `orders.xml`.
-    pub const NAME: &'static str = "end_deputy";
-    /// The parsed fields of `order`. Fails for an order of another
-    /// type or a value that does not parse (which the `syntax`
-    /// check has already turned into an error of the order).
-    pub fn from_order(
-        order: &::auftrag_engine::context::OrderData,
-    ) -> Result<Self, ::auftrag_engine::types::FieldError> {
-        if order.order_type.name != Self::NAME {
-            return Err(
-                ::auftrag_engine::types::wrong_order_type(
-                    Self::NAME,
-                    order.order_type.name,
-                ),
-            );
-        }
-        Ok(Self {
-            scope: ::auftrag_engine::types::optional(
-                order.fields.get("scope"),
-                "scope",
-            )?,
-            host: ::auftrag_engine::types::optional(order.fields.get("host"), "host")?,
-            org: ::auftrag_engine::types::optional(order.fields.get("org"), "org")?,
-            deputy: ::auftrag_engine::types::required(
-                order.fields.get("deputy"),
-                "deputy",
-            )?,
-            until: ::auftrag_engine::types::optional(order.fields.get("until"), "until")?,
-        })
-    }
-}
 /// `has_errors` (workflow `auftragssystem`, state `CHECKS_DONE`, action `null`)
 fn cond_0(ctx: &::auftrag_engine::context::CondCtx<'_>) -> bool {
     ctx.has_errors()
@@ -1116,157 +420,157 @@ fn cond_3(ctx: &::auftrag_engine::context::CondCtx<'_>) -> bool {
 fn action_check_request<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::check_request(ctx))
+    auftrag_engine::builtin::check_request::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::actions::run_request`.
 fn action_run_request<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::actions::run_request(ctx))
+    crate::junet::actions::run_request::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::handle_err`.
 fn action_handle_err<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::handle_err(ctx))
+    auftrag_engine::builtin::handle_err::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::handle_warn`.
 fn action_handle_warn<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::handle_warn(ctx))
+    auftrag_engine::builtin::handle_warn::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::abort`.
 fn action_abort<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::abort(ctx))
+    auftrag_engine::builtin::abort::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::change_field`.
 fn action_change_field<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::change_field(ctx))
+    auftrag_engine::builtin::change_field::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::accept`.
 fn action_accept<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::accept(ctx))
+    auftrag_engine::builtin::accept::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::null`.
 fn action_null<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::ActionCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::null(ctx))
+    auftrag_engine::builtin::null::auftrag_boxed(ctx)
 }
 /// Calls `auftrag_engine::builtin::authorization`.
 fn check_authorization<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(auftrag_engine::builtin::authorization(ctx))
+    auftrag_engine::builtin::authorization::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_change_consistent`.
 fn check_check_change_consistent<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_change_consistent(ctx))
+    crate::junet::checks::check_change_consistent::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_subnet`.
 fn check_check_subnet<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_subnet(ctx))
+    crate::junet::checks::check_subnet::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_ipv4_in_subnet`.
 fn check_check_ipv4_in_subnet<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_ipv4_in_subnet(ctx))
+    crate::junet::checks::check_ipv4_in_subnet::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_ipv4_free`.
 fn check_check_ipv4_free<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_ipv4_free(ctx))
+    crate::junet::checks::check_ipv4_free::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_interface_hwa`.
 fn check_check_interface_hwa<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_interface_hwa(ctx))
+    crate::junet::checks::check_interface_hwa::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_interface_hwa_unique`.
 fn check_check_interface_hwa_unique<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_interface_hwa_unique(ctx))
+    crate::junet::checks::check_interface_hwa_unique::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_alias_unique`.
 fn check_check_alias_unique<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_alias_unique(ctx))
+    crate::junet::checks::check_alias_unique::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_canonical_alias`.
 fn check_check_canonical_alias<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_canonical_alias(ctx))
+    crate::junet::checks::check_canonical_alias::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_one_interface_per_subnet`.
 fn check_check_one_interface_per_subnet<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_one_interface_per_subnet(ctx))
+    crate::junet::checks::check_one_interface_per_subnet::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_ipv6`.
 fn check_check_ipv6<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_ipv6(ctx))
+    crate::junet::checks::check_ipv6::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_deputyship`.
 fn check_check_deputyship<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_deputyship(ctx))
+    crate::junet::checks::check_deputyship::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_host_exists`.
 fn check_check_host_exists<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_host_exists(ctx))
+    crate::junet::checks::check_host_exists::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_hwa_syntax`.
 fn check_check_hwa_syntax<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_hwa_syntax(ctx))
+    crate::junet::checks::check_hwa_syntax::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_hwa_unique`.
 fn check_check_hwa_unique<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_hwa_unique(ctx))
+    crate::junet::checks::check_hwa_unique::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_host_free`.
 fn check_check_host_free<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_host_free(ctx))
+    crate::junet::checks::check_host_free::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_label_free`.
 fn check_check_label_free<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_label_free(ctx))
+    crate::junet::checks::check_label_free::auftrag_boxed(ctx)
 }
 /// Calls `crate::junet::checks::check_person_exists`.
 fn check_check_person_exists<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::context::CheckCtx<'b>,
 ) -> ::auftrag_engine::BoxFuture<'a, Result<(), ::auftrag_engine::error::HandlerError>> {
-    Box::pin(crate::junet::checks::check_person_exists(ctx))
+    crate::junet::checks::check_person_exists::auftrag_boxed(ctx)
 }
 const _: () = {
     #[allow(non_camel_case_types, dead_code)]
@@ -2960,18 +2264,6 @@ const _: () = {
         }
     };
 };
-/// The job queues of `queues.xml`, for
-/// `auftrag_engine::jobs::enqueue_for_order`.
-pub mod queues {
-    /// Queue `labels` of `queues.xml`: Barcode labels for registered devices, printed on label printers inside the network.
-    pub const LABELS: ::auftrag_engine::jobs::Queue = ::auftrag_engine::jobs::Queue::declared(
-        "labels",
-    );
-    /// Queue `compute` of `queues.xml`: Heavy computations run by the agency.
-    pub const COMPUTE: ::auftrag_engine::jobs::Queue = ::auftrag_engine::jobs::Queue::declared(
-        "compute",
-    );
-}
 /// Attribute ids (`attributes.xml`), as compiled policies read them.
 pub mod attr {
     /// `subject.person` (person)
@@ -3298,7 +2590,7 @@ fn resolve_1<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::is_employee(ctx))
+    crate::junet::pip::is_employee::auftrag_boxed(ctx)
 }
 fn resolve_2<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3309,7 +2601,7 @@ fn resolve_2<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::is_admin(ctx))
+    crate::junet::pip::is_admin::auftrag_boxed(ctx)
 }
 fn resolve_3<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3320,7 +2612,7 @@ fn resolve_3<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::is_itb(ctx))
+    crate::junet::pip::is_itb::auftrag_boxed(ctx)
 }
 fn resolve_4<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3331,7 +2623,7 @@ fn resolve_4<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::itb_orgs(ctx))
+    crate::junet::pip::itb_orgs::auftrag_boxed(ctx)
 }
 fn resolve_5<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3342,7 +2634,7 @@ fn resolve_5<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::is_staff(ctx))
+    crate::junet::pip::is_staff::auftrag_boxed(ctx)
 }
 fn resolve_6<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3353,7 +2645,7 @@ fn resolve_6<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::email(ctx))
+    crate::junet::pip::email::auftrag_boxed(ctx)
 }
 fn resolve_7<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3364,7 +2656,7 @@ fn resolve_7<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputy_devices(ctx))
+    crate::junet::pip::deputy_devices::auftrag_boxed(ctx)
 }
 fn resolve_8<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3375,7 +2667,7 @@ fn resolve_8<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputy_admins(ctx))
+    crate::junet::pip::deputy_admins::auftrag_boxed(ctx)
 }
 fn resolve_9<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3386,7 +2678,7 @@ fn resolve_9<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputy_orgs(ctx))
+    crate::junet::pip::deputy_orgs::auftrag_boxed(ctx)
 }
 fn resolve_14<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3397,7 +2689,7 @@ fn resolve_14<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::all_devices(ctx))
+    crate::junet::pip::all_devices::auftrag_boxed(ctx)
 }
 fn resolve_15<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3408,7 +2700,7 @@ fn resolve_15<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::device_id(ctx))
+    crate::junet::pip::device_id::auftrag_boxed(ctx)
 }
 fn resolve_16<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3419,7 +2711,7 @@ fn resolve_16<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::device_admin(ctx))
+    crate::junet::pip::device_admin::auftrag_boxed(ctx)
 }
 fn resolve_18<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3430,7 +2722,7 @@ fn resolve_18<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputies(ctx))
+    crate::junet::pip::deputies::auftrag_boxed(ctx)
 }
 fn resolve_19<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3441,7 +2733,7 @@ fn resolve_19<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::deputy_until(ctx))
+    crate::junet::pip::deputy_until::auftrag_boxed(ctx)
 }
 fn resolve_20<'a, 'b>(
     ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>,
@@ -3452,7 +2744,7 @@ fn resolve_20<'a, 'b>(
         ::auftrag_engine::error::HandlerError,
     >,
 > {
-    Box::pin(crate::junet::pip::device_org(ctx))
+    crate::junet::pip::device_org::auftrag_boxed(ctx)
 }
 /// `action.order_type == "register_device"`
 #[allow(clippy::redundant_closure_call, unused_parens)]

@@ -488,7 +488,7 @@ async fn load(url: &str, devices: usize, orders: usize) -> Engine {
     let mut tx = engine.store.pool.begin().await.unwrap();
     network.insert(&mut tx).await.unwrap();
     tx.commit().await.unwrap();
-    auftrag::junet::history::insert(&engine.store, &network, orders, 1, |done| {
+    auftrag::junet::history::insert(&engine.store, engine.defs, &network, orders, 1, |done| {
         if done % 200_000 == 0 {
             eprintln!("  {done} orders written");
         }

@@ -503,10 +503,12 @@ pub(crate) fn tokens(
             path => {
                 let wrapper = format_ident!("resolve_{}", i);
                 let path: syn::Path = syn::parse_str(path).expect("validated resolver path");
+                // boxed in the resolver's crate (`#[resolver]`): boxing
+                // the future here would compile its code here too
                 e.items.extend(quote! {
                     fn #wrapper<'a, 'b>(ctx: &'a mut ::auftrag_engine::pdp::PipCtx<'b>)
                         -> ::auftrag_engine::BoxFuture<'a, ::core::result::Result<Option<::auftrag_engine::pdp::Value>, ::auftrag_engine::error::HandlerError>> {
-                        Box::pin(#path(ctx))
+                        #path::auftrag_boxed(ctx)
                     }
                 });
                 quote! { ::auftrag_engine::pdp::Source::Resolver(#wrapper) }

@@ -116,29 +116,129 @@ pub fn compile_dir(dir: &Path) -> Result<Compiled, Vec<Diagnostic>> {
 /// Compiles the definitions in `dir`; diagnostics name files as
 /// `display_dir.join(file)` (e.g. the path as the user wrote it).
 pub fn compile_dir_as(dir: &Path, display_dir: &Path) -> Result<Compiled, Vec<Diagnostic>> {
-    compile_with(display_dir, &|name| {
+    compile_with(display_dir, &read_from(dir), &emit::emit)
+}
+
+/// The types half of a definitions folder, for a workspace that keeps them
+/// in a crate of their own (see [`compile_tables_dir_as`]).
+#[derive(Debug, Clone)]
+pub struct CompiledTypes {
+    /// The generated Rust source, formatted: the typed field structs of
+    /// `orders.xml` (with their enum and record types) and the module
+    /// `queues` of typed queue handles (empty without `queues.xml`).
+    pub rust: String,
+    /// The files read (`orders.xml`, and `queues.xml` when there is one),
+    /// for `cargo:rerun-if-changed`. Watch the folder too while there is no
+    /// `queues.xml`, so that a new one is seen.
+    pub inputs: Vec<PathBuf>,
+}
+
+/// Compiles only `orders.xml` and `queues.xml` of `dir` into the types
+/// handlers name (what [`compile_dir_as`] emits of them), so that the
+/// crate holding them — and the handlers' crate above it — is rebuilt only
+/// when one of these two files changes. The order types are validated as
+/// in [`compile_dir_as`], except for the workflow each names: the tables
+/// (`compile_tables_dir_as`, which reads every file) check that.
+/// Diagnostics name files as `display_dir.join(file)`.
+pub fn compile_types_dir_as(
+    dir: &Path,
+    display_dir: &Path,
+) -> Result<CompiledTypes, Vec<Diagnostic>> {
+    let read = read_from(dir);
+    let mut diags = Vec::new();
+    let mut inputs = Vec::new();
+    let mut load_file = |name: &'static str| {
+        let (path, text) = read(name);
+        if OPTIONAL_FILES.contains(&name)
+            && text
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        {
+            return None;
+        }
+        inputs.push(path);
+        Source::load(text, name, display_dir.join(name), &mut diags)
+    };
+    let od_src = load_file("orders.xml");
+    let qu_src = load_file("queues.xml");
+    let od = od_src.and_then(|s| s.parse::<parse::XOrders>(&xml::ORDERS, &mut diags));
+    let qu = qu_src.and_then(|s| s.parse::<parse::XQueues>(&xml::QUEUES, &mut diags));
+    let queues = qu
+        .as_ref()
+        .map(|q| queues::build(q, &mut diags))
+        .unwrap_or_default();
+    let model = od
+        .as_ref()
+        .and_then(|od| validate::order_types(od, &mut diags));
+    match model {
+        Some(mut model) if diags.is_empty() => {
+            model.queues = queues;
+            Ok(CompiledTypes {
+                rust: emit::emit_types(&model),
+                inputs,
+            })
+        }
+        _ => Err(sorted(diags)),
+    }
+}
+
+/// Compiles the definitions in `dir` like [`compile_dir_as`], but emits
+/// everything except the types of [`compile_types_dir_as`]: the enums of
+/// states, actions, checks and order types, the conditions, the handler
+/// wrappers and assertions, and the tables (`DEFINITIONS`, the policies).
+/// The source begins with `pub use TYPES::*;`, `types` being the Rust path
+/// of the module holding the types (e.g. `::my_domain_types`), so that the
+/// module including it offers both halves as `compile_dir_as`'s output
+/// does. Every file is read and validated.
+///
+/// # Panics
+///
+/// When `types` is not a Rust path.
+pub fn compile_tables_dir_as(
+    dir: &Path,
+    display_dir: &Path,
+    types: &str,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    let types: syn::Path = syn::parse_str(types)
+        .unwrap_or_else(|e| panic!("types path `{types}` is not a Rust path: {e}"));
+    compile_with(display_dir, &read_from(dir), &|model| {
+        emit::emit_tables(model, &types)
+    })
+}
+
+/// Reads the definitions file `name` of `dir`.
+fn read_from(dir: &Path) -> impl Fn(&str) -> (PathBuf, std::io::Result<String>) + '_ {
+    move |name| {
         let path = dir.join(name);
         let text = std::fs::read_to_string(&path);
         (path, text)
-    })
+    }
 }
 
 /// Compiles definitions given as texts (file name → XML), e.g. for fuzzing;
 /// a file not listed is missing.
 pub fn compile_texts(files: &[(&str, &str)]) -> Result<Compiled, Vec<Diagnostic>> {
-    compile_with(Path::new("definitions"), &|name| {
-        let text = files
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, t)| (*t).to_owned())
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
-        (PathBuf::from(name), text)
-    })
+    compile_with(
+        Path::new("definitions"),
+        &|name| {
+            let text = files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| (*t).to_owned())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
+            (PathBuf::from(name), text)
+        },
+        &emit::emit,
+    )
 }
 
 type Reader<'r> = dyn Fn(&str) -> (PathBuf, std::io::Result<String>) + 'r;
 
-fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<Diagnostic>> {
+fn compile_with(
+    display_dir: &Path,
+    read: &Reader<'_>,
+    emit: &dyn Fn(&Model) -> String,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut inputs = Vec::new();
     let mut texts = Vec::new();
@@ -251,25 +351,29 @@ fn compile_with(display_dir: &Path, read: &Reader<'_>) -> Result<Compiled, Vec<D
                 model.policies = policies;
                 texts.sort();
                 model.texts = texts;
-                emit::emit(&model)
+                emit(&model)
             },
             inputs,
             model,
         }),
-        _ => {
-            let order = |d: &Diagnostic| {
-                let pos = FILES
-                    .iter()
-                    .chain(OPTIONAL_FILES.iter())
-                    .position(|f| d.file.file_name().is_some_and(|n| n == *f))
-                    .unwrap_or(FILES.len() + OPTIONAL_FILES.len());
-                (pos, d.line, d.col)
-            };
-            diags.sort_by_key(order);
-            diags.dedup();
-            Err(diags)
-        }
+        _ => Err(sorted(diags)),
     }
+}
+
+/// Diagnostics in file order (`FILES`, then `OPTIONAL_FILES`), then by
+/// position, without duplicates.
+fn sorted(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let order = |d: &Diagnostic| {
+        let pos = FILES
+            .iter()
+            .chain(OPTIONAL_FILES.iter())
+            .position(|f| d.file.file_name().is_some_and(|n| n == *f))
+            .unwrap_or(FILES.len() + OPTIONAL_FILES.len());
+        (pos, d.line, d.col)
+    };
+    diags.sort_by_key(order);
+    diags.dedup();
+    diags
 }
 
 /// One definitions file: its text and position index.

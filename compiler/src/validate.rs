@@ -923,6 +923,23 @@ pub(crate) fn build(
     }
 
     let too_many = |n: usize| n >= usize::from(u16::MAX);
+    // orders.xml alone (`order_types`): nothing else to check
+    let types_only = wf.is_none() && ac.is_none() && ck.is_none() && !has_policies;
+    if types_only && od.is_some() && diags.len() == errors_before {
+        return Some(Model {
+            workflows,
+            actions,
+            checks,
+            check_bindings: bindings,
+            conditions,
+            order_types,
+            attributes: Vec::new(),
+            policies: None,
+            queues: Vec::new(),
+            notifications: None,
+            texts: Vec::new(),
+        });
+    }
     if diags.len() > errors_before || wf.is_none() || ac.is_none() || ck.is_none() || od.is_none() {
         return None;
     }
@@ -946,6 +963,14 @@ pub(crate) fn build(
         notifications: None,
         texts: Vec::new(),
     })
+}
+
+/// `orders.xml` alone, validated as [`build`] validates it, except for the
+/// workflows its order types name (`build` checks those with workflow.xml):
+/// a model with only the order types, for the types crate of a split
+/// workspace.
+pub(crate) fn order_types(od: &(Source, XOrders), diags: &mut Vec<Diagnostic>) -> Option<Model> {
+    build(None, None, None, Some(od), false, diags)
 }
 
 /// A `<global>` or `<field>` of checks.xml: (element index, field, order

@@ -307,6 +307,7 @@ fn handler(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
         Kind::Condition => 3,
         Kind::Resolver => 4,
     };
+    let boxed = boxed(&f);
     quote! {
         #f
 
@@ -322,9 +323,48 @@ fn handler(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
             /// The field types a check judges, one bit per type.
             #[doc(hidden)]
             #vis const AUFTRAG_FIELDS: u32 = #fields;
+            #boxed
         }
     }
     .into()
+}
+
+/// For an async handler (its signature checked): `auftrag_boxed`, the
+/// handler's future boxed — what the generated tables call. The boxing is
+/// here, in the handler's crate, so that the future's code (the handler and
+/// every async fn it awaits) is compiled with the handler, not again in
+/// the crate of the tables: an async fn's body is compiled in every crate
+/// that names its future's type. Written with the handler's own argument
+/// and result types (`futures::future::BoxFuture`, spelled out), so it needs
+/// no engine.
+fn boxed(f: &ItemFn) -> proc_macro2::TokenStream {
+    let sig = &f.sig;
+    if sig.asyncness.is_none() {
+        return quote! {};
+    }
+    let (Some(syn::FnArg::Typed(pt)), syn::ReturnType::Type(_, ret)) =
+        (sig.inputs.first(), &sig.output)
+    else {
+        return quote! {};
+    };
+    let syn::Type::Reference(r) = &*pt.ty else {
+        return quote! {};
+    };
+    let (name, vis, ctx) = (&sig.ident, &f.vis, &r.elem);
+    quote! {
+        /// The handler's future, boxed, for the generated tables.
+        #[doc(hidden)]
+        #[inline(never)]
+        #vis fn auftrag_boxed<'auftrag>(
+            ctx: &'auftrag mut #ctx,
+        ) -> ::core::pin::Pin<
+            ::std::boxed::Box<
+                dyn ::core::future::Future<Output = #ret> + ::core::marker::Send + 'auftrag,
+            >,
+        > {
+            ::std::boxed::Box::pin(#name(ctx))
+        }
+    }
 }
 
 #[cfg(test)]

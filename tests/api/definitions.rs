@@ -8,15 +8,67 @@ fn generated_definitions_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // named as build.rs names the folder: positions in the generated
     // assertions are relative to the package root
-    let compiled =
-        auftrag_compiler::compile_dir_as(&root.join("definitions"), Path::new("definitions"))
-            .expect("shipped definitions compile");
+    let compiled = auftrag_compiler::compile_tables_dir_as(
+        &root.join("definitions"),
+        Path::new("definitions"),
+        "::auftrag_junet_types",
+    )
+    .expect("shipped definitions compile");
     let committed = std::fs::read_to_string(root.join("generated/definitions.rs"))
         .expect("generated/definitions.rs");
     assert!(
         committed == compiled.rust,
         "generated/definitions.rs is stale: run `cargo build` and commit generated/"
     );
+    // junet-types/build.rs: orders.xml and queues.xml alone
+    let types =
+        auftrag_compiler::compile_types_dir_as(&root.join("definitions"), Path::new("definitions"))
+            .expect("shipped orders.xml and queues.xml compile");
+    let committed =
+        std::fs::read_to_string(root.join("generated/types.rs")).expect("generated/types.rs");
+    assert!(
+        committed == types.rust,
+        "generated/types.rs is stale: run `cargo build` and commit generated/"
+    );
+}
+
+/// The two halves of a split workspace hold what the single-crate form
+/// holds: every item of `compile_dir_as`'s output is in the types or in
+/// the tables, and the tables begin by re-exporting the types.
+#[test]
+fn types_and_tables_together_are_the_whole() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("definitions");
+    let display = Path::new("definitions");
+    let whole = auftrag_compiler::compile_dir_as(&dir, display).expect("whole");
+    let types = auftrag_compiler::compile_types_dir_as(&dir, display).expect("types");
+    let tables = auftrag_compiler::compile_tables_dir_as(&dir, display, "::auftrag_junet_types")
+        .expect("tables");
+    assert!(
+        tables.rust.contains("pub use ::auftrag_junet_types::*;"),
+        "the tables re-export the types"
+    );
+    // top-level items (a line starting an item at column 0), in order
+    let items = |rust: &str| -> Vec<String> {
+        rust.lines()
+            .filter(|l| l.starts_with("pub ") || l.starts_with("fn ") || l.starts_with("impl "))
+            .filter(|l| !l.starts_with("pub use "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut split = items(&types.rust);
+    split.extend(items(&tables.rust));
+    let mut whole_items = items(&whole.rust);
+    split.sort();
+    whole_items.sort();
+    assert_eq!(split, whole_items);
+    // the types come from orders.xml and queues.xml alone
+    let inputs: Vec<_> = types
+        .inputs
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(inputs, ["orders.xml", "queues.xml"]);
 }
 
 #[test]
@@ -265,4 +317,34 @@ async fn register_device_with_nested_records_parses_at_the_edge() {
         "{}",
         r.body
     );
+}
+
+/// The tables call the handlers' `auftrag_boxed` (made by `#[check]`,
+/// `#[action]`, `#[resolver]` in the handlers' crate) instead of boxing
+/// their futures themselves: an async fn's body is compiled in every crate
+/// that names its future's type, so boxing in the tables compiled all of
+/// JuNet's async code again with every XML edit.
+#[test]
+fn tables_leave_the_handlers_futures_to_the_handlers_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tables = auftrag_compiler::compile_tables_dir_as(
+        &root.join("definitions"),
+        Path::new("definitions"),
+        "::auftrag_junet_types",
+    )
+    .expect("tables");
+    let boxing: Vec<&str> = tables
+        .rust
+        .lines()
+        .filter(|l| l.contains("Box::pin("))
+        .collect();
+    assert!(boxing.is_empty(), "the tables box futures: {boxing:?}");
+    let calls = tables.rust.matches("::auftrag_boxed(ctx)").count();
+    let m = &tables.model;
+    let resolvers = m
+        .attributes
+        .iter()
+        .filter(|a| a.source.contains("::"))
+        .count();
+    assert_eq!(calls, m.actions.len() + m.checks.len() + resolvers);
 }

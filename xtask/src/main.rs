@@ -9,6 +9,9 @@
 //! - `cargo xtask lint` runs CI's lint steps.
 //! - `cargo xtask env` does the set-up of `test` and prints the variables as
 //!   `export` lines, for running a test binary by hand afterwards.
+//! - `cargo xtask rebuild-times` measures the edit–rebuild loop: after one
+//!   warm `cargo build --release`, it touches each `definitions/*.xml` in
+//!   turn and times the `cargo build --release` that follows (BENCHMARKS.md).
 //!
 //! CI (`.ci/run`) is `cargo xtask lint && cargo xtask test`.
 
@@ -22,7 +25,8 @@ use std::time::Instant;
 const USAGE: &str = "usage: cargo xtask test [ARGS for cargo test]   set up what the tests need, then cargo test --workspace ARGS
                                                  (without --workspace when ARGS pick packages with -p)
        cargo xtask lint                          CI's lint steps (fmt, clippy; also of bench/)
-       cargo xtask env                           the set-up of `test`, then the variables as export lines";
+       cargo xtask env                           the set-up of `test`, then the variables as export lines
+       cargo xtask rebuild-times                 time cargo build --release after touching each definitions/*.xml";
 
 /// The executables the venv must hold (from `xtask/requirements.txt`).
 const PYTHON_TOOLS: &[&str] = &["secantusd-py", "aiosmtpd", "schemathesis"];
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let result = match command.as_ref().and_then(|c| c.to_str()) {
         Some("test") => test(&paths, &rest),
         Some("lint") if rest.is_empty() => lint(&paths),
+        Some("rebuild-times") if rest.is_empty() => rebuild_times(&paths),
         Some("env") if rest.is_empty() => setup(&paths).map(|tools| {
             for (var, value) in tools.exports() {
                 println!("export {var}={}", shell_quote(&value));
@@ -85,6 +90,22 @@ fn say(message: impl AsRef<str>) {
 fn cargo(paths: &Paths) -> Command {
     let mut c = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     c.current_dir(&paths.root);
+    // What `cargo run` set for this program is not for the builds it starts:
+    // ring's build script watches CARGO_MANIFEST_DIR, so with xtask's value
+    // ring and every crate above it (rustls, …) were rebuilt, and again by
+    // the next plain `cargo build`.
+    for (var, _) in env::vars_os() {
+        let var = var.to_string_lossy();
+        if var == "CARGO_MANIFEST_DIR"
+            || var == "CARGO_MANIFEST_PATH"
+            || var == "CARGO_CRATE_NAME"
+            || var == "CARGO_BIN_NAME"
+            || var == "CARGO_PRIMARY_PACKAGE"
+            || var.starts_with("CARGO_PKG_")
+        {
+            c.env_remove(&*var);
+        }
+    }
     c
 }
 
@@ -155,6 +176,75 @@ fn lint(paths: &Paths) -> Result<(), String> {
         ])
         .args(["--", "-D", "warnings"])
         .env("CARGO_TARGET_DIR", &paths.target))
+}
+
+/// The edit–rebuild loop: one warm `cargo build --release`, then for each
+/// `definitions/*.xml` (in name order) its modification time set to now
+/// (what `touch` does; the content stays) and `cargo build --release`
+/// timed. Prints a Markdown table with the packages each build compiled,
+/// and the load average, since other work on the machine slows builds.
+fn rebuild_times(paths: &Paths) -> Result<(), String> {
+    let dir = paths.root.join("definitions");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read {}: {e}", paths.show(&dir)))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    files.sort();
+    let build = |what: &str| -> Result<(f64, Vec<String>), String> {
+        let mut c = cargo(paths);
+        c.args(["build", "--release", "--locked"]);
+        let started = Instant::now();
+        let out = c
+            .output()
+            .map_err(|e| format!("cannot start `{}`: {e}", command_line(&c)))?;
+        let secs = started.elapsed().as_secs_f64();
+        let log = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            eprintln!("{log}");
+            return Err(format!("`{}` failed {what}", command_line(&c)));
+        }
+        let compiled = log
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("Compiling "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        Ok((secs, compiled))
+    };
+    say(format!("load average before: {}", load_average()));
+    say("$ cargo build --release --locked (warm-up)");
+    let (secs, _) = build("(warm-up)")?;
+    say(format!("warm-up build: {secs:.1} s"));
+    let mut rows = Vec::new();
+    for file in &files {
+        let shown = paths.show(file).to_string();
+        File::options()
+            .append(true)
+            .open(file)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+            .map_err(|e| format!("cannot touch {shown}: {e}"))?;
+        let (secs, compiled) = build(&format!("after touching {shown}"))?;
+        say(format!(
+            "touch {shown}: {secs:.1} s ({})",
+            compiled.join(", ")
+        ));
+        rows.push((shown, secs, compiled));
+    }
+    println!("| `touch` | `cargo build --release` | compiled |");
+    println!("|---|---|---|");
+    for (file, secs, compiled) in rows {
+        println!("| `{file}` | {secs:.1} s | {} |", compiled.join(", "));
+    }
+    say(format!("load average after: {}", load_average()));
+    Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages (Linux), or why not.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 fn test(paths: &Paths, args: &[OsString]) -> Result<(), String> {

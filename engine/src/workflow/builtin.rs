@@ -156,6 +156,16 @@ impl authorization {
     pub const AUFTRAG_HANDLER: u8 = 1;
     #[doc(hidden)]
     pub const AUFTRAG_FIELDS: u32 = 0;
+
+    /// The check's future, boxed, for the generated tables (as `#[check]`
+    /// makes it: the future's code is compiled here, not with the tables).
+    #[doc(hidden)]
+    #[inline(never)]
+    pub fn auftrag_boxed<'a>(
+        ctx: &'a mut CheckCtx<'_>,
+    ) -> crate::BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(authorization(ctx))
+    }
 }
 
 /// Registers the built-in actions for the definitions, as `#[action]` of
@@ -170,6 +180,15 @@ macro_rules! registered_actions {
             impl $name {
                 #[doc(hidden)]
                 pub const AUFTRAG_HANDLER: u8 = 2;
+
+                /// The action's future, boxed, for the generated tables.
+                #[doc(hidden)]
+                #[inline(never)]
+                pub fn auftrag_boxed<'a>(
+                    ctx: &'a mut ActionCtx<'_>,
+                ) -> crate::BoxFuture<'a, Result<(), HandlerError>> {
+                    Box::pin($name(ctx))
+                }
             }
         )*
     };

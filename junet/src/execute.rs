@@ -16,8 +16,8 @@ use sqlx::{AnyConnection, Row};
 use super::checks::normalize_mac;
 use super::plan::{self, Iface, PortRow, device_ports, label_of, new_object_id, split_alias};
 use super::{pers_key, resolve_host_memo};
-use crate::generated::{ChangeDevice, DeleteDevice};
 use auftrag_engine::store::writes::Arg;
+use auftrag_junet_types::{ChangeDevice, DeleteDevice};
 
 fn failed(message: impl Into<String>) -> HandlerError {
     HandlerError::Failed(message.into())

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
 use super::{DeputyScope, deputy_scope, pers_key, resolve_host_memo};
-use crate::generated::{EndDeputy, NameDeputy};
+use auftrag_junet_types::{EndDeputy, NameDeputy};
 
 fn failed(message: impl Into<String>) -> HandlerError {
     HandlerError::Failed(message.into())

@@ -7,7 +7,7 @@ use auftrag_engine::context::ActionCtx;
 use auftrag_macros::action;
 
 use super::execute;
-use crate::generated::{ChangeDevice, DeleteDevice, EndDeputy, NameDeputy, RegisterDevice};
+use auftrag_junet_types::{ChangeDevice, DeleteDevice, EndDeputy, NameDeputy, RegisterDevice};
 
 /// Executes a checked order against the device database.
 #[action]
@@ -30,7 +30,7 @@ pub async fn run_request(ctx: &mut ActionCtx<'_>) -> Result<(), HandlerError> {
 
 /// The queue of `definitions/queues.xml` that barcode labels of registered
 /// devices are printed from (a PRINT queue; a test checks its type).
-pub const LABEL_QUEUE: auftrag_engine::jobs::Queue = crate::generated::queues::LABELS;
+pub const LABEL_QUEUE: auftrag_engine::jobs::Queue = auftrag_junet_types::queues::LABELS;
 
 /// Every registered device gets a barcode label: a PRINT job for the agency,
 /// created in the order's transaction, so there is a label exactly when the

@@ -1,6 +1,12 @@
 //! The JuNet domain (thesis §2): the device database tables, the check and
 //! action handlers named in `definitions/`, demo data and the device listing.
 //! The engine knows none of this; it reaches it through [`Junet`].
+//!
+//! The handlers use the typed order fields of `auftrag-junet-types`
+//! (generated from `orders.xml` and `queues.xml` only); the tables that
+//! name the handlers (`DEFINITIONS`) are generated in the `auftrag`
+//! package above this crate and handed to [`Junet::new`], so an edit of
+//! `workflow.xml`, `checks.xml` or `policies.xml` recompiles neither.
 
 pub mod actions;
 pub mod checks;
@@ -22,14 +28,23 @@ use auftrag_engine::{BoxFuture, DemoPerson, Domain, EngineError, http::server::A
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, Row};
 
-use crate::generated;
+/// The JuNet order domain, with the tables compiled from `definitions/`.
+pub struct Junet {
+    definitions: &'static auftrag_engine::defs::Definitions,
+}
 
-/// The JuNet order domain.
-pub struct Junet;
+impl Junet {
+    /// The domain with `definitions`, the tables compiled from JuNet's
+    /// `definitions/` (`auftrag::generated::DEFINITIONS`; `auftrag::domain()`
+    /// makes it so).
+    pub fn new(definitions: &'static auftrag_engine::defs::Definitions) -> Junet {
+        Junet { definitions }
+    }
+}
 
 impl Domain for Junet {
     fn definitions(&self) -> &'static auftrag_engine::defs::Definitions {
-        &generated::DEFINITIONS
+        self.definitions
     }
 
     fn migrator(&self, backend: Backend) -> Migrator {

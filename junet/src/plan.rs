@@ -17,7 +17,7 @@ use macaddr::MacAddr6;
 use sqlx::{AnyConnection, Row};
 
 use super::{Target, resolve_host_memo};
-use crate::generated::{ChangeDevice, RegisterDevice};
+use auftrag_junet_types::{ChangeDevice, RegisterDevice};
 
 /// How an interface's IPv6 address is made (`INET6_ADDR_TYPE`; `manual` is
 /// stored as NULL, the address as given).
@@ -1262,8 +1262,7 @@ impl Wanted {
             self.values.push(("ipv4", ip.to_string()));
         }
         if let Some(hwa) = hwa {
-            self.values
-                .push(("mac", crate::junet::checks::normalize_mac(hwa)));
+            self.values.push(("mac", crate::checks::normalize_mac(hwa)));
         }
         for a in aliases {
             self.values.push(("alias", a.as_str().to_ascii_lowercase()));

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use auftrag_engine::EngineError;
 use auftrag_engine::context::{Fields, Finding, OrderData};
+use auftrag_engine::defs::Definitions;
 use auftrag_engine::store::StoredOrder;
 use auftrag_engine::store::history::{INSERTED, StateEntry, format_instant};
 use rand::rngs::StdRng;
@@ -71,8 +72,14 @@ struct Plan {
 }
 
 /// The orders `first..first + count` of the history `plan` describes.
-fn orders(network: &Network, seed: u64, plan: &Plan, first: i64, count: usize) -> Vec<StoredOrder> {
-    let defs = crate::domain().definitions();
+fn orders(
+    defs: &'static Definitions,
+    network: &Network,
+    seed: u64,
+    plan: &Plan,
+    first: i64,
+    count: usize,
+) -> Vec<StoredOrder> {
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let id = first + i as i64;
@@ -306,14 +313,16 @@ fn orders(network: &Network, seed: u64, plan: &Plan, first: i64, count: usize) -
 
 /// Writes `count` generated orders after the largest order id there is,
 /// in transactions of 20,000; `progress` is told how many are written.
+/// `defs` are JuNet's definitions (`Engine::defs` of an engine opened with
+/// the JuNet domain).
 pub async fn insert(
     store: &auftrag_engine::store::Store,
+    defs: &'static Definitions,
     network: &Network,
     count: usize,
     seed: u64,
     mut progress: impl FnMut(usize),
 ) -> Result<(), EngineError> {
-    let defs = crate::domain().definitions();
     let mut conn = store.acquire().await?;
     let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM auftrag_orders")
         .fetch_one(&mut *conn)
@@ -332,7 +341,7 @@ pub async fn insert(
         let end = (done + 20_000).min(count);
         while done < end {
             let n = CHUNK.min(end - done);
-            let batch = orders(network, seed, &plan, first + done as i64, n);
+            let batch = orders(defs, network, seed, &plan, first + done as i64, n);
             auftrag_engine::store::insert_history_rows(&mut tx, defs, &batch).await?;
             done += n;
         }

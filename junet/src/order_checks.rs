@@ -20,7 +20,7 @@ use auftrag_macros::check;
 use super::checks::{normalize_mac, parse_mac};
 use super::plan::{self, Plan, USAGE_MEMO, Usage, Wanted, label_of, person_memo, split_alias};
 use super::resolve_host_memo;
-use crate::generated::{ChangeDevice, EndDeputy, RegisterDevice};
+use auftrag_junet_types::{ChangeDevice, EndDeputy, RegisterDevice};
 
 /// The order's plan, built once per transaction (the checks share it, a
 /// registration's execution reuses it) right after the first check asks;

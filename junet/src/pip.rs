@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::plan::{self, DEVICE_COLUMNS, DeviceRow, Wanted, is_postgres, locked_memo};
 use super::{pers_key, resolve_host_memo};
-use crate::generated::{ChangeDevice, RegisterDevice};
+use auftrag_junet_types::{ChangeDevice, RegisterDevice};
 
 /// The kept attribute (`record="yes"` in attributes.xml) that names the
 /// device an order was about.
