@@ -312,3 +312,22 @@ async fn only_staff_roll_closed_orders_back(s) {
     rolled_back(&s, change).await;
 }
 }
+
+on_both_backends! {
+/// Rollbacks of one order sent at the same moment: one is placed, the
+/// others are refused (409) — each request's own look found no rollback
+/// yet, the rollback order's transaction looks again — and the device is
+/// as before the order, once.
+async fn rollbacks_sent_at_once_are_placed_once(s) {
+    let change = completed(&s, "staff", "change_device", json!({"host": ZAM2212, "raum": "R 777"})).await;
+    let replies = futures::future::join_all((0..6).map(|_| rollback(&s, "staff", change))).await;
+    let placed: Vec<&Reply> = replies.iter().filter(|r| r.status == StatusCode::CREATED).collect();
+    assert_eq!(placed.len(), 1, "{:#?}", replies.iter().map(|r| (r.status, &r.body)).collect::<Vec<_>>());
+    assert_eq!(placed[0].body["state"], "COMPLETED", "{}", placed[0].body);
+    for r in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+        assert_problem(r, StatusCode::CONFLICT, &format!("order {change}"));
+    }
+    let links = &s.order(change).await["links"];
+    assert_eq!(links["rolled_back_by"].as_array().map(Vec::len), Some(1), "{links}");
+}
+}

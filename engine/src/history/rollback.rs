@@ -33,7 +33,10 @@
 //! The conflict rule is judged when the request arrives, before the
 //! rollback order's transaction: an order about the same object placed at
 //! that very moment is not seen by it (the rollback order's checks still
-//! judge the device as it is then).
+//! judge the device as it is then). Another rollback of the same order is:
+//! the rollback order's transaction locks the order rolled back and looks
+//! again ([`guard`]), so of two rollbacks sent at once one is placed and
+//! the other refused (409).
 
 use axum::Json;
 use axum::extract::State;
@@ -275,6 +278,48 @@ async fn later_conflicts(
         }
     }
     Ok(found)
+}
+
+/// In the transaction that will store a rollback of order `of`, before
+/// anything of it is written: locks `of` (PostgreSQL; SQLite's write
+/// transactions hold the database already), so rollbacks of one order
+/// take turns, and refuses (409) when another rollback of it is open or
+/// changed something — the request's own [`plan`] saw none, but one sent
+/// at the same moment may have been stored since.
+pub(crate) async fn guard(
+    conn: &mut AnyConnection,
+    backend: crate::store::Backend,
+    of: i64,
+) -> Result<(), EngineError> {
+    if backend == crate::store::Backend::Postgres {
+        sqlx::query("SELECT id FROM auftrag_orders WHERE id = $1 FOR UPDATE")
+            .bind(of)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    let other = sqlx::query(
+        "SELECT r.order_id, o.state, o.closed FROM auftrag_rollbacks r \
+         JOIN auftrag_orders o ON o.id = r.order_id \
+         WHERE r.rollback_of = $1 AND (o.closed = 0 OR o.changes <> '{}') \
+         ORDER BY r.order_id LIMIT 1",
+    )
+    .bind(of)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match other {
+        None => Ok(()),
+        Some(row) => {
+            let (r, state, closed): (i64, String, i64) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            Err(EngineError::Conflict(if closed == 0 {
+                format!(
+                    "order {r}, which rolls order {of} back, is still {state}; accept, abort or withdraw it first"
+                )
+            } else {
+                format!("order {of} was rolled back already, by order {r}")
+            }))
+        }
+    }
 }
 
 /// Records that order `order_id` was placed to roll back `rollback_of`, in

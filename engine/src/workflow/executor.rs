@@ -204,6 +204,19 @@ pub async fn submit_with(
         } else {
             engine.store.begin_shared().await?
         };
+        if let Some(of) = rollback_of {
+            // judged again where it cannot change under the rollback: two
+            // rollbacks of one order sent at once are not both placed
+            if let Err(e) = crate::history::rollback::guard(&mut tx, engine.store.backend, of).await
+            {
+                let _ = tx.rollback().await;
+                if !alone && crate::store::commit::retry_alone(&e) {
+                    alone = true;
+                    continue;
+                }
+                return Err(e);
+            }
+        }
         let id = engine.store.next_order_id(&mut tx).await?;
         let mut order = StoredOrder {
             data: OrderData {
