@@ -286,6 +286,15 @@ async fn staff_edits_the_mac_and_it_is_checked_again() {
     b.goto(&s, &format!("/ui/orders/{id}")).await;
     b.press("details summary").await;
     b.fill("#f-hwa", JSCLAB7_MAC).await;
+    // "add another" draws the form again: the values and the comment kept
+    b.fill("#fields-comment", "MAC from the delivery note")
+        .await;
+    b.click("#add-f-add_aliases").await;
+    assert_eq!(b.value("#f-hwa").await, JSCLAB7_MAC);
+    assert_eq!(
+        b.value("#fields-comment").await,
+        "MAC from the delivery note"
+    );
     b.click("#save-fields").await;
     // checked again: the new MAC is another device's too, so it waits with
     // the new warning

@@ -750,6 +750,8 @@ struct OrderPage<'a> {
     /// The edit form is drawn open (it was sent and comes back).
     edit_open: bool,
     edit_errors: Vec<String>,
+    /// The comment the edit form was sent with (kept when it comes back).
+    edit_comment: String,
     message: String,
     /// The "Roll back" form is drawn: the order is closed, changed
     /// something, and the `rollback_order` policy permits the reader (the
@@ -990,6 +992,7 @@ async fn order_view<'a>(
         form,
         edit_open: false,
         edit_errors: Vec::new(),
+        edit_comment: String::new(),
         message: String::new(),
         can_rollback,
         rollback_of: links.rollback_of,
@@ -1197,7 +1200,7 @@ async fn order_action(
                     &c,
                     &session,
                     id,
-                    (values, Problems::default()),
+                    (values, Problems::default(), comment.as_deref()),
                     StatusCode::OK,
                 )
                 .await;
@@ -1219,7 +1222,7 @@ async fn order_action(
                 return r;
             }
             let input = ActionInput {
-                comment,
+                comment: comment.clone(),
                 fields: Some(fields),
                 if_match: None,
             };
@@ -1234,7 +1237,7 @@ async fn order_action(
                         &c,
                         &session,
                         id,
-                        (values, problems),
+                        (values, problems, comment.as_deref()),
                         StatusCode::UNPROCESSABLE_ENTITY,
                     )
                     .await;
@@ -1287,7 +1290,7 @@ async fn edit_again(
     c: &Chrome,
     session: &Session,
     id: i64,
-    (values, problems): (form::Row, Problems),
+    (values, problems, comment): (form::Row, Problems, Option<&str>),
     status: StatusCode,
 ) -> Response {
     let page = match order_view(engine, c, session, id).await {
@@ -1295,6 +1298,7 @@ async fn edit_again(
         Err(e) => return problem(c, e),
     };
     let mut page = page;
+    page.edit_comment = comment.unwrap_or_default().to_owned();
     let drawn = match engine.store.pool.acquire().await {
         Ok(mut conn) => {
             let order_type = engine
