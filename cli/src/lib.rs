@@ -868,7 +868,7 @@ async fn run(cli: Cli, domain: Arc<dyn Domain>) -> Result<(), Box<dyn std::error
             host,
             json,
         } => {
-            auftrag_junet::canonical_person(&person)?;
+            engine.domain.check_person_key(&person)?;
             let response =
                 auftrag_engine::pdp::pep::explain(&engine, &person, &action, host.as_deref())
                     .await?;
@@ -891,47 +891,12 @@ async fn run(cli: Cli, domain: Arc<dyn Domain>) -> Result<(), Box<dyn std::error
             if devices == 0 {
                 return Err("--devices must be at least 1".into());
             }
-            let network = auftrag_junet::generate::Network::generate(devices, seed);
-            if network.is_loaded(&engine.store).await? {
-                if orders == 0 {
-                    return Err("the generated network is loaded already: use a fresh database, or add --orders N".into());
-                }
-                println!("demo data: the network (seed {seed}) is loaded already");
-            } else {
-                let mut tx = engine.store.pool.begin().await?;
-                network.insert(&mut tx).await.map_err(|e| {
-                    format!("{e}; is other generated data loaded already? Use a fresh database")
-                })?;
-                tx.commit().await?;
-                println!(
-                    "demo data: {} devices, {} ports, {} persons, {} subnets, {} deputyships (seed {seed})",
-                    network.devices.len(),
-                    network.devices.iter().map(|d| d.ports.len()).sum::<usize>(),
-                    network.persons.len(),
-                    network.subnets.len(),
-                    network.deputies.len(),
-                );
-            }
-            if orders > 0 {
-                let started = std::time::Instant::now();
-                auftrag_junet::history::insert(
-                    &engine.store,
-                    engine.defs,
-                    &network,
-                    orders,
-                    seed,
-                    |done| {
-                        if done % 100_000 == 0 || done == orders {
-                            eprintln!("{done} orders written");
-                        }
-                    },
-                )
+            let domain = engine.domain.clone();
+            domain
+                .generate(&engine.store, engine.defs, devices, seed, orders, &|line| {
+                    println!("{line}")
+                })
                 .await?;
-                println!(
-                    "demo data: {orders} orders in {:.1} s",
-                    started.elapsed().as_secs_f64()
-                );
-            }
             engine.store.analyze().await?;
         }
         Command::Token {
@@ -948,7 +913,7 @@ async fn run(cli: Cli, domain: Arc<dyn Domain>) -> Result<(), Box<dyn std::error
             base,
             minutes,
         } => {
-            auftrag_junet::canonical_person(&person)?;
+            engine.domain.check_person_key(&person)?;
             let secret = auftrag_engine::ui::session::create_link(
                 &engine,
                 &person,
@@ -963,7 +928,7 @@ async fn run(cli: Cli, domain: Arc<dyn Domain>) -> Result<(), Box<dyn std::error
             if days <= 0 {
                 return Err("--days must be at least 1".into());
             }
-            auftrag_junet::canonical_person(&person)?;
+            engine.domain.check_person_key(&person)?;
             println!(
                 "{}",
                 engine

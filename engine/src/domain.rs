@@ -163,6 +163,33 @@ pub trait Domain: Send + Sync + 'static {
         Box::pin(async { Ok(Vec::new()) })
     }
 
+    /// Refuses a person key the domain would not find as written (the
+    /// CLI's `--person`), saying how to write it. Default: any key.
+    fn check_person_key(&self, _person: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Fills the database with generated data for benchmarks and load
+    /// tests (`auftrag demo-data`): `objects` objects (JuNet: devices with
+    /// their people and subnets) from `seed`, and a history of `orders`
+    /// orders about them. `report` gets the lines to show the operator.
+    /// Default: the domain has no generator (a clear refusal).
+    fn generate<'a>(
+        &'a self,
+        _store: &'a crate::store::Store,
+        _defs: &'static Definitions,
+        _objects: usize,
+        _seed: u64,
+        _orders: usize,
+        _report: &'a (dyn Fn(String) + Send + Sync),
+    ) -> BoxFuture<'a, Result<(), EngineError>> {
+        Box::pin(async {
+            Err(EngineError::Conflict(
+                "this order domain has no generated demo data".into(),
+            ))
+        })
+    }
+
     /// Whether the domain answers [`Domain::my_objects`] (the navigation
     /// shows the page only then). Default: no.
     fn has_my_objects(&self) -> bool {

@@ -111,6 +111,65 @@ impl Domain for Junet {
         true
     }
 
+    fn check_person_key(&self, person: &str) -> Result<(), String> {
+        canonical_person(person).map(drop)
+    }
+
+    fn generate<'a>(
+        &'a self,
+        store: &'a auftrag_engine::store::Store,
+        defs: &'static auftrag_engine::defs::Definitions,
+        devices: usize,
+        seed: u64,
+        orders: usize,
+        report: &'a (dyn Fn(String) + Send + Sync),
+    ) -> BoxFuture<'a, Result<(), EngineError>> {
+        Box::pin(async move {
+            let network = generate::Network::generate(devices, seed);
+            if network.is_loaded(store).await? {
+                if orders == 0 {
+                    return Err(EngineError::Conflict(
+                        "the generated network is loaded already: use a fresh database, or add --orders N"
+                            .into(),
+                    ));
+                }
+                report(format!(
+                    "demo data: the network (seed {seed}) is loaded already"
+                ));
+            } else {
+                let mut tx = store.pool.begin().await?;
+                network.insert(&mut tx).await.map_err(|e| {
+                    EngineError::Conflict(format!(
+                        "{e}; is other generated data loaded already? Use a fresh database"
+                    ))
+                })?;
+                tx.commit().await?;
+                report(format!(
+                    "demo data: {} devices, {} ports, {} persons, {} subnets, {} deputyships (seed {seed})",
+                    network.devices.len(),
+                    network.devices.iter().map(|d| d.ports.len()).sum::<usize>(),
+                    network.persons.len(),
+                    network.subnets.len(),
+                    network.deputies.len(),
+                ));
+            }
+            if orders > 0 {
+                let started = std::time::Instant::now();
+                history::insert(store, defs, &network, orders, seed, |done| {
+                    if done % 100_000 == 0 || done == orders {
+                        report(format!("{done} orders written"));
+                    }
+                })
+                .await?;
+                report(format!(
+                    "demo data: {orders} orders in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            Ok(())
+        })
+    }
+
     fn choices<'a>(
         &'a self,
         conn: &'a mut AnyConnection,
