@@ -10,44 +10,25 @@
 
 use std::path::Path;
 
+use auftrag_compiler::build_script;
+
 fn main() {
     let dir = Path::new("definitions");
     // the folder, not only the files read: a new, removed or renamed
     // definition file must rebuild
     println!("cargo:rerun-if-changed=definitions");
-    println!("cargo:rerun-if-env-changed=CI");
-    let compiled = match auftrag_compiler::compile_tables_dir_as(dir, dir, "::auftrag_junet_types")
-    {
-        Ok(compiled) => compiled,
-        Err(diagnostics) => {
-            for d in &diagnostics {
-                eprintln!("{d}\n");
-            }
-            eprintln!(
-                "{} error(s) in definitions/; fix them and build again",
-                diagnostics.len()
-            );
-            std::process::exit(1);
-        }
-    };
+    let compiled = build_script::or_exit(auftrag_compiler::compile_tables_dir_as(
+        dir,
+        dir,
+        "::auftrag_junet_types",
+    ));
     for input in &compiled.inputs {
         println!("cargo:rerun-if-changed={}", input.display());
     }
-    let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    let out = Path::new(&out_dir).join("definitions.rs");
-    std::fs::write(&out, &compiled.rust).expect("writing generated definitions to OUT_DIR");
-
-    let committed = Path::new("generated/definitions.rs");
-    let current = std::fs::read_to_string(committed).unwrap_or_default();
-    if current != compiled.rust {
-        if std::env::var_os("CI").is_some() {
-            eprintln!(
-                "generated/definitions.rs is stale: it differs from what definitions/ compiles to.\n\
-                 Run `cargo build` locally (it rewrites the file) and commit generated/."
-            );
-            std::process::exit(1);
-        }
-        std::fs::create_dir_all("generated").expect("creating generated/");
-        std::fs::write(committed, &compiled.rust).expect("writing generated/definitions.rs");
-    }
+    build_script::write(
+        &compiled.rust,
+        "definitions.rs",
+        Path::new("generated/definitions.rs"),
+        "definitions/",
+    );
 }

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+pub mod build_script;
 mod cond;
 mod emit;
 mod emit_policy;
