@@ -148,18 +148,8 @@ pub fn compile_types_dir_as(
     let read = read_from(dir);
     let mut diags = Vec::new();
     let mut inputs = Vec::new();
-    let mut load_file = |name: &'static str| {
-        let (path, text) = read(name);
-        if OPTIONAL_FILES.contains(&name)
-            && text
-                .as_ref()
-                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-        {
-            return None;
-        }
-        inputs.push(path);
-        Source::load(text, name, display_dir.join(name), &mut diags)
-    };
+    let mut load_file =
+        |name: &'static str| load_source(&read, name, display_dir, &mut inputs, &mut diags);
     let od_src = load_file("orders.xml");
     let qu_src = load_file("queues.xml");
     let od = od_src.and_then(|s| s.parse::<parse::XOrders>(&xml::ORDERS, &mut diags));
@@ -235,6 +225,28 @@ pub fn compile_texts(files: &[(&str, &str)]) -> Result<Compiled, Vec<Diagnostic>
 
 type Reader<'r> = dyn Fn(&str) -> (PathBuf, std::io::Result<String>) + 'r;
 
+/// Reads definition file `name` (noting it in `inputs`); `None` for an
+/// optional file that is not there, or one that cannot be read (then in
+/// `diags`).
+fn load_source(
+    read: &Reader<'_>,
+    name: &'static str,
+    display_dir: &Path,
+    inputs: &mut Vec<PathBuf>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Source> {
+    let (path, text) = read(name);
+    if OPTIONAL_FILES.contains(&name)
+        && text
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return None;
+    }
+    inputs.push(path);
+    Source::load(text, name, display_dir.join(name), diags)
+}
+
 fn compile_with(
     display_dir: &Path,
     read: &Reader<'_>,
@@ -244,16 +256,7 @@ fn compile_with(
     let mut inputs = Vec::new();
     let mut texts = Vec::new();
     let mut load_file = |name: &'static str| {
-        let (path, text) = read(name);
-        if OPTIONAL_FILES.contains(&name)
-            && text
-                .as_ref()
-                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-        {
-            return None;
-        }
-        inputs.push(path);
-        let src = Source::load(text, name, display_dir.join(name), &mut diags)?;
+        let src = load_source(read, name, display_dir, &mut inputs, &mut diags)?;
         texts.extend(texts::collect(&src, &mut diags));
         Some(src)
     };
